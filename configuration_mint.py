@@ -1,0 +1,145 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""MINT configuration: the Bridge-Net Q-Former config and the composite `MintConfig`.
+
+Paper: "MINT: Boosting Audio-Language Model via Multi-Target Pre-Training and Instruction Tuning" (Zhao et al.).
+Section numbers in docstrings refer to it.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig
+from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.models.instructblip.configuration_instructblip import InstructBlipQFormerConfig
+
+
+STAGE1_OBJECTIVES = ("alc", "alm", "atg")
+
+# FlanT5-XL dimensions (section 3.2: "we use FlanT5xl model as LLMs").
+FLAN_T5_XL_KWARGS = {
+    "d_model": 2048,
+    "d_kv": 64,
+    "d_ff": 5120,
+    "num_layers": 24,
+    "num_decoder_layers": 24,
+    "num_heads": 32,
+    "feed_forward_proj": "gated-gelu",
+    "vocab_size": 32128,
+    "tie_word_embeddings": False,
+    "decoder_start_token_id": 0,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+}
+
+
+@strict
+class MintQFormerConfig(InstructBlipQFormerConfig):
+    r"""
+    Configuration of Bridge-Net's Q-Former (section 2.1): a BERT-base encoder whose layers are shared by the learnable
+    queries and the text, with cross-attention from the queries to the audio features every
+    `cross_attention_frequency` layers (every 2nd layer, as in BLIP-2).
+
+    The defaults are BERT-base's, with the vocabulary of `bert-base-uncased` plus one `[DEC]` token (id 30522) that
+    starts the text in audio-grounded text generation (section 2.2). `encoder_hidden_size` is set by [`MintConfig`]
+    from the audio encoder's hidden size.
+
+    Fields are those of [`InstructBlipQFormerConfig`], whose Q-Former module MINT reuses.
+    """
+
+    model_type = "mint_qformer"
+    base_config_key = "qformer_config"
+
+    vocab_size: int = 30523
+    encoder_hidden_size: int = 768
+    dec_token_id: int = 30522
+
+
+@strict
+class MintConfig(PreTrainedConfig):
+    r"""
+    Configuration of a MINT model: frozen audio encoder -> Bridge-Net (Q-Former + learnable queries) -> linear
+    projection -> frozen LLM (sections 2.1-2.3).
+
+    Args:
+        audio_config (`dict` or `PreTrainedConfig`, *optional*):
+            Any transformers audio encoder config. Defaults to data2vec-audio base (section 3.2). Whisper (its encoder
+            is used), wav2vec2 and HuBERT configs also work.
+        qformer_config (`dict` or [`MintQFormerConfig`], *optional*):
+            Bridge-Net's Q-Former. Its `encoder_hidden_size` is set to the audio encoder's hidden size.
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            The LLM. Defaults to T5 with FlanT5-XL dimensions; a decoder-only causal LM (OPT, GPT-2, Llama, ...) also
+            works, as in BLIP-2.
+        num_query_tokens (`int`, defaults to 32):
+            Number of learnable query embeddings (section 3.2).
+        audio_text_hidden_size (`int`, defaults to 256):
+            Size of the contrastive embedding space of ALC (BLIP-2's `embed_dim`; the paper does not give it).
+        temperature_init (`float`, defaults to 0.07):
+            Initial value of the learnable ALC temperature (BLIP-2's value; the paper does not give it).
+        label_smoothing (`float`, defaults to 0.1):
+            Label smoothing of the ALC and ATG cross-entropies (LAVIS BLIP-2's value).
+        max_text_length (`int`, defaults to 30):
+            Maximum number of text tokens (section 3.2).
+        min_audio_seconds / max_audio_seconds (`float`, defaults to 3.0 / 30.0):
+            Training range of clip lengths (section 3.2); the processor applies its length policy with them.
+        stage1_objectives (`list[str]`, defaults to `["alc", "alm", "atg"]`):
+            Which stage-1 objectives are trained, for the ablations of Table 5 (ALC, ALC+ATG, ALC+ALM, all three).
+        freeze_audio_encoder (`bool`, defaults to `True`):
+            Keep the audio encoder frozen and in eval mode (section 2).
+        freeze_language_model (`bool`, defaults to `True`):
+            Keep the LLM frozen and in eval mode (section 2.3). Set to `False` to train it, e.g. for a small LLM that
+            has no pretrained weights.
+    """
+
+    model_type = "mint"
+    sub_configs_defaults = {
+        "audio_config": SubConfigSpec(config_class=AutoConfig, model_type="data2vec-audio"),
+        "qformer_config": MintQFormerConfig,
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="t5", init_kwargs=FLAN_T5_XL_KWARGS),
+    }
+
+    audio_config: dict | PreTrainedConfig | None = None
+    qformer_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    num_query_tokens: int = 32
+    audio_text_hidden_size: int = 256
+    temperature_init: float = 0.07
+    label_smoothing: float = 0.1
+    max_text_length: int = 30
+    min_audio_seconds: float = 3.0
+    max_audio_seconds: float = 30.0
+    stage1_objectives: list[str] | tuple[str, ...] = STAGE1_OBJECTIVES
+    freeze_audio_encoder: bool = True
+    freeze_language_model: bool = True
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.qformer_config.encoder_hidden_size = self.audio_config.hidden_size
+        self.stage1_objectives = list(self.stage1_objectives)
+
+    def validate_architecture(self):
+        super().validate_architecture()
+        unknown = set(self.stage1_objectives) - set(STAGE1_OBJECTIVES)
+        if unknown or not self.stage1_objectives:
+            raise ValueError(
+                f"stage1_objectives must be a non-empty subset of {list(STAGE1_OBJECTIVES)}, got "
+                f"{self.stage1_objectives}"
+            )
+        if "alm" in self.stage1_objectives and "alc" not in self.stage1_objectives:
+            raise ValueError("ALM mines its hard negatives from the ALC similarities: 'alm' needs 'alc' as well.")
+        if not 0 < self.min_audio_seconds <= self.max_audio_seconds:
+            raise ValueError(
+                f"Expected 0 < min_audio_seconds <= max_audio_seconds, got {self.min_audio_seconds} and "
+                f"{self.max_audio_seconds}."
+            )
+
+    @property
+    def use_decoder_only_language_model(self) -> bool:
+        return self.text_config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+
+MintConfig.register_for_auto_class()
+AutoConfig.register("mint", MintConfig, exist_ok=True)
+AutoConfig.register("mint_qformer", MintQFormerConfig, exist_ok=True)
+
+__all__ = ["MintConfig", "MintQFormerConfig"]

@@ -1,0 +1,874 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch MINT: a frozen audio encoder, Bridge-Net (a Q-Former with learnable queries) and a frozen LLM.
+
+Paper: "MINT: Boosting Audio-Language Model via Multi-Target Pre-Training and Instruction Tuning" (Zhao et al.).
+Where the paper is silent, the code follows BLIP-2 / InstructBLIP as LAVIS and transformers implement them; such
+places say so.
+"""
+
+import copy
+import os
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForPreTraining,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSpeechSeq2Seq,
+    BertConfig,
+    GenerationMixin,
+    PreTrainedModel,
+    WhisperConfig,
+)
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.bert.modeling_bert import BertLMPredictionHead, BertOnlyMLMHead
+from transformers.models.instructblip.modeling_instructblip import (
+    InstructBlipQFormerEmbeddings,
+    InstructBlipQFormerModel,
+)
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers.utils import ModelOutput, logging
+
+
+try:
+    from .configuration_mint import MintConfig, MintQFormerConfig
+except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
+    from configuration_mint import MintConfig, MintQFormerConfig
+
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class MintForPreTrainingOutput(ModelOutput):
+    r"""
+    Output of [`MintForPreTraining`] (stage 1, section 2.2).
+
+    loss (`torch.FloatTensor` of shape `()`): sum of the enabled objectives' losses.
+    loss_alc / loss_alm / loss_atg (`torch.FloatTensor` of shape `()`): each objective's loss (`None` when disabled).
+    logits_per_audio (`torch.FloatTensor` of shape `(batch_size, batch_size)`): ALC similarities / temperature,
+        audio i against text j (max over the queries).
+    logits_per_text (`torch.FloatTensor` of shape `(batch_size, batch_size)`): the transpose.
+    alm_logits (`torch.FloatTensor` of shape `(num_pairs, 2)`): matching logits of the positive pairs followed by the
+        pairs (hard negative audio, text) and (audio, hard negative text).
+    alm_labels (`torch.LongTensor` of shape `(num_pairs,)`): 1 for matched, 0 for unmatched.
+    alm_negative_audio_indices / alm_negative_text_indices (`torch.LongTensor` of shape `(batch_size,)`): the mined
+        negative audio for each text and negative text for each audio; -1 where the batch holds no valid negative.
+    atg_logits (`torch.FloatTensor` of shape `(batch_size, text_length, vocab_size)`): next-token logits of ATG.
+    audio_embeds (`torch.FloatTensor` of shape `(batch_size, num_query_tokens, audio_text_hidden_size)`).
+    text_embeds (`torch.FloatTensor` of shape `(batch_size, audio_text_hidden_size)`).
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_alc: torch.FloatTensor | None = None
+    loss_alm: torch.FloatTensor | None = None
+    loss_atg: torch.FloatTensor | None = None
+    logits_per_audio: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    alm_logits: torch.FloatTensor | None = None
+    alm_labels: torch.LongTensor | None = None
+    alm_negative_audio_indices: torch.LongTensor | None = None
+    alm_negative_text_indices: torch.LongTensor | None = None
+    atg_logits: torch.FloatTensor | None = None
+    audio_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+
+
+@dataclass
+class MintForConditionalGenerationOutput(ModelOutput):
+    r"""
+    Output of [`MintForConditionalGeneration`] (stage 2, section 2.3).
+
+    loss (`torch.FloatTensor` of shape `()`): LM loss on the target tokens only.
+    logits (`torch.FloatTensor`): the LLM's logits (decoder positions for a seq2seq LLM; every position of the
+        assembled sequence for a decoder-only LLM).
+    soft_prompt (`torch.FloatTensor` of shape `(batch_size, num_query_tokens, llm_hidden_size)`): projected queries.
+    qformer_outputs / language_model_outputs: the sub-models' outputs.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    soft_prompt: torch.FloatTensor | None = None
+    qformer_outputs: ModelOutput | None = None
+    language_model_outputs: ModelOutput | None = None
+
+
+def bert_to_qformer_state_dict(bert_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """
+    Maps a `BertModel` (or `BertFor*`) state dict onto [`MintQFormerModel`] names, as LAVIS initialises BLIP-2's
+    Q-Former from BERT: `attention.self` -> `attention.attention`, `embeddings.LayerNorm` -> `embeddings.layernorm`,
+    and the text branch's feed-forward (`intermediate`, `output`) copied to the query branch (`*_query`).
+
+    The Q-Former has no token-type embeddings; BERT adds the type-0 vector to every token, so it is folded into the
+    position table (`word + position + type_0` is unchanged) and the Q-Former's text-only output equals BERT's.
+    Cross-attention has no BERT counterpart and keeps its fresh initialisation. The MLM head (`cls.predictions.*`),
+    when present, is returned under `atg_head.*` for the ATG head of [`MintForPreTraining`].
+    """
+    state = {k.removeprefix("bert."): v for k, v in bert_state_dict.items()}
+    mapped = {}
+    for key, value in state.items():
+        if key.startswith(("pooler.", "embeddings.token_type", "embeddings.position_ids")):
+            continue
+        if key.startswith("cls.predictions."):
+            if not key.startswith("cls.predictions.decoder."):  # the decoder is tied to the word embeddings
+                mapped["atg_head." + key.removeprefix("cls.")] = value
+            continue
+        new_key = key.replace("embeddings.LayerNorm", "embeddings.layernorm").replace(
+            "attention.self.", "attention.attention."
+        )
+        mapped[new_key] = value
+        for branch in ("intermediate.", "output."):
+            if f".{branch}" in new_key and ".attention." not in new_key:
+                mapped[new_key.replace(f".{branch}", f".{branch[:-1]}_query.")] = value
+    if "embeddings.token_type_embeddings.weight" in state:
+        type_0 = state["embeddings.token_type_embeddings.weight"][0]
+        mapped["embeddings.position_embeddings.weight"] = state["embeddings.position_embeddings.weight"] + type_0
+    return mapped
+
+
+def _load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    weights = os.path.join(path, "model.safetensors")
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(
+            f"No model.safetensors in {path!r}: expected a BERT checkpoint directory saved with safetensors "
+            "(pickle checkpoints are not loaded for safety)."
+        )
+    return load_file(weights)
+
+
+class MintQFormerModel(InstructBlipQFormerModel):
+    """
+    Bridge-Net's Q-Former (section 2.1): transformers' InstructBLIP Q-Former, whose self-attention layers are shared by
+    the learnable queries and the text, with separate feed-forward branches for each and cross-attention from the
+    queries to the audio features. Inputs are `input_ids` (text, `(batch_size, text_length)`), `query_embeds`
+    (`(batch_size, num_query_tokens, hidden_size)`), an `attention_mask` over `[queries; text]` (2D padding mask, or a
+    prepared 4D mask for the ATG pattern), and the audio features as `encoder_hidden_states` with their padding mask
+    as `encoder_attention_mask`.
+    """
+
+    config: MintQFormerConfig
+    config_class = MintQFormerConfig
+
+    @classmethod
+    def from_bert_pretrained(
+        cls, bert_path: str | os.PathLike, encoder_hidden_size: int, **config_overrides
+    ) -> "MintQFormerModel":
+        """
+        Builds a Q-Former with the dimensions of the BERT checkpoint in `bert_path` (a local directory with
+        `config.json` and `model.safetensors`) and initialises it from it (see [`bert_to_qformer_state_dict`]).
+        The vocabulary grows by one `[DEC]` token, whose embedding is freshly initialised, as LAVIS does.
+        """
+        bert_config = BertConfig.from_pretrained(bert_path)
+        config = MintQFormerConfig(
+            vocab_size=bert_config.vocab_size + 1,
+            dec_token_id=bert_config.vocab_size,
+            hidden_size=bert_config.hidden_size,
+            num_hidden_layers=bert_config.num_hidden_layers,
+            num_attention_heads=bert_config.num_attention_heads,
+            intermediate_size=bert_config.intermediate_size,
+            hidden_act=bert_config.hidden_act,
+            hidden_dropout_prob=bert_config.hidden_dropout_prob,
+            attention_probs_dropout_prob=bert_config.attention_probs_dropout_prob,
+            max_position_embeddings=bert_config.max_position_embeddings,
+            layer_norm_eps=bert_config.layer_norm_eps,
+            pad_token_id=bert_config.pad_token_id,
+            encoder_hidden_size=encoder_hidden_size,
+            **config_overrides,
+        )
+        model = cls(config)
+        model.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
+        return model
+
+    def load_bert_state_dict(self, bert_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Copies BERT weights into this Q-Former; returns the mapped entries that belong elsewhere (the MLM head)."""
+        mapped = bert_to_qformer_state_dict(bert_state_dict)
+        own = self.state_dict()
+        extra = {k: v for k, v in mapped.items() if k not in own}
+        with torch.no_grad():
+            for key, value in mapped.items():
+                if key not in own:
+                    continue
+                target = own[key]
+                if key == "embeddings.word_embeddings.weight":  # BERT's rows; the extra [DEC] row stays as is
+                    target[: value.shape[0]].copy_(value)
+                elif target.shape != value.shape:
+                    raise ValueError(f"BERT weight {key} has shape {tuple(value.shape)}, Q-Former expects "
+                                     f"{tuple(target.shape)}: the BERT and Q-Former configs disagree.")
+                else:
+                    target.copy_(value)
+        return extra
+
+
+def _bidirectional_bias(mask: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean `(batch, 1, q_len, kv_len)` mask (True = may attend) in the form the attention backend takes."""
+    if attn_implementation == "eager":
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+    return mask
+
+
+def atg_attention_mask(num_queries: int, text_attention_mask: torch.Tensor) -> torch.Tensor:
+    """
+    The ATG self-attention pattern of section 2.2 (BLIP-2's "multimodal causal" mask), as a boolean
+    `(batch, 1, num_queries + text_length, num_queries + text_length)` tensor, True where attention is allowed:
+    queries attend to all queries and to no text; each text token attends to all queries and to the non-padding text
+    tokens up to itself.
+    """
+    batch, text_length = text_attention_mask.shape
+    total = num_queries + text_length
+    device = text_attention_mask.device
+    mask = torch.zeros(batch, total, total, dtype=torch.bool, device=device)
+    mask[:, :, :num_queries] = True
+    causal = torch.ones(text_length, text_length, dtype=torch.bool, device=device).tril()
+    mask[:, num_queries:, num_queries:] = causal & text_attention_mask.bool()[:, None, :]
+    return mask[:, None]
+
+
+class MintPreTrainedModel(PreTrainedModel):
+    """
+    Shared by both stages: the frozen audio encoder (`audio_model`), the trainable LayerNorm on its output
+    (`audio_layernorm`, LAVIS BLIP-2's `ln_vision`), the learnable queries (`query_tokens`) and the Q-Former
+    (`qformer`). Both stage classes use these names, so a stage-1 checkpoint loads into stage 2 without renaming.
+    """
+
+    config: MintConfig
+    config_class = MintConfig
+    base_model_prefix = "mint"
+    main_input_name = "input_values"
+    input_modalities = ("audio", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_attention_backend = True
+    _no_split_modules = ["InstructBlipQFormerLayer", "InstructBlipQFormerEmbeddings"]
+    # Bridge-Net stays in fp32 when the frozen parts are loaded in bf16/fp16 (InstructBLIP keeps query_tokens too).
+    _keep_in_fp32_modules_strict = ["query_tokens", "qformer", "audio_layernorm"]
+
+    def _init_bridge(self, config: MintConfig) -> None:
+        self.audio_model = build_audio_encoder(config.audio_config)
+        self.audio_layernorm = nn.LayerNorm(config.audio_config.hidden_size)
+        self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
+        self.qformer = MintQFormerModel._from_config(config.qformer_config)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, MintPreTrainedModel):
+            init.normal_(module.query_tokens, mean=0.0, std=self.config.qformer_config.initializer_range)
+            if isinstance(module, MintForPreTraining):
+                init.constant_(module.temp, self.config.temperature_init)
+        elif isinstance(module, BertLMPredictionHead):
+            init.zeros_(module.bias)
+        elif isinstance(module, InstructBlipQFormerEmbeddings):
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+
+    def _freeze(self) -> None:
+        """Freezes the parts the config marks frozen (section 2: frozen audio encoder and LLM)."""
+        for name in self._frozen_module_names():
+            getattr(self, name).requires_grad_(False).eval()
+
+    def _frozen_module_names(self) -> list[str]:
+        return ["audio_model"] if self.config.freeze_audio_encoder else []
+
+    def train(self, mode: bool = True):
+        """Frozen parts stay in eval mode, so layerdrop, SpecAugment-style time masking and dropout never fire."""
+        super().train(mode)
+        for name in self._frozen_module_names():
+            getattr(self, name).eval()
+        return self
+
+    def encode_audio(
+        self,
+        input_values: torch.Tensor,
+        audio_attention_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Runs the audio encoder.
+
+        Args:
+            input_values: `(batch, samples)` waveforms (wav2vec2 / data2vec / HuBERT) or `(batch, n_mels, frames)`
+                log-mel features (Whisper), as the processor returns them.
+            audio_attention_mask: `(batch, samples)` or `(batch, frames)`, 1 on real audio, 0 on padding.
+
+        Returns:
+            `audio_embeds` `(batch, audio_length, audio_hidden_size)` after `audio_layernorm`, in the Q-Former's dtype,
+            and their padding mask `(batch, audio_length)`.
+        """
+        if audio_attention_mask is None:
+            audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
+                                              device=input_values.device)
+        frozen = self.config.freeze_audio_encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            hidden = self.audio_model(
+                input_values.to(self.audio_model.dtype), attention_mask=audio_attention_mask
+            ).last_hidden_state
+        mask = audio_frame_mask(self.audio_model, audio_attention_mask, hidden.shape[1])
+        hidden = self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype))
+        return hidden, mask
+
+    def query_forward(
+        self,
+        audio_embeds: torch.Tensor,
+        audio_mask: torch.Tensor,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """
+        Runs the queries (and optional text) through the Q-Former with cross-attention to the audio.
+
+        Args:
+            audio_embeds `(batch, audio_length, audio_hidden)` and audio_mask `(batch, audio_length)`: from
+                [`encode_audio`].
+            input_ids `(batch, text_length)`: text in the Q-Former's vocabulary (the instruction in stage 2, the
+                caption for ALM/ATG in stage 1).
+            attention_mask: `(batch, text_length)` text padding mask (queries are always attended), or a boolean
+                `(batch, 1, L, L)` pattern over `[queries; text]` with `L = num_query_tokens + text_length`.
+
+        Returns:
+            The Q-Former output; its first `num_query_tokens` positions are the query outputs.
+        """
+        batch = audio_embeds.shape[0]
+        queries = self.query_tokens.expand(batch, -1, -1)
+        if attention_mask is not None and attention_mask.dim() == 2:
+            query_mask = torch.ones(batch, queries.shape[1], dtype=attention_mask.dtype, device=attention_mask.device)
+            attention_mask = torch.cat([query_mask, attention_mask], dim=1)
+        elif attention_mask is not None:
+            attention_mask = _bidirectional_bias(
+                attention_mask, self.qformer.config._attn_implementation, self.query_tokens.dtype
+            )
+        return self.qformer(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            query_embeds=queries,
+            encoder_hidden_states=audio_embeds.to(self.query_tokens.dtype),
+            encoder_attention_mask=audio_mask,
+        )
+
+
+def build_audio_encoder(audio_config) -> PreTrainedModel:
+    """The audio encoder for `audio_config`: Whisper's encoder for a Whisper config, else `AutoModel`'s base model."""
+    if isinstance(audio_config, WhisperConfig):
+        return WhisperEncoder._from_config(audio_config)
+    return AutoModel.from_config(audio_config)
+
+
+def audio_frame_mask(audio_model: PreTrainedModel, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """
+    The padding mask of the encoder's output frames `(batch, num_frames)` from the input-level mask.
+
+    wav2vec2-family models know their convolutional downsampling; for others (Whisper: 2x) the input mask is
+    subsampled by the ratio of input to output length.
+    """
+    if hasattr(audio_model, "_get_feature_vector_attention_mask"):
+        return audio_model._get_feature_vector_attention_mask(num_frames, attention_mask).long()
+    stride = max(attention_mask.shape[1] // num_frames, 1)
+    return attention_mask[:, ::stride][:, :num_frames].long()
+
+
+def _check_text_not_empty(attention_mask: torch.Tensor, name: str) -> None:
+    empty = (attention_mask.sum(dim=1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"{name} of batch item(s) {empty} is all padding: every text needs at least its [CLS] token "
+            "(tokenize an empty caption with the processor rather than passing an all-zero mask)."
+        )
+
+
+class MintForPreTraining(MintPreTrainedModel):
+    """
+    MINT stage 1 (section 2.2): audio-language representation learning with the frozen audio encoder and
+    Bridge-Net, trained with ALC, ALM and ATG (any subset, `config.stage1_objectives`).
+
+    Heads as in LAVIS BLIP-2: `audio_proj` / `text_proj` to the `audio_text_hidden_size` contrastive space, `alm_head`
+    (two-class matching classifier on every query output), `atg_head` (BERT's MLM head, decoder tied to the Q-Former's
+    word embeddings) and the learnable temperature `temp`.
+    """
+
+    _tied_weights_keys = {"atg_head.predictions.decoder.weight": "qformer.embeddings.word_embeddings.weight",
+                          "atg_head.predictions.decoder.bias": "atg_head.predictions.bias"}
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        self._init_bridge(config)
+        hidden = config.qformer_config.hidden_size
+        self.audio_proj = nn.Linear(hidden, config.audio_text_hidden_size)
+        self.text_proj = nn.Linear(hidden, config.audio_text_hidden_size)
+        self.alm_head = nn.Linear(hidden, 2)
+        self.atg_head = BertOnlyMLMHead(config.qformer_config)
+        self.temp = nn.Parameter(torch.tensor(config.temperature_init))
+        self.post_init()
+        self._freeze()
+
+    def init_qformer_from_bert(self, bert_path: str | os.PathLike) -> None:
+        """Initialises the Q-Former (and the ATG head, where the checkpoint has an MLM head) from a local BERT."""
+        extra = self.qformer.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
+        head = {k.removeprefix("atg_head."): v for k, v in extra.items() if k.startswith("atg_head.")}
+        if head:
+            self.atg_head.load_state_dict(head, strict=False)
+
+    def _temperature(self) -> torch.Tensor:
+        # LAVIS clamps the temperature to [0.001, 0.5] in place before each step; a functional clamp is equivalent.
+        return self.temp.clamp(0.001, 0.5)
+
+    def get_audio_features(
+        self, input_values: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
+    ) -> BaseModelOutputWithPooling:
+        """
+        Normalised audio embeddings for retrieval (section 4.1): one per query.
+
+        Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens,
+        audio_text_hidden_size)`, L2-normalised, and `last_hidden_state` the query outputs of the Q-Former.
+        """
+        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        query_output = self.query_forward(audio_embeds, audio_mask).last_hidden_state
+        return BaseModelOutputWithPooling(
+            last_hidden_state=query_output, pooler_output=F.normalize(self.audio_proj(query_output), dim=-1)
+        )
+
+    def get_text_features(
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+    ) -> BaseModelOutputWithPooling:
+        """
+        Normalised text embeddings for retrieval: the projected `[CLS]` output of the text transformer, which sees no
+        query (section 2.2). `input_ids` are in the Q-Former's vocabulary.
+
+        Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, audio_text_hidden_size)`.
+        """
+        if attention_mask is not None:
+            _check_text_not_empty(attention_mask, "attention_mask")
+        text_output = self.qformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return BaseModelOutputWithPooling(
+            last_hidden_state=text_output, pooler_output=F.normalize(self.text_proj(text_output[:, 0]), dim=-1)
+        )
+
+    @staticmethod
+    def audio_text_similarity(audio_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
+        """
+        ALC similarity (section 2.2): for each audio `(num_audio, num_queries, dim)` and text `(num_text, dim)`, the
+        highest similarity between any query embedding and the text embedding; `(num_audio, num_text)`.
+        """
+        return torch.einsum("aqd,td->atq", audio_embeds, text_embeds).amax(dim=-1)
+
+    def get_matching_scores(
+        self,
+        input_values: torch.Tensor,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """ALM probability that audio i and text i match, `(batch,)` (section 2.2)."""
+        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return self._alm_logits(audio_embeds, audio_mask, input_ids, attention_mask).softmax(dim=-1)[:, 1]
+
+    def _alm_logits(self, audio_embeds, audio_mask, input_ids, attention_mask) -> torch.Tensor:
+        # Queries and text see each other (bi-directional mask); the 2-class logits are averaged over the queries.
+        output = self.query_forward(audio_embeds, audio_mask, input_ids, attention_mask).last_hidden_state
+        return self.alm_head(output[:, : self.config.num_query_tokens]).mean(dim=1)
+
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+    ) -> MintForPreTrainingOutput:
+        """
+        Stage-1 losses on a batch of audio-caption pairs.
+
+        Args:
+            input_values `(batch, samples)` or input_features `(batch, n_mels, frames)`: the audio, as the
+                processor returns it for the encoder (give one of them).
+            qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
+            qformer_attention_mask `(batch, text_length)`: caption padding mask.
+            audio_attention_mask: the audio padding mask.
+
+        Captions with identical token ids are positives of each other: ALC spreads its target over them (as LAVIS
+        does for samples sharing an `image_id`) and ALM never mines one as a negative. Where a sample has no valid
+        negative (a batch of one, or a batch of one repeated caption) it contributes only its positive pair to ALM;
+        when no sample has a negative, `loss_alm` is 0. An all-padding caption raises a `ValueError`.
+        """
+        input_values = _pick_audio(input_values, input_features)
+        if qformer_input_ids is None:
+            raise ValueError("MintForPreTraining needs captions as qformer_input_ids (Q-Former vocabulary).")
+        if qformer_attention_mask is None:
+            qformer_attention_mask = torch.ones_like(qformer_input_ids)
+        if qformer_input_ids.shape[0] != input_values.shape[0]:
+            raise ValueError(f"Got {input_values.shape[0]} clips but {qformer_input_ids.shape[0]} captions: "
+                             "each clip needs exactly one caption.")
+        _check_text_not_empty(qformer_attention_mask, "qformer_attention_mask")
+        objectives = set(self.config.stage1_objectives)
+        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        num_queries = self.config.num_query_tokens
+
+        atg_logits = loss_atg = None
+        if "atg" in objectives:
+            # One pass serves ATG and the query side of ALC: under the ATG mask the queries see no text, so their
+            # outputs equal those of a query-only pass.
+            decoder_ids = qformer_input_ids.clone()
+            decoder_ids[:, 0] = self.config.qformer_config.dec_token_id
+            pattern = atg_attention_mask(num_queries, qformer_attention_mask)
+            output = self.query_forward(audio_embeds, audio_mask, decoder_ids, pattern).last_hidden_state
+            query_output = output[:, :num_queries]
+            atg_logits = self.atg_head(output[:, num_queries:])
+            labels = decoder_ids.masked_fill(qformer_attention_mask == 0, -100)
+            loss_atg = F.cross_entropy(
+                atg_logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                ignore_index=-100, label_smoothing=self.config.label_smoothing,
+            )
+        else:
+            query_output = self.query_forward(audio_embeds, audio_mask).last_hidden_state
+
+        audio_feats = F.normalize(self.audio_proj(query_output), dim=-1)
+        text_feats = self.get_text_features(qformer_input_ids, qformer_attention_mask).pooler_output
+        logits_per_audio = self.audio_text_similarity(audio_feats, text_feats) / self._temperature()
+        positives = _same_caption(qformer_input_ids, qformer_attention_mask)
+
+        loss_alc = None
+        if "alc" in objectives:
+            targets = positives.float() / positives.sum(dim=1, keepdim=True)
+            loss_alc = (
+                F.cross_entropy(logits_per_audio, targets, label_smoothing=self.config.label_smoothing)
+                + F.cross_entropy(logits_per_audio.t(), targets, label_smoothing=self.config.label_smoothing)
+            ) / 2
+
+        loss_alm = alm_logits = alm_labels = neg_audio = neg_text = None
+        if "alm" in objectives:
+            neg_audio = mine_hard_negatives(logits_per_audio.t(), positives)  # a negative audio for each text
+            neg_text = mine_hard_negatives(logits_per_audio, positives)  # a negative text for each audio
+            alm_logits, alm_labels = self._alm_pairs(
+                audio_embeds, audio_mask, qformer_input_ids, qformer_attention_mask, neg_audio, neg_text
+            )
+            if alm_labels.eq(0).any():
+                loss_alm = F.cross_entropy(alm_logits.float(), alm_labels)
+            else:
+                logger.warning_once("No ALM negative in this batch (batch of one or one repeated caption): "
+                                    "loss_alm is 0.")
+                loss_alm = alm_logits.sum() * 0.0
+
+        losses = [x for x in (loss_alc, loss_alm, loss_atg) if x is not None]
+        return MintForPreTrainingOutput(
+            loss=torch.stack(losses).sum(),
+            loss_alc=loss_alc,
+            loss_alm=loss_alm,
+            loss_atg=loss_atg,
+            logits_per_audio=logits_per_audio,
+            logits_per_text=logits_per_audio.t(),
+            alm_logits=alm_logits,
+            alm_labels=alm_labels,
+            alm_negative_audio_indices=neg_audio,
+            alm_negative_text_indices=neg_text,
+            atg_logits=atg_logits,
+            audio_embeds=audio_feats,
+            text_embeds=text_feats,
+        )
+
+    def _alm_pairs(self, audio_embeds, audio_mask, input_ids, attention_mask, neg_audio, neg_text):
+        """Matched pairs, then (negative audio, text) and (audio, negative text) pairs, as LAVIS orders them."""
+        batch = torch.arange(input_ids.shape[0], device=input_ids.device)
+        has_neg_audio, has_neg_text = neg_audio >= 0, neg_text >= 0
+        audio_index = torch.cat([batch, neg_audio[has_neg_audio], batch[has_neg_text]])
+        text_index = torch.cat([batch, batch[has_neg_audio], neg_text[has_neg_text]])
+        logits = self._alm_logits(
+            audio_embeds[audio_index], audio_mask[audio_index], input_ids[text_index], attention_mask[text_index]
+        )
+        labels = (torch.arange(len(audio_index), device=logits.device) < len(batch)).long()
+        return logits, labels
+
+
+def _same_caption(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """`(batch, batch)` boolean: captions i and j have identical tokens."""
+    ids = input_ids.masked_fill(attention_mask == 0, -1)
+    return (ids[:, None, :] == ids[None, :, :]).all(dim=-1)
+
+
+@torch.no_grad()
+def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """
+    For each row, samples one column with probability softmax(logits) over the columns that are not positives of the
+    row (LAVIS BLIP-2's hard-negative mining, which never picks the positive). Returns `(rows,)` indices, -1 for a
+    row without any non-positive column.
+    """
+    masked = logits.float().masked_fill(positives, float("-inf"))
+    valid = ~positives.all(dim=1)
+    negatives = torch.full((logits.shape[0],), -1, dtype=torch.long, device=logits.device)
+    if valid.any():
+        negatives[valid] = torch.multinomial(masked[valid].softmax(dim=1), 1).squeeze(1)
+    return negatives
+
+
+def _pick_audio(input_values: torch.Tensor | None, input_features: torch.Tensor | None) -> torch.Tensor:
+    if (input_values is None) == (input_features is None):
+        raise ValueError("Pass the audio as exactly one of input_values (waveforms) or input_features (log-mels).")
+    return input_values if input_values is not None else input_features
+
+
+def _order_tokens(embeds, mask, labels=None, padding_side="right"):
+    """
+    Moves each row's padding to one side, keeping the order of its real tokens: for a decoder-only LLM the sequence
+    `[soft prompt; prompt; target]` must not have holes, since positions count tokens.
+    """
+    key = (mask == 0).long() if padding_side == "right" else mask.long()
+    order = key.argsort(dim=1, stable=True)
+    embeds = embeds.gather(1, order[..., None].expand_as(embeds))
+    labels = labels.gather(1, order) if labels is not None else None
+    return embeds, mask.gather(1, order), labels
+
+
+class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
+    """
+    MINT stage 2 (section 2.3): instruction-aware Bridge-Net and a frozen LLM. The instruction enters the Q-Former
+    with the queries (`qformer_input_ids`) and the LLM after the soft prompt (`input_ids`); the query outputs are
+    projected by `language_projection` and prepended to the LLM's input embeddings.
+    """
+
+    _keys_to_ignore_on_load_unexpected = [r"^(audio_proj|text_proj|alm_head|atg_head|temp)"]
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        self._init_bridge(config)
+        self.language_projection = nn.Linear(config.qformer_config.hidden_size, config.text_config.hidden_size)
+        lm_class = AutoModelForCausalLM if config.use_decoder_only_language_model else AutoModelForSeq2SeqLM
+        self.language_model = lm_class.from_config(config.text_config)
+        self.post_init()
+        self._freeze()
+
+    def _frozen_module_names(self) -> list[str]:
+        return super()._frozen_module_names() + (["language_model"] if self.config.freeze_language_model else [])
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    def get_audio_features(
+        self,
+        input_values: torch.Tensor,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """
+        The soft audio prompt: instruction-aware query outputs projected to the LLM width (section 2.3).
+
+        Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens, llm_hidden_size)`
+        and `last_hidden_state` the Q-Former output over `[queries; instruction]`.
+        """
+        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        if qformer_input_ids is not None and qformer_attention_mask is None:
+            qformer_attention_mask = torch.ones_like(qformer_input_ids)
+        qformer_output = self.query_forward(audio_embeds, audio_mask, qformer_input_ids, qformer_attention_mask)
+        queries = qformer_output.last_hidden_state[:, : self.config.num_query_tokens]
+        return BaseModelOutputWithPooling(
+            last_hidden_state=qformer_output.last_hidden_state, pooler_output=self.language_projection(queries)
+        )
+
+    def _llm_inputs(self, soft_prompt, input_ids, attention_mask):
+        """`[soft prompt; prompt]` embeddings and mask for the LLM."""
+        embeds = self.get_input_embeddings()(input_ids)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        soft_mask = torch.ones(soft_prompt.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
+        return (torch.cat([soft_prompt.to(embeds.dtype), embeds], dim=1),
+                torch.cat([soft_mask, attention_mask], dim=1))
+
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        input_features: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MintForConditionalGenerationOutput:
+        """
+        Args:
+            input_values / input_features: the audio (one of them), as the processor returns it.
+            input_ids `(batch, prompt_length)`, attention_mask: the instruction in the LLM's vocabulary.
+            qformer_input_ids, qformer_attention_mask `(batch, instruction_length)`: the same instruction in the
+                Q-Former's vocabulary (instruction-aware extraction).
+            labels `(batch, target_length)`: target tokens in the LLM's vocabulary, -100 on padding. The LM loss is
+                computed on them only; for a decoder-only LLM they are appended after the prompt.
+        """
+        input_values = _pick_audio(input_values, input_features)
+        soft_prompt = self.get_audio_features(
+            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask
+        ).pooler_output
+        embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
+        if self.config.use_decoder_only_language_model:
+            return self._decoder_only_forward(embeds, mask, labels, soft_prompt, **kwargs)
+        outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, labels=labels, **kwargs)
+        return MintForConditionalGenerationOutput(
+            loss=outputs.loss, logits=outputs.logits, soft_prompt=soft_prompt, language_model_outputs=outputs
+        )
+
+    def _decoder_only_forward(self, embeds, mask, labels, soft_prompt, **kwargs):
+        full_labels = None
+        if labels is not None:
+            target_mask = (labels != -100).long()
+            target_embeds = self.get_input_embeddings()(labels.clamp(min=0))
+            full_labels = torch.cat([torch.full(mask.shape, -100, device=labels.device, dtype=labels.dtype),
+                                     labels], dim=1)
+            embeds, mask = torch.cat([embeds, target_embeds], dim=1), torch.cat([mask, target_mask], dim=1)
+        embeds, mask, full_labels = _order_tokens(embeds, mask, full_labels, padding_side="right")
+        outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        loss = None
+        if full_labels is not None:
+            loss = F.cross_entropy(outputs.logits[:, :-1].flatten(0, 1).float(), full_labels[:, 1:].flatten(),
+                                   ignore_index=-100)
+        return MintForConditionalGenerationOutput(
+            loss=loss, logits=outputs.logits, soft_prompt=soft_prompt, language_model_outputs=outputs
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_values: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        **generate_kwargs,
+    ) -> torch.LongTensor:
+        """
+        Generates text for each clip (captioning, open answers), batched. The padding masks make a clip's output
+        independent of the other clips in its batch. Returns the LLM's generated ids `(batch, new_tokens)` (for a
+        seq2seq LLM they start with the decoder start token); decode them with `processor.batch_decode`.
+        """
+        input_values = _pick_audio(input_values, input_features)
+        soft_prompt = self.get_audio_features(
+            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask
+        ).pooler_output
+        if input_ids is None:  # no prompt: the soft prompt alone (plus BOS for a decoder-only LLM)
+            start = self.config.text_config.bos_token_id if self.config.use_decoder_only_language_model else None
+            input_ids = torch.full((soft_prompt.shape[0], int(start is not None)), start or 0,
+                                   dtype=torch.long, device=soft_prompt.device)
+        embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
+        if self.config.use_decoder_only_language_model:
+            embeds, mask, _ = _order_tokens(embeds, mask, padding_side="left")
+        return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
+
+    @torch.no_grad()
+    def score_candidates(
+        self,
+        candidate_ids: torch.LongTensor,
+        candidate_attention_mask: torch.Tensor,
+        input_values: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        candidate_chunk_size: int | None = None,
+    ) -> torch.Tensor:
+        """
+        Classification by vocabulary ranking (section 4.1): the summed log-likelihood of each candidate label under
+        the LLM, given the clip and the prompt.
+
+        The audio encoder, Bridge-Net and (for a seq2seq LLM) the LLM encoder run once per clip; for a decoder-only
+        LLM the prefix runs once and its key/value cache is shared by the candidates. Only the LLM decoder runs per
+        candidate, in chunks of `candidate_chunk_size` candidates (all at once by default).
+
+        Args:
+            candidate_ids `(num_candidates, candidate_length)`, candidate_attention_mask: the candidate labels in the
+                LLM's vocabulary, as `processor.tokenize_candidates` returns them (with the LLM's end-of-sequence
+                token, so a label is not rewarded for being the prefix of a longer one, as in LAVIS).
+            The other arguments are those of [`forward`].
+
+        Returns:
+            `(batch, num_candidates)` summed log-likelihoods: argmax for single-label classification; thresholds
+            (or a softmax over the candidates) for multi-label.
+        """
+        if candidate_ids.shape[0] == 0:
+            raise ValueError("score_candidates needs at least one candidate label, got an empty list.")
+        input_values = _pick_audio(input_values, input_features)
+        soft_prompt = self.get_audio_features(
+            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask
+        ).pooler_output
+        embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
+        if self.config.use_decoder_only_language_model:
+            embeds, mask, _ = _order_tokens(embeds, mask, padding_side="left")
+            prefix = self.language_model(inputs_embeds=embeds, attention_mask=mask, use_cache=True,
+                                         position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+            score_chunk = partial(self._decoder_only_candidate_scores, prefix, mask)
+        else:
+            encoder_hidden = self.language_model.get_encoder()(inputs_embeds=embeds, attention_mask=mask)[0]
+            score_chunk = partial(self._seq2seq_candidate_scores, encoder_hidden, mask)
+        chunk = candidate_chunk_size or candidate_ids.shape[0]
+        return torch.cat(
+            [score_chunk(candidate_ids[i : i + chunk], candidate_attention_mask[i : i + chunk])
+             for i in range(0, candidate_ids.shape[0], chunk)],
+            dim=1,
+        )
+
+    def _seq2seq_candidate_scores(self, encoder_hidden, mask, candidate_ids, candidate_mask):
+        """Seq2seq LLM: the encoder ran once per clip; the decoder scores every (clip, candidate) pair."""
+        batch, n = encoder_hidden.shape[0], candidate_ids.shape[0]
+        labels = candidate_ids.masked_fill(candidate_mask == 0, -100).repeat(batch, 1)
+        logits = self.language_model(
+            encoder_outputs=(encoder_hidden.repeat_interleave(n, dim=0),),
+            attention_mask=mask.repeat_interleave(n, dim=0),
+            labels=labels,
+        ).logits
+        return _sequence_log_likelihood(logits, labels).view(batch, n)
+
+    def _decoder_only_candidate_scores(self, prefix, mask, candidate_ids, candidate_mask):
+        """Decoder-only LLM: the prefix ran once; its key/value cache is repeated for the candidates."""
+        batch, n = mask.shape[0], candidate_ids.shape[0]
+        cache = copy.deepcopy(prefix.past_key_values)
+        cache.batch_repeat_interleave(n)
+        ids, cmask = candidate_ids.repeat(batch, 1), candidate_mask.repeat(batch, 1)
+        positions = mask.sum(-1, keepdim=True).repeat_interleave(n, dim=0) + torch.arange(ids.shape[1],
+                                                                                          device=ids.device)
+        logits = self.language_model(
+            input_ids=ids,
+            attention_mask=torch.cat([mask.repeat_interleave(n, dim=0), cmask], dim=1),
+            past_key_values=cache,
+            position_ids=positions,
+        ).logits
+        # The first candidate token is predicted by the prefix's last position, token t+1 by candidate token t.
+        logits = torch.cat([prefix.logits[:, -1:].repeat_interleave(n, dim=0), logits[:, :-1]], dim=1)
+        return _sequence_log_likelihood(logits, ids.masked_fill(cmask == 0, -100)).view(batch, n)
+
+
+def _sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed log-probability of `labels` (-100 ignored) under `logits` aligned position by position."""
+    logprobs = logits.float().log_softmax(dim=-1)
+    token = logprobs.gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
+    return (token * (labels != -100)).sum(dim=-1)
+
+
+def register_mint_auto_classes() -> None:
+    """Registers MINT with the transformers Auto classes (done on import)."""
+    AutoModel.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
+    AutoModelForSpeechSeq2Seq.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
+    AutoModelForPreTraining.register(MintConfig, MintForPreTraining, exist_ok=True)
+
+
+MintForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
+MintForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+register_mint_auto_classes()
+
+
+__all__ = [
+    "MintForConditionalGeneration",
+    "MintForPreTraining",
+    "MintPreTrainedModel",
+    "MintQFormerModel",
+    "bert_to_qformer_state_dict",
+    "atg_attention_mask",
+    "mine_hard_negatives",
+]

@@ -1,0 +1,314 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""MINT processor: audio decoding and feature extraction, plus the LLM and Q-Former tokenizers."""
+
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoProcessor
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+
+
+try:
+    from .configuration_mint import MintConfig
+except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
+    from configuration_mint import MintConfig
+
+
+AudioInput = str | os.PathLike | np.ndarray | torch.Tensor | dict
+LONG_AUDIO_POLICIES = ("crop", "window")
+# The shortest clip the wav2vec2-family convolutional front end turns into one frame (400 samples at 16 kHz).
+MIN_CLIP_SECONDS = 0.025
+
+
+def _decode_file(source: str | os.PathLike | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
+    """Decodes an audio file to `(channels, samples)` float32 with soundfile, falling back to librosa."""
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        return data.T, rate
+    except Exception as soundfile_error:  # soundfile lacks some codecs (mp3 on old libsndfile): try librosa
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        try:
+            import librosa
+
+            data, rate = librosa.load(source, sr=None, mono=False)
+            return np.atleast_2d(data).astype(np.float32), int(rate)
+        except Exception as librosa_error:
+            raise ValueError(
+                f"Could not decode {name} as audio (soundfile: {soundfile_error}; librosa: {librosa_error}). "
+                "Expected a readable audio file such as wav, flac or ogg."
+            ) from None
+
+
+class MintProcessor(ProcessorMixin):
+    r"""
+    Prepares audio and text for MINT.
+
+    Audio: a file path, a numpy array or torch tensor (with `sampling_rate`), a `datasets` Audio row (decoded
+    `{"array", "sampling_rate"}` or undecoded `{"bytes", "path"}`), or a list of these. Files are decoded with
+    soundfile (librosa as fallback); multi-channel audio is averaged to mono (a 2-D array is `(channels, samples)` or
+    `(samples, channels)`, the smaller dimension being the channels); audio is resampled to the feature extractor's
+    rate and padded to the longest clip with `audio_attention_mask`.
+
+    Clip-length policy (section 3.2 trains on 3-30 s clips): clips longer than `max_audio_seconds` are cropped to
+    their first `max_audio_seconds` with a warning (`long_audio_policy="crop"`, the default) or split into
+    consecutive windows of `max_audio_seconds` (`"window"`; the output then has one row per window and `clip_index`
+    maps rows to clips, the texts being repeated for each window). Clips shorter than `min_audio_seconds` are kept as
+    they are: the lower bound is a training-data filter, not an inference limit. Clips shorter than 25 ms are
+    rejected, since the encoder cannot produce a frame from them.
+
+    Text: `text` (the caption in stage 1, the instruction in stage 2) is tokenized for the Q-Former
+    (`qformer_input_ids`, at most `max_text_length` tokens) and, unless `return_llm_inputs=False`, for the LLM
+    (`input_ids`); `text_target` gives the LLM targets as `labels` (end-of-sequence appended, -100 on padding).
+
+    Args:
+        feature_extractor: the audio encoder's feature extractor (`Wav2Vec2FeatureExtractor` for data2vec / wav2vec2 /
+            HuBERT, `WhisperFeatureExtractor` for Whisper).
+        tokenizer: the LLM's tokenizer.
+        qformer_tokenizer: the Q-Former's BERT tokenizer, with `[DEC]` as its `bos_token`.
+        max_text_length, min_audio_seconds, max_audio_seconds: as in [`MintConfig`].
+        long_audio_policy: `"crop"` or `"window"`, see above.
+    """
+
+    def __init__(
+        self,
+        feature_extractor,
+        tokenizer,
+        qformer_tokenizer,
+        max_text_length: int = 30,
+        min_audio_seconds: float = 3.0,
+        max_audio_seconds: float = 30.0,
+        long_audio_policy: str = "crop",
+        **kwargs,
+    ):
+        if long_audio_policy not in LONG_AUDIO_POLICIES:
+            raise ValueError(f"long_audio_policy must be one of {LONG_AUDIO_POLICIES}, got {long_audio_policy!r}.")
+        self.max_text_length = max_text_length
+        self.min_audio_seconds = min_audio_seconds
+        self.max_audio_seconds = max_audio_seconds
+        self.long_audio_policy = long_audio_policy
+        super().__init__(feature_extractor, tokenizer, qformer_tokenizer, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: MintConfig, feature_extractor, tokenizer, qformer_tokenizer, **kwargs):
+        """A processor whose text and clip-length limits are those of `config`."""
+        return cls(feature_extractor, tokenizer, qformer_tokenizer, max_text_length=config.max_text_length,
+                   min_audio_seconds=config.min_audio_seconds, max_audio_seconds=config.max_audio_seconds, **kwargs)
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.feature_extractor.sampling_rate
+
+    def __call__(
+        self,
+        audio: AudioInput | Sequence[AudioInput] | None = None,
+        text: str | Sequence[str] | None = None,
+        text_target: str | Sequence[str] | None = None,
+        sampling_rate: int | None = None,
+        return_llm_inputs: bool = True,
+        long_audio_policy: str | None = None,
+        return_tensors: str = "pt",
+    ) -> BatchFeature:
+        """
+        Returns a `BatchFeature` with, as applicable: the audio under the feature extractor's input name
+        (`input_values` `(batch, samples)` or `input_features` `(batch, n_mels, frames)`) and `audio_attention_mask`;
+        `qformer_input_ids` / `qformer_attention_mask`; `input_ids` / `attention_mask`; `labels`; and `clip_index`
+        `(batch,)` with the `"window"` policy.
+        """
+        if audio is None and text is None and text_target is None:
+            raise ValueError("MintProcessor needs at least one of audio, text or text_target.")
+        texts = self._as_text_list(text, "text")
+        targets = self._as_text_list(text_target, "text_target")
+        encoding = {}
+        if audio is not None:
+            clips = self.load_audio(audio, sampling_rate)
+            clips, clip_index = self._apply_length_policy(clips, long_audio_policy or self.long_audio_policy)
+            num_clips = len(set(clip_index))
+            for name, given in (("text", texts), ("text_target", targets)):
+                if given is not None and len(given) != num_clips:
+                    raise ValueError(f"Got {num_clips} audio clips but {len(given)} {name} entries: "
+                                     "pass exactly one per clip.")
+            if (long_audio_policy or self.long_audio_policy) == "window":
+                encoding["clip_index"] = clip_index
+                texts = [texts[i] for i in clip_index] if texts is not None else None
+                targets = [targets[i] for i in clip_index] if targets is not None else None
+            encoding.update(self._extract_features(clips))
+        if texts is not None:
+            encoding.update(self._tokenize_text(texts, return_llm_inputs))
+        if targets is not None:
+            encoding["labels"] = self._tokenize_targets(targets)
+        return BatchFeature(encoding, tensor_type=return_tensors)
+
+    @staticmethod
+    def _as_text_list(text, name: str) -> list[str] | None:
+        if text is None:
+            return None
+        if isinstance(text, str):
+            return [text]
+        if not isinstance(text, Sequence) or not all(isinstance(t, str) for t in text):
+            raise TypeError(f"{name} must be a string or a list of strings, got {type(text).__name__}.")
+        return list(text)
+
+    def load_audio(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None) -> list[np.ndarray]:
+        """Decodes, checks, mixes to mono and resamples each clip; returns 1-D float32 arrays at `self.sampling_rate`."""
+        items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+        if not items:
+            raise ValueError("Got an empty list of audio clips.")
+        return [self._load_one(item, sampling_rate, index) for index, item in enumerate(items)]
+
+    def _load_one(self, item: AudioInput, sampling_rate: int | None, index: int) -> np.ndarray:
+        name = f"audio clip {index}"
+        if isinstance(item, (str, os.PathLike)):
+            if not os.path.isfile(item):
+                raise ValueError(f"{name}: the path {os.fspath(item)!r} does not exist or is not a file.")
+            data, rate = _decode_file(item, repr(os.fspath(item)))
+        elif isinstance(item, dict):
+            data, rate = self._from_datasets_row(item, name)
+        elif isinstance(item, (np.ndarray, torch.Tensor)):
+            if sampling_rate is None:
+                raise ValueError(
+                    f"{name} is a raw array without a sampling rate: pass sampling_rate= (expected "
+                    f"{self.sampling_rate} Hz, other rates are resampled)."
+                )
+            data = item.detach().cpu().float().numpy() if isinstance(item, torch.Tensor) else item
+            rate = sampling_rate
+        else:
+            raise TypeError(
+                f"{name} has type {type(item).__name__}; expected a file path, a numpy array or torch tensor with "
+                "sampling_rate, or a datasets Audio dict."
+            )
+        return self._to_mono_at_rate(np.asarray(data, dtype=np.float32), int(rate), name)
+
+    @staticmethod
+    def _from_datasets_row(item: dict, name: str) -> tuple[np.ndarray, int]:
+        if "array" in item:
+            if item.get("sampling_rate") is None:
+                raise ValueError(f"{name}: a datasets Audio dict with 'array' needs its 'sampling_rate'.")
+            return np.asarray(item["array"]), item["sampling_rate"]
+        if item.get("bytes") is not None:
+            return _decode_file(io.BytesIO(item["bytes"]), f"{name} (bytes of {item.get('path')!r})")
+        if item.get("path") is not None:
+            if not os.path.isfile(item["path"]):
+                raise ValueError(f"{name}: the path {item['path']!r} does not exist or is not a file.")
+            return _decode_file(item["path"], repr(item["path"]))
+        raise ValueError(f"{name}: a datasets Audio dict needs 'array' and 'sampling_rate', or 'bytes' or 'path'; "
+                         f"got keys {sorted(item)}.")
+
+    def _to_mono_at_rate(self, data: np.ndarray, rate: int, name: str) -> np.ndarray:
+        if data.ndim == 2:
+            data = data.mean(axis=int(np.argmin(data.shape)))
+        elif data.ndim != 1:
+            raise ValueError(f"{name} has shape {data.shape}; expected (samples,) or (channels, samples).")
+        if data.size == 0:
+            raise ValueError(f"{name} is empty: expected at least {MIN_CLIP_SECONDS * 1000:.0f} ms of audio.")
+        if not np.isfinite(data).all():
+            raise ValueError(f"{name} contains NaN or infinite samples; expected finite values.")
+        if rate <= 0:
+            raise ValueError(f"{name} has sampling rate {rate}; expected a positive rate in Hz.")
+        if rate != self.sampling_rate:
+            import librosa
+
+            data = librosa.resample(data, orig_sr=rate, target_sr=self.sampling_rate)
+        if data.shape[0] < MIN_CLIP_SECONDS * self.sampling_rate:
+            raise ValueError(f"{name} lasts {data.shape[0] / self.sampling_rate * 1000:.1f} ms; expected at least "
+                             f"{MIN_CLIP_SECONDS * 1000:.0f} ms.")
+        return data.astype(np.float32)
+
+    def _apply_length_policy(self, clips: list[np.ndarray], policy: str) -> tuple[list[np.ndarray], list[int]]:
+        if policy not in LONG_AUDIO_POLICIES:
+            raise ValueError(f"long_audio_policy must be one of {LONG_AUDIO_POLICIES}, got {policy!r}.")
+        limit = int(self.max_audio_seconds * self.sampling_rate)
+        out, clip_index = [], []
+        for index, clip in enumerate(clips):
+            if clip.shape[0] <= limit:
+                out.append(clip)
+                clip_index.append(index)
+            elif policy == "crop":
+                warnings.warn(f"audio clip {index} lasts {clip.shape[0] / self.sampling_rate:.1f} s; cropped to its "
+                              f"first {self.max_audio_seconds} s (use long_audio_policy='window' to keep it all).")
+                out.append(clip[:limit])
+                clip_index.append(index)
+            else:
+                windows = [clip[start : start + limit] for start in range(0, clip.shape[0], limit)]
+                if len(windows) > 1 and windows[-1].shape[0] < MIN_CLIP_SECONDS * self.sampling_rate:
+                    windows[-2] = clip[-limit:]  # a tail too short for the encoder: end on a full window instead
+                    windows.pop()
+                out.extend(windows)
+                clip_index.extend([index] * len(windows))
+        return out, clip_index
+
+    def _extract_features(self, clips: list[np.ndarray]) -> dict[str, Any]:
+        features = self.feature_extractor(
+            clips, sampling_rate=self.sampling_rate, padding="longest" if not self._fixed_length else "max_length",
+            return_attention_mask=True, return_tensors="np",
+        )
+        name = self.feature_extractor.model_input_names[0]
+        return {name: features[name], "audio_attention_mask": features["attention_mask"]}
+
+    @property
+    def _fixed_length(self) -> bool:
+        # Whisper's encoder takes a fixed 30 s window of log-mel frames.
+        return hasattr(self.feature_extractor, "n_samples")
+
+    def _tokenize_text(self, texts: list[str], return_llm_inputs: bool) -> dict[str, Any]:
+        qformer = self.qformer_tokenizer(texts, padding="longest", truncation=False)["input_ids"]
+        if any(len(ids) > self.max_text_length for ids in qformer):
+            warnings.warn(f"Some texts are longer than max_text_length={self.max_text_length} Q-Former tokens and "
+                          "are truncated.")
+        qformer = self.qformer_tokenizer(texts, padding="longest", truncation=True, max_length=self.max_text_length,
+                                         return_tensors="np", return_token_type_ids=False)
+        encoding = {"qformer_input_ids": qformer["input_ids"], "qformer_attention_mask": qformer["attention_mask"]}
+        if return_llm_inputs:
+            llm = self.tokenizer(texts, padding="longest", return_tensors="np", return_token_type_ids=False)
+            encoding.update(input_ids=llm["input_ids"], attention_mask=llm["attention_mask"])
+        return encoding
+
+    def _tokenize_targets(self, targets: list[str]) -> np.ndarray:
+        ids, mask = self._tokenize_with_eos(targets)
+        return np.where(mask == 1, ids, -100)
+
+    def _tokenize_with_eos(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens without the tokenizer's own special tokens, then end-of-sequence; right-padded."""
+        eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        rows = [ids + eos for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = np.array([r + [pad] * (width - len(r)) for r in rows], dtype=np.int64)
+        mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=np.int64)
+        return ids, mask
+
+    def tokenize_candidates(self, candidates: Sequence[str], return_tensors: str = "pt") -> BatchFeature:
+        """Candidate labels for `MintForConditionalGeneration.score_candidates`: `candidate_ids`, `candidate_attention_mask`."""
+        candidates = self._as_text_list(candidates, "candidates")
+        if not candidates:
+            raise ValueError("Got an empty list of candidate labels; expected at least one.")
+        ids, mask = self._tokenize_with_eos(candidates)
+        return BatchFeature({"candidate_ids": ids, "candidate_attention_mask": mask}, tensor_type=return_tensors)
+
+    def batch_decode(self, *args, **kwargs) -> list[str]:
+        """Decodes generated LLM ids (`skip_special_tokens=True` by default)."""
+        kwargs.setdefault("skip_special_tokens", True)
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs) -> str:
+        kwargs.setdefault("skip_special_tokens", True)
+        return self.tokenizer.decode(*args, **kwargs)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [self.feature_extractor.model_input_names[0], "audio_attention_mask", "qformer_input_ids",
+                "qformer_attention_mask", "input_ids", "attention_mask"]
+
+
+MintProcessor.register_for_auto_class()
+AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
+
+__all__ = ["MintProcessor"]
