@@ -6,6 +6,7 @@ Where the paper is silent, the code follows BLIP-2 / InstructBLIP as LAVIS and t
 places say so.
 """
 
+import contextlib
 import copy
 import os
 from dataclasses import dataclass
@@ -251,6 +252,7 @@ class MintPreTrainedModel(PreTrainedModel):
 
     def _init_bridge(self, config: MintConfig) -> None:
         self.audio_model = build_audio_encoder(config.audio_config)
+        _mask_padding_between_positional_convs(self.audio_model)
         self.audio_layernorm = nn.LayerNorm(config.audio_config.hidden_size)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
         self.qformer = MintQFormerModel._from_config(config.qformer_config)
@@ -273,6 +275,13 @@ class MintPreTrainedModel(PreTrainedModel):
 
     def _frozen_module_names(self) -> list[str]:
         return ["audio_model"] if self.config.freeze_audio_encoder else []
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # Loading materialises new parameters, which are trainable by default: freeze again.
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze()
+        return loaded
 
     def train(self, mode: bool = True):
         """Frozen parts stay in eval mode, so layerdrop, SpecAugment-style time masking and dropout never fire."""
@@ -302,7 +311,9 @@ class MintPreTrainedModel(PreTrainedModel):
             audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
                                               device=input_values.device)
         frozen = self.config.freeze_audio_encoder
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen), _padding_mask_for_hooks(
+            self.audio_model, audio_attention_mask
+        ):
             hidden = self.audio_model(
                 input_values.to(self.audio_model.dtype), attention_mask=audio_attention_mask
             ).last_hidden_state
@@ -354,6 +365,43 @@ def build_audio_encoder(audio_config) -> PreTrainedModel:
     if isinstance(audio_config, WhisperConfig):
         return WhisperEncoder._from_config(audio_config)
     return AutoModel.from_config(audio_config)
+
+
+def _mask_padding_between_positional_convs(audio_model: nn.Module) -> None:
+    """
+    data2vec-audio's positional embedding is a stack of convolutions; transformers zeroes the padded frames before the
+    first one only, so from the second on, padding leaks into the real frames near a clip's end and a clip's features
+    depend on the batch it is padded in. A pre-hook zeroes the padded frames before every layer of the stack, which
+    makes a padded clip's frames equal to those of the clip alone.
+    """
+    layers = getattr(getattr(getattr(audio_model, "encoder", None), "pos_conv_embed", None), "layers", None)
+    if layers is None:
+        return
+
+    def zero_padding(module, args):
+        mask = getattr(audio_model, "_mint_frame_mask", None)
+        if mask is None:
+            return None
+        hidden = args[0]
+        return (hidden * mask[:, None, : hidden.shape[-1]].to(hidden.dtype),)
+
+    for layer in layers:
+        layer.register_forward_pre_hook(zero_padding)
+
+
+@contextlib.contextmanager
+def _padding_mask_for_hooks(audio_model: nn.Module, attention_mask: torch.Tensor):
+    """Exposes the output-frame padding mask to the hooks of [`_mask_padding_between_positional_convs`]."""
+    if not hasattr(audio_model, "_get_feat_extract_output_lengths"):
+        yield
+        return
+    lengths = audio_model._get_feat_extract_output_lengths(attention_mask.sum(-1))
+    frames = int(audio_model._get_feat_extract_output_lengths(torch.tensor(attention_mask.shape[1])))
+    audio_model._mint_frame_mask = torch.arange(frames, device=attention_mask.device)[None] < lengths[:, None]
+    try:
+        yield
+    finally:
+        audio_model._mint_frame_mask = None
 
 
 def audio_frame_mask(audio_model: PreTrainedModel, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
