@@ -8,6 +8,7 @@ places say so.
 
 import contextlib
 import copy
+import inspect
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -677,6 +678,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """
 
     _keys_to_ignore_on_load_unexpected = [r"^(audio_proj|text_proj|alm_head|atg_head|temp)"]
+    _keep_in_fp32_modules_strict = MintPreTrainedModel._keep_in_fp32_modules_strict + ["language_projection"]
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
@@ -881,11 +883,13 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         ids, cmask = candidate_ids.repeat(batch, 1), candidate_mask.repeat(batch, 1)
         positions = mask.sum(-1, keepdim=True).repeat_interleave(n, dim=0) + torch.arange(ids.shape[1],
                                                                                           device=ids.device)
+        # transformers 5.x renames `past_key_values` to `cache` model by model.
+        cache_kwarg = "cache" if "cache" in inspect.signature(self.language_model.forward).parameters else "past_key_values"
         logits = self.language_model(
             input_ids=ids,
             attention_mask=torch.cat([mask.repeat_interleave(n, dim=0), cmask], dim=1),
-            past_key_values=cache,
             position_ids=positions,
+            **{cache_kwarg: cache},
         ).logits
         # The first candidate token is predicted by the prefix's last position, token t+1 by candidate token t.
         logits = torch.cat([prefix.logits[:, -1:].repeat_interleave(n, dim=0), logits[:, :-1]], dim=1)
