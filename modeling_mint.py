@@ -277,6 +277,12 @@ class MintPreTrainedModel(PreTrainedModel):
     def _frozen_module_names(self) -> list[str]:
         return ["audio_model"] if self.config.freeze_audio_encoder else []
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # `register_for_auto_class` records one Auto class per model class; write all of MINT's into `auto_map`, so
+        # the folder loads with `trust_remote_code=True` through any of them.
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **MINT_AUTO_MAP}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         # Loading materialises new parameters, which are trainable by default: freeze again.
@@ -910,6 +916,12 @@ def register_mint_auto_classes() -> None:
     AutoModelForPreTraining.register(MintConfig, MintForPreTraining, exist_ok=True)
 
 
+MINT_AUTO_MAP = {
+    "AutoConfig": "configuration_mint.MintConfig",
+    "AutoModel": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForSpeechSeq2Seq": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForPreTraining": "modeling_mint.MintForPreTraining",
+}
 MintForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
 MintForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 register_mint_auto_classes()
