@@ -299,21 +299,34 @@ class MintPreTrainedModel(PreTrainedModel):
 
     def encode_audio(
         self,
-        input_values: torch.Tensor,
+        input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        Runs the audio encoder.
+        Runs the audio encoder, or takes its cached output.
 
         Args:
             input_values: `(batch, samples)` waveforms (wav2vec2 / data2vec / HuBERT) or `(batch, n_mels, frames)`
                 log-mel features (Whisper), as the processor returns them.
-            audio_attention_mask: `(batch, samples)` or `(batch, frames)`, 1 on real audio, 0 on padding.
+            audio_attention_mask: 1 on real audio, 0 on padding: `(batch, samples)` or `(batch, frames)` for
+                `input_values`, `(batch, audio_length)` for `audio_features`.
+            audio_features: `(batch, audio_length, audio_hidden_size)` encoder outputs from the frozen-feature cache,
+                used instead of running the encoder.
 
         Returns:
             `audio_embeds` `(batch, audio_length, audio_hidden_size)` after `audio_layernorm`, in the Q-Former's dtype,
             and their padding mask `(batch, audio_length)`.
         """
+        if audio_features is not None:
+            hidden = audio_features
+            mask = audio_attention_mask if audio_attention_mask is not None else torch.ones(
+                hidden.shape[:2], dtype=torch.long, device=hidden.device)
+        else:
+            hidden, mask = self._run_audio_encoder(input_values, audio_attention_mask)
+        return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
+
+    def _run_audio_encoder(self, input_values, audio_attention_mask):
         if audio_attention_mask is None:
             audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
                                               device=input_values.device)
@@ -324,9 +337,7 @@ class MintPreTrainedModel(PreTrainedModel):
             hidden = self.audio_model(
                 input_values.to(self.audio_model.dtype), attention_mask=audio_attention_mask
             ).last_hidden_state
-        mask = audio_frame_mask(self.audio_model, audio_attention_mask, hidden.shape[1])
-        hidden = self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype))
-        return hidden, mask
+        return hidden, audio_frame_mask(self.audio_model, audio_attention_mask, hidden.shape[1])
 
     def query_forward(
         self,
@@ -443,6 +454,7 @@ class MintForPreTraining(MintPreTrainedModel):
     word embeddings) and the learnable temperature `temp`.
     """
 
+    accepts_loss_kwargs = False  # contrastive losses are batch means: the Trainer averages over accumulation steps
     _tied_weights_keys = {"atg_head.predictions.decoder.weight": "qformer.embeddings.word_embeddings.weight",
                           "atg_head.predictions.decoder.bias": "atg_head.predictions.bias"}
 
@@ -470,15 +482,21 @@ class MintForPreTraining(MintPreTrainedModel):
         return self.temp.clamp(0.001, 0.5)
 
     def get_audio_features(
-        self, input_values: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
+        self,
+        input_values: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """
-        Normalised audio embeddings for retrieval (section 4.1): one per query.
+        Normalised audio embeddings for retrieval (section 4.1): one per query. The audio comes as one of
+        `input_values`, `input_features` or cached `audio_features` (see [`MintPreTrainedModel.encode_audio`]).
 
         Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens,
         audio_text_hidden_size)`, L2-normalised, and `last_hidden_state` the query outputs of the Q-Former.
         """
-        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        audio_embeds, audio_mask = self.encode_audio(
+            **_audio_kwargs(input_values, input_features, audio_features, audio_attention_mask))
         query_output = self.query_forward(audio_embeds, audio_mask).last_hidden_state
         return BaseModelOutputWithPooling(
             last_hidden_state=query_output, pooler_output=F.normalize(self.audio_proj(query_output), dim=-1)
@@ -510,13 +528,16 @@ class MintForPreTraining(MintPreTrainedModel):
 
     def get_matching_scores(
         self,
-        input_values: torch.Tensor,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """ALM probability that audio i and text i match, `(batch,)` (section 2.2)."""
-        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        """ALM probability that audio i and text i (Q-Former vocabulary) match, `(batch,)` (section 2.2)."""
+        audio_embeds, audio_mask = self.encode_audio(
+            **_audio_kwargs(input_values, input_features, audio_features, audio_attention_mask))
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         return self._alm_logits(audio_embeds, audio_mask, input_ids, attention_mask).softmax(dim=-1)[:, 1]
@@ -533,13 +554,15 @@ class MintForPreTraining(MintPreTrainedModel):
         qformer_attention_mask: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> MintForPreTrainingOutput:
         """
         Stage-1 losses on a batch of audio-caption pairs.
 
         Args:
-            input_values `(batch, samples)` or input_features `(batch, n_mels, frames)`: the audio, as the
-                processor returns it for the encoder (give one of them).
+            input_values `(batch, samples)`, input_features `(batch, n_mels, frames)` or audio_features
+                `(batch, audio_length, audio_hidden_size)`: the audio, as the processor returns it for the encoder, or
+                the encoder's cached outputs (give one of them).
             qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
             qformer_attention_mask `(batch, text_length)`: caption padding mask.
             audio_attention_mask: the audio padding mask.
@@ -549,17 +572,18 @@ class MintForPreTraining(MintPreTrainedModel):
         negative (a batch of one, or a batch of one repeated caption) it contributes only its positive pair to ALM;
         when no sample has a negative, `loss_alm` is 0. An all-padding caption raises a `ValueError`.
         """
-        input_values = _pick_audio(input_values, input_features)
+        audio = _audio_kwargs(input_values, input_features, audio_features, audio_attention_mask)
         if qformer_input_ids is None:
             raise ValueError("MintForPreTraining needs captions as qformer_input_ids (Q-Former vocabulary).")
         if qformer_attention_mask is None:
             qformer_attention_mask = torch.ones_like(qformer_input_ids)
-        if qformer_input_ids.shape[0] != input_values.shape[0]:
-            raise ValueError(f"Got {input_values.shape[0]} clips but {qformer_input_ids.shape[0]} captions: "
+        num_clips = next(v for v in audio.values() if v is not None).shape[0]
+        if qformer_input_ids.shape[0] != num_clips:
+            raise ValueError(f"Got {num_clips} clips but {qformer_input_ids.shape[0]} captions: "
                              "each clip needs exactly one caption.")
         _check_text_not_empty(qformer_attention_mask, "qformer_attention_mask")
         objectives = set(self.config.stage1_objectives)
-        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        audio_embeds, audio_mask = self.encode_audio(**audio)
         num_queries = self.config.num_query_tokens
 
         atg_logits = loss_atg = None
@@ -658,10 +682,15 @@ def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor) -> torch.
     return negatives
 
 
-def _pick_audio(input_values: torch.Tensor | None, input_features: torch.Tensor | None) -> torch.Tensor:
-    if (input_values is None) == (input_features is None):
-        raise ValueError("Pass the audio as exactly one of input_values (waveforms) or input_features (log-mels).")
-    return input_values if input_values is not None else input_features
+def _audio_kwargs(input_values, input_features, audio_features, audio_attention_mask) -> dict:
+    """The audio as exactly one of waveforms, log-mel features or cached encoder features, for `encode_audio`."""
+    given = [x for x in (input_values, input_features, audio_features) if x is not None]
+    if len(given) != 1:
+        raise ValueError("Pass the audio as exactly one of input_values (waveforms), input_features (log-mels) or "
+                         f"audio_features (cached encoder outputs); got {len(given)}.")
+    if audio_features is not None:
+        return {"audio_features": audio_features, "audio_attention_mask": audio_attention_mask}
+    return {"input_values": given[0], "audio_attention_mask": audio_attention_mask}
 
 
 def _order_tokens(embeds, mask, labels=None, padding_side="right"):
@@ -684,6 +713,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """
 
     _keys_to_ignore_on_load_unexpected = [r"^(audio_proj|text_proj|alm_head|atg_head|temp)"]
+    accepts_loss_kwargs = True  # the Trainer passes `num_items_in_batch` (see `_lm_loss`)
     _keep_in_fp32_modules_strict = MintPreTrainedModel._keep_in_fp32_modules_strict + ["language_projection"]
 
     def __init__(self, config: MintConfig):
@@ -706,18 +736,22 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
 
     def get_audio_features(
         self,
-        input_values: torch.Tensor,
+        input_values: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """
-        The soft audio prompt: instruction-aware query outputs projected to the LLM width (section 2.3).
+        The soft audio prompt: instruction-aware query outputs projected to the LLM width (section 2.3). The audio
+        comes as one of `input_values`, `input_features` or cached `audio_features`.
 
         Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens, llm_hidden_size)`
         and `last_hidden_state` the Q-Former output over `[queries; instruction]`.
         """
-        audio_embeds, audio_mask = self.encode_audio(input_values, audio_attention_mask)
+        audio_embeds, audio_mask = self.encode_audio(
+            **_audio_kwargs(input_values, input_features, audio_features, audio_attention_mask))
         if qformer_input_ids is not None and qformer_attention_mask is None:
             qformer_attention_mask = torch.ones_like(qformer_input_ids)
         qformer_output = self.query_forward(audio_embeds, audio_mask, qformer_input_ids, qformer_attention_mask)
@@ -745,6 +779,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         audio_attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
         **kwargs,
     ) -> MintForConditionalGenerationOutput:
         """
@@ -755,36 +791,37 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                 Q-Former's vocabulary (instruction-aware extraction).
             labels `(batch, target_length)`: target tokens in the LLM's vocabulary, -100 on padding. The LM loss is
                 computed on them only; for a decoder-only LLM they are appended after the prompt.
+            num_items_in_batch: target-token count of the whole (accumulated) batch, passed by the Trainer.
         """
-        input_values = _pick_audio(input_values, input_features)
         soft_prompt = self.get_audio_features(
-            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask
+            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask, input_features,
+            audio_features,
         ).pooler_output
         embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
         if self.config.use_decoder_only_language_model:
-            return self._decoder_only_forward(embeds, mask, labels, soft_prompt, **kwargs)
-        outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, labels=labels, **kwargs)
-        return MintForConditionalGenerationOutput(
-            loss=outputs.loss, logits=outputs.logits, soft_prompt=soft_prompt, language_model_outputs=outputs
-        )
-
-    def _decoder_only_forward(self, embeds, mask, labels, soft_prompt, **kwargs):
-        full_labels = None
-        if labels is not None:
-            target_mask = (labels != -100).long()
-            target_embeds = self.get_input_embeddings()(labels.clamp(min=0))
-            full_labels = torch.cat([torch.full(mask.shape, -100, device=labels.device, dtype=labels.dtype),
-                                     labels], dim=1)
-            embeds, mask = torch.cat([embeds, target_embeds], dim=1), torch.cat([mask, target_mask], dim=1)
-        embeds, mask, full_labels = _order_tokens(embeds, mask, full_labels, padding_side="right")
-        outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, **kwargs)
-        loss = None
-        if full_labels is not None:
-            loss = F.cross_entropy(outputs.logits[:, :-1].flatten(0, 1).float(), full_labels[:, 1:].flatten(),
-                                   ignore_index=-100)
+            outputs, logits, targets = self._decoder_only_forward(embeds, mask, labels, **kwargs)
+        else:
+            # T5 builds its decoder inputs from `labels`; the loss is computed below, over the same tokens.
+            outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, labels=labels, **kwargs)
+            logits, targets = outputs.logits, labels
+        loss = _lm_loss(logits, targets, num_items_in_batch) if labels is not None else None
         return MintForConditionalGenerationOutput(
             loss=loss, logits=outputs.logits, soft_prompt=soft_prompt, language_model_outputs=outputs
         )
+
+    def _decoder_only_forward(self, embeds, mask, labels, **kwargs):
+        """Runs `[soft prompt; prompt; target]` without holes; returns the outputs and the aligned logits/targets."""
+        full_labels = None
+        if labels is not None:
+            target_embeds = self.get_input_embeddings()(labels.clamp(min=0))
+            full_labels = torch.cat([torch.full(mask.shape, -100, device=labels.device, dtype=labels.dtype),
+                                     labels], dim=1)
+            embeds = torch.cat([embeds, target_embeds], dim=1)
+            mask = torch.cat([mask, (labels != -100).long()], dim=1)
+        embeds, mask, full_labels = _order_tokens(embeds, mask, full_labels, padding_side="right")
+        outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        targets = full_labels[:, 1:] if full_labels is not None else None
+        return outputs, outputs.logits[:, :-1], targets
 
     @torch.no_grad()
     def generate(
@@ -796,6 +833,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         qformer_attention_mask: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
         **generate_kwargs,
     ) -> torch.LongTensor:
         """
@@ -803,9 +841,9 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         independent of the other clips in its batch. Returns the LLM's generated ids `(batch, new_tokens)` (for a
         seq2seq LLM they start with the decoder start token); decode them with `processor.batch_decode`.
         """
-        input_values = _pick_audio(input_values, input_features)
         soft_prompt = self.get_audio_features(
-            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask
+            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask, input_features,
+            audio_features,
         ).pooler_output
         if input_ids is None:  # no prompt: the soft prompt alone (plus BOS for a decoder-only LLM)
             start = self.config.text_config.bos_token_id if self.config.use_decoder_only_language_model else None
@@ -828,6 +866,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         qformer_attention_mask: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
         candidate_chunk_size: int | None = None,
     ) -> torch.Tensor:
         """
@@ -850,9 +889,9 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         """
         if candidate_ids.shape[0] == 0:
             raise ValueError("score_candidates needs at least one candidate label, got an empty list.")
-        input_values = _pick_audio(input_values, input_features)
         soft_prompt = self.get_audio_features(
-            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask
+            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask, input_features,
+            audio_features,
         ).pooler_output
         embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
         if self.config.use_decoder_only_language_model:
@@ -900,6 +939,17 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         # The first candidate token is predicted by the prefix's last position, token t+1 by candidate token t.
         logits = torch.cat([prefix.logits[:, -1:].repeat_interleave(n, dim=0), logits[:, :-1]], dim=1)
         return _sequence_log_likelihood(logits, ids.masked_fill(cmask == 0, -100)).view(batch, n)
+
+
+def _lm_loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """
+    Token cross-entropy over the targets (-100 ignored), summed and divided by `num_items_in_batch` when the Trainer
+    gives it (the target-token count of the whole accumulated batch, so that gradient accumulation reproduces the
+    larger batch's update), else by this batch's target-token count.
+    """
+    total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+    return total / count
 
 
 def _sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
