@@ -82,6 +82,9 @@ class MintConfig(PreTrainedConfig):
             Training range of clip lengths (section 3.2); the processor applies its length policy with them.
         stage1_objectives (`list[str]`, defaults to `["alc", "alm", "atg"]`):
             Which stage-1 objectives are trained, for the ablations of Table 5 (ALC, ALC+ATG, ALC+ALM, all three).
+        alm_negative_sampling (`str`, defaults to `"sample"`):
+            How ALM picks a hard negative among the non-positives: `"sample"` draws it with probability
+            softmax(similarity) (BLIP-2), `"hardest"` takes the most similar one (deterministic).
         freeze_audio_encoder (`bool`, defaults to `True`):
             Keep the audio encoder frozen and in eval mode (section 2).
         freeze_language_model (`bool`, defaults to `True`):
@@ -107,6 +110,7 @@ class MintConfig(PreTrainedConfig):
     min_audio_seconds: float = 3.0
     max_audio_seconds: float = 30.0
     stage1_objectives: list[str] | tuple[str, ...] = STAGE1_OBJECTIVES
+    alm_negative_sampling: str = "sample"
     freeze_audio_encoder: bool = True
     freeze_language_model: bool = True
     initializer_range: float = 0.02
@@ -127,6 +131,8 @@ class MintConfig(PreTrainedConfig):
             )
         if "alm" in self.stage1_objectives and "alc" not in self.stage1_objectives:
             raise ValueError("ALM mines its hard negatives from the ALC similarities: 'alm' needs 'alc' as well.")
+        if self.alm_negative_sampling not in ("sample", "hardest"):
+            raise ValueError(f"alm_negative_sampling must be 'sample' or 'hardest', got {self.alm_negative_sampling!r}.")
         if not 0 < self.min_audio_seconds <= self.max_audio_seconds:
             raise ValueError(
                 f"Expected 0 < min_audio_seconds <= max_audio_seconds, got {self.min_audio_seconds} and "

@@ -269,6 +269,13 @@ class MintPreTrainedModel(PreTrainedModel):
         elif isinstance(module, InstructBlipQFormerEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
 
+    def init_qformer_from_bert(self, bert_path: str | os.PathLike) -> None:
+        """Initialises the Q-Former (and the ATG head, where the checkpoint has an MLM head) from a local BERT."""
+        extra = self.qformer.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
+        head = {k.removeprefix("atg_head."): v for k, v in extra.items() if k.startswith("atg_head.")}
+        if head and hasattr(self, "atg_head"):
+            self.atg_head.load_state_dict(head, strict=False)
+
     def _freeze(self) -> None:
         """Freezes the parts the config marks frozen (section 2: frozen audio encoder and LLM)."""
         for name in self._frozen_module_names():
@@ -323,10 +330,13 @@ class MintPreTrainedModel(PreTrainedModel):
             mask = audio_attention_mask if audio_attention_mask is not None else torch.ones(
                 hidden.shape[:2], dtype=torch.long, device=hidden.device)
         else:
-            hidden, mask = self._run_audio_encoder(input_values, audio_attention_mask)
+            hidden, mask = self.run_audio_encoder(input_values, audio_attention_mask)
         return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
 
-    def _run_audio_encoder(self, input_values, audio_attention_mask):
+    def run_audio_encoder(
+        self, input_values: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen encoder's raw output `(batch, frames, hidden)` and its frame mask (what the feature cache stores)."""
         if audio_attention_mask is None:
             audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
                                               device=input_values.device)
@@ -470,13 +480,6 @@ class MintForPreTraining(MintPreTrainedModel):
         self.post_init()
         self._freeze()
 
-    def init_qformer_from_bert(self, bert_path: str | os.PathLike) -> None:
-        """Initialises the Q-Former (and the ATG head, where the checkpoint has an MLM head) from a local BERT."""
-        extra = self.qformer.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
-        head = {k.removeprefix("atg_head."): v for k, v in extra.items() if k.startswith("atg_head.")}
-        if head:
-            self.atg_head.load_state_dict(head, strict=False)
-
     def _temperature(self) -> torch.Tensor:
         # LAVIS clamps the temperature to [0.001, 0.5] in place before each step; a functional clamp is equivalent.
         return self.temp.clamp(0.001, 0.5)
@@ -606,23 +609,33 @@ class MintForPreTraining(MintPreTrainedModel):
 
         audio_feats = F.normalize(self.audio_proj(query_output), dim=-1)
         text_feats = self.get_text_features(qformer_input_ids, qformer_attention_mask).pooler_output
-        logits_per_audio = self.audio_text_similarity(audio_feats, text_feats) / self._temperature()
-        positives = _same_caption(qformer_input_ids, qformer_attention_mask)
+        # Under DDP the negatives come from the global batch: local rows against columns gathered from every process
+        # (with gradients, as LAVIS's all_gather_with_grad); in one process the "global" batch is the local one.
+        offset = _rank() * audio_feats.shape[0]
+        all_audio_feats, all_text_feats = _gather(audio_feats), _gather(text_feats)
+        all_ids = _gather_padded(qformer_input_ids, dim=1)
+        all_text_mask = _gather_padded(qformer_attention_mask, dim=1)
+        temperature = self._temperature()
+        logits_per_audio = self.audio_text_similarity(audio_feats, all_text_feats) / temperature
+        logits_per_text = self.audio_text_similarity(all_audio_feats, text_feats).t() / temperature
+        positives = _same_caption(all_ids, all_text_mask)[offset : offset + audio_feats.shape[0]]
 
         loss_alc = None
         if "alc" in objectives:
             targets = positives.float() / positives.sum(dim=1, keepdim=True)
             loss_alc = (
                 F.cross_entropy(logits_per_audio, targets, label_smoothing=self.config.label_smoothing)
-                + F.cross_entropy(logits_per_audio.t(), targets, label_smoothing=self.config.label_smoothing)
+                + F.cross_entropy(logits_per_text, targets, label_smoothing=self.config.label_smoothing)
             ) / 2
 
         loss_alm = alm_logits = alm_labels = neg_audio = neg_text = None
         if "alm" in objectives:
-            neg_audio = mine_hard_negatives(logits_per_audio.t(), positives)  # a negative audio for each text
-            neg_text = mine_hard_negatives(logits_per_audio, positives)  # a negative text for each audio
+            hardest = self.config.alm_negative_sampling == "hardest"
+            neg_audio = mine_hard_negatives(logits_per_text, positives, hardest)  # a negative audio for each text
+            neg_text = mine_hard_negatives(logits_per_audio, positives, hardest)  # a negative text for each audio
             alm_logits, alm_labels = self._alm_pairs(
-                audio_embeds, audio_mask, qformer_input_ids, qformer_attention_mask, neg_audio, neg_text
+                _gather_padded(audio_embeds, dim=1, differentiable=True), _gather_padded(audio_mask, dim=1),
+                all_ids, all_text_mask, offset, neg_audio, neg_text,
             )
             if alm_labels.eq(0).any():
                 loss_alm = F.cross_entropy(alm_logits.float(), alm_labels)
@@ -638,7 +651,7 @@ class MintForPreTraining(MintPreTrainedModel):
             loss_alm=loss_alm,
             loss_atg=loss_atg,
             logits_per_audio=logits_per_audio,
-            logits_per_text=logits_per_audio.t(),
+            logits_per_text=logits_per_text,
             alm_logits=alm_logits,
             alm_labels=alm_labels,
             alm_negative_audio_indices=neg_audio,
@@ -648,17 +661,81 @@ class MintForPreTraining(MintPreTrainedModel):
             text_embeds=text_feats,
         )
 
-    def _alm_pairs(self, audio_embeds, audio_mask, input_ids, attention_mask, neg_audio, neg_text):
-        """Matched pairs, then (negative audio, text) and (audio, negative text) pairs, as LAVIS orders them."""
-        batch = torch.arange(input_ids.shape[0], device=input_ids.device)
+    def _alm_pairs(self, audio_embeds, audio_mask, input_ids, attention_mask, offset, neg_audio, neg_text):
+        """
+        Matched pairs, then (negative audio, text) and (audio, negative text) pairs, as LAVIS orders them. The
+        tensors are the global batch; this process's samples start at `offset`; negatives index the global batch.
+        """
+        local = torch.arange(neg_audio.shape[0], device=neg_audio.device) + offset
         has_neg_audio, has_neg_text = neg_audio >= 0, neg_text >= 0
-        audio_index = torch.cat([batch, neg_audio[has_neg_audio], batch[has_neg_text]])
-        text_index = torch.cat([batch, batch[has_neg_audio], neg_text[has_neg_text]])
+        audio_index = torch.cat([local, neg_audio[has_neg_audio], local[has_neg_text]])
+        text_index = torch.cat([local, local[has_neg_audio], neg_text[has_neg_text]])
         logits = self._alm_logits(
             audio_embeds[audio_index], audio_mask[audio_index], input_ids[text_index], attention_mask[text_index]
         )
-        labels = (torch.arange(len(audio_index), device=logits.device) < len(batch)).long()
+        labels = (torch.arange(len(audio_index), device=logits.device) < len(local)).long()
         return logits, labels
+
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if _distributed() else 0
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and \
+        torch.distributed.get_world_size() > 1
+
+
+_PROCESS_GROUPS: dict = {}
+
+
+def _negatives_group():
+    """
+    A process group of MINT's own for the negatives' collectives: their backward runs while DDP all-reduces gradient
+    buckets, and two streams of collectives on one group can interleave differently on each process and deadlock.
+    """
+    default = torch.distributed.group.WORLD
+    if default not in _PROCESS_GROUPS:
+        _PROCESS_GROUPS[default] = torch.distributed.new_group()
+    return _PROCESS_GROUPS[default]
+
+
+class _GatherWithGradient(torch.autograd.Function):
+    """all_gather whose backward sums every process's gradient for this process's slice (LAVIS's GatherLayer)."""
+
+    @staticmethod
+    def forward(ctx, tensor):
+        gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(gathered, tensor.contiguous(), group=_negatives_group())
+        return tuple(gathered)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        grads = torch.stack(grads)
+        torch.distributed.all_reduce(grads, group=_negatives_group())
+        return grads[torch.distributed.get_rank()]
+
+
+def _gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenates `tensor` from every process along dim 0, keeping gradients (identity in one process)."""
+    if not _distributed():
+        return tensor
+    return torch.cat(_GatherWithGradient.apply(tensor), dim=0)
+
+
+def _gather_padded(tensor: torch.Tensor, dim: int, differentiable: bool = False) -> torch.Tensor:
+    """[`_gather`] for tensors whose size along `dim` differs between processes: zero-padded to the largest first."""
+    if not _distributed():
+        return tensor
+    size = torch.tensor(tensor.shape[dim], device=tensor.device)
+    torch.distributed.all_reduce(size, op=torch.distributed.ReduceOp.MAX, group=_negatives_group())
+    pad = [0, 0] * (tensor.dim() - dim - 1) + [0, int(size) - tensor.shape[dim]]
+    tensor = F.pad(tensor, pad)
+    if differentiable:
+        return _gather(tensor)
+    gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(gathered, tensor.contiguous(), group=_negatives_group())
+    return torch.cat(gathered, dim=0)
 
 
 def _same_caption(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -668,17 +745,18 @@ def _same_caption(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor, hardest: bool = False) -> torch.Tensor:
     """
     For each row, samples one column with probability softmax(logits) over the columns that are not positives of the
-    row (LAVIS BLIP-2's hard-negative mining, which never picks the positive). Returns `(rows,)` indices, -1 for a
-    row without any non-positive column.
+    row (LAVIS BLIP-2's hard-negative mining, which never picks the positive), or takes the most similar one when
+    `hardest`. Returns `(rows,)` indices, -1 for a row without any non-positive column.
     """
     masked = logits.float().masked_fill(positives, float("-inf"))
     valid = ~positives.all(dim=1)
     negatives = torch.full((logits.shape[0],), -1, dtype=torch.long, device=logits.device)
     if valid.any():
-        negatives[valid] = torch.multinomial(masked[valid].softmax(dim=1), 1).squeeze(1)
+        chosen = masked[valid].argmax(dim=1) if hardest else torch.multinomial(masked[valid].softmax(dim=1), 1)[:, 0]
+        negatives[valid] = chosen
     return negatives
 
 

@@ -1,0 +1,325 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""Training MINT with the transformers `Trainer`: recipes for stage 1 and stage 2, safe checkpoints, resume, LoRA.
+
+    mint-train print-recipe stage1 > stage1.json     # the paper's settings (section 3.2), to copy and edit
+    mint-train run stage1.json --set output_dir=out-stage1
+    mint-train cache-features --model out-stage1 --dataset my_examples --output cache/
+    torchrun --nproc_per_node 8 -m training_mint run stage2.json   # DDP; negatives gathered across processes
+
+Python: `train(load_recipe("stage1.json"))` returns the `Trainer` after training.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from datasets import Dataset, load_dataset, load_from_disk
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+
+try:
+    from .configuration_mint import MintConfig
+    from .data_mint import MintDataCollator, cache_audio_features, mix_datasets, to_caption_pairs, to_mint_examples
+    from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
+    from .processing_mint import MintProcessor
+except ImportError:  # installed as top-level modules
+    from configuration_mint import MintConfig
+    from data_mint import MintDataCollator, cache_audio_features, mix_datasets, to_caption_pairs, to_mint_examples
+    from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+    from processing_mint import MintProcessor
+
+
+COMPLETE_MARKER = "mint_checkpoint_complete.json"
+OBJECTIVE_LOSSES = ("loss_alc", "loss_alm", "loss_atg")
+
+
+@dataclass
+class MintRecipe:
+    """
+    A training run. The defaults are the paper's (section 3.2): AdamW, learning rate 1e-4, linear schedule with 2000
+    warm-up steps, batch 64, 5 epochs in stage 1 and 3 in stage 2; the model config holds 32 queries, text up to 30
+    tokens and clips of 3-30 s.
+
+    `model`: a MINT folder (config, processor, and weights unless `from_scratch`); for stage 2, a stage-1 output
+    directory. `datasets`: a list of `{"path", "split", "template", "weight", "audio_column", "label_column",
+    "caption_column", "prompt"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or a folder
+    written by `mint-train cache-features` (then its examples carry cached encoder features). `batch_size` is the
+    global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
+    `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
+    (and, in stage 2, the rest of Bridge-Net) and saves the adapters only.
+    """
+
+    stage: int = 1
+    model: str = ""
+    output_dir: str = "mint-output"
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    from_scratch: bool = False
+    bert_init: str | None = None
+    stage1_objectives: list[str] | None = None
+    batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 2000
+    lr_scheduler_type: str = "linear"
+    num_train_epochs: float = 5.0
+    max_steps: int = -1
+    seed: int = 42
+    logging_steps: int = 10
+    save_steps: int = 1000
+    save_total_limit: int | None = 3
+    resume: bool = True
+    bf16: bool | None = None
+    gradient_checkpointing: bool = False
+    dataloader_num_workers: int = 2
+    lora: dict[str, Any] | None = None
+    training_args: dict[str, Any] = field(default_factory=dict)
+
+
+def default_recipe(stage: int) -> MintRecipe:
+    """The paper's settings for stage 1 (5 epochs) or stage 2 (3 epochs)."""
+    if stage not in (1, 2):
+        raise ValueError(f"MINT has training stages 1 and 2, got {stage}.")
+    return MintRecipe(stage=stage, num_train_epochs=5.0 if stage == 1 else 3.0,
+                      output_dir=f"mint-stage{stage}")
+
+
+def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> MintRecipe:
+    """Reads a JSON recipe and applies `key=value` overrides (values parsed as JSON where they parse)."""
+    with open(path) as f:
+        values = json.load(f)
+    known = {f.name for f in dataclasses.fields(MintRecipe)}
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"An override must look like key=value, got {item!r}.")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"Unknown recipe keys {sorted(unknown)}; known keys: {sorted(known)}.")
+    return MintRecipe(**values)
+
+
+class CompleteCheckpointCallback(TrainerCallback):
+    """Marks a checkpoint complete once the Trainer has written all of it, so a checkpoint cut short is never resumed."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            if os.path.isdir(folder):
+                with open(os.path.join(folder, COMPLETE_MARKER), "w") as f:
+                    json.dump({"global_step": state.global_step}, f)
+        return control
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest `checkpoint-N` in `output_dir` that carries the completion marker; partial ones are skipped."""
+    if not os.path.isdir(output_dir):
+        return None
+    pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+    steps = sorted(
+        (int(m.group(1)), name) for name in os.listdir(output_dir) if (m := pattern.match(name))
+        and os.path.isfile(os.path.join(output_dir, name, COMPLETE_MARKER))
+    )
+    return os.path.join(output_dir, steps[-1][1]) if steps else None
+
+
+class MintTrainer(Trainer):
+    """`Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._objective_totals: dict[str, list[float]] = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
+                                             num_items_in_batch=num_items_in_batch)
+        for name in OBJECTIVE_LOSSES:
+            value = outputs.get(name) if isinstance(outputs, dict) else getattr(outputs, name, None)
+            if value is not None:
+                mean = self.accelerator.reduce(value.detach().float(), reduction="mean")
+                self._objective_totals.setdefault(name, []).append(float(mean))
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if "loss" in logs and self._objective_totals:
+            logs.update({name: round(sum(v) / len(v), 6) for name, v in self._objective_totals.items()})
+            self._objective_totals = {}
+        super().log(logs, *args, **kwargs)
+
+
+def _is_mint_checkpoint(path: str) -> bool:
+    config = os.path.join(path, "config.json")
+    if not os.path.isfile(config):
+        return False
+    with open(config) as f:
+        return json.load(f).get("model_type") == "mint"
+
+
+def load_model(recipe: MintRecipe):
+    """The stage's model from `recipe.model`, with `stage1_objectives` and LoRA applied."""
+    if not _is_mint_checkpoint(recipe.model):
+        raise ValueError(f"{recipe.model!r} is not a MINT checkpoint (expected a folder whose config.json has "
+                         "model_type 'mint'; for stage 2, the output directory of a stage-1 run).")
+    overrides = {"stage1_objectives": recipe.stage1_objectives} if recipe.stage1_objectives else {}
+    model_class = MintForPreTraining if recipe.stage == 1 else MintForConditionalGeneration
+    if recipe.from_scratch:
+        model = model_class(MintConfig.from_pretrained(recipe.model, **overrides))
+    else:
+        model = model_class.from_pretrained(recipe.model, **overrides)
+    if recipe.bert_init:
+        model.init_qformer_from_bert(recipe.bert_init)
+    if recipe.lora:
+        model = add_lora(model, **recipe.lora)
+    return model
+
+
+def add_lora(model, targets=("language_model",), r: int = 8, alpha: int = 16, dropout: float = 0.05):
+    """
+    Wraps `model` with `peft` LoRA adapters on the attention projections of the LLM (`"language_model"`) and/or the
+    Q-Former (`"qformer"`). Whatever the config does not freeze (Bridge-Net in stage 2) stays trainable and is saved
+    with the adapters; the frozen base weights are not saved. Load with `peft.PeftModel.from_pretrained(base, path)`.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    patterns = {"language_model": r"language_model\..*\.(q|v|q_proj|v_proj|c_attn)",
+                "qformer": r"qformer\..*\.attention\.(query|value)"}
+    unknown = set(targets) - set(patterns)
+    if unknown:
+        raise ValueError(f"LoRA targets must be among {sorted(patterns)}, got {sorted(unknown)}.")
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad and not n.startswith(tuple(targets))]
+    modules_to_save = sorted({n.split(".")[0] for n in trainable} - {"query_tokens", "temp"})
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules="|".join(f"({patterns[t]})" for t in targets),
+                        modules_to_save=modules_to_save or None)
+    peft_model = get_peft_model(model, config)
+    for name, parameter in peft_model.base_model.model.named_parameters():
+        if name in ("query_tokens", "temp"):  # bare parameters peft cannot list in modules_to_save
+            parameter.requires_grad_(True)
+    return peft_model
+
+
+def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
+    path = spec.get("path")
+    if not path or not os.path.exists(path):
+        raise ValueError(f"Dataset path {path!r} does not exist (each recipe dataset needs a local 'path').")
+    split = spec.get("split", "train")
+    if os.path.isfile(os.path.join(path, "dataset_info.json")) or os.path.isfile(os.path.join(path, "state.json")):
+        dataset = load_from_disk(path)
+    else:
+        dataset = load_dataset("audiofolder", data_dir=path)
+    if hasattr(dataset, "keys"):
+        if split not in dataset:
+            raise ValueError(f"Dataset {path!r} has no split {split!r}; it has {list(dataset)}.")
+        dataset = dataset[split]
+    if "audio_features" in dataset.column_names:  # written by cache-features: already MINT examples
+        return dataset
+    if stage == 1:
+        return to_caption_pairs(dataset, spec.get("audio_column", "audio"), spec.get("caption_column", "caption"))
+    if "template" not in spec:
+        raise ValueError(f"Stage-2 dataset {path!r} needs a 'template' (one of the paper's Table 1 names or yours).")
+    return to_mint_examples(dataset, spec["template"], spec.get("audio_column", "audio"), spec.get("label_column"),
+                            spec.get("caption_column"), spec.get("prompt"))
+
+
+def build_train_dataset(recipe: MintRecipe) -> Dataset:
+    if not recipe.datasets:
+        raise ValueError("The recipe lists no datasets.")
+    parts = [_load_one_dataset(spec, recipe.stage) for spec in recipe.datasets]
+    return mix_datasets(parts, [spec.get("weight", 1.0) for spec in recipe.datasets], seed=recipe.seed)
+
+
+def per_device_batch_size(batch_size: int, world_size: int, accumulation: int) -> int:
+    """The per-device batch of a global `batch_size`; a clear error when it does not divide."""
+    if batch_size % (world_size * accumulation):
+        raise ValueError(f"batch_size {batch_size} does not divide across {world_size} processes x "
+                         f"{accumulation} accumulation steps; pick a multiple of {world_size * accumulation}.")
+    return batch_size // (world_size * accumulation)
+
+
+def training_arguments(recipe: MintRecipe) -> TrainingArguments:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=recipe.output_dir,
+        per_device_train_batch_size=per_device_batch_size(recipe.batch_size, world_size,
+                                                          recipe.gradient_accumulation_steps),
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        warmup_steps=recipe.warmup_steps,
+        lr_scheduler_type=recipe.lr_scheduler_type,
+        num_train_epochs=recipe.num_train_epochs,
+        max_steps=recipe.max_steps,
+        optim="adamw_torch",
+        seed=recipe.seed,
+        logging_steps=recipe.logging_steps,
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
+        bf16=bf16,
+        gradient_checkpointing=recipe.gradient_checkpointing,
+        dataloader_num_workers=recipe.dataloader_num_workers,
+        remove_unused_columns=False,
+        report_to=[],
+        save_safetensors=True,
+        **recipe.training_args,
+    )
+
+
+def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: list | None = None) -> MintTrainer:
+    """Runs one stage with `Trainer`; resumes from the last complete checkpoint when `recipe.resume`."""
+    args = training_arguments(recipe)
+    model = load_model(recipe)
+    processor = MintProcessor.from_pretrained(recipe.model)
+    dataset = train_dataset if train_dataset is not None else build_train_dataset(recipe)
+    trainer = MintTrainer(
+        model=model, args=args, train_dataset=dataset,
+        data_collator=MintDataCollator(processor, stage=recipe.stage), processing_class=processor,
+        callbacks=[CompleteCheckpointCallback(), *(callbacks or [])],
+    )
+    checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(recipe.output_dir)
+    processor.save_pretrained(recipe.output_dir)
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mint-train", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("print-recipe", help="print the paper's recipe for a stage as JSON")
+    show.add_argument("stage", choices=["stage1", "stage2"])
+    run = commands.add_parser("run", help="train one stage from a recipe file")
+    run.add_argument("recipe")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    cache = commands.add_parser("cache-features", help="run the frozen audio encoder once over a dataset")
+    cache.add_argument("--model", required=True)
+    cache.add_argument("--dataset", required=True, help="a saved dataset of MINT examples (with an audio column)")
+    cache.add_argument("--output", required=True)
+    cache.add_argument("--batch-size", type=int, default=8)
+    cache.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    cache.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.command == "print-recipe":
+        json.dump(dataclasses.asdict(default_recipe(int(args.stage[-1]))), sys.stdout, indent=2)
+        print()
+    elif args.command == "run":
+        train(load_recipe(args.recipe, args.overrides))
+    else:
+        model = MintForPreTraining.from_pretrained(args.model)
+        cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset),
+                             args.output, batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet)
+
+
+if __name__ == "__main__":
+    main()
