@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset, load_dataset, load_from_disk
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 
@@ -65,6 +65,7 @@ class MintRecipe:
     stage1_objectives: list[str] | None = None
     batch_size: int = 64
     gradient_accumulation_steps: int = 1
+    optim: str = "adamw_torch"
     learning_rate: float = 1e-4
     weight_decay: float = 0.05
     warmup_steps: int = 2000
@@ -188,7 +189,7 @@ def add_lora(model, targets=("language_model",), r: int = 8, alpha: int = 16, dr
     """
     Wraps `model` with `peft` LoRA adapters on the attention projections of the LLM (`"language_model"`) and/or the
     Q-Former (`"qformer"`). Whatever the config does not freeze (Bridge-Net in stage 2) stays trainable and is saved
-    with the adapters; the frozen base weights are not saved. Load with `peft.PeftModel.from_pretrained(base, path)`.
+    with the adapters ([`save_adapters`]); the frozen base weights are not saved. [`load_adapters`] puts them back.
     """
     from peft import LoraConfig, get_peft_model
 
@@ -207,6 +208,33 @@ def add_lora(model, targets=("language_model",), r: int = 8, alpha: int = 16, dr
         if name in ("query_tokens", "temp"):  # bare parameters peft cannot list in modules_to_save
             parameter.requires_grad_(True)
     return peft_model
+
+
+EXTRA_PARAMETERS_FILE = "mint_parameters.safetensors"
+
+
+def save_adapters(peft_model, path: str | os.PathLike) -> None:
+    """Saves the LoRA adapters and trained modules (peft) plus the trained bare parameters (the queries)."""
+    from safetensors.torch import save_file
+
+    peft_model.save_pretrained(path)
+    base = peft_model.get_base_model()
+    extra = {n: p.detach().contiguous() for n, p in base.named_parameters(recurse=False) if p.requires_grad}
+    save_file(extra, os.path.join(path, EXTRA_PARAMETERS_FILE))
+
+
+def load_adapters(base_model, path: str | os.PathLike):
+    """Loads what [`save_adapters`] wrote onto `base_model` (the same frozen base it was trained on)."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    model = PeftModel.from_pretrained(base_model, path)
+    extra = os.path.join(path, EXTRA_PARAMETERS_FILE)
+    if os.path.isfile(extra):
+        with torch.no_grad():
+            for name, value in load_file(extra).items():
+                getattr(base_model, name).copy_(value)
+    return model
 
 
 def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
@@ -247,6 +275,11 @@ def per_device_batch_size(batch_size: int, world_size: int, accumulation: int) -
     return batch_size // (world_size * accumulation)
 
 
+# transformers 5.x renames `gradient_checkpointing` to `activation_checkpointing`; take what this version has.
+_CHECKPOINTING_ARGUMENT = next(name for name in ("activation_checkpointing", "gradient_checkpointing")
+                               if name in {f.name for f in dataclasses.fields(TrainingArguments)})
+
+
 def training_arguments(recipe: MintRecipe) -> TrainingArguments:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -261,17 +294,16 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
         lr_scheduler_type=recipe.lr_scheduler_type,
         num_train_epochs=recipe.num_train_epochs,
         max_steps=recipe.max_steps,
-        optim="adamw_torch",
+        optim=recipe.optim,
         seed=recipe.seed,
         logging_steps=recipe.logging_steps,
         save_steps=recipe.save_steps,
         save_total_limit=recipe.save_total_limit,
         bf16=bf16,
-        gradient_checkpointing=recipe.gradient_checkpointing,
+        **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
         dataloader_num_workers=recipe.dataloader_num_workers,
         remove_unused_columns=False,
         report_to=[],
-        save_safetensors=True,
         **recipe.training_args,
     )
 
@@ -279,6 +311,7 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
 def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: list | None = None) -> MintTrainer:
     """Runs one stage with `Trainer`; resumes from the last complete checkpoint when `recipe.resume`."""
     args = training_arguments(recipe)
+    set_seed(recipe.seed)  # parts missing from the checkpoint (stage 2's projection and LLM) initialise reproducibly
     model = load_model(recipe)
     processor = MintProcessor.from_pretrained(recipe.model)
     dataset = train_dataset if train_dataset is not None else build_train_dataset(recipe)
@@ -289,7 +322,10 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     )
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(recipe.output_dir)
+    if recipe.lora:
+        save_adapters(trainer.model, recipe.output_dir)
+    else:
+        trainer.save_model(recipe.output_dir)
     processor.save_pretrained(recipe.output_dir)
     return trainer
 

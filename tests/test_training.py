@@ -1,0 +1,296 @@
+"""Training with Trainer (issue 3): templates, datasets, recipes, both stages, accumulation, resume, cache, LoRA."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from datasets import Audio, ClassLabel, Dataset, Sequence, load_from_disk
+from transformers import TrainerCallback
+
+import tiny
+from data_mint import (
+    INSTRUCTION_TEMPLATES,
+    MintDataCollator,
+    cache_audio_features,
+    get_template,
+    label_text,
+    mix_datasets,
+    register_template,
+    to_caption_pairs,
+    to_mint_examples,
+)
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from test_pretraining import clips
+from training_mint import (
+    COMPLETE_MARKER,
+    MintRecipe,
+    add_lora,
+    default_recipe,
+    load_adapters,
+    save_adapters,
+    last_complete_checkpoint,
+    load_recipe,
+    per_device_batch_size,
+    train,
+)
+
+
+CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
+            "a drum hits loudly"]
+
+
+@pytest.fixture(scope="module")
+def audio_dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("audio")
+    paths = []
+    for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000, 11000))):
+        path = folder / f"clip{i}.wav"
+        soundfile.write(path, clip, 16000)
+        paths.append(str(path))
+    data = Dataset.from_dict({"audio": paths, "caption": CAPTIONS, "label": [0, 1, 2, 3, 4, 5],
+                              "instruments": [["piano"], ["piano", "violin"], ["flute"], ["drum"], ["flute"], ["drum"]]})
+    data = data.cast_column("audio", Audio()).cast_column(
+        "label", ClassLabel(names=["dog", "cat", "piano", "rain", "flute", "drum"]))
+    return data
+
+
+@pytest.fixture(scope="module")
+def mint_folder(tmp_path_factory):
+    """A tiny MINT stage-1 checkpoint with its processor, as a user would have after assembling one."""
+    folder = tmp_path_factory.mktemp("mint")
+    config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
+                                                                 attention_probs_dropout_prob=0.0))
+    torch.manual_seed(0)
+    MintForPreTraining(config).save_pretrained(folder)
+    tiny.processor().save_pretrained(folder)
+    return str(folder)
+
+
+def recipe(folder, output, stage=1, **kwargs):
+    values = dict(stage=stage, model=folder, output_dir=str(output), batch_size=2, warmup_steps=0,
+                  learning_rate=1e-3, max_steps=4, logging_steps=1, save_steps=100, dataloader_num_workers=0,
+                  resume=False, seed=0)
+    values.update(kwargs)
+    return MintRecipe(**values)
+
+
+# ---- templates and data -------------------------------------------------------------------------------------------
+
+def test_table1_templates_ship_as_data():
+    assert len(INSTRUCTION_TEMPLATES) == 12
+    assert get_template("NSynth").prompt == "The most prominent instrument in this music is"
+    assert get_template("OpenMIC").prompt == "Identify the instruments in this segment of music:"
+    assert get_template("Clotho").output == "{caption}" and get_template("Clotho").use == ("eval",)
+    assert get_template("Music4All-key").prompt == "The key of this music is"
+    with pytest.raises(ValueError, match="No instruction template named 'ESC-50'"):
+        get_template("ESC-50")
+    register_template("MyBirds", "The bird singing here is")
+    assert get_template("MyBirds").prompt == "The bird singing here is"
+    with pytest.raises(ValueError, match="exists already"):
+        register_template("MyBirds", "x")
+
+
+def test_dataset_to_examples_single_multi_label_and_captions(audio_dataset):
+    single = to_mint_examples(audio_dataset, "NSynth")
+    assert single.column_names == ["audio", "prompt", "target"]
+    assert single[2]["target"] == "piano" and single[2]["prompt"] == get_template("NSynth").prompt
+    multi = to_mint_examples(audio_dataset, "OpenMIC", label_column="instruments")
+    assert multi[1]["target"] == "piano, violin"
+    captions = to_mint_examples(audio_dataset, "WavCaps")
+    assert captions[0]["target"] == "a dog barks" and captions[0]["prompt"] == "Generate audio caption:"
+    pairs = to_caption_pairs(audio_dataset)
+    assert pairs.column_names == ["audio", "caption"] and pairs[3]["caption"] == "rain on a roof"
+    assert label_text(["a", "b"]) == "a, b" and label_text(1, ["x", "y"]) == "y"
+
+
+def test_clear_errors_for_missing_columns_and_empty_labels(audio_dataset):
+    with pytest.raises(ValueError, match=r"no caption column 'text'.*columns are"):
+        to_caption_pairs(audio_dataset, caption_column="text")
+    with pytest.raises(ValueError, match="no audio column 'wav'"):
+        to_mint_examples(audio_dataset, "NSynth", audio_column="wav")
+    with pytest.raises(ValueError, match="empty label"):
+        label_text("  ")
+
+
+def test_mixture_follows_the_weights():
+    a = Dataset.from_dict({"prompt": ["a"] * 600})
+    b = Dataset.from_dict({"prompt": ["b"] * 600})
+    prompts = mix_datasets([a, b], [3.0, 1.0], seed=0)["prompt"]
+    # all_exhausted: every example of both appears; until then "a" is drawn three times as often as "b".
+    assert prompts.count("b") >= 600 and prompts.count("a") >= 600
+    first = prompts[:800]
+    assert 2.4 < first.count("a") / first.count("b") < 3.6
+    with pytest.raises(ValueError, match="one positive weight per dataset"):
+        mix_datasets([a, b], [1.0])
+
+
+# ---- recipes --------------------------------------------------------------------------------------------------------
+
+def test_default_recipes_are_the_papers(tmp_path):
+    stage1, stage2 = default_recipe(1), default_recipe(2)
+    assert (stage1.learning_rate, stage1.warmup_steps, stage1.lr_scheduler_type, stage1.batch_size) == (
+        1e-4, 2000, "linear", 64)
+    assert (stage1.num_train_epochs, stage2.num_train_epochs) == (5.0, 3.0)
+    printed = subprocess.run([sys.executable, "-m", "training_mint", "print-recipe", "stage2"], capture_output=True,
+                             text=True, check=True, env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout
+    path = tmp_path / "r.json"
+    path.write_text(printed)
+    loaded = load_recipe(path, ["batch_size=32", "output_dir=elsewhere"])
+    assert loaded.stage == 2 and loaded.batch_size == 32 and loaded.output_dir == "elsewhere"
+    with pytest.raises(ValueError, match="Unknown recipe keys"):
+        load_recipe(path, ["batchsize=3"])
+
+
+def test_batch_size_must_divide_across_processes():
+    assert per_device_batch_size(64, 8, 1) == 8
+    with pytest.raises(ValueError, match="does not divide across 3 processes"):
+        per_device_batch_size(64, 3, 1)
+
+
+# ---- Trainer runs ---------------------------------------------------------------------------------------------------
+
+class LossRecorder(TrainerCallback):
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.logs.append({"step": state.global_step, **logs})
+
+
+def test_stage1_then_stage2_with_trainer(audio_dataset, mint_folder, tmp_path):
+    recorder = LossRecorder()
+    trainer = train(recipe(mint_folder, tmp_path / "s1", stage1_objectives=["alc", "atg"]),
+                    to_caption_pairs(audio_dataset), callbacks=[recorder])
+    assert all({"loss_alc", "loss_atg"} <= set(log) and "loss_alm" not in log for log in recorder.logs)
+    assert recorder.logs[0]["loss"] == pytest.approx(recorder.logs[0]["loss_alc"] + recorder.logs[0]["loss_atg"],
+                                                     rel=1e-3)
+    assert trainer.model.config.stage1_objectives == ["alc", "atg"]
+    assert (tmp_path / "s1" / "model.safetensors").exists()
+    stage1 = MintForPreTraining.from_pretrained(tmp_path / "s1")
+    trainer2 = train(recipe(str(tmp_path / "s1"), tmp_path / "s2", stage=2), to_mint_examples(audio_dataset, "NSynth"))
+    stage2 = MintForConditionalGeneration.from_pretrained(tmp_path / "s2")
+    # Stage 2 started from stage 1's Bridge-Net and trained it further; the frozen encoder is unchanged.
+    assert torch.equal(stage2.audio_model.state_dict()["encoder.layers.0.attention.k_proj.weight"],
+                       stage1.audio_model.state_dict()["encoder.layers.0.attention.k_proj.weight"])
+    assert not torch.equal(stage2.query_tokens, stage1.query_tokens)
+    assert trainer2.state.global_step == 4
+
+
+def test_stage2_must_start_from_a_mint_checkpoint(audio_dataset, tmp_path):
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match="is not a MINT checkpoint"):
+        train(recipe(str(tmp_path / "bert"), tmp_path / "out", stage=2), to_mint_examples(audio_dataset, "NSynth"))
+
+
+def test_gradient_accumulation_gives_the_larger_batch_update(audio_dataset, mint_folder, tmp_path):
+    examples = to_mint_examples(audio_dataset, "WavCaps")  # captions of different lengths: token counts differ
+    # Plain SGD, so the update is the gradient itself (Adam's first step is lr * sign(g), blind to its scale).
+    common = dict(stage=2, max_steps=1, learning_rate=1.0, weight_decay=0.0, optim="sgd")
+    train(recipe(mint_folder, tmp_path / "big", batch_size=4, **common), examples)
+    train(recipe(mint_folder, tmp_path / "acc", batch_size=4, gradient_accumulation_steps=2, **common), examples)
+    big = MintForConditionalGeneration.from_pretrained(tmp_path / "big").state_dict()
+    acc = MintForConditionalGeneration.from_pretrained(tmp_path / "acc").state_dict()
+    torch.manual_seed(0)  # the same seed the runs used, so the missing projection starts identical
+    start = MintForConditionalGeneration.from_pretrained(mint_folder).state_dict()
+    for name in ("language_projection.weight", "query_tokens", "qformer.encoder.layer.1.output_query.dense.weight"):
+        update_big, update_acc = big[name] - start[name], acc[name] - start[name]
+        assert update_big.abs().max() > 1e-5
+        # Float noise only: averaging the two micro-batches' token means instead would be off by several percent
+        # here, since their target-token counts differ.
+        assert (update_acc - update_big).norm() / update_big.norm() < 1e-3, name
+
+
+class CrashAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_resume_continues_with_exactly_the_uninterrupted_losses(audio_dataset, mint_folder, tmp_path):
+    pairs = to_caption_pairs(audio_dataset)
+    full = LossRecorder()
+    common = dict(max_steps=6, save_steps=2, num_train_epochs=3)
+    train(recipe(mint_folder, tmp_path / "full", **common), pairs, callbacks=[full])
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe(mint_folder, tmp_path / "cut", **common), pairs, callbacks=[CrashAt(5)])
+    # A checkpoint the dying process was still writing has no completion marker and must never be resumed.
+    partial = tmp_path / "cut" / "checkpoint-6"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"truncated")
+    assert last_complete_checkpoint(tmp_path / "cut").endswith("checkpoint-4")
+    assert (tmp_path / "cut" / "checkpoint-4" / COMPLETE_MARKER).exists()
+    resumed = LossRecorder()
+    os.rename(partial, tmp_path / "partial-kept-aside")  # the Trainer would otherwise rotate it as a later step
+    train(recipe(mint_folder, tmp_path / "cut", resume=True, **common), pairs, callbacks=[resumed])
+    expected = {log["step"]: log["loss"] for log in full.logs if log["step"] > 4}
+    got = {log["step"]: log["loss"] for log in resumed.logs}
+    assert got == expected
+
+
+def test_feature_cache_gives_the_same_losses(audio_dataset, mint_folder, tmp_path):
+    model = MintForPreTraining.from_pretrained(mint_folder).eval()
+    processor = tiny.processor()
+    pairs = to_caption_pairs(audio_dataset)
+    cached = cache_audio_features(model, processor, pairs, tmp_path / "cache", batch_size=4, progress=False)
+    assert "audio" not in cached.column_names and cached[0]["audio_features"].shape[1] == 32
+    assert load_from_disk(str(tmp_path / "cache")).num_rows == 6
+    collator = MintDataCollator(processor, stage=1)
+    model.config.alm_negative_sampling = "hardest"
+    live = model(**collator([pairs[i] for i in range(4)]))
+    from_cache = model(**collator([cached[i] for i in range(4)]))
+    for name in ("loss_alc", "loss_alm", "loss_atg"):
+        assert getattr(from_cache, name).item() == pytest.approx(getattr(live, name).item(), abs=1e-5), name
+    # Training reads the cache through the recipe like any dataset.
+    trainer = train(recipe(mint_folder, tmp_path / "s1", datasets=[{"path": str(tmp_path / "cache")}], max_steps=2))
+    assert trainer.state.global_step == 2
+
+
+def test_cache_features_command_writes_a_dataset(audio_dataset, mint_folder, tmp_path):
+    to_caption_pairs(audio_dataset).save_to_disk(str(tmp_path / "pairs"))
+    result = subprocess.run([sys.executable, "-m", "training_mint", "cache-features", "--model", mint_folder,
+                             "--dataset", str(tmp_path / "pairs"), "--output", str(tmp_path / "c"), "--dtype",
+                             "float16"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Caching audio features" in result.stderr  # the progress bar
+    cached = load_from_disk(str(tmp_path / "c"))
+    assert cached.features["audio_features"].feature.feature.dtype == "float16"
+
+
+def test_lora_adapters_train_save_and_load_alone(audio_dataset, mint_folder, tmp_path):
+    torch.manual_seed(0)  # the stage-1 folder has no LLM: seed its random init, which plays the frozen base here
+    model = MintForConditionalGeneration.from_pretrained(mint_folder)
+    lora = add_lora(model, targets=["language_model", "qformer"], r=4)
+    trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert any("language_model" in n and "lora_A" in n for n in trainable)
+    assert any("qformer" in n and "lora_B" in n for n in trainable)
+    assert not any("language_model" in n and "lora" not in n for n in trainable)
+    batch = MintDataCollator(tiny.processor(), stage=2)([to_mint_examples(audio_dataset, "NSynth")[i] for i in range(3)])
+    optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        optimizer.zero_grad()
+        lora(**batch).loss.backward()
+        optimizer.step()
+    lora.eval()
+    expected = lora(**batch).logits
+    save_adapters(lora, tmp_path / "adapter")
+    saved = os.listdir(tmp_path / "adapter")
+    assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
+    from safetensors.torch import load_file
+
+    adapter_keys = load_file(tmp_path / "adapter" / "adapter_model.safetensors").keys()
+    assert not any("language_model" in k and "lora" not in k for k in adapter_keys)  # no frozen LLM weight
+    assert not any(k.startswith("base_model.model.audio_model") for k in adapter_keys)
+    torch.manual_seed(0)
+    base = MintForConditionalGeneration.from_pretrained(mint_folder)
+    reloaded = load_adapters(base, tmp_path / "adapter").eval()
+    assert torch.allclose(reloaded(**batch).logits, expected, atol=1e-5)
