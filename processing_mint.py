@@ -153,13 +153,15 @@ class MintProcessor(ProcessorMixin):
             return None
         if isinstance(text, str):
             return [text]
-        if not isinstance(text, Sequence) or not all(isinstance(t, str) for t in text):
+        texts = list(text) if hasattr(text, "__iter__") else None  # lists, tuples, a datasets Column
+        if texts is None or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"{name} must be a string or a list of strings, got {type(text).__name__}.")
-        return list(text)
+        return texts
 
     def load_audio(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None) -> list[np.ndarray]:
         """Decodes, checks, mixes to mono and resamples each clip; returns 1-D float32 arrays at `self.sampling_rate`."""
-        items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+        single = isinstance(audio, (str, os.PathLike, np.ndarray, torch.Tensor, dict)) or not hasattr(audio, "__iter__")
+        items = [audio] if single else list(audio)  # lists, tuples, a datasets Column
         if not items:
             raise ValueError("Got an empty list of audio clips.")
         return [self._load_one(item, sampling_rate, index) for index, item in enumerate(items)]
