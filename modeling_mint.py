@@ -334,9 +334,13 @@ class MintPreTrainedModel(PreTrainedModel):
         return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
 
     def run_audio_encoder(
-        self, input_values: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
+        self,
+        input_values: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The frozen encoder's raw output `(batch, frames, hidden)` and its frame mask (what the feature cache stores)."""
+        input_values = input_values if input_values is not None else input_features
         if audio_attention_mask is None:
             audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
                                               device=input_values.device)
