@@ -804,6 +804,10 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         self.language_projection = nn.Linear(config.qformer_config.hidden_size, config.text_config.hidden_size)
         lm_class = AutoModelForCausalLM if config.use_decoder_only_language_model else AutoModelForSeq2SeqLM
         self.language_model = lm_class.from_config(config.text_config)
+        # `labels` are the targets themselves, every one predicted (`_lm_loss` aligns the logits), so the Trainer must
+        # count all of them for `num_items_in_batch`; the default "ForConditionalGeneration" loss type would make it
+        # apply the causal-LM rule and drop each row's first label.
+        self.loss_type = None
         self.post_init()
         self._freeze()
 

@@ -189,6 +189,17 @@ def test_stage2_must_start_from_a_mint_checkpoint(audio_dataset, tmp_path):
         train(recipe(str(tmp_path / "bert"), tmp_path / "out", stage=2), to_mint_examples(audio_dataset, "NSynth"))
 
 
+def test_trainer_counts_every_target_token(audio_dataset, mint_folder, tmp_path):
+    """num_items_in_batch must be the number of target tokens: one-word labels + EOS are 2 tokens each, not 1."""
+    from training_mint import MintTrainer, training_arguments
+
+    model = MintForConditionalGeneration.from_pretrained(mint_folder)
+    trainer = MintTrainer(model=model, args=training_arguments(recipe(mint_folder, tmp_path, stage=2)))
+    batch = MintDataCollator(tiny.processor(), stage=2)([to_mint_examples(audio_dataset, "NSynth")[i] for i in range(4)])
+    counted = trainer._get_num_items_in_batch([batch], torch.device("cpu"))  # the Trainer's own count
+    assert int(counted) == int((batch["labels"] != -100).sum()) == 8
+
+
 def test_gradient_accumulation_gives_the_larger_batch_update(audio_dataset, mint_folder, tmp_path):
     examples = to_mint_examples(audio_dataset, "WavCaps")  # captions of different lengths: token counts differ
     # Plain SGD, so the update is the gradient itself (Adam's first step is lr * sign(g), blind to its scale).
