@@ -52,6 +52,17 @@ class MintQFormerConfig(InstructBlipQFormerConfig):
     encoder_hidden_size: int = 768
     dec_token_id: int = 30522
 
+    @classmethod
+    def from_bert_config(cls, bert_config, encoder_hidden_size: int, **overrides) -> "MintQFormerConfig":
+        """The Q-Former shaped like `bert_config` (a `BertConfig`), its vocabulary grown by `[DEC]`."""
+        fields = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+                  "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "layer_norm_eps",
+                  "pad_token_id")
+        values = {name: getattr(bert_config, name) for name in fields}
+        values.update(vocab_size=bert_config.vocab_size + 1, dec_token_id=bert_config.vocab_size,
+                      encoder_hidden_size=encoder_hidden_size, **overrides)
+        return cls(**values)
+
 
 @strict
 class MintConfig(PreTrainedConfig):

@@ -178,6 +178,25 @@ def mix_datasets(datasets: list[Dataset], weights: list[float] | None = None, se
                                stopping_strategy="all_exhausted")
 
 
+def load_local_dataset(path: str | os.PathLike, split: str = "train") -> Dataset:
+    """One split of a dataset on disk: a folder written by `save_to_disk`, or an audio folder with a metadata file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"Dataset path {path!r} does not exist; expected a local folder.")
+    saved = ("dataset_info.json", "state.json", "dataset_dict.json")
+    if any(os.path.isfile(os.path.join(path, name)) for name in saved):
+        dataset = load_from_disk(path)
+    else:
+        from datasets import load_dataset
+
+        dataset = load_dataset("audiofolder", data_dir=path)
+    if hasattr(dataset, "keys"):
+        if split not in dataset:
+            raise ValueError(f"Dataset {path!r} has no split {split!r}; it has {list(dataset)}.")
+        dataset = dataset[split]
+    return dataset
+
+
 def pad_audio_features(rows: list[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Pads cached `(frames, hidden)` features to `(batch, max_frames, hidden)` with their frame mask."""
     tensors = [torch.as_tensor(np.asarray(r, dtype=np.float32)) for r in rows]
@@ -278,6 +297,7 @@ __all__ = [
     "feature_cache_gb_per_hour",
     "get_template",
     "label_text",
+    "load_local_dataset",
     "mix_datasets",
     "register_template",
     "to_caption_pairs",

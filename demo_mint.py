@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from datasets import concatenate_datasets, load_from_disk
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import BertTokenizerFast, PreTrainedTokenizerFast, T5Config, WhisperConfig, WhisperFeatureExtractor
+from transformers import BertConfig, BertTokenizerFast, PreTrainedTokenizerFast, T5Config, WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from configuration_mint import MintConfig, MintQFormerConfig
@@ -79,15 +79,12 @@ def assemble(output: str, corpus) -> str:
     if not os.path.isfile(os.path.join(encoder_dir, "model.safetensors")):
         convert_whisper_ctranslate2(output_dir=encoder_dir, max_source_positions=WINDOW_SECONDS * 50)
     whisper = WhisperConfig.from_pretrained(encoder_dir)
-    bert = json.load(open(os.path.join(bert_dir(), "config.json")))
     texts = list(corpus["train"]["caption"]) + [p for _, p in TASKS.values()] + [CAPTION_PROMPT]
     texts += [str(v) for column, _ in TASKS.values() for v in corpus["train"][column] if v is not None]
     tokenizer = word_level_tokenizer(texts)
     config = MintConfig(
         audio_config=whisper,
-        qformer_config=MintQFormerConfig(hidden_size=bert["hidden_size"], num_hidden_layers=bert["num_hidden_layers"],
-                                         num_attention_heads=bert["num_attention_heads"],
-                                         intermediate_size=bert["intermediate_size"]),
+        qformer_config=MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert_dir()), whisper.d_model),
         text_config=T5Config(d_model=256, d_kv=32, d_ff=512, num_layers=3, num_decoder_layers=3, num_heads=8,
                              # Tied embeddings: T5 then scales its output by d_model**-0.5, so a T5 trained from
                              # scratch starts at loss ln(vocab) (untied, as FlanT5, it starts near 50).

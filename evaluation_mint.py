@@ -20,16 +20,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, load_dataset, load_from_disk
+from datasets import Dataset
 from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm.auto import tqdm
 
 
 try:
-    from .data_mint import _check_columns, _label_names, _undecoded, get_template, label_text, pad_audio_features
+    from .data_mint import (_check_columns, _label_names, _undecoded, get_template, label_text, load_local_dataset,
+                            pad_audio_features)
     from .metrics_mint import compute_caption_metrics
 except ImportError:  # installed as top-level modules
-    from data_mint import _check_columns, _label_names, _undecoded, get_template, label_text, pad_audio_features
+    from data_mint import (_check_columns, _label_names, _undecoded, get_template, label_text, load_local_dataset,
+                           pad_audio_features)
     from metrics_mint import compute_caption_metrics
 
 
@@ -343,22 +345,6 @@ def markdown_table(result: dict[str, Any], name: str = "MINT", dataset_name: str
             f"| {result['num_eval_clips']} | {result['num_overlapping']} | {pct(result['fraction_overlapping'])} |\n")
 
 
-def load_any_dataset(path: str, split: str = "test") -> Dataset:
-    """A dataset saved with `save_to_disk`, or an audio folder (with a metadata file), from a local path."""
-    if not os.path.exists(path):
-        raise ValueError(f"Dataset path {path!r} does not exist.")
-    if os.path.isfile(os.path.join(path, "dataset_info.json")) or os.path.isfile(os.path.join(path, "state.json")) \
-            or os.path.isfile(os.path.join(path, "dataset_dict.json")):
-        dataset = load_from_disk(path)
-    else:
-        dataset = load_dataset("audiofolder", data_dir=path)
-    if hasattr(dataset, "keys"):
-        if split not in dataset:
-            raise ValueError(f"Dataset {path!r} has no split {split!r}; it has {list(dataset)}.")
-        dataset = dataset[split]
-    return dataset
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="mint-eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=["classify", "zero-shot", "retrieval", "caption", "leakage"])
@@ -383,10 +369,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--allow-empty", action="store_true", help="score empty generated captions instead of failing")
     args = parser.parse_args(argv)
 
-    dataset = load_any_dataset(args.dataset, args.split)
+    dataset = load_local_dataset(args.dataset, args.split)
     progress = not args.quiet
     if args.task == "leakage":
-        result = leakage_report([load_any_dataset(p, "train") for p in args.train], dataset)
+        result = leakage_report([load_local_dataset(p, "train") for p in args.train], dataset)
     else:
         if not args.model:
             parser.error(f"{args.task} needs --model")

@@ -167,23 +167,8 @@ class MintQFormerModel(InstructBlipQFormerModel):
         `config.json` and `model.safetensors`) and initialises it from it (see [`bert_to_qformer_state_dict`]).
         The vocabulary grows by one `[DEC]` token, whose embedding is freshly initialised, as LAVIS does.
         """
-        bert_config = BertConfig.from_pretrained(bert_path)
-        config = MintQFormerConfig(
-            vocab_size=bert_config.vocab_size + 1,
-            dec_token_id=bert_config.vocab_size,
-            hidden_size=bert_config.hidden_size,
-            num_hidden_layers=bert_config.num_hidden_layers,
-            num_attention_heads=bert_config.num_attention_heads,
-            intermediate_size=bert_config.intermediate_size,
-            hidden_act=bert_config.hidden_act,
-            hidden_dropout_prob=bert_config.hidden_dropout_prob,
-            attention_probs_dropout_prob=bert_config.attention_probs_dropout_prob,
-            max_position_embeddings=bert_config.max_position_embeddings,
-            layer_norm_eps=bert_config.layer_norm_eps,
-            pad_token_id=bert_config.pad_token_id,
-            encoder_hidden_size=encoder_hidden_size,
-            **config_overrides,
-        )
+        config = MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert_path), encoder_hidden_size,
+                                                    **config_overrides)
         model = cls(config)
         model.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
         return model

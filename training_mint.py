@@ -19,19 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from datasets import Dataset, load_dataset, load_from_disk
+from datasets import Dataset, load_from_disk
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 
 try:
     from .configuration_mint import MintConfig
-    from .data_mint import MintDataCollator, cache_audio_features, mix_datasets, to_caption_pairs, to_mint_examples
+    from .data_mint import (MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets, to_caption_pairs,
+                            to_mint_examples)
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig
-    from data_mint import MintDataCollator, cache_audio_features, mix_datasets, to_caption_pairs, to_mint_examples
+    from data_mint import (MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets, to_caption_pairs,
+                           to_mint_examples)
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
 
@@ -238,18 +240,10 @@ def load_adapters(base_model, path: str | os.PathLike):
 
 
 def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
-    path = spec.get("path")
-    if not path or not os.path.exists(path):
-        raise ValueError(f"Dataset path {path!r} does not exist (each recipe dataset needs a local 'path').")
-    split = spec.get("split", "train")
-    if os.path.isfile(os.path.join(path, "dataset_info.json")) or os.path.isfile(os.path.join(path, "state.json")):
-        dataset = load_from_disk(path)
-    else:
-        dataset = load_dataset("audiofolder", data_dir=path)
-    if hasattr(dataset, "keys"):
-        if split not in dataset:
-            raise ValueError(f"Dataset {path!r} has no split {split!r}; it has {list(dataset)}.")
-        dataset = dataset[split]
+    if not spec.get("path"):
+        raise ValueError(f"Each recipe dataset needs a local 'path'; got {spec}.")
+    path = spec["path"]
+    dataset = load_local_dataset(path, spec.get("split", "train"))
     if "audio_features" in dataset.column_names:  # written by cache-features: already MINT examples
         return dataset
     if stage == 1:
