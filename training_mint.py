@@ -274,30 +274,26 @@ _CHECKPOINTING_ARGUMENT = next(name for name in ("activation_checkpointing", "gr
                                if name in {f.name for f in dataclasses.fields(TrainingArguments)})
 
 
+# Recipe fields that are TrainingArguments of the same name.
+_RECIPE_TRAINING_ARGUMENTS = (
+    "output_dir", "gradient_accumulation_steps", "learning_rate", "weight_decay", "warmup_steps", "lr_scheduler_type",
+    "num_train_epochs", "max_steps", "optim", "seed", "logging_steps", "save_steps", "save_total_limit",
+    "dataloader_num_workers",
+)
+
+
 def training_arguments(recipe: MintRecipe) -> TrainingArguments:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    passed_through = {name: getattr(recipe, name) for name in _RECIPE_TRAINING_ARGUMENTS}
     return TrainingArguments(
-        output_dir=recipe.output_dir,
         per_device_train_batch_size=per_device_batch_size(recipe.batch_size, world_size,
                                                           recipe.gradient_accumulation_steps),
-        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-        learning_rate=recipe.learning_rate,
-        weight_decay=recipe.weight_decay,
-        warmup_steps=recipe.warmup_steps,
-        lr_scheduler_type=recipe.lr_scheduler_type,
-        num_train_epochs=recipe.num_train_epochs,
-        max_steps=recipe.max_steps,
-        optim=recipe.optim,
-        seed=recipe.seed,
-        logging_steps=recipe.logging_steps,
-        save_steps=recipe.save_steps,
-        save_total_limit=recipe.save_total_limit,
         bf16=bf16,
         **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
-        dataloader_num_workers=recipe.dataloader_num_workers,
         remove_unused_columns=False,
         report_to=[],
+        **passed_through,
         **recipe.training_args,
     )
 

@@ -1,6 +1,5 @@
 """Stage 2 (section 2.3): instruction-aware Bridge-Net, LM loss, generation, vocabulary ranking (section 4.1)."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -148,7 +147,8 @@ def test_bf16_keeps_the_bridge_in_fp32(tmp_path):
     assert half.language_model.dtype == torch.bfloat16 and half.audio_model.dtype == torch.bfloat16
     assert half.query_tokens.dtype == torch.float32 and half.qformer.dtype == torch.float32
     batch = inputs(processor, targets=TARGETS)
-    assert torch.isfinite(half(**batch).loss)
+    # bf16 frozen parts change the loss only by their rounding.
+    assert half(**batch).loss.item() == pytest.approx(model(**batch).loss.item(), rel=0.05)
     assert half.generate(**without(batch, "labels"), max_new_tokens=3).shape[0] == 3
 
 

@@ -5,11 +5,10 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import soundfile
 import torch
-from datasets import Audio, ClassLabel, Dataset, Sequence, load_from_disk
+from datasets import Audio, ClassLabel, Dataset, load_from_disk
 from transformers import TrainerCallback
 
 import tiny
