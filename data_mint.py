@@ -127,7 +127,8 @@ def to_mint_examples(
     """
     Stage-2 examples `{"audio", "prompt", "target"}` from a dataset with an audio column and a label (a name, a
     `ClassLabel` index, or a list of them) or caption column, formatted with the named Table-1 template (`prompt`
-    overrides the template's prompt).
+    overrides the template's prompt). With `audio_column="audio_features"` (a dataset written by
+    [`cache_audio_features`]) the examples keep the cached features: `{"audio_features", "prompt", "target"}`.
     """
     spec = get_template(template)
     if spec.needs_caption:
@@ -142,23 +143,35 @@ def to_mint_examples(
     text_prompt = prompt or spec.prompt
     dataset = _undecoded(dataset, audio_column)
 
-    def convert(row):
-        return {"audio": row[audio_column], "prompt": text_prompt,
-                "target": spec.output.format(label=label_text(row[source], names), caption=row[source])}
+    def convert(value):
+        return {"prompt": text_prompt,
+                "target": spec.output.format(label=label_text(value, names), caption=value)}
 
-    keep = [c for c in dataset.column_names if c != audio_column]
-    return dataset.map(convert, remove_columns=keep, desc=f"MINT examples ({template})").rename_columns(
-        {audio_column: "audio"} if audio_column != "audio" else {})
+    # Only the label column is read: rows of cached `audio_features` are large.
+    drop = [c for c in dataset.column_names if c != audio_column]
+    examples = dataset.map(convert, input_columns=[source], remove_columns=drop,
+                           desc=f"MINT examples ({template})")
+    return _audio_column_named(examples, audio_column)
+
+
+def _audio_column_named(dataset: Dataset, audio_column: str) -> Dataset:
+    """Names the audio column `audio`, or keeps `audio_features` for examples from the frozen-feature cache."""
+    if audio_column in ("audio", "audio_features"):
+        return dataset
+    return dataset.rename_column(audio_column, "audio")
 
 
 def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_column: str = "caption") -> Dataset:
-    """Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2)."""
+    """
+    Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_features", "caption"}` when
+    `audio_column="audio_features"` (a dataset written by [`cache_audio_features`]).
+    """
     _check_columns(dataset, {"audio": audio_column, "caption": caption_column})
     dataset = _undecoded(dataset, audio_column)
-    keep = [c for c in dataset.column_names if c not in (audio_column, caption_column)]
-    dataset = dataset.remove_columns(keep)
-    renames = {k: v for k, v in ((audio_column, "audio"), (caption_column, "caption")) if k != v}
-    return dataset.rename_columns(renames) if renames else dataset
+    dataset = dataset.select_columns([audio_column, caption_column])
+    if caption_column != "caption":
+        dataset = dataset.rename_column(caption_column, "caption")
+    return _audio_column_named(dataset, audio_column)
 
 
 def mix_datasets(datasets: list[Dataset], weights: list[float] | None = None, seed: int = 0) -> Dataset:
@@ -263,6 +276,7 @@ def cache_audio_features(
     if not model.config.freeze_audio_encoder:
         raise ValueError("The feature cache is for a frozen audio encoder; this model's config trains it.")
     _check_columns(dataset, {"audio": "audio"})
+    dataset = _undecoded(dataset, "audio")
     model.eval()
     device = next(model.parameters()).device
     np_dtype = np.dtype(dtype)

@@ -54,6 +54,8 @@ class MintRecipe:
     "caption_column", "prompt"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or a folder
     written by `mint-train cache-features` (then its examples carry cached encoder features). `batch_size` is the
     global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
+    `learning_rates`: per-part rates, e.g. `{"qformer": 5e-5, "query_tokens": 5e-5}` (a part is a top-level module or
+    parameter of the model); the other trainable parameters use `learning_rate`.
     `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
     (and, in stage 2, the rest of Bridge-Net) and saves the adapters only.
     """
@@ -69,6 +71,7 @@ class MintRecipe:
     gradient_accumulation_steps: int = 1
     optim: str = "adamw_torch"
     learning_rate: float = 1e-4
+    learning_rates: dict[str, float] | None = None
     weight_decay: float = 0.05
     warmup_steps: int = 2000
     lr_scheduler_type: str = "linear"
@@ -138,11 +141,37 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
 
 
 class MintTrainer(Trainer):
-    """`Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately."""
+    """
+    `Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately, and gives
+    named parts of the model their own learning rates (`learning_rates={"qformer": 5e-5}`); the schedule scales every
+    part's rate alike.
+    """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._objective_totals: dict[str, list[float]] = {}
+        self.learning_rates = dict(learning_rates or {})
+        parts = {name.split(".")[0] for name, _ in _unwrapped(self.model).named_parameters()}
+        unknown = set(self.learning_rates) - parts
+        if unknown:
+            raise ValueError(f"learning_rates names {sorted(unknown)}, which are not parts of the model; "
+                             f"its parts are {sorted(parts)}.")
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        if self.learning_rates and not getattr(optimizer, "_mint_split", False):
+            part_of = {id(p): name.split(".")[0] for name, p in _unwrapped(self.model).named_parameters()}
+            groups = []
+            for group in optimizer.param_groups:
+                by_rate: dict[float, list] = {}
+                for parameter in group["params"]:
+                    rate = self.learning_rates.get(part_of[id(parameter)], group["lr"])
+                    by_rate.setdefault(rate, []).append(parameter)
+                groups += [{**group, "params": params, "lr": rate, "initial_lr": rate}
+                           for rate, params in by_rate.items()]
+            optimizer.param_groups = groups
+            optimizer._mint_split = True
+        return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
@@ -159,6 +188,11 @@ class MintTrainer(Trainer):
             logs.update({name: round(sum(v) / len(v), 6) for name, v in self._objective_totals.items()})
             self._objective_totals = {}
         super().log(logs, *args, **kwargs)
+
+
+def _unwrapped(model):
+    """The MINT model under a peft wrapper (whose parameter names gain a `base_model.model.` prefix)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def _is_mint_checkpoint(path: str) -> bool:
@@ -308,7 +342,7 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     trainer = MintTrainer(
         model=model, args=args, train_dataset=dataset,
         data_collator=MintDataCollator(processor, stage=recipe.stage), processing_class=processor,
-        callbacks=[CompleteCheckpointCallback(), *(callbacks or [])],
+        callbacks=[CompleteCheckpointCallback(), *(callbacks or [])], learning_rates=recipe.learning_rates,
     )
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
     trainer.train(resume_from_checkpoint=checkpoint)

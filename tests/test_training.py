@@ -304,3 +304,46 @@ def test_lora_adapters_train_save_and_load_alone(audio_dataset, mint_folder, tmp
     base = MintForConditionalGeneration.from_pretrained(mint_folder)
     reloaded = load_adapters(base, tmp_path / "adapter").eval()
     assert torch.allclose(reloaded(**batch).logits, expected, atol=1e-5)
+
+
+def test_stage2_examples_from_the_feature_cache_give_the_same_loss(audio_dataset, mint_folder, tmp_path):
+    """A corpus cached once (labels kept) feeds stage 1 and stage 2; the stage-2 loss equals the live-audio loss."""
+    processor = tiny.processor()
+    encoder = MintForPreTraining.from_pretrained(mint_folder).eval()
+    cached = cache_audio_features(encoder, processor, audio_dataset, tmp_path / "cache", progress=False)
+    assert {"label", "caption", "audio_features"} <= set(cached.column_names)
+    pairs = to_caption_pairs(cached, audio_column="audio_features")
+    assert pairs.column_names == ["audio_features", "caption"]
+    live = to_mint_examples(audio_dataset, "NSynth")
+    from_cache = to_mint_examples(cached, "NSynth", audio_column="audio_features")
+    assert sorted(from_cache.column_names) == ["audio_features", "prompt", "target"]
+    assert from_cache["target"] == live["target"] and from_cache["prompt"] == live["prompt"]
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration.from_pretrained(mint_folder).eval()
+    collator = MintDataCollator(processor, stage=2)
+    loss_live = model(**collator([live[i] for i in range(4)])).loss
+    loss_cached = model(**collator([from_cache[i] for i in range(4)])).loss
+    assert loss_cached.item() == pytest.approx(loss_live.item(), abs=1e-5)
+
+
+def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
+    """`learning_rates={"qformer": 0}` keeps the Q-Former fixed while the projection and the LLM train."""
+    torch.manual_seed(0)
+    start = MintForConditionalGeneration.from_pretrained(mint_folder)
+    start.config.freeze_language_model = False
+    start.save_pretrained(tmp_path / "start")
+    tiny.processor().save_pretrained(tmp_path / "start")
+    start = MintForConditionalGeneration.from_pretrained(tmp_path / "start")
+    trainer = train(recipe(str(tmp_path / "start"), tmp_path / "s2", stage=2, max_steps=2,
+                           learning_rates={"qformer": 0.0, "query_tokens": 0.0}),
+                    to_mint_examples(audio_dataset, "NSynth"))
+    rates = sorted(group["initial_lr"] for group in trainer.optimizer.param_groups)
+    assert rates[0] == 0.0 and rates[-1] == 1e-3
+    trained = trainer.model
+    assert torch.equal(trained.query_tokens, start.query_tokens)
+    assert all(torch.equal(a, b) for a, b in zip(trained.qformer.parameters(), start.qformer.parameters()))
+    assert not torch.equal(trained.language_projection.weight, start.language_projection.weight)
+    assert not torch.equal(trained.language_model.shared.weight, start.language_model.shared.weight)
+    with pytest.raises(ValueError, match="not parts of the model"):
+        train(recipe(str(tmp_path / "start"), tmp_path / "s3", stage=2, learning_rates={"q_former": 1e-5}),
+              to_mint_examples(audio_dataset, "NSynth"))
