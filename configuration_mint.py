@@ -64,6 +64,13 @@ class MintQFormerConfig(InstructBlipQFormerConfig):
         return cls(**values)
 
 
+def _mint_pipelines_registered() -> bool:
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    impl = PIPELINE_REGISTRY.supported_tasks.get("audio-to-text", {}).get("impl")
+    return getattr(impl, "__name__", None) == "MintAudioToTextPipeline"
+
+
 @strict
 class MintConfig(PreTrainedConfig):
     r"""
@@ -101,6 +108,9 @@ class MintConfig(PreTrainedConfig):
         freeze_language_model (`bool`, defaults to `True`):
             Keep the LLM frozen and in eval mode (section 2.3). Set to `False` to train it, e.g. for a small LLM that
             has no pretrained weights.
+        base_models (`dict[str, str]`, *optional*):
+            Set in a folder saved with only its trained parts (`hub_mint.save_for_hub(trained_parts_only=True)`):
+            the folders of the frozen `audio_model` and `language_model`, from which loading takes their weights.
     """
 
     model_type = "mint"
@@ -124,10 +134,15 @@ class MintConfig(PreTrainedConfig):
     alm_negative_sampling: str = "sample"
     freeze_audio_encoder: bool = True
     freeze_language_model: bool = True
+    base_models: dict[str, str] | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):
+        if "custom_pipelines" in kwargs and _mint_pipelines_registered():
+            # `pipeline()` demands `trust_remote_code` for every task a config lists under `custom_pipelines` (written
+            # for loading without the package); with the package imported its registered pipelines need none.
+            kwargs.pop("custom_pipelines")
         super().__post_init__(**kwargs)
         self.qformer_config.encoder_hidden_size = self.audio_config.hidden_size
         self.stage1_objectives = list(self.stage1_objectives)

@@ -9,6 +9,7 @@ places say so.
 import contextlib
 import copy
 import inspect
+import json
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -136,13 +137,50 @@ def bert_to_qformer_state_dict(bert_state_dict: dict[str, torch.Tensor]) -> dict
 
 
 def _load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    weights = os.path.join(path, "model.safetensors")
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(
-            f"No model.safetensors in {path!r}: expected a BERT checkpoint directory saved with safetensors "
-            "(pickle checkpoints are not loaded for safety)."
-        )
-    return load_file(weights)
+    """All weights of a checkpoint folder saved with safetensors (one file or shards with their index)."""
+    path = os.fspath(path)
+    single = os.path.join(path, "model.safetensors")
+    if os.path.isfile(single):
+        return load_file(single)
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index) as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        return {k: v for shard in shards for k, v in load_file(os.path.join(path, shard)).items()}
+    raise FileNotFoundError(
+        f"No model.safetensors (or sharded index) in {path!r}: expected a checkpoint folder saved with safetensors "
+        "(pickle checkpoints are not loaded for safety)."
+    )
+
+
+def load_component(module: nn.Module, path: str | os.PathLike) -> None:
+    """
+    Loads a component checkpoint folder into `module` (the audio encoder or the LLM of a MINT): the checkpoint's keys
+    may carry a prefix (a Whisper checkpoint's `model.encoder.`, a wrapper's `model.`), found from the module's own
+    keys. Every parameter must be loaded, except aliases of a loaded one (tied embeddings).
+    """
+    state = _load_checkpoint_state_dict(path)
+    wanted = module.state_dict()
+    first = next(iter(wanted))
+    prefixes = sorted({k[: -len(first)] for k in state if k == first or k.endswith("." + first)}, key=len)
+    prefix = next((p for p in prefixes if sum(p + k in state for k in wanted) > len(wanted) // 2), None)
+    if prefix is None:
+        raise ValueError(f"{os.fspath(path)!r} does not hold a {type(module).__name__}: none of its weights match "
+                         f"(looked for {first!r}).")
+    module.load_state_dict({k: state[prefix + k] for k in wanted if prefix + k in state}, strict=False)
+    loaded = {wanted[k].data_ptr() for k in wanted if prefix + k in state}
+    missing = [k for k in wanted if prefix + k not in state and wanted[k].data_ptr() not in loaded]
+    if missing:
+        raise ValueError(f"{os.fspath(path)!r} lacks {len(missing)} weights of the {type(module).__name__}, e.g. "
+                         f"{missing[:3]}.")
+
+
+def _saved_base_models(path) -> dict | None:
+    config = os.path.join(os.fspath(path), "config.json")
+    if not os.path.isfile(config):
+        return None
+    with open(config) as f:
+        return json.load(f).get("base_models")
 
 
 class MintQFormerModel(InstructBlipQFormerModel):
@@ -273,13 +311,37 @@ class MintPreTrainedModel(PreTrainedModel):
         # `register_for_auto_class` records one Auto class per model class; write all of MINT's into `auto_map`, so
         # the folder loads with `trust_remote_code=True` through any of them.
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **MINT_AUTO_MAP}
+        auto_class = "AutoModelForPreTraining" if isinstance(self, MintForPreTraining) else "AutoModel"
+        self.config.custom_pipelines = {**(getattr(self.config, "custom_pipelines", None) or {}),
+                                        **custom_pipelines(auto_class)}
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """
+        As `PreTrainedModel.from_pretrained`; a folder saved with only its trained parts (`config.base_models`, see
+        `hub_mint.save_for_hub`) gets its frozen audio encoder and LLM from those base folders again. Pass
+        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them.
+        """
+        bases = kwargs.get("base_models") or _saved_base_models(pretrained_model_name_or_path)
+        ignored = cls._keys_to_ignore_on_load_missing
+        if bases:  # their weights are not in this folder: no "newly initialised" report for them
+            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in bases]
+        try:
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        finally:
+            cls._keys_to_ignore_on_load_missing = ignored
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        for name, path in (model.config.base_models or {}).items():
+            if not os.path.isdir(path):
+                raise ValueError(
+                    f"This MINT folder stores only its trained parts; its frozen {name} comes from the base model "
+                    f"{path!r}, which is not a folder here. Put that checkpoint there, or pass "
+                    f"base_models={{{name!r}: '/path/to/it', ...}} to from_pretrained."
+                )
+            load_component(getattr(model, name), path)
         # Loading materialises new parameters, which are trainable by default: freeze again.
-        loaded = super().from_pretrained(*args, **kwargs)
-        (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze()
+        model._freeze()
         return loaded
 
     def train(self, mode: bool = True):
@@ -1046,6 +1108,12 @@ MINT_AUTO_MAP = {
 MintForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
 MintForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 register_mint_auto_classes()
+
+# Importing the model registers MINT's pipelines; `save_pretrained` copies their module beside the model's.
+try:
+    from .pipelines_mint import custom_pipelines
+except ImportError:  # installed as top-level modules
+    from pipelines_mint import custom_pipelines
 
 
 __all__ = [

@@ -239,13 +239,23 @@ class MintProcessor(ProcessorMixin):
                 out.append(clip[:limit])
                 clip_index.append(index)
             else:
-                windows = [clip[start : start + limit] for start in range(0, clip.shape[0], limit)]
-                if len(windows) > 1 and windows[-1].shape[0] < MIN_CLIP_SECONDS * self.sampling_rate:
-                    windows[-2] = clip[-limit:]  # a tail too short for the encoder: end on a full window instead
-                    windows.pop()
+                windows = [clip[start:end] for start, end in self._window_spans(clip.shape[0])]
                 out.extend(windows)
                 clip_index.extend([index] * len(windows))
         return out, clip_index
+
+    def _window_spans(self, num_samples: int) -> list[tuple[int, int]]:
+        limit = int(self.max_audio_seconds * self.sampling_rate)
+        spans = [(start, min(start + limit, num_samples)) for start in range(0, num_samples, limit)]
+        if len(spans) > 1 and spans[-1][1] - spans[-1][0] < MIN_CLIP_SECONDS * self.sampling_rate:
+            spans[-2] = (num_samples - limit, num_samples)  # a tail too short for the encoder: end on a full window
+            spans.pop()
+        return spans
+
+    def window_bounds(self, num_samples: int) -> list[tuple[float, float]]:
+        """`(start, end)` in seconds of the windows that `long_audio_policy="window"` cuts a clip of `num_samples`
+        samples (at `sampling_rate`) into."""
+        return [(start / self.sampling_rate, end / self.sampling_rate) for start, end in self._window_spans(num_samples)]
 
     def _extract_features(self, clips: list[np.ndarray]) -> dict[str, Any]:
         features = self.feature_extractor(

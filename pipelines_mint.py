@@ -1,0 +1,309 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""MINT pipelines: `pipeline("audio-to-text")` (captions and instruction answers) and MINT zero-shot classification.
+
+Importing this module (or the package) registers both tasks:
+
+    from transformers import pipeline
+    import pipelines_mint  # noqa: F401
+    captioner = pipeline("audio-to-text", model="path/to/mint")
+    captioner(["a.wav", "b.flac"], batch_size=8)                  # [{"generated_text": ...}, ...]
+    classifier = pipeline("zero-shot-audio-classification", model="path/to/mint")
+    classifier("a.wav", candidate_labels=["dog", "piano"])         # [{"label", "score"}, ...] best first
+
+A folder written by MINT's `save_pretrained` lists both in its config's `custom_pipelines`, so
+`pipeline(task, model=folder, trust_remote_code=True)` finds them without the package installed.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, GenerationConfig
+from transformers.pipelines import PIPELINE_REGISTRY, ZeroShotAudioClassificationPipeline
+from transformers.pipelines.base import Pipeline
+from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.utils import logging
+
+
+def _is_a(model, class_name: str) -> bool:
+    """By class name, so that the installed classes and a folder's remote-code copies of them both count."""
+    return any(cls.__name__ == class_name for cls in type(model).__mro__)
+
+
+# The Table-1 captioning instruction (WavCaps, FreeSound, Clotho): the default prompt of `audio-to-text`.
+CAPTION_PROMPT = "Generate audio caption:"
+SCORING_MODES = ("llm", "embedding", "matching")
+
+
+def _audio_of(item: Any) -> Any:
+    """The audio of one pipeline input: a `datasets` row `{"audio": ...}` gives its audio, anything else is audio."""
+    if isinstance(item, dict) and "audio" in item:
+        return item["audio"]
+    return item
+
+
+def _collate_clips(items: list[dict[str, list]]) -> dict[str, list]:
+    """Batches preprocessed clips as lists: the processor pads them in `_forward`, exactly as for one clip."""
+    return {key: [value for item in items for value in item[key]] for key in items[0]}
+
+
+class MintCheckpoint:
+    """
+    What `pipeline(task, model=folder)` loads MINT with: the Auto class of the stage the folder was saved from
+    (`architectures` in its config), `AutoModelForPreTraining` for stage 1, `AutoModel` (stage 2) otherwise; so a
+    stage-1 folder keeps its retrieval and matching heads and gets no random LLM.
+    """
+
+    @classmethod
+    def from_pretrained(cls, path, *args, **kwargs):
+        hub = {k: kwargs[k] for k in ("revision", "token", "trust_remote_code", "cache_dir") if k in kwargs}
+        config = AutoConfig.from_pretrained(path, **hub)
+        stage1 = (getattr(config, "architectures", None) or [None])[0] == "MintForPreTraining"
+        return (AutoModelForPreTraining if stage1 else AutoModel).from_pretrained(path, *args, **kwargs)
+
+
+class _MintAudioPipeline(Pipeline):
+    """Shared by MINT's pipelines: clips are decoded and resampled in `preprocess`, padded by the processor."""
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_feature_extractor = False
+    _load_image_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not _is_a(self.model, "MintPreTrainedModel"):
+            raise ValueError(f"{type(self).__name__} needs a MINT model, got {type(self.model).__name__}.")
+        self.model.eval()
+
+    def _load_clip(self, item: Any, sampling_rate: int | None) -> np.ndarray:
+        audio = _audio_of(item)
+        if isinstance(audio, dict) and "raw" in audio:  # the stock audio pipelines' {"raw", "sampling_rate"}
+            audio = {"array": audio["raw"], "sampling_rate": audio.get("sampling_rate")}
+        return self.processor.load_audio(audio, sampling_rate)[0]
+
+    def get_iterator(self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params,
+                     postprocess_params):
+        if batch_size == 1:
+            return super().get_iterator(inputs, num_workers, batch_size, preprocess_params, forward_params,
+                                        postprocess_params)
+        # The stock collate pads each key itself; MINT's processor pads (and windows) the whole batch instead.
+        dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+        loader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=_collate_clips)
+        model_iterator = PipelineIterator(loader, self.forward, forward_params, loader_batch_size=batch_size)
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+
+    @staticmethod
+    def _one_clip(model_outputs: dict) -> dict:
+        """
+        `_forward` returns plain lists over its batch (`"clip"` numbers the clips); the batched iterator hands
+        `postprocess` one element of each, the unbatched path the whole one-clip lists.
+        """
+        if isinstance(model_outputs["clip"], list):
+            return {key: value[0] for key, value in model_outputs.items()}
+        return model_outputs
+
+    def _model_inputs(self, clips: list[np.ndarray], texts: list[str] | None = None, **kwargs) -> dict:
+        """The processor's batch on the pipeline's device (`clip_index` stays a tensor on the CPU)."""
+        batch = self.processor(audio=clips, text=texts, sampling_rate=self.processor.sampling_rate, **kwargs)
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+class MintAudioToTextPipeline(_MintAudioPipeline):
+    """
+    Audio to text with MINT (section 4): a caption, or the answer to an instruction, for each clip.
+
+    Inputs: a file path, a numpy array or tensor (with `sampling_rate=`), a `datasets` Audio dict or a row holding
+    one under `"audio"`, or a list / `Dataset` of these. Call parameters: `prompt` (the instruction; default the
+    Table-1 captioning prompt, `None` for the soft prompt alone), `sampling_rate`, `long_audio_policy` (`"crop"` or
+    `"window"`, default the processor's), `generate_kwargs` or generation parameters such as `max_new_tokens` and
+    `num_beams`, and `batch_size` (outputs are identical to one clip at a time).
+
+    Returns, per input, `{"generated_text": str}`; with the `"window"` policy a clip longer than the processor's
+    `max_audio_seconds` also gets `"chunks"`: `[{"timestamp": (start_s, end_s), "generated_text": str}, ...]`, one
+    per window, and `generated_text` joins them.
+    """
+
+    _pipeline_calls_generate = True
+    _default_generation_config = GenerationConfig(max_new_tokens=30)
+
+    def _sanitize_parameters(self, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None,
+                             long_audio_policy: str | None = None, generate_kwargs: dict | None = None,
+                             **generation_parameters):
+        unknown = set(generation_parameters) - set(vars(GenerationConfig()))
+        if unknown:
+            raise TypeError(f"audio-to-text got unexpected parameters {sorted(unknown)}; it takes prompt, "
+                            "sampling_rate, long_audio_policy, batch_size, generate_kwargs and generation parameters.")
+        if prompt is not None and not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string or None, got {type(prompt).__name__}.")
+        forward = {"generate_kwargs": {**(generate_kwargs or {}), **generation_parameters},
+                   "long_audio_policy": long_audio_policy}
+        return {"prompt": prompt, "sampling_rate": sampling_rate}, forward, {}
+
+    def __call__(self, inputs, **kwargs):
+        """Text for one input (a dict) or for each of a list / `Dataset` of inputs (a list of dicts)."""
+        return super().__call__(inputs, **kwargs)
+
+    def preprocess(self, inputs, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None) -> dict:
+        return {"clips": [self._load_clip(inputs, sampling_rate)], "prompts": [prompt]}
+
+    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None,
+                 long_audio_policy: str | None = None) -> dict:
+        clips, prompts = model_inputs["clips"], model_inputs["prompts"]
+        texts = None if prompts[0] is None else prompts
+        policy = long_audio_policy or self.processor.long_audio_policy
+        batch = self._model_inputs(clips, texts, long_audio_policy=policy)
+        clip_index = batch.pop("clip_index", None)
+        clip_index = list(range(len(clips))) if clip_index is None else clip_index.tolist()
+        ids = self.model.generate(**batch, **self._prepare_generate_kwargs(generate_kwargs or {}))
+        decoded = self.processor.batch_decode(ids)
+        windows = [[t for t, i in zip(decoded, clip_index) if i == clip] for clip in range(len(clips))]
+        return {"clip": list(range(len(clips))), "windows": windows,
+                "num_samples": [clip.shape[0] for clip in clips], "windowed": [policy == "window"] * len(clips)}
+
+    def postprocess(self, model_outputs: dict) -> dict[str, Any]:
+        model_outputs = self._one_clip(model_outputs)
+        windows = model_outputs["windows"]
+        result: dict[str, Any] = {"generated_text": " ".join(text.strip() for text in windows)}
+        if model_outputs["windowed"] and len(windows) > 1:
+            bounds = self.processor.window_bounds(model_outputs["num_samples"])
+            result["chunks"] = [{"timestamp": bound, "generated_text": text.strip()}
+                                for bound, text in zip(bounds, windows)]
+        return result
+
+
+
+class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
+    """
+    Zero-shot audio classification with MINT; for any other model it is the stock (CLAP) pipeline.
+
+    Call parameters: `candidate_labels` (a list or a comma-separated string), `scoring`, `hypothesis_template`,
+    `prompt`, `sampling_rate`, `batch_size`.
+
+    * `scoring="llm"` (stage-2 models, the default for them): vocabulary ranking (section 4.1), the summed
+      log-likelihood of each label under the LLM after `prompt` (default "This is a sound of", Table 1); scores are
+      the softmax of the log-likelihoods over the candidates.
+    * `scoring="embedding"` (stage-1 models, their default): ALC similarity between the clip's query embeddings and
+      `hypothesis_template` filled with each label (default "This is a sound of {}."), softmaxed at the learnt
+      temperature (Table 6).
+    * `scoring="matching"` (stage-1 models): the ALM head's match probability for each (clip, hypothesis) pair; the
+      scores are those probabilities, not normalised over the candidates.
+
+    Returns, per clip, `[{"score": float, "label": str}, ...]` sorted best first, like the stock pipeline.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        model = kwargs.get("model", args[0] if args else None)
+        if not _is_a(model, "MintPreTrainedModel"):  # CLAP and any other model: the stock pipeline
+            return ZeroShotAudioClassificationPipeline(**{**kwargs, "model": model})
+        return super().__new__(cls)
+
+    def _sanitize_parameters(self, candidate_labels: Sequence[str] | str | None = None,
+                             scoring: str | None = None, hypothesis_template: str = "This is a sound of {}.",
+                             prompt: str = "This is a sound of", sampling_rate: int | None = None, **kwargs):
+        if kwargs:
+            raise TypeError(f"zero-shot-audio-classification got unexpected parameters {sorted(kwargs)}.")
+        scoring = scoring or ("llm" if _is_a(self.model, "MintForConditionalGeneration") else "embedding")
+        if scoring not in SCORING_MODES:
+            raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}.")
+        needs_stage1 = scoring != "llm"
+        if needs_stage1 != _is_a(self.model, "MintForPreTraining"):
+            stage = "a stage-1 model (MintForPreTraining)" if needs_stage1 else \
+                "a stage-2 model (MintForConditionalGeneration)"
+            raise ValueError(f"scoring={scoring!r} needs {stage}, but this pipeline holds "
+                             f"{type(self.model).__name__}; load the matching checkpoint.")
+        if isinstance(candidate_labels, str):
+            candidate_labels = [label.strip() for label in candidate_labels.split(",")]
+        preprocess = {"sampling_rate": sampling_rate}
+        if candidate_labels is not None:
+            if not candidate_labels or not all(isinstance(c, str) and c.strip() for c in candidate_labels):
+                raise ValueError(f"candidate_labels must be a non-empty list of label names, got {candidate_labels!r}.")
+            preprocess["candidate_labels"] = list(candidate_labels)
+        forward = {"scoring": scoring, "hypothesis_template": hypothesis_template, "prompt": prompt}
+        return preprocess, forward, {}
+
+    def preprocess(self, audio, candidate_labels: list[str] | None = None, sampling_rate: int | None = None):
+        if candidate_labels is None:
+            raise ValueError("zero-shot-audio-classification needs candidate_labels=[...].")
+        return {"clips": [self._load_clip(audio, sampling_rate)], "candidate_labels": [candidate_labels]}
+
+    def _forward(self, model_inputs: dict, scoring: str = "llm", hypothesis_template: str = "This is a sound of {}.",
+                 prompt: str = "This is a sound of") -> dict:
+        clips, labels = model_inputs["clips"], model_inputs["candidate_labels"]
+        if any(candidates != labels[0] for candidates in labels):
+            raise ValueError("Every clip of a batch needs the same candidate_labels.")
+        scores = _SCORERS[scoring](self, clips, labels[0], hypothesis_template=hypothesis_template, prompt=prompt)
+        return {"clip": list(range(len(clips))), "scores": scores.float().cpu().tolist(), "candidate_labels": labels,
+                "scoring": [scoring] * len(clips)}
+
+    def postprocess(self, model_outputs: dict) -> list[dict[str, Any]]:
+        model_outputs = self._one_clip(model_outputs)
+        scores, labels = torch.tensor(model_outputs["scores"]), model_outputs["candidate_labels"]
+        if model_outputs["scoring"] != "matching":
+            scores = scores.softmax(dim=-1)
+        order = scores.argsort(descending=True, stable=True).tolist()
+        return [{"score": float(scores[i]), "label": labels[i]} for i in order]
+
+    def _llm_scores(self, clips, candidates, prompt: str, **_) -> torch.Tensor:
+        tokens = self.processor.tokenize_candidates(candidates).to(self.device)
+        return self.model.score_candidates(**tokens, **self._model_inputs(clips, [prompt] * len(clips)))
+
+    def _hypotheses(self, candidates, hypothesis_template: str) -> dict:
+        texts = [hypothesis_template.format(label) for label in candidates]
+        return {k: v.to(self.device) for k, v in self.processor(text=texts, return_llm_inputs=False).items()}
+
+    def _embedding_scores(self, clips, candidates, hypothesis_template: str, **_) -> torch.Tensor:
+        text = self._hypotheses(candidates, hypothesis_template)
+        text_embeds = self.model.get_text_features(text["qformer_input_ids"], text["qformer_attention_mask"])
+        audio_embeds = self.model.get_audio_features(**self._model_inputs(clips))
+        similarity = self.model.audio_text_similarity(audio_embeds.pooler_output, text_embeds.pooler_output)
+        return similarity / self.model._temperature()
+
+    def _matching_scores(self, clips, candidates, hypothesis_template: str, **_) -> torch.Tensor:
+        text = self._hypotheses(candidates, hypothesis_template)
+        audio = self._model_inputs(clips)
+        n = len(candidates)
+        repeated = {k: v.repeat_interleave(n, dim=0) for k, v in audio.items()}
+        ids = text["qformer_input_ids"].repeat(len(clips), 1)
+        mask = text["qformer_attention_mask"].repeat(len(clips), 1)
+        return self.model.get_matching_scores(ids, mask, **repeated).view(len(clips), n)
+
+
+_SCORERS = {"llm": MintZeroShotAudioClassificationPipeline._llm_scores,
+            "embedding": MintZeroShotAudioClassificationPipeline._embedding_scores,
+            "matching": MintZeroShotAudioClassificationPipeline._matching_scores}
+
+
+def register_mint_pipelines() -> None:
+    """
+    Registers `audio-to-text` and MINT's `zero-shot-audio-classification` (which hands any non-MINT model to the
+    stock CLAP pipeline, so registering it changes nothing for other models).
+    """
+    stock = PIPELINE_REGISTRY.supported_tasks["zero-shot-audio-classification"]
+    if stock["impl"] is MintZeroShotAudioClassificationPipeline:
+        return
+    log = logging.get_logger("transformers.pipelines.base")
+    level = log.level
+    log.setLevel(logging.ERROR)  # silence "already registered. Overwriting" for the zero-shot task
+    try:
+        PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,
+                                            pt_model=MintCheckpoint, type="multimodal")
+        # MINT folders first; a CLAP folder fails MintCheckpoint (not a MINT config) and loads with the stock class.
+        PIPELINE_REGISTRY.register_pipeline("zero-shot-audio-classification",
+                                            pipeline_class=MintZeroShotAudioClassificationPipeline,
+                                            pt_model=(MintCheckpoint, *stock["pt"]), default=stock.get("default"),
+                                            type="multimodal")
+    finally:
+        log.setLevel(level)
+
+
+def custom_pipelines(auto_class: str) -> dict[str, dict]:
+    """The `custom_pipelines` a saved MINT folder lists, for `pipeline(..., trust_remote_code=True)`; `auto_class` is
+    the Auto class that loads the folder's stage (`AutoModel` or `AutoModelForPreTraining`)."""
+    return {task: {"impl": f"pipelines_mint.{cls.__name__}", "pt": [auto_class], "type": "multimodal"}
+            for task, cls in (("audio-to-text", MintAudioToTextPipeline),
+                              ("zero-shot-audio-classification", MintZeroShotAudioClassificationPipeline))}
+
+register_mint_pipelines()
