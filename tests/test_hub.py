@@ -1,0 +1,166 @@
+"""Assembling MINT from component folders, Hub-ready folders, trained-parts-only saves, offline remote-code loading."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import AutoModel, Data2VecAudioModel, T5ForConditionalGeneration, Wav2Vec2FeatureExtractor
+
+import tiny
+from hub_mint import assemble_mint, model_card, save_for_hub
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from test_pipelines import WORDS
+from test_pretraining import clips
+
+
+@pytest.fixture(scope="module")
+def components(tmp_path_factory):
+    """An audio encoder folder (with its feature extractor), the real MiniLM BERT, and an LLM folder (with tokenizer)."""
+    root = tmp_path_factory.mktemp("components")
+    torch.manual_seed(0)
+    Data2VecAudioModel(tiny.audio_config()).save_pretrained(root / "audio")
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(root / "audio")
+    T5ForConditionalGeneration(tiny.t5_config()).save_pretrained(root / "llm")
+    tiny.llm_tokenizer().save_pretrained(root / "llm")
+    return {"audio": str(root / "audio"), "bert": tiny.MINILM_DIR, "llm": str(root / "llm")}
+
+
+def assembled(components, stage=2):
+    return assemble_mint(components["audio"], components["bert"], components["llm"], stage=stage,
+                         num_query_tokens=4, audio_text_hidden_size=16)
+
+
+def test_assemble_from_component_folders(components):
+    model, processor = assembled(components)
+    audio = Data2VecAudioModel.from_pretrained(components["audio"])
+    llm = T5ForConditionalGeneration.from_pretrained(components["llm"])
+    for name, value in audio.state_dict().items():
+        assert torch.equal(model.audio_model.state_dict()[name], value), name
+    for name, value in llm.state_dict().items():
+        assert torch.equal(model.language_model.state_dict()[name], value), name
+    bert_word = safe_open(os.path.join(tiny.MINILM_DIR, "model.safetensors"), "pt").get_tensor(
+        "embeddings.word_embeddings.weight")
+    assert torch.equal(model.qformer.embeddings.word_embeddings.weight[: bert_word.shape[0]], bert_word)
+    assert processor.qformer_tokenizer.bos_token == "[DEC]" and len(processor.tokenizer) == len(tiny.LLM_WORDS)
+    stage1, _ = assembled(components, stage=1)
+    assert isinstance(stage1, MintForPreTraining)
+    with pytest.raises(ValueError, match="is not a folder"):
+        assemble_mint(components["audio"], "/nonexistent/bert", components["llm"])
+
+
+def test_model_card_metadata_from_an_evaluation_json(components, tmp_path):
+    model, _ = assembled(components)
+    results = {"retrieval": {"R@1": 0.25, "R@10": 0.8}, "classification": {"spoken word": {"accuracy": 0.9,
+                                                                                           "clips": 160}},
+               "timing": {"total_s": 9.0}}
+    (tmp_path / "eval.json").write_text(json.dumps(results))
+    card = model_card(model, tmp_path / "eval.json", datasets=["mint-corpus"], base_models={"audio_model": "a/b"})
+    header = card.split("---")[1]
+    assert "pipeline_tag: audio-text-to-text" in header and "library_name: transformers" in header
+    assert "base_model:\n  - a/b" in header and "datasets:\n  - mint-corpus" in header
+    assert "name: retrieval/R@10\n            type: retrieval/R@10\n            value: 0.8000" in header
+    assert "classification/spoken_word/accuracy" in header and "clips" not in header and "total_s" not in header
+
+
+OFFLINE_SCRIPT = """
+import json, sys, numpy as np, torch
+from transformers import AutoModel, AutoProcessor, pipeline
+folder = sys.argv[1]
+audio = list(np.load(folder + "/../audio.npy"))
+model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
+with torch.no_grad():
+    logits = model(**batch).logits
+captioner = pipeline("audio-to-text", model=folder, trust_remote_code=True, device="cpu")
+words = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3])
+captions = captioner(audio, sampling_rate=16000, batch_size=2, **words)
+print(json.dumps({"module": type(model).__module__, "pipeline": type(captioner).__module__,
+                  "logits": logits.flatten().tolist(), "captions": captions}))
+"""
+
+
+def run_offline(folder, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
+    work = tmp_path / "cwd"  # an empty working directory: the repository's modules are not importable
+    work.mkdir(exist_ok=True)
+    result = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, str(folder)], capture_output=True, text=True,
+                            env=env, cwd=work, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def expected_outputs(model, processor, audio):
+    from transformers import pipeline
+
+    batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
+    with torch.no_grad():
+        logits = model(**batch).logits.flatten()
+    captioner = pipeline("audio-to-text", model=model, processor=processor, device="cpu")
+    return logits, captioner(audio, sampling_rate=16000, **WORDS)
+
+
+def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_path):
+    model, processor = assembled(components)
+    model.eval()
+    audio = [a[:12000] for a in clips((16000, 12000))]
+    np.save(tmp_path / "audio.npy", np.stack(audio))
+    folder = save_for_hub(model, processor, tmp_path / "hub", max_shard_size="200KB",
+                          eval_results={"retrieval": {"R@10": 0.5}})
+    files = set(os.listdir(folder))
+    assert {"configuration_mint.py", "modeling_mint.py", "processing_mint.py", "pipelines_mint.py", "README.md",
+            "model.safetensors.index.json", "processor_config.json"} <= files
+    assert len([f for f in files if f.endswith(".safetensors")]) > 1 and not any(f.endswith(".bin") for f in files)
+    config = json.loads(open(os.path.join(folder, "config.json")).read())
+    assert config["auto_map"]["AutoModel"] == "modeling_mint.MintForConditionalGeneration"
+    assert config["custom_pipelines"]["audio-to-text"]["impl"] == "pipelines_mint.MintAudioToTextPipeline"
+    logits, captions = expected_outputs(model, processor, audio)
+    report = run_offline(folder, tmp_path)
+    assert report["module"].startswith("transformers_modules") and report["pipeline"].startswith("transformers_modules")
+    assert torch.equal(torch.tensor(report["logits"]), logits)
+    assert report["captions"] == captions and all(len(c["generated_text"].split()) == 4 for c in captions)
+    # The installed package loads the same folder without remote code.
+    assert torch.equal(AutoModel.from_pretrained(folder).eval()(**processor(
+        audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)).logits.flatten(),
+        logits)
+
+
+def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_path):
+    model, processor = assembled(components)
+    model.eval()
+    with torch.no_grad():  # stands in for training: Bridge-Net differs from its initialisation
+        model.language_projection.weight.add_(0.5)
+    with pytest.raises(ValueError, match="base_models"):
+        save_for_hub(model, processor, tmp_path / "nobase", trained_parts_only=True)
+    bases = {"audio_model": components["audio"], "language_model": components["llm"]}
+    folder = save_for_hub(model, processor, tmp_path / "small", trained_parts_only=True, base_models=bases)
+    with safe_open(os.path.join(folder, "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert keys and not any(k.startswith(("audio_model.", "language_model.")) for k in keys)
+    assert any(k.startswith("qformer.") for k in keys) and "language_projection.weight" in keys
+    assert json.loads(open(os.path.join(folder, "config.json")).read())["base_models"] == bases
+    assert model.config.base_models is None  # the in-memory model is unchanged
+    audio = [a[:12000] for a in clips((16000, 12000))]
+    np.save(tmp_path / "audio.npy", np.stack(audio))
+    logits, captions = expected_outputs(model, processor, audio)
+    reloaded = MintForConditionalGeneration.from_pretrained(folder).eval()
+    batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
+    with torch.no_grad():
+        assert torch.equal(reloaded(**batch).logits.flatten(), logits)
+    assert not reloaded.language_model.encoder.block[0].layer[0].SelfAttention.q.weight.requires_grad
+    report = run_offline(folder, tmp_path)
+    assert torch.equal(torch.tensor(report["logits"]), logits) and report["captions"] == captions
+    moved = {"audio_model": str(tmp_path / "gone"), "language_model": components["llm"]}
+    config = json.loads(open(os.path.join(folder, "config.json")).read())
+    config["base_models"] = moved
+    open(os.path.join(folder, "config.json"), "w").write(json.dumps(config))
+    with pytest.raises(ValueError, match="frozen audio_model comes from the base model .*gone"):
+        MintForConditionalGeneration.from_pretrained(folder)
+    relocated = MintForConditionalGeneration.from_pretrained(folder, base_models=bases).eval()
+    with torch.no_grad():
+        assert torch.equal(relocated(**batch).logits.flatten(), logits)
