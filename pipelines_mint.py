@@ -129,6 +129,12 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
     _pipeline_calls_generate = True
     _default_generation_config = GenerationConfig(max_new_tokens=30)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not _is_a(self.model, "MintForConditionalGeneration"):
+            raise ValueError(f"audio-to-text needs a stage-2 MINT (MintForConditionalGeneration), got "
+                             f"{type(self.model).__name__}: a stage-1 model has no LLM to write text with.")
+
     def _sanitize_parameters(self, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None,
                              long_audio_policy: str | None = None, generate_kwargs: dict | None = None,
                              **generation_parameters):
@@ -289,7 +295,7 @@ def register_mint_pipelines() -> None:
     log.setLevel(logging.ERROR)  # silence "already registered. Overwriting" for the zero-shot task
     try:
         PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,
-                                            pt_model=MintCheckpoint, type="multimodal")
+                                            pt_model=AutoModel, type="multimodal")
         # MINT folders first; a CLAP folder fails MintCheckpoint (not a MINT config) and loads with the stock class.
         PIPELINE_REGISTRY.register_pipeline("zero-shot-audio-classification",
                                             pipeline_class=MintZeroShotAudioClassificationPipeline,

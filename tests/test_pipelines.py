@@ -134,6 +134,8 @@ def test_zero_shot_embedding_and_matching_on_a_stage1_folder(stage1_folder):
         classifier(audio[0], candidate_labels=LABELS, sampling_rate=16000, scoring="llm")
     with pytest.raises(ValueError, match="candidate_labels"):
         classifier(audio[0], sampling_rate=16000)
+    with pytest.raises(ValueError, match="audio-to-text needs a stage-2 MINT"):
+        pipeline("audio-to-text", model=model, processor=processor, device="cpu")
 
 
 def test_zero_shot_task_still_serves_other_models_with_the_stock_pipeline():
