@@ -165,7 +165,7 @@ def plots(output, stage1_logs, stage2_logs, similarity):
     return path
 
 
-def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = 3, stage2_epochs: float = 3,
+def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = 2, stage2_epochs: float = 2,
              progress: bool = True, reuse_stage1: bool = False) -> dict:
     started = time.time()
     os.makedirs(output, exist_ok=True)
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default="mint-demo")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stage1-epochs", type=float, default=3)
-    parser.add_argument("--stage2-epochs", type=float, default=3)
+    parser.add_argument("--stage1-epochs", type=float, default=2)
+    parser.add_argument("--stage2-epochs", type=float, default=2)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--reuse-stage1", action="store_true", help="keep a finished stage 1 in --output")
     args = parser.parse_args(argv)
