@@ -26,14 +26,14 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 try:
     from .configuration_mint import MintConfig
-    from .data_mint import (MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets, to_caption_pairs,
-                            to_mint_examples)
+    from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
+                            to_caption_pairs, to_mint_examples)
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig
-    from data_mint import (MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets, to_caption_pairs,
-                           to_mint_examples)
+    from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
+                           to_caption_pairs, to_mint_examples)
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
 
@@ -54,6 +54,8 @@ class MintRecipe:
     "caption_column", "prompt"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or a folder
     written by `mint-train cache-features` (then its examples carry cached encoder features). `batch_size` is the
     global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
+    `group_by_length`: batches of clips of similar length (less padding), for examples from the feature cache, whose
+    `audio_length` column gives the lengths (transformers' `LengthGroupedSampler`).
     `learning_rates`: per-part rates, e.g. `{"qformer": 5e-5, "query_tokens": 5e-5}` (a part is a top-level module or
     parameter of the model); the other trainable parameters use `learning_rate`.
     `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
@@ -85,6 +87,7 @@ class MintRecipe:
     bf16: bool | None = None
     gradient_checkpointing: bool = False
     dataloader_num_workers: int = 2
+    group_by_length: bool = False
     lora: dict[str, Any] | None = None
     training_args: dict[str, Any] = field(default_factory=dict)
 
@@ -327,6 +330,8 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
         **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
         remove_unused_columns=False,
         report_to=[],
+        **({"train_sampling_strategy": "group_by_length", "length_column_name": CACHED_LENGTH}
+           if recipe.group_by_length else {}),
         **passed_through,
         **recipe.training_args,
     )
@@ -339,6 +344,9 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     model = load_model(recipe)
     processor = MintProcessor.from_pretrained(recipe.model)
     dataset = train_dataset if train_dataset is not None else build_train_dataset(recipe)
+    if recipe.group_by_length and CACHED_LENGTH not in dataset.column_names:
+        raise ValueError(f"group_by_length needs the {CACHED_LENGTH!r} column that cache_audio_features writes; this "
+                         f"dataset has {dataset.column_names}. Train from the feature cache, or add the column.")
     trainer = MintTrainer(
         model=model, args=args, train_dataset=dataset,
         data_collator=MintDataCollator(processor, stage=recipe.stage), processing_class=processor,
