@@ -327,11 +327,13 @@ class MintPreTrainedModel(PreTrainedModel):
         ignored = cls._keys_to_ignore_on_load_missing
         if bases:  # their weights are not in this folder: no "newly initialised" report for them
             cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in bases]
+        wants_info = kwargs.pop("output_loading_info", False)
         try:
-            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
+                                                  **kwargs)
         finally:
             cls._keys_to_ignore_on_load_missing = ignored
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model._reinit_missing_language_model(set(info["missing_keys"]))
         for name, path in (model.config.base_models or {}).items():
             if not os.path.isdir(path):
                 raise ValueError(
@@ -342,7 +344,20 @@ class MintPreTrainedModel(PreTrainedModel):
             load_component(getattr(model, name), path)
         # Loading materialises new parameters, which are trainable by default: freeze again.
         model._freeze()
-        return loaded
+        return (model, info) if wants_info else model
+
+    def _reinit_missing_language_model(self, missing: set[str]) -> None:
+        """
+        A stage-1 checkpoint has no LLM. transformers 5.x initialises an LLM missing from a checkpoint with the generic
+        rule (for T5: std `initializer_factor` = 1.0 on every linear layer, so activations and gradients explode)
+        rather than with the LLM's own `_init_weights`: rebuild it from its config, as the constructor does.
+        """
+        lm = getattr(self, "language_model", None)
+        if lm is None or not all(f"language_model.{k}" in missing for k in lm.state_dict()):
+            return
+        parameter = next(lm.parameters())
+        self.language_model = type(lm)._from_config(lm.config).to(device=parameter.device, dtype=parameter.dtype)
+        self.language_model.train(self.training)
 
     def train(self, mode: bool = True):
         """Frozen parts stay in eval mode, so layerdrop, SpecAugment-style time masking and dropout never fire."""

@@ -106,7 +106,11 @@ def test_frozen_llm_and_encoder_get_no_gradient_but_the_bridge_does():
     model, processor = make()
     model.train()
     assert not model.language_model.training and not model.audio_model.training and model.qformer.training
+    graphs = []  # the frozen encoder runs without autograd: it stores no activations for the backward pass
+    hook = model.audio_model.register_forward_hook(lambda m, a, out: graphs.append(out.last_hidden_state.grad_fn))
     model(**inputs(processor, targets=TARGETS)).loss.backward()
+    hook.remove()
+    assert graphs == [None]
     assert all(p.grad is None for p in model.language_model.parameters())
     assert all(p.grad is None for p in model.audio_model.parameters())
     assert model.language_projection.weight.grad.abs().sum() > 0 and model.query_tokens.grad.abs().sum() > 0
@@ -129,6 +133,11 @@ def test_stage1_checkpoint_loads_into_stage2_without_renaming(tmp_path):
         if name.startswith(("audio_model.", "audio_layernorm.", "query_tokens", "qformer.")):
             assert torch.equal(stage2.state_dict()[name], tensor), name
     assert not any(p.requires_grad for p in stage2.language_model.parameters())
+    # The LLM the stage-1 checkpoint lacks gets T5's own initialisation (std (d_model * d_kv)^-0.5 for q), as from
+    # the constructor; transformers' generic fallback would give std 1.0 and explode the first stage-2 steps.
+    text = config.text_config
+    q = stage2.language_model.encoder.block[0].layer[0].SelfAttention.q.weight
+    assert q.std().item() == pytest.approx((text.d_model * text.d_kv) ** -0.5, rel=0.25)
 
 
 def test_save_and_load_give_identical_logits(tmp_path):
