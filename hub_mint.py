@@ -20,11 +20,11 @@ from transformers import (AutoConfig, AutoFeatureExtractor, AutoTokenizer, BertC
 
 try:
     from .configuration_mint import MintConfig, MintQFormerConfig
-    from .modeling_mint import MintForConditionalGeneration, MintForPreTraining, load_component
+    from .modeling_mint import ADAPTERS_FOLDER, MintForConditionalGeneration, MintForPreTraining, load_component
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig, MintQFormerConfig
-    from modeling_mint import MintForConditionalGeneration, MintForPreTraining, load_component
+    from modeling_mint import ADAPTERS_FOLDER, MintForConditionalGeneration, MintForPreTraining, load_component
     from processing_mint import MintProcessor
 
 
@@ -127,6 +127,17 @@ def _flat_metrics(results: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
+def _plain_state_dict(model) -> dict:
+    """The weights under the model's own names when peft has wrapped some modules (the trained copy of a
+    `modules_to_save` module, the base weight of a LoRA layer; the LoRA matrices themselves go to the adapters)."""
+    plain = {}
+    for key, value in model.state_dict().items():
+        if "lora_" in key or ".original_module." in key:
+            continue
+        plain[key.replace(".modules_to_save.default.", ".").replace(".base_layer.", ".")] = value
+    return plain
+
+
 def save_for_hub(
     model,
     processor: MintProcessor,
@@ -145,27 +156,34 @@ def save_for_hub(
     processor, the modules that load it as remote code (`configuration_mint.py`, `modeling_mint.py`,
     `processing_mint.py`, `pipelines_mint.py`) and a model card. With `trained_parts_only`, the frozen audio encoder
     and LLM are left out and `base_models` (`{"audio_model": folder, "language_model": folder}`) records where
-    loading finds them again. `push_to_hub=True` then uploads the folder to `repo_id`. Returns the folder.
+    loading finds them again; a peft model's LoRA adapters are saved beside, in `adapters/`, and loading merges them
+    into the reassembled model. `push_to_hub=True` then uploads the folder to `repo_id`. Returns the folder.
     """
     folder = os.fspath(folder)
+    adapted = hasattr(model, "get_base_model")  # a peft model: LoRA adapters on the frozen parts
+    if adapted and not trained_parts_only:
+        raise ValueError("A model with LoRA adapters is saved with trained_parts_only=True (the adapters beside the "
+                         "trained parts), or merged first with model.merge_and_unload().")
+    mint = model.get_base_model() if adapted else model
     state_dict = None
     if trained_parts_only:
-        frozen = model._frozen_module_names()
+        frozen = mint._frozen_module_names()
         missing = [name for name in frozen if not (base_models or {}).get(name)]
         if missing:
             raise ValueError(f"trained_parts_only leaves out the frozen {missing}: give their base folders in "
                              f"base_models={{{', '.join(repr(m) + ': ...' for m in missing)}}}.")
-        model.config.base_models = {name: os.fspath(base_models[name]) for name in frozen}
-        state_dict = {k: v for k, v in model.state_dict().items() if k.split(".")[0] not in frozen}
+        mint.config.base_models = {name: os.fspath(base_models[name]) for name in frozen}
+        state_dict = {k: v for k, v in _plain_state_dict(mint).items() if k.split(".")[0] not in frozen}
     try:
-        model.save_pretrained(folder, state_dict=state_dict, max_shard_size=max_shard_size)
+        mint.save_pretrained(folder, state_dict=state_dict, max_shard_size=max_shard_size)
     finally:
         if trained_parts_only:
-            model.config.base_models = None
+            mint.config.base_models = None
+    if adapted:
+        model.save_pretrained(os.path.join(folder, ADAPTERS_FOLDER))
     processor.save_pretrained(folder)
-    card_bases = base_models or {}
     with open(os.path.join(folder, "README.md"), "w") as f:
-        f.write(model_card(model, eval_results, datasets, card_bases))
+        f.write(model_card(mint, eval_results, datasets, base_models or {}))
     if push_to_hub:
         from huggingface_hub import HfApi
 

@@ -175,6 +175,10 @@ def load_component(module: nn.Module, path: str | os.PathLike) -> None:
                          f"{missing[:3]}.")
 
 
+# Where `hub_mint.save_for_hub(..., trained_parts_only=True)` puts a peft model's LoRA adapters.
+ADAPTERS_FOLDER = "adapters"
+
+
 def _saved_base_models(path) -> dict | None:
     config = os.path.join(os.fspath(path), "config.json")
     if not os.path.isfile(config):
@@ -342,6 +346,12 @@ class MintPreTrainedModel(PreTrainedModel):
                     f"base_models={{{name!r}: '/path/to/it', ...}} to from_pretrained."
                 )
             load_component(getattr(model, name), path)
+        adapters = os.path.join(os.fspath(pretrained_model_name_or_path), ADAPTERS_FOLDER)
+        if model.config.base_models and os.path.isfile(os.path.join(adapters, "adapter_config.json")):
+            from peft import PeftModel
+
+            # LoRA adapters saved beside the trained parts: merged into the reassembled frozen parts.
+            model = PeftModel.from_pretrained(model, adapters).merge_and_unload()
         # Loading materialises new parameters, which are trainable by default: freeze again.
         model._freeze()
         return (model, info) if wants_info else model

@@ -164,3 +164,53 @@ def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_pat
     relocated = MintForConditionalGeneration.from_pretrained(folder, base_models=bases).eval()
     with torch.no_grad():
         assert torch.equal(relocated(**batch).logits.flatten(), logits)
+
+
+def test_trained_parts_with_lora_adapters_reload_merged(components, tmp_path):
+    from training_mint import add_lora
+
+    model, processor = assembled(components)
+    torch.manual_seed(0)
+    peft_model = add_lora(model, targets=["language_model"], r=4, alpha=8, dropout=0.0).eval()
+    with torch.no_grad():  # stands in for training: the adapters and Bridge-Net differ from their initialisation
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name or "language_projection.modules_to_save" in name:
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    audio = [a[:12000] for a in clips((16000, 12000))]
+    batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
+    with torch.no_grad():
+        expected = peft_model(**batch).logits
+    bases = {"audio_model": components["audio"], "language_model": components["llm"]}
+    with pytest.raises(ValueError, match="trained_parts_only=True"):
+        save_for_hub(peft_model, processor, tmp_path / "full")
+    folder = save_for_hub(peft_model, processor, tmp_path / "lora", trained_parts_only=True, base_models=bases)
+    assert os.path.isfile(os.path.join(folder, "adapters", "adapter_config.json"))
+    with safe_open(os.path.join(folder, "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert "language_projection.weight" in keys and not any("lora_" in k or "modules_to_save" in k for k in keys)
+    reloaded = AutoModel.from_pretrained(folder).eval()
+    assert type(reloaded) is MintForConditionalGeneration  # the adapters are merged into the reassembled LLM
+    with torch.no_grad():
+        assert torch.allclose(reloaded(**batch).logits, expected, atol=1e-5)
+
+
+def test_push_to_hub_uploads_the_folder(components, tmp_path, monkeypatch):
+    """No Hub here: a stand-in HfApi records what save_for_hub asks of it."""
+    import huggingface_hub
+
+    calls = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, exist_ok, private):
+            calls.append(("create_repo", repo_id, exist_ok))
+
+        def upload_folder(self, folder_path, repo_id, **kwargs):
+            calls.append(("upload_folder", repo_id, sorted(os.listdir(folder_path))))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    model, processor = assembled(components)
+    with pytest.raises(ValueError, match="repo_id"):
+        save_for_hub(model, processor, tmp_path / "a", push_to_hub=True)
+    save_for_hub(model, processor, tmp_path / "b", push_to_hub=True, repo_id="org/mint")
+    assert calls[0] == ("create_repo", "org/mint", True)
+    assert calls[1][:2] == ("upload_folder", "org/mint") and "README.md" in calls[1][2] and "config.json" in calls[1][2]
