@@ -260,7 +260,7 @@ def run(args) -> dict:
     results["rank_scores_max_abs_diff"] = float((ranking().float() - per_candidate()).abs().max())
 
     # ---- stage-1 training step -------------------------------------------------------------------------------
-    del model, optimizer
+    model = optimizer = None  # free the stage-2 model before measuring stage 1
     stage1 = package_model(size, device, stage=1).train()
     stage1_opt = torch.optim.AdamW([p for p in stage1.parameters() if p.requires_grad], lr=1e-4)
     record("mint_stage1_train", training_step(stage1, stage1_opt, device, input_values=wav, qformer_input_ids=qids,

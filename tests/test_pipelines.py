@@ -20,22 +20,22 @@ WORDS = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3])
 LABELS = ["dog", "cat", "piano"]
 
 
-@pytest.fixture(scope="module")
-def stage2_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("stage2")
-    torch.manual_seed(0)
-    MintForConditionalGeneration(tiny.mint_config()).save_pretrained(folder)
+def saved(model_class, tmp_path_factory, seed):
+    folder = tmp_path_factory.mktemp(model_class.__name__)
+    torch.manual_seed(seed)
+    model_class(tiny.mint_config()).save_pretrained(folder)
     tiny.processor().save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="module")
+def stage2_folder(tmp_path_factory):
+    return saved(MintForConditionalGeneration, tmp_path_factory, seed=0)
 
 
 @pytest.fixture(scope="module")
 def stage1_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("stage1")
-    torch.manual_seed(1)
-    MintForPreTraining(tiny.mint_config()).save_pretrained(folder)
-    tiny.processor().save_pretrained(folder)
-    return str(folder)
+    return saved(MintForPreTraining, tmp_path_factory, seed=1)
 
 
 def direct_captions(model, processor, audio, prompt="Generate audio caption:"):
