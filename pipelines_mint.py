@@ -106,7 +106,7 @@ class _MintAudioPipeline(Pipeline):
         return model_outputs
 
     def _model_inputs(self, clips: list[np.ndarray], texts: list[str] | None = None, **kwargs) -> dict:
-        """The processor's batch on the pipeline's device (`clip_index` stays a tensor on the CPU)."""
+        """The processor's batch, on the pipeline's device."""
         batch = self.processor(audio=clips, text=texts, sampling_rate=self.processor.sampling_rate, **kwargs)
         return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -147,10 +147,6 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
         forward = {"generate_kwargs": {**(generate_kwargs or {}), **generation_parameters},
                    "long_audio_policy": long_audio_policy}
         return {"prompt": prompt, "sampling_rate": sampling_rate}, forward, {}
-
-    def __call__(self, inputs, **kwargs):
-        """Text for one input (a dict) or for each of a list / `Dataset` of inputs (a list of dicts)."""
-        return super().__call__(inputs, **kwargs)
 
     def preprocess(self, inputs, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None) -> dict:
         return {"clips": [self._load_clip(inputs, sampling_rate)], "prompts": [prompt]}
@@ -296,10 +292,10 @@ def register_mint_pipelines() -> None:
     try:
         PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,
                                             pt_model=AutoModel, type="multimodal")
-        # MINT folders first; a CLAP folder fails MintCheckpoint (not a MINT config) and loads with the stock class.
+        # MintCheckpoint loads any other folder (CLAP) through AutoModel, as the stock task does.
         PIPELINE_REGISTRY.register_pipeline("zero-shot-audio-classification",
                                             pipeline_class=MintZeroShotAudioClassificationPipeline,
-                                            pt_model=(MintCheckpoint, *stock["pt"]), default=stock.get("default"),
+                                            pt_model=MintCheckpoint, default=stock.get("default"),
                                             type="multimodal")
     finally:
         log.setLevel(level)
