@@ -49,10 +49,10 @@ CAPTION_PROMPT = "Generate audio caption:"
 WINDOW_SECONDS = 3
 POOL_SIZE = 200
 NUM_QUERY_TOKENS = 8
-# Stage 2 trains the fresh T5 and the projection at 1e-3 and the stage-1 Bridge-Net at a rate 10 times lower: at the
-# T5's rate the Q-Former forgets the audio (its query outputs collapse to one prompt for every clip) before the
-# fresh LLM has learnt to read them.
-BRIDGE_LEARNING_RATE = 1e-4
+# Stage 2 trains the fresh T5 and the projection at 1e-3 and the stage-1 Bridge-Net at a rate 5 times lower, so that
+# Bridge-Net keeps what stage 1 learnt while the fresh LLM learns to read it. (Before the fix of the LLM's
+# initialisation, one rate for all collapsed the query outputs to one prompt for every clip; it was not tried since.)
+BRIDGE_LEARNING_RATE = 2e-4
 STAGE2_OVERRIDES = {"learning_rate": 1e-3, "learning_rates": {
     part: BRIDGE_LEARNING_RATE for part in ("qformer", "query_tokens", "audio_layernorm")}}
 
@@ -165,7 +165,7 @@ def plots(output, stage1_logs, stage2_logs, similarity):
     return path
 
 
-def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = 2, stage2_epochs: float = 2,
+def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = 3, stage2_epochs: float = 3,
              progress: bool = True, reuse_stage1: bool = False) -> dict:
     started = time.time()
     os.makedirs(output, exist_ok=True)
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default="mint-demo")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stage1-epochs", type=float, default=2)
-    parser.add_argument("--stage2-epochs", type=float, default=2)
+    parser.add_argument("--stage1-epochs", type=float, default=3)
+    parser.add_argument("--stage2-epochs", type=float, default=3)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--reuse-stage1", action="store_true", help="keep a finished stage 1 in --output")
     args = parser.parse_args(argv)
