@@ -39,12 +39,12 @@ SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 INSTRUMENT_FAMILIES = {
     "piano": [0, 1, 2, 4, 5, 3],
     "organ": [16, 17, 19, 20, 18],
-    "guitar": [24, 25, 26, 27, 28],
-    "bass": [32, 33, 34, 38, 35],
-    "strings": [40, 41, 42, 48, 49],
-    "brass": [56, 57, 58, 61, 60],
-    "reed": [64, 65, 66, 68, 71],
-    "flute": [73, 72, 74, 75, 79],
+    "guitar": [24, 25, 26, 27, 29, 30, 28],
+    "bass": [32, 33, 34, 36, 37, 38, 39, 35],
+    "strings": [40, 41, 42, 43, 44, 45, 48, 49],
+    "brass": [56, 57, 58, 59, 61, 60],
+    "reed": [64, 65, 66, 67, 68, 69, 70, 71],
+    "flute": [73, 72, 74, 75, 76, 77, 78, 79],
 }
 REGISTERS = {"low": [36, 40, 43, 45], "middle": [57, 60, 62, 64], "high": [76, 79, 81, 84]}
 LOUDNESS = {"softly": 40, "moderately": 80, "loudly": 127}
@@ -75,7 +75,7 @@ class CorpusSettings:
     event_variations: int = 40
     speech_rates: tuple[int, ...] = (150, 190)
     soundfont: str = SOUNDFONT
-    version: int = 1
+    version: int = 2  # 2: more soundfont programs per instrument family
     extra: dict = field(default_factory=dict)
 
     def fingerprint(self) -> str:
