@@ -109,8 +109,9 @@ class MintConfig(PreTrainedConfig):
             Keep the LLM frozen and in eval mode (section 2.3). Set to `False` to train it, e.g. for a small LLM that
             has no pretrained weights.
         base_models (`dict[str, str]`, *optional*):
-            Set in a folder saved with only its trained parts (`hub_mint.save_for_hub(trained_parts_only=True)`):
-            the folders of the frozen `audio_model` and `language_model`, from which loading takes their weights.
+            Folders of the pretrained `audio_model` and `language_model` for a checkpoint that does not store them
+            (`hub_mint.save_for_hub(trained_parts_only=True)`; a stage-1 model from `hub_mint.assemble_mint`, for
+            its LLM): loading takes their weights from there.
     """
 
     model_type = "mint"

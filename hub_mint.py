@@ -40,7 +40,8 @@ def assemble_mint(
     A MINT model and processor from component folders on disk (section 2): the frozen audio encoder (any transformers
     audio encoder folder: data2vec-audio, wav2vec2, HuBERT, or Whisper, whose encoder is kept), a BERT folder that
     initialises the Q-Former, and the LLM (a seq2seq or causal-LM folder, or a config for an LLM trained from scratch,
-    with `tokenizer` then given). `stage=1` gives [`MintForPreTraining`], `stage=2` [`MintForConditionalGeneration`];
+    with `tokenizer` then given). A stage-1 model records the LLM folder in `config.base_models`, so that stage 2,
+    started from its checkpoint, loads the pretrained LLM. `stage=1` gives [`MintForPreTraining`], `stage=2` [`MintForConditionalGeneration`];
     `config_kwargs` go to [`MintConfig`] (e.g. `num_query_tokens`).
     """
     for name, path in (("audio_encoder", audio_encoder), ("bert", bert)) + (
@@ -60,8 +61,11 @@ def assemble_mint(
     model = (MintForPreTraining if stage == 1 else MintForConditionalGeneration)(config)
     load_component(model.audio_model, audio_encoder)
     model.init_qformer_from_bert(bert)
-    if stage == 2 and not isinstance(language_model, PreTrainedConfig):
-        load_component(model.language_model, language_model)
+    if not isinstance(language_model, PreTrainedConfig):
+        if stage == 2:
+            load_component(model.language_model, language_model)
+        else:  # stage 1 has no LLM: stage 2 loads it from this folder when it starts from the stage-1 checkpoint
+            config.base_models = {"language_model": os.fspath(language_model)}
     if tokenizer is None:
         if isinstance(language_model, PreTrainedConfig):
             raise ValueError("An LLM given as a config has no tokenizer folder: pass tokenizer=.")
@@ -165,20 +169,19 @@ def save_for_hub(
         raise ValueError("A model with LoRA adapters is saved with trained_parts_only=True (the adapters beside the "
                          "trained parts), or merged first with model.merge_and_unload().")
     mint = model.get_base_model() if adapted else model
-    state_dict = None
+    state_dict, saved_bases = None, mint.config.base_models
     if trained_parts_only:
         frozen = mint._frozen_module_names()
         missing = [name for name in frozen if not (base_models or {}).get(name)]
         if missing:
             raise ValueError(f"trained_parts_only leaves out the frozen {missing}: give their base folders in "
                              f"base_models={{{', '.join(repr(m) + ': ...' for m in missing)}}}.")
-        mint.config.base_models = {name: os.fspath(base_models[name]) for name in frozen}
+        mint.config.base_models = {**(saved_bases or {}), **{name: os.fspath(base_models[name]) for name in frozen}}
         state_dict = {k: v for k, v in _plain_state_dict(mint).items() if k.split(".")[0] not in frozen}
     try:
         mint.save_pretrained(folder, state_dict=state_dict, max_shard_size=max_shard_size)
     finally:
-        if trained_parts_only:
-            mint.config.base_models = None
+        mint.config.base_models = saved_bases
     if adapted:
         model.save_pretrained(os.path.join(folder, ADAPTERS_FOLDER))
     processor.save_pretrained(folder)

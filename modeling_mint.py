@@ -16,6 +16,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 from transformers import (
@@ -179,6 +180,20 @@ def load_component(module: nn.Module, path: str | os.PathLike) -> None:
 ADAPTERS_FOLDER = "adapters"
 
 
+def _stored_parts(path) -> set[str] | None:
+    """The top-level parts (`audio_model`, `qformer`, ...) a local checkpoint folder has weights for; None if unknown."""
+    path = os.fspath(path)
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index) as f:
+            return {key.split(".")[0] for key in json.load(f)["weight_map"]}
+    single = os.path.join(path, "model.safetensors")
+    if os.path.isfile(single):
+        with safe_open(single, "pt") as f:
+            return {key.split(".")[0] for key in f.keys()}
+    return None
+
+
 def _saved_base_models(path) -> dict | None:
     config = os.path.join(os.fspath(path), "config.json")
     if not os.path.isfile(config):
@@ -275,6 +290,8 @@ class MintPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_attention_backend = True
     _no_split_modules = ["InstructBlipQFormerLayer", "InstructBlipQFormerEmbeddings"]
+    # Parts that come from pretrained checkpoints of their own, which `config.base_models` can point at.
+    _pretrained_components = ("audio_model",)
     # Bridge-Net stays in fp32 when the frozen parts are loaded in bf16/fp16 (InstructBLIP keeps query_tokens too).
     _keep_in_fp32_modules_strict = ["query_tokens", "qformer", "audio_layernorm"]
 
@@ -323,14 +340,19 @@ class MintPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """
-        As `PreTrainedModel.from_pretrained`; a folder saved with only its trained parts (`config.base_models`, see
-        `hub_mint.save_for_hub`) gets its frozen audio encoder and LLM from those base folders again. Pass
+        As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
+        with only its trained parts by `hub_mint.save_for_hub`, or a stage-1 folder from `hub_mint.assemble_mint`,
+        which has no LLM) comes from the base folder named in `config.base_models`. Pass
         `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them.
         """
-        bases = kwargs.get("base_models") or _saved_base_models(pretrained_model_name_or_path)
+        bases = kwargs.get("base_models") or _saved_base_models(pretrained_model_name_or_path) or {}
+        stored = _stored_parts(pretrained_model_name_or_path)
+        # Parts this class has, whose weights the folder does not store: they come from their base folders.
+        from_bases = {name: path for name, path in bases.items()
+                      if name in cls._pretrained_components and (stored is None or name not in stored)}
         ignored = cls._keys_to_ignore_on_load_missing
-        if bases:  # their weights are not in this folder: no "newly initialised" report for them
-            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in bases]
+        if from_bases:  # no "newly initialised" report for them
+            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in from_bases]
         wants_info = kwargs.pop("output_loading_info", False)
         try:
             model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
@@ -338,12 +360,12 @@ class MintPreTrainedModel(PreTrainedModel):
         finally:
             cls._keys_to_ignore_on_load_missing = ignored
         model._reinit_missing_language_model(set(info["missing_keys"]))
-        for name, path in (model.config.base_models or {}).items():
+        for name, path in from_bases.items():
             if not os.path.isdir(path):
                 raise ValueError(
-                    f"This MINT folder stores only its trained parts; its frozen {name} comes from the base model "
-                    f"{path!r}, which is not a folder here. Put that checkpoint there, or pass "
-                    f"base_models={{{name!r}: '/path/to/it', ...}} to from_pretrained."
+                    f"This MINT folder does not store its frozen {name}; it comes from the base model {path!r}, which "
+                    f"is not a folder here. Put that checkpoint there, or pass base_models={{{name!r}: "
+                    "'/path/to/it', ...} to from_pretrained."
                 )
             load_component(getattr(model, name), path)
         adapters = os.path.join(os.fspath(pretrained_model_name_or_path), ADAPTERS_FOLDER)
@@ -868,6 +890,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
 
     _keys_to_ignore_on_load_unexpected = [r"^(audio_proj|text_proj|alm_head|atg_head|temp)"]
     accepts_loss_kwargs = True  # the Trainer passes `num_items_in_batch` (see `_lm_loss`)
+    _pretrained_components = ("audio_model", "language_model")
     _keep_in_fp32_modules_strict = MintPreTrainedModel._keep_in_fp32_modules_strict + ["language_projection"]
 
     def __init__(self, config: MintConfig):

@@ -159,7 +159,7 @@ def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_pat
     config = json.loads(open(os.path.join(folder, "config.json")).read())
     config["base_models"] = moved
     open(os.path.join(folder, "config.json"), "w").write(json.dumps(config))
-    with pytest.raises(ValueError, match="frozen audio_model comes from the base model .*gone"):
+    with pytest.raises(ValueError, match="does not store its frozen audio_model; it comes from the base model .*gone"):
         MintForConditionalGeneration.from_pretrained(folder)
     relocated = MintForConditionalGeneration.from_pretrained(folder, base_models=bases).eval()
     with torch.no_grad():
@@ -214,3 +214,20 @@ def test_push_to_hub_uploads_the_folder(components, tmp_path, monkeypatch):
     save_for_hub(model, processor, tmp_path / "b", push_to_hub=True, repo_id="org/mint")
     assert calls[0] == ("create_repo", "org/mint", True)
     assert calls[1][:2] == ("upload_folder", "org/mint") and "README.md" in calls[1][2] and "config.json" in calls[1][2]
+
+
+def test_stage2_from_an_assembled_stage1_checkpoint_gets_the_pretrained_llm(components, tmp_path):
+    """A stage-1 checkpoint stores no LLM; starting stage 2 from it loads the LLM folder it was assembled with."""
+    stage1, processor = assembled(components, stage=1)
+    stage1.save_pretrained(tmp_path / "s1")
+    assert type(MintForPreTraining.from_pretrained(tmp_path / "s1")) is MintForPreTraining
+    stage2 = MintForConditionalGeneration.from_pretrained(tmp_path / "s1")
+    llm = T5ForConditionalGeneration.from_pretrained(components["llm"])
+    for name, value in llm.state_dict().items():
+        assert torch.equal(stage2.language_model.state_dict()[name], value), name
+    # A stage-2 checkpoint stores its LLM: that copy is loaded, not the base folder's.
+    with torch.no_grad():
+        stage2.language_model.lm_head.weight.mul_(2.0)
+    stage2.save_pretrained(tmp_path / "s2")
+    reloaded = MintForConditionalGeneration.from_pretrained(tmp_path / "s2")
+    assert torch.equal(reloaded.language_model.lm_head.weight, stage2.language_model.lm_head.weight)
