@@ -12,7 +12,6 @@ normalisation, or Whisper's log-mel with `--whisper`). Each stage is timed on on
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -27,6 +26,7 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerFast, Wav2Vec2Fea
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmark_mint import write_results  # noqa: E402  (this folder is on the path when run as a script)
 from data_mint import MintDataCollator  # noqa: E402
 from processing_mint import MintProcessor  # noqa: E402
 
@@ -117,9 +117,7 @@ def main(argv=None) -> dict:
     print(f"Feeding {args.target:.0f} samples/s needs about {results['cores_for_target']} cores "
           f"(DataLoader(num_workers={results['cores_for_target']}, pin_memory=True, prefetch_factor=4)), or the "
           "frozen-feature cache, which needs none.")
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=1)
+    write_results(results, args.output)
     return results
 
 

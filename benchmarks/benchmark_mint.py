@@ -313,10 +313,15 @@ def main(argv=None):
     results = run(args)
     print(table(results))
     print(json.dumps(results, indent=1))
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=1)
+    write_results(results, args.output)
     return results
+
+
+def write_results(results: dict, path: str | None) -> None:
+    """The figures as JSON at `path` (nothing without one): what the README's tables are read from."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":
