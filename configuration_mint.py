@@ -82,10 +82,16 @@ class MintConfig(PreTrainedConfig):
             Any transformers audio encoder config. Defaults to data2vec-audio base (section 3.2). Whisper (its encoder
             is used), wav2vec2 and HuBERT configs also work.
         qformer_config (`dict` or [`MintQFormerConfig`], *optional*):
-            Bridge-Net's Q-Former. Its `encoder_hidden_size` is set to the audio encoder's hidden size.
+            Bridge-Net's Q-Former. Its `encoder_hidden_size` is set to the size of the audio features it reads
+            (`audio_feature_size`).
         text_config (`dict` or `PreTrainedConfig`, *optional*):
             The LLM. Defaults to T5 with FlanT5-XL dimensions; a decoder-only causal LM (OPT, GPT-2, Llama, ...) also
             works, as in BLIP-2.
+        audio_feature_layer (`int` or `list[int]`, defaults to -1):
+            Which hidden states of the audio encoder Bridge-Net reads, as LLaVA's `vision_feature_layer`: an index into
+            the encoder's hidden states (0 is the input to its first Transformer layer, -1 its output, the paper's
+            setting), or a list of them, concatenated along the feature dimension. The paper reads the encoder's
+            output (section 2.1); BLIP-2 reads its ViT's second-to-last layer. Lower layers keep more of the timbre.
         num_query_tokens (`int`, defaults to 32):
             Number of learnable query embeddings (section 3.2).
         audio_text_hidden_size (`int`, defaults to 256):
@@ -124,6 +130,7 @@ class MintConfig(PreTrainedConfig):
     audio_config: dict | PreTrainedConfig | None = None
     qformer_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
+    audio_feature_layer: int | list[int] = -1
     num_query_tokens: int = 32
     audio_text_hidden_size: int = 256
     temperature_init: float = 0.07
@@ -145,7 +152,7 @@ class MintConfig(PreTrainedConfig):
             # for loading without the package); with the package imported its registered pipelines need none.
             kwargs.pop("custom_pipelines")
         super().__post_init__(**kwargs)
-        self.qformer_config.encoder_hidden_size = self.audio_config.hidden_size
+        self.qformer_config.encoder_hidden_size = self.audio_feature_size
         self.stage1_objectives = list(self.stage1_objectives)
 
     def validate_architecture(self):
@@ -160,11 +167,29 @@ class MintConfig(PreTrainedConfig):
             raise ValueError("ALM mines its hard negatives from the ALC similarities: 'alm' needs 'alc' as well.")
         if self.alm_negative_sampling not in ("sample", "hardest"):
             raise ValueError(f"alm_negative_sampling must be 'sample' or 'hardest', got {self.alm_negative_sampling!r}.")
+        layers = self.audio_feature_layers
+        depth = self.audio_config.num_hidden_layers
+        if not layers or any(not -depth - 1 <= layer <= depth for layer in layers):
+            raise ValueError(
+                f"audio_feature_layer must index the audio encoder's {depth + 1} hidden states (-{depth + 1} to "
+                f"{depth}), or be a non-empty list of such indices; got {self.audio_feature_layer}."
+            )
         if not 0 < self.min_audio_seconds <= self.max_audio_seconds:
             raise ValueError(
                 f"Expected 0 < min_audio_seconds <= max_audio_seconds, got {self.min_audio_seconds} and "
                 f"{self.max_audio_seconds}."
             )
+
+    @property
+    def audio_feature_layers(self) -> list[int]:
+        """`audio_feature_layer` as a list."""
+        layer = self.audio_feature_layer
+        return [layer] if isinstance(layer, int) else list(layer)
+
+    @property
+    def audio_feature_size(self) -> int:
+        """Width of the audio features Bridge-Net reads: the encoder's hidden size times the number of layers."""
+        return self.audio_config.hidden_size * len(self.audio_feature_layers)
 
     @property
     def use_decoder_only_language_model(self) -> bool:

@@ -251,13 +251,16 @@ class MintDataCollator:
         return batch
 
 
-def feature_cache_gb_per_hour(audio_config, dtype: str = "float32") -> float:
-    """Disk cost of the feature cache per hour of audio: frames per hour x hidden size x bytes per value."""
+def feature_cache_gb_per_hour(audio_config, dtype: str = "float32", num_feature_layers: int = 1) -> float:
+    """
+    Disk cost of the feature cache per hour of audio: frames per hour x hidden size x bytes per value, times the number
+    of encoder layers Bridge-Net reads (`MintConfig.audio_feature_layer`).
+    """
     if audio_config.model_type == "whisper":
         frames_per_second = 100 / 2  # 10 ms mel hop, then the encoder's stride-2 convolution
     else:
         frames_per_second = 16000 / float(np.prod(audio_config.conv_stride))
-    return frames_per_second * 3600 * audio_config.hidden_size * np.dtype(dtype).itemsize / 1e9
+    return frames_per_second * 3600 * audio_config.hidden_size * num_feature_layers * np.dtype(dtype).itemsize / 1e9
 
 
 @torch.no_grad()

@@ -298,7 +298,7 @@ class MintPreTrainedModel(PreTrainedModel):
     def _init_bridge(self, config: MintConfig) -> None:
         self.audio_model = build_audio_encoder(config.audio_config)
         _mask_padding_between_positional_convs(self.audio_model)
-        self.audio_layernorm = nn.LayerNorm(config.audio_config.hidden_size)
+        self.audio_layernorm = nn.LayerNorm(config.audio_feature_size)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
         self.qformer = MintQFormerModel._from_config(config.qformer_config)
 
@@ -412,14 +412,20 @@ class MintPreTrainedModel(PreTrainedModel):
                 log-mel features (Whisper), as the processor returns them.
             audio_attention_mask: 1 on real audio, 0 on padding: `(batch, samples)` or `(batch, frames)` for
                 `input_values`, `(batch, audio_length)` for `audio_features`.
-            audio_features: `(batch, audio_length, audio_hidden_size)` encoder outputs from the frozen-feature cache,
+            audio_features: `(batch, audio_length, audio_feature_size)` encoder outputs from the frozen-feature cache,
                 used instead of running the encoder.
 
         Returns:
-            `audio_embeds` `(batch, audio_length, audio_hidden_size)` after `audio_layernorm`, in the Q-Former's dtype,
+            `audio_embeds` `(batch, audio_length, audio_feature_size)` after `audio_layernorm`, in the Q-Former's dtype,
             and their padding mask `(batch, audio_length)`.
         """
         if audio_features is not None:
+            if audio_features.shape[-1] != self.config.audio_feature_size:
+                raise ValueError(
+                    f"audio_features are {audio_features.shape[-1]}-d, but this model reads "
+                    f"{self.config.audio_feature_size}-d audio features (audio_feature_layer="
+                    f"{self.config.audio_feature_layer}): rebuild the feature cache with this model."
+                )
             hidden = audio_features
             mask = audio_attention_mask if audio_attention_mask is not None else torch.ones(
                 hidden.shape[:2], dtype=torch.long, device=hidden.device)
@@ -433,18 +439,26 @@ class MintPreTrainedModel(PreTrainedModel):
         audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The frozen encoder's raw output `(batch, frames, hidden)` and its frame mask (what the feature cache stores)."""
+        """
+        The frozen encoder's raw features `(batch, frames, audio_feature_size)`, its hidden states at
+        `config.audio_feature_layer` (concatenated if several), and their frame mask: what the feature cache stores.
+        """
         input_values = input_values if input_values is not None else input_features
         if audio_attention_mask is None:
             audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
                                               device=input_values.device)
         frozen = self.config.freeze_audio_encoder
+        layers = self.config.audio_feature_layers
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen), _padding_mask_for_hooks(
             self.audio_model, audio_attention_mask
         ):
-            hidden = self.audio_model(
-                input_values.to(self.audio_model.dtype), attention_mask=audio_attention_mask
-            ).last_hidden_state
+            output = self.audio_model(
+                input_values.to(self.audio_model.dtype), attention_mask=audio_attention_mask,
+                output_hidden_states=layers != [-1],
+            )
+        # The last of `hidden_states` is `last_hidden_state` (after the final LayerNorm) for every supported encoder.
+        hidden = output.last_hidden_state if layers == [-1] else torch.cat(
+            [output.hidden_states[layer] for layer in layers], dim=-1)
         return hidden, audio_frame_mask(self.audio_model, audio_attention_mask, hidden.shape[1])
 
     def query_forward(
@@ -458,7 +472,7 @@ class MintPreTrainedModel(PreTrainedModel):
         Runs the queries (and optional text) through the Q-Former with cross-attention to the audio.
 
         Args:
-            audio_embeds `(batch, audio_length, audio_hidden)` and audio_mask `(batch, audio_length)`: from
+            audio_embeds `(batch, audio_length, audio_feature_size)` and audio_mask `(batch, audio_length)`: from
                 [`encode_audio`].
             input_ids `(batch, text_length)`: text in the Q-Former's vocabulary (the instruction in stage 2, the
                 caption for ALM/ATG in stage 1).
@@ -662,7 +676,7 @@ class MintForPreTraining(MintPreTrainedModel):
 
         Args:
             input_values `(batch, samples)`, input_features `(batch, n_mels, frames)` or audio_features
-                `(batch, audio_length, audio_hidden_size)`: the audio, as the processor returns it for the encoder, or
+                `(batch, audio_length, audio_feature_size)`: the audio, as the processor returns it for the encoder, or
                 the encoder's cached outputs (give one of them).
             qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
             qformer_attention_mask `(batch, text_length)`: caption padding mask.

@@ -72,7 +72,48 @@ def test_default_config_is_the_papers():
     (dict(stage1_objectives=["itc"]), "subset of"),
     (dict(stage1_objectives=[]), "subset of"),
     (dict(min_audio_seconds=10.0, max_audio_seconds=5.0), "min_audio_seconds"),
+    (dict(audio_feature_layer=13), "audio_feature_layer must index the audio encoder's 13 hidden states"),
+    (dict(audio_feature_layer=[0, -14]), "audio_feature_layer must index"),
+    (dict(audio_feature_layer=[]), "non-empty list"),
 ])
 def test_invalid_configs_are_rejected(kwargs, message):
     with pytest.raises(Exception, match=message):
         MintConfig(**kwargs)
+
+
+WHISPER_SMALL = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64,
+                              decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64, num_mel_bins=80)
+
+
+@pytest.mark.parametrize("audio_config", [tiny.audio_config(num_hidden_layers=2), WHISPER_SMALL])
+def test_audio_feature_layers_are_the_encoders_hidden_states_concatenated(audio_config, tmp_path):
+    default = MintForPreTraining(tiny.mint_config(audio_config=audio_config)).eval()
+    layered = MintForPreTraining(tiny.mint_config(audio_config=audio_config, audio_feature_layer=[0, -1])).eval()
+    layered.audio_model.load_state_dict(default.audio_model.state_dict())
+    width = audio_config.hidden_size
+    assert layered.config.audio_feature_size == 2 * width and layered.qformer.config.encoder_hidden_size == 2 * width
+    assert layered.audio_layernorm.normalized_shape == (2 * width,)
+    if isinstance(audio_config, WhisperConfig):
+        audio = {"input_values": torch.randn(2, 80, 3000)}
+    else:
+        audio = {"input_values": torch.randn(2, 16000), "audio_attention_mask": torch.ones(2, 16000, dtype=torch.long)}
+    with torch.no_grad():
+        features, mask = layered.run_audio_encoder(**audio)
+        output, default_mask = default.run_audio_encoder(**audio)
+        hidden_states = default.audio_model(audio["input_values"], output_hidden_states=True).hidden_states
+    # The second half is the encoder's output (the paper's features), the first its input embeddings.
+    torch.testing.assert_close(features[..., width:], output, rtol=0, atol=0)
+    torch.testing.assert_close(features[..., :width], hidden_states[0], rtol=0, atol=0)
+    assert torch.equal(mask, default_mask)
+    layered.save_pretrained(tmp_path)
+    reloaded = MintForPreTraining.from_pretrained(tmp_path).eval()
+    assert reloaded.config.audio_feature_layer == [0, -1]
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.get_audio_features(**audio).pooler_output,
+                                   layered.get_audio_features(**audio).pooler_output, rtol=0, atol=0)
+
+
+def test_cached_features_of_another_width_are_rejected():
+    model = MintForPreTraining(tiny.mint_config(audio_feature_layer=[0, -1]))
+    with pytest.raises(ValueError, match="audio_features are 32-d, but this model reads 64-d audio features"):
+        model.encode_audio(audio_features=torch.randn(1, 10, 32))
