@@ -47,7 +47,14 @@ INSTRUMENT_FAMILIES = {
     "flute": [73, 72, 74, 75, 76, 77, 78, 79],
 }
 REGISTERS = {"low": [36, 40, 43, 45], "middle": [57, 60, 62, 64], "high": [76, 79, 81, 84]}
-LOUDNESS = {"softly": 40, "moderately": 80, "loudly": 127}
+# Loudness -> (MIDI velocity, RMS level of the clip). Programs of a soundfont differ in gain by up to ~20 dB, so with
+# the velocity alone a "loud" note of a quiet program is softer than a "soft" note of a loud one, and the label is not
+# what one hears (with corpus v2 neither stage beat chance on it). The velocity picks the soundfont's timbre for the dynamic;
+# the clip is then set to the label's level (the RMS over the clip, as integrated loudness is measured), 10 dB apart,
+# +-2 dB. The levels leave room for plucked notes, whose peaks stand up to 24 dB above their RMS.
+LOUDNESS = {"softly": (40, 0.01), "moderately": (80, 0.0316), "loudly": (127, 0.1)}
+LEVEL_JITTER_DB = 2.0
+SILENCE_RMS = 1e-5
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
            "en-gb-x-gbcwmd"]
@@ -75,7 +82,7 @@ class CorpusSettings:
     event_variations: int = 40
     speech_rates: tuple[int, ...] = (150, 190)
     soundfont: str = SOUNDFONT
-    version: int = 2  # 2: more soundfont programs per instrument family
+    version: int = 3  # 2: more soundfont programs per instrument family; 3: loudness is the clip's level
     extra: dict = field(default_factory=dict)
 
     def fingerprint(self) -> str:
@@ -92,6 +99,15 @@ def _normalise(audio: np.ndarray, peak: float) -> np.ndarray:
     return audio / max(np.abs(audio).max(), 1e-6) * peak
 
 
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(audio**2)))
+
+
+def _set_level(audio: np.ndarray, level: float) -> np.ndarray:
+    """Scales to the RMS `level`, or lower where that would clip (a peak above 0.99)."""
+    return audio * min(level / rms(audio), 0.99 / np.abs(audio).max())
+
+
 def _row(audio, caption, split, source, **labels) -> dict:
     row = {"audio": None, "caption": caption, "split": split, "source": source, "instrument_family": None,
            "register": None, "loudness": None, "word": None, "event": None, "voice": None, "program": None}
@@ -101,13 +117,14 @@ def _row(audio, caption, split, source, **labels) -> dict:
 
 
 def render_instruments(settings: CorpusSettings) -> list[dict]:
-    """Notes of every family's programs at each register's pitches and three velocities."""
+    """Notes of every family's programs at each register's pitches and three velocities, at three levels."""
     import tinysoundfont
 
     if not os.path.isfile(settings.soundfont):
         raise FileNotFoundError(f"Soundfont {settings.soundfont} is missing: apt-get install timgm6mb-soundfont.")
     synth = tinysoundfont.Synth(samplerate=SAMPLING_RATE)
     font = synth.sfload(settings.soundfont)
+    rng = np.random.default_rng(settings.seed)
     rows = []
     for family, programs in INSTRUMENT_FAMILIES.items():
         for index, program in enumerate(programs):
@@ -115,7 +132,7 @@ def render_instruments(settings: CorpusSettings) -> list[dict]:
             synth.program_select(0, font, 0, program)
             for register, pitches in REGISTERS.items():
                 for pitch in pitches:
-                    for loudness, velocity in LOUDNESS.items():
+                    for loudness, (velocity, level) in LOUDNESS.items():
                         synth.noteon(0, pitch, velocity)
                         on = np.frombuffer(synth.generate(int(settings.note_seconds * SAMPLING_RATE)), np.float32)
                         synth.noteoff(0, pitch)
@@ -123,8 +140,9 @@ def render_instruments(settings: CorpusSettings) -> list[dict]:
                         synth.notes_off()
                         synth.generate(SAMPLING_RATE // 4)  # let the voice die before the next note
                         audio = np.concatenate([on, off]).reshape(-1, 2).mean(axis=1)
-                        # Loudness follows the velocity: the peak is not normalised away.
-                        audio = np.clip(audio * 2.5, -1, 1)
+                        if rms(audio) < SILENCE_RMS:
+                            continue  # the soundfont has no sample for this program at this pitch
+                        audio = _set_level(audio, level * 10 ** (rng.uniform(-1, 1) * LEVEL_JITTER_DB / 20))
                         article = "an" if family[0] in "aeiou" else "a"
                         caption = f"{article} {family} plays a {register} note {loudness}"
                         rows.append(_row(audio, caption, split, "instrument", instrument_family=family,

@@ -10,7 +10,7 @@ import soundfile
 import torch
 
 from convert_whisper_mint import convert_whisper_ctranslate2, default_model_dir, read_ctranslate2
-from corpus_mint import EVENTS, INSTRUMENT_FAMILIES, WORDS, CorpusSettings, build_corpus
+from corpus_mint import EVENTS, INSTRUMENT_FAMILIES, LOUDNESS, WORDS, CorpusSettings, build_corpus, rms
 
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None and not os.environ.get("CI"),
@@ -36,6 +36,20 @@ def test_corpus_size_labels_and_captions(corpus):
             assert row["caption"] == EVENTS[row["event"]]
     audio, rate = soundfile.read(io.BytesIO(train[0]["audio"]["bytes"]))
     assert rate == 16000 and 0.3 < len(audio) / rate < 3.0 and np.abs(audio).max() > 0.01
+
+
+def test_loudness_is_the_level_one_hears(corpus):
+    levels = {name: [] for name in LOUDNESS}
+    for split in ("train", "test"):
+        notes = corpus[split].filter(lambda source: source == "instrument", input_columns="source")
+        for row in notes:
+            audio, _ = soundfile.read(io.BytesIO(row["audio"]["bytes"]))
+            levels[row["loudness"]].append(rms(audio))
+    soft, moderate, loud = (np.array(levels[name]) for name in ("softly", "moderately", "loudly"))
+    # The classes do not overlap, whatever the program's own gain; no note is silent (a program without a sample at
+    # a pitch is skipped).
+    assert soft.max() < moderate.min() and moderate.max() < loud.min()
+    assert soft.min() > 0.01 * 10 ** (-2.1 / 20) and np.median(loud) / np.median(soft) > 9
 
 
 def test_test_split_holds_out_whole_values(corpus):
