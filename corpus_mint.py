@@ -49,9 +49,9 @@ INSTRUMENT_FAMILIES = {
 REGISTERS = {"low": [36, 40, 43, 45], "middle": [57, 60, 62, 64], "high": [76, 79, 81, 84]}
 # Loudness -> (MIDI velocity, RMS level of the clip). Programs of a soundfont differ in gain by up to ~20 dB, so with
 # the velocity alone a "loud" note of a quiet program is softer than a "soft" note of a loud one, and the label is not
-# what one hears (with corpus v2 neither stage beat chance on it). The velocity picks the soundfont's timbre for the dynamic;
-# the clip is then set to the label's level (the RMS over the clip, as integrated loudness is measured), 10 dB apart,
-# +-2 dB. The levels leave room for plucked notes, whose peaks stand up to 24 dB above their RMS.
+# what one hears (with corpus v2 neither stage beat chance on it). The velocity picks the soundfont's timbre for the
+# dynamic; the clip is then set to the label's level (the RMS over the clip, as integrated loudness is measured), 10 dB
+# apart, +-2 dB. The levels leave room for plucked notes, whose peaks stand up to 24 dB above their RMS.
 LOUDNESS = {"softly": (40, 0.01), "moderately": (80, 0.0316), "loudly": (127, 0.1)}
 LEVEL_JITTER_DB = 2.0
 SILENCE_RMS = 1e-5
