@@ -1,0 +1,42 @@
+"""The demo's pieces that run in seconds (the whole demo takes ~20 CPU minutes: README, issue 7)."""
+
+import io
+
+import numpy as np
+import soundfile
+import torch
+from datasets import Audio, Dataset
+from transformers import WhisperConfig, WhisperFeatureExtractor
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from demo_mint import pooled_encoder_states
+
+
+def _wav(seconds: float, seed: int) -> dict:
+    buffer = io.BytesIO()
+    audio = np.random.default_rng(seed).uniform(-0.3, 0.3, int(16000 * seconds)).astype(np.float32)
+    soundfile.write(buffer, audio, 16000, format="WAV", subtype="FLOAT")
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def test_probe_features_pool_each_clips_real_frames(tmp_path):
+    config = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+                           num_mel_bins=80, max_source_positions=150)
+    torch.manual_seed(0)
+    WhisperEncoder(config).save_pretrained(tmp_path)
+    feature_extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=3)
+    feature_extractor.save_pretrained(tmp_path)
+    seconds = [1.0, 0.4, 2.2]
+    split = Dataset.from_dict({"audio": [_wav(s, i) for i, s in enumerate(seconds)]}).cast_column(
+        "audio", Audio(decode=False))
+    pooled = pooled_encoder_states(str(tmp_path), split, batch_size=2)
+    assert pooled.shape == (3, 3, 32)  # 3 hidden states (input embeddings + 2 layers), 3 clips, mean and std
+    encoder = WhisperEncoder.from_pretrained(tmp_path).eval()
+    for index, s in enumerate(seconds):
+        clip = soundfile.read(io.BytesIO(split[index]["audio"]["bytes"]), dtype="float32")[0]
+        features = feature_extractor(clip, sampling_rate=16000, padding="max_length", return_tensors="pt")
+        with torch.no_grad():
+            states = torch.stack(encoder(features.input_features, output_hidden_states=True).hidden_states)
+        frames = int(s * 50)  # 100 mel frames per second, stride 2
+        expected = torch.cat([states[:, 0, :frames].mean(1), states[:, 0, :frames].std(1, unbiased=False)], -1)
+        torch.testing.assert_close(pooled[:, index], expected, rtol=1e-4, atol=1e-5)
