@@ -105,12 +105,12 @@ def assemble(output: str, corpus) -> str:
                              # scratch starts at loss ln(vocab) (untied, as FlanT5, it starts near 50).
                              feed_forward_proj="gated-gelu", vocab_size=len(tokenizer), tie_word_embeddings=True,
                              decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, dropout_rate=0.1),
-        # The paper uses 32 queries; 8 keep the demo inside 20 CPU minutes (the ALM pass costs 3 x batch x
-        # (queries + text) tokens per layer).
         # Bridge-Net reads Whisper's input embeddings next to its output: the output, trained for speech, keeps less
         # of the timbre and level (`--probe-encoder`, held-out split: instrument family 54.9 % from the output, 60.4 %
         # from both; loudness 83.3 % and 96.9 %). The input embeddings alone would leave Whisper's Transformer unused.
         audio_feature_layer=[0, -1],
+        # The paper uses 32 queries; 8 keep the demo inside 20 CPU minutes (the ALM pass costs 3 x batch x
+        # (queries + text) tokens per layer).
         num_query_tokens=NUM_QUERY_TOKENS, freeze_language_model=False, min_audio_seconds=0.3,
         max_audio_seconds=float(WINDOW_SECONDS), max_text_length=30,
     )
@@ -182,8 +182,7 @@ def plots(output, stage1_logs, stage2_logs, similarity):
 
 
 def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = STAGE1_EPOCHS,
-             stage2_epochs: float = STAGE2_EPOCHS,
-             progress: bool = True, reuse_stage1: bool = False) -> dict:
+             stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False) -> dict:
     started = time.time()
     os.makedirs(output, exist_ok=True)
     torch.manual_seed(seed)
@@ -247,7 +246,10 @@ def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = ST
 
 
 def pooled_encoder_states(encoder_dir: str, split, batch_size: int = 32) -> torch.Tensor:
-    """Each clip's hidden states of the frozen encoder, mean and std over its real frames: `(layers, clips, 2 x hidden)`."""
+    """
+    Each clip's hidden states of the frozen Whisper encoder in `encoder_dir`, mean and std over its real frames:
+    `(hidden states, clips, 2 x hidden_size)`.
+    """
     feature_extractor = WhisperFeatureExtractor.from_pretrained(encoder_dir)
     encoder = WhisperEncoder.from_pretrained(encoder_dir).eval()
     pooled = []
