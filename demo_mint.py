@@ -283,12 +283,13 @@ def probe_encoder(output: str = "mint-demo", progress: bool = True) -> str:
     feature_sets = {f"hidden state {i}": [i] for i in range(states["train"].shape[0])}
     feature_sets["hidden states 0 and -1 (the demo's)"] = [0, -1]
     lines = ["| Encoder features | " + " | ".join(TASKS) + " |", "|---" * (len(TASKS) + 1) + "|"]
+    labels = {column: {split: corpus[split][column] for split in states} for column, _ in TASKS.values()}
     for name, layers in feature_sets.items():
         cells = []
         for column, _ in TASKS.values():
-            rows = {split: [i for i, v in enumerate(corpus[split][column]) if v is not None] for split in states}
+            rows = {split: [i for i, v in enumerate(labels[column][split]) if v is not None] for split in states}
             x = {split: np.concatenate([states[split][layer, rows[split]] for layer in layers], -1) for split in states}
-            y = {split: [corpus[split][column][i] for i in rows[split]] for split in states}
+            y = {split: [labels[column][split][i] for i in rows[split]] for split in states}
             probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
             cells.append(f"{100 * probe.fit(x['train'], y['train']).score(x['test'], y['test']):.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
