@@ -267,33 +267,50 @@ def pooled_encoder_states(encoder_dir: str, split, batch_size: int = 32) -> torc
     return torch.cat(pooled, 1)
 
 
-def probe_encoder(output: str = "mint-demo", progress: bool = True) -> str:
-    """
-    How much of each label the frozen encoder's hidden states carry: a logistic regression on each clip's pooled
-    hidden state, fitted with the labels on the training split and scored on the held-out split. It is supervised, so
-    it is a reference for what a reader of those features can learn, not a MINT result. Returns a Markdown table.
-    """
+def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """A standardised, L2-regularised logistic regression fitted on `(clips, features)` and its test predictions."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    return probe.fit(x_train, y_train).predict(x_test)
+
+
+def probe_encoder(output: str = "mint-demo", progress: bool = True) -> str:
+    """
+    How much of each label the frozen encoder's hidden states carry: a logistic regression on each clip's pooled
+    hidden state, fitted with the labels on the training split and scored on the held-out split. It is supervised, so
+    it is a reference for what a reader of those features can learn, not a MINT result. Returns two Markdown tables:
+    accuracy per label type, and the instrument-family accuracy on each held-out soundfont program.
+    """
     corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
     encoder_dir = whisper_encoder_dir(output)
     states = {split: pooled_encoder_states(encoder_dir, corpus[split]).numpy() for split in ("train", "test")}
     feature_sets = {f"hidden state {i}": [i] for i in range(states["train"].shape[0])}
     feature_sets["hidden states 0 and -1 (the demo's)"] = [0, -1]
-    lines = ["| Encoder features | " + " | ".join(TASKS) + " |", "|---" * (len(TASKS) + 1) + "|"]
     labels = {column: {split: corpus[split][column] for split in states} for column, _ in TASKS.values()}
+    instruments = [i for i, v in enumerate(labels["instrument_family"]["test"]) if v is not None]
+    programs = np.array(corpus["test"]["program"])[instruments]
+    held_out = sorted(set(programs.tolist()))
+    family = dict(zip(programs.tolist(), np.array(labels["instrument_family"]["test"])[instruments]))
+    table = ["| Encoder features | " + " | ".join(TASKS) + " |", "|---" * (len(TASKS) + 1) + "|"]
+    by_program = ["| Encoder features | " + " | ".join(f"{family[p]} ({p})" for p in held_out) + " |",
+                  "|---" * (len(held_out) + 1) + "|"]
     for name, layers in feature_sets.items():
         cells = []
         for column, _ in TASKS.values():
             rows = {split: [i for i, v in enumerate(labels[column][split]) if v is not None] for split in states}
             x = {split: np.concatenate([states[split][layer, rows[split]] for layer in layers], -1) for split in states}
-            y = {split: [labels[column][split][i] for i in rows[split]] for split in states}
-            probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-            cells.append(f"{100 * probe.fit(x['train'], y['train']).score(x['test'], y['test']):.1f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            y = {split: np.array([labels[column][split][i] for i in rows[split]]) for split in states}
+            correct = linear_probe(x["train"], y["train"], x["test"]) == y["test"]
+            cells.append(f"{100 * correct.mean():.1f}")
+            if column == "instrument_family":
+                by_program.append(f"| {name} | " + " | ".join(f"{100 * correct[programs == p].mean():.1f}"
+                                                             for p in held_out) + " |")
+        table.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(table) + "\n\nInstrument family on each held-out program (General MIDI number):\n\n" + \
+        "\n".join(by_program) + "\n"
 
 
 def goals(results) -> dict[str, bool]:
