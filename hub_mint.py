@@ -40,9 +40,9 @@ def assemble_mint(
     A MINT model and processor from component folders on disk (section 2): the frozen audio encoder (any transformers
     audio encoder folder: data2vec-audio, wav2vec2, HuBERT, or Whisper, whose encoder is kept), a BERT folder that
     initialises the Q-Former, and the LLM (a seq2seq or causal-LM folder, or a config for an LLM trained from scratch,
-    with `tokenizer` then given). A stage-1 model records the LLM folder in `config.base_models`, so that stage 2,
-    started from its checkpoint, loads the pretrained LLM. `stage=1` gives [`MintForPreTraining`], `stage=2` [`MintForConditionalGeneration`];
-    `config_kwargs` go to [`MintConfig`] (e.g. `num_query_tokens`).
+    with `tokenizer` then given). `stage=1` gives [`MintForPreTraining`], `stage=2` [`MintForConditionalGeneration`];
+    `config_kwargs` go to [`MintConfig`] (e.g. `num_query_tokens`). A stage-1 model records the LLM folder in
+    `config.base_models`, so that stage 2, started from its checkpoint, loads the pretrained LLM.
     """
     for name, path in (("audio_encoder", audio_encoder), ("bert", bert)) + (
             (("language_model", language_model),) if not isinstance(language_model, PreTrainedConfig) else ()):
