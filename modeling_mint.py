@@ -2,22 +2,23 @@
 """PyTorch MINT: a frozen audio encoder, Bridge-Net (a Q-Former with learnable queries) and a frozen LLM.
 
 Paper: "MINT: Boosting Audio-Language Model via Multi-Target Pre-Training and Instruction Tuning" (Zhao et al.).
+
+* [`MintModel`]: Bridge-Net (section 2.1) with the audio-language embedding space of ALC, for retrieval and
+  embedding zero-shot classification (`get_audio_features`, `get_text_features`, `logits_per_audio`).
+* [`MintForPreTraining`]: stage 1 (section 2.2), the ALC, ALM and ATG objectives.
+* [`MintForConditionalGeneration`]: stage 2 (section 2.3), instruction-aware Bridge-Net feeding a frozen LLM;
+  generation and classification by vocabulary ranking (section 4.1).
+
 Where the paper is silent, the code follows BLIP-2 / InstructBLIP as LAVIS and transformers implement them; such
 places say so.
 """
 
-import contextlib
 import copy
-import inspect
-import json
-import os
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
 from transformers import (
     AutoModel,
@@ -28,7 +29,6 @@ from transformers import (
     BertConfig,
     GenerationMixin,
     PreTrainedModel,
-    WhisperConfig,
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -37,17 +37,43 @@ from transformers.models.instructblip.modeling_instructblip import (
     InstructBlipQFormerEmbeddings,
     InstructBlipQFormerModel,
 )
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from transformers.utils import ModelOutput, logging
 
 
 try:
+    from .audio_encoder_mint import build_audio_encoder, run_audio_encoder
+    from .checkpoint_mint import (check_model_folder, has_adapters, load_checkpoint_state_dict,
+                                  load_parts_from_base_folders, merge_adapters, parts_from_base_folders,
+                                  stored_parts)
     from .configuration_mint import MintConfig, MintQFormerConfig
+    from .distributed_mint import gather_padded, gather_with_grad, rank
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
+    from audio_encoder_mint import build_audio_encoder, run_audio_encoder
+    from checkpoint_mint import (check_model_folder, has_adapters, load_checkpoint_state_dict,
+                                 load_parts_from_base_folders, merge_adapters, parts_from_base_folders,
+                                 stored_parts)
     from configuration_mint import MintConfig, MintQFormerConfig
+    from distributed_mint import gather_padded, gather_with_grad, rank
 
 
 logger = logging.get_logger(__name__)
+
+
+@dataclass
+class MintOutput(ModelOutput):
+    r"""
+    Output of [`MintModel`]: the ALC similarities of every clip with every text (section 2.2).
+
+    logits_per_audio (`torch.FloatTensor` of shape `(num_audio, num_text)`): similarity / temperature.
+    logits_per_text (`torch.FloatTensor` of shape `(num_text, num_audio)`): the transpose.
+    audio_embeds (`torch.FloatTensor` of shape `(num_audio, num_query_tokens, audio_text_hidden_size)`): normalised
+        query embeddings. text_embeds (`torch.FloatTensor` of shape `(num_text, audio_text_hidden_size)`).
+    """
+
+    logits_per_audio: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    audio_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -57,9 +83,8 @@ class MintForPreTrainingOutput(ModelOutput):
 
     loss (`torch.FloatTensor` of shape `()`): sum of the enabled objectives' losses.
     loss_alc / loss_alm / loss_atg (`torch.FloatTensor` of shape `()`): each objective's loss (`None` when disabled).
-    logits_per_audio (`torch.FloatTensor` of shape `(batch_size, batch_size)`): ALC similarities / temperature,
-        audio i against text j (max over the queries).
-    logits_per_text (`torch.FloatTensor` of shape `(batch_size, batch_size)`): the transpose.
+    logits_per_audio (`torch.FloatTensor` of shape `(batch_size, global_batch_size)`): ALC similarities / temperature,
+        audio i against text j (max over the queries). logits_per_text: texts against the global batch's audio.
     alm_logits (`torch.FloatTensor` of shape `(num_pairs, 2)`): matching logits of the positive pairs followed by the
         pairs (hard negative audio, text) and (audio, hard negative text).
     alm_labels (`torch.LongTensor` of shape `(num_pairs,)`): 1 for matched, 0 for unmatched.
@@ -91,8 +116,8 @@ class MintForConditionalGenerationOutput(ModelOutput):
     Output of [`MintForConditionalGeneration`] (stage 2, section 2.3).
 
     loss (`torch.FloatTensor` of shape `()`): LM loss on the target tokens only.
-    logits (`torch.FloatTensor`): the LLM's logits (decoder positions for a seq2seq LLM; every position of the
-        assembled sequence for a decoder-only LLM).
+    logits (`torch.FloatTensor`): the LLM's logits (decoder positions for a seq2seq LLM; every input position for a
+        decoder-only LLM).
     soft_prompt (`torch.FloatTensor` of shape `(batch_size, num_query_tokens, llm_hidden_size)`): projected queries.
     qformer_outputs / language_model_outputs: the sub-models' outputs.
     """
@@ -137,71 +162,6 @@ def bert_to_qformer_state_dict(bert_state_dict: dict[str, torch.Tensor]) -> dict
     return mapped
 
 
-def _load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """All weights of a checkpoint folder saved with safetensors (one file or shards with their index)."""
-    path = os.fspath(path)
-    single = os.path.join(path, "model.safetensors")
-    if os.path.isfile(single):
-        return load_file(single)
-    index = os.path.join(path, "model.safetensors.index.json")
-    if os.path.isfile(index):
-        with open(index) as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
-        return {k: v for shard in shards for k, v in load_file(os.path.join(path, shard)).items()}
-    raise FileNotFoundError(
-        f"No model.safetensors (or sharded index) in {path!r}: expected a checkpoint folder saved with safetensors "
-        "(pickle checkpoints are not loaded for safety)."
-    )
-
-
-def load_component(module: nn.Module, path: str | os.PathLike) -> None:
-    """
-    Loads a component checkpoint folder into `module` (the audio encoder or the LLM of a MINT): the checkpoint's keys
-    may carry a prefix (a Whisper checkpoint's `model.encoder.`, a wrapper's `model.`), found from the module's own
-    keys. Every parameter must be loaded, except aliases of a loaded one (tied embeddings).
-    """
-    state = _load_checkpoint_state_dict(path)
-    wanted = module.state_dict()
-    first = next(iter(wanted))
-    prefixes = sorted({k[: -len(first)] for k in state if k == first or k.endswith("." + first)}, key=len)
-    prefix = next((p for p in prefixes if sum(p + k in state for k in wanted) > len(wanted) // 2), None)
-    if prefix is None:
-        raise ValueError(f"{os.fspath(path)!r} does not hold a {type(module).__name__}: none of its weights match "
-                         f"(looked for {first!r}).")
-    module.load_state_dict({k: state[prefix + k] for k in wanted if prefix + k in state}, strict=False)
-    loaded = {wanted[k].data_ptr() for k in wanted if prefix + k in state}
-    missing = [k for k in wanted if prefix + k not in state and wanted[k].data_ptr() not in loaded]
-    if missing:
-        raise ValueError(f"{os.fspath(path)!r} lacks {len(missing)} weights of the {type(module).__name__}, e.g. "
-                         f"{missing[:3]}.")
-
-
-# Where `hub_mint.save_for_hub(..., trained_parts_only=True)` puts a peft model's LoRA adapters.
-ADAPTERS_FOLDER = "adapters"
-
-
-def _stored_parts(path) -> set[str] | None:
-    """The top-level parts (`audio_model`, `qformer`, ...) a local checkpoint folder has weights for; None if unknown."""
-    path = os.fspath(path)
-    index = os.path.join(path, "model.safetensors.index.json")
-    if os.path.isfile(index):
-        with open(index) as f:
-            return {key.split(".")[0] for key in json.load(f)["weight_map"]}
-    single = os.path.join(path, "model.safetensors")
-    if os.path.isfile(single):
-        with safe_open(single, "pt") as f:
-            return {key.split(".")[0] for key in f.keys()}
-    return None
-
-
-def _saved_base_models(path) -> dict | None:
-    config = os.path.join(os.fspath(path), "config.json")
-    if not os.path.isfile(config):
-        return None
-    with open(config) as f:
-        return json.load(f).get("base_models")
-
-
 class MintQFormerModel(InstructBlipQFormerModel):
     """
     Bridge-Net's Q-Former (section 2.1): transformers' InstructBLIP Q-Former, whose self-attention layers are shared by
@@ -216,9 +176,7 @@ class MintQFormerModel(InstructBlipQFormerModel):
     config_class = MintQFormerConfig
 
     @classmethod
-    def from_bert_pretrained(
-        cls, bert_path: str | os.PathLike, encoder_hidden_size: int, **config_overrides
-    ) -> "MintQFormerModel":
+    def from_bert_pretrained(cls, bert_path, encoder_hidden_size: int, **config_overrides) -> "MintQFormerModel":
         """
         Builds a Q-Former with the dimensions of the BERT checkpoint in `bert_path` (a local directory with
         `config.json` and `model.safetensors`) and initialises it from it (see [`bert_to_qformer_state_dict`]).
@@ -227,14 +185,13 @@ class MintQFormerModel(InstructBlipQFormerModel):
         config = MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert_path), encoder_hidden_size,
                                                     **config_overrides)
         model = cls(config)
-        model.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
+        model.load_bert_state_dict(load_checkpoint_state_dict(bert_path))
         return model
 
     def load_bert_state_dict(self, bert_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Copies BERT weights into this Q-Former; returns the mapped entries that belong elsewhere (the MLM head)."""
         mapped = bert_to_qformer_state_dict(bert_state_dict)
         own = self.state_dict()
-        extra = {k: v for k, v in mapped.items() if k not in own}
         with torch.no_grad():
             for key, value in mapped.items():
                 if key not in own:
@@ -247,10 +204,10 @@ class MintQFormerModel(InstructBlipQFormerModel):
                                      f"{tuple(target.shape)}: the BERT and Q-Former configs disagree.")
                 else:
                     target.copy_(value)
-        return extra
+        return {k: v for k, v in mapped.items() if k not in own}
 
 
-def _bidirectional_bias(mask: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+def _attention_bias(mask: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
     """A boolean `(batch, 1, q_len, kv_len)` mask (True = may attend) in the form the attention backend takes."""
     if attn_implementation == "eager":
         return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
@@ -274,11 +231,32 @@ def atg_attention_mask(num_queries: int, text_attention_mask: torch.Tensor) -> t
     return mask[:, None]
 
 
+def _check_text_not_empty(attention_mask: torch.Tensor, name: str) -> None:
+    empty = (attention_mask.sum(dim=1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"{name} of batch item(s) {empty} is all padding: every text needs at least its [CLS] token "
+            "(tokenize an empty caption with the processor rather than passing an all-zero mask)."
+        )
+
+
+def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int | None = None) -> None:
+    """A clear error for a tensor whose batch size or number of dimensions differs from the audio's."""
+    if tensor is None:
+        return
+    if dims is not None and tensor.dim() != dims:
+        raise ValueError(f"{name} has {tensor.dim()} dimensions (shape {tuple(tensor.shape)}); expected {dims}.")
+    if tensor.shape[0] != batch:
+        raise ValueError(f"{name} holds {tensor.shape[0]} rows but the audio holds {batch} clips: pass one row per "
+                         "clip (the processor builds matching batches).")
+
+
 class MintPreTrainedModel(PreTrainedModel):
     """
-    Shared by both stages: the frozen audio encoder (`audio_model`), the trainable LayerNorm on its output
+    Shared by every MINT head: the frozen audio encoder (`audio_model`), the trainable LayerNorm on its output
     (`audio_layernorm`, LAVIS BLIP-2's `ln_vision`), the learnable queries (`query_tokens`) and the Q-Former
-    (`qformer`). Both stage classes use these names, so a stage-1 checkpoint loads into stage 2 without renaming.
+    (`qformer`) make Bridge-Net (section 2.1). Every head uses these names, so a stage-1 checkpoint loads into stage 2
+    without renaming.
     """
 
     config: MintConfig
@@ -297,7 +275,6 @@ class MintPreTrainedModel(PreTrainedModel):
 
     def _init_bridge(self, config: MintConfig) -> None:
         self.audio_model = build_audio_encoder(config.audio_config)
-        _mask_padding_between_positional_convs(self.audio_model)
         self.audio_layernorm = nn.LayerNorm(config.audio_feature_size)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
         self.qformer = MintQFormerModel._from_config(config.qformer_config)
@@ -306,90 +283,27 @@ class MintPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, MintPreTrainedModel):
             init.normal_(module.query_tokens, mean=0.0, std=self.config.qformer_config.initializer_range)
-            if isinstance(module, MintForPreTraining):
+            if hasattr(module, "temp"):
                 init.constant_(module.temp, self.config.temperature_init)
         elif isinstance(module, BertLMPredictionHead):
             init.zeros_(module.bias)
         elif isinstance(module, InstructBlipQFormerEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
 
-    def init_qformer_from_bert(self, bert_path: str | os.PathLike) -> None:
+    def init_qformer_from_bert(self, bert_path) -> None:
         """Initialises the Q-Former (and the ATG head, where the checkpoint has an MLM head) from a local BERT."""
-        extra = self.qformer.load_bert_state_dict(_load_checkpoint_state_dict(bert_path))
+        extra = self.qformer.load_bert_state_dict(load_checkpoint_state_dict(bert_path))
         head = {k.removeprefix("atg_head."): v for k, v in extra.items() if k.startswith("atg_head.")}
         if head and hasattr(self, "atg_head"):
             self.atg_head.load_state_dict(head, strict=False)
+
+    def _frozen_module_names(self) -> list[str]:
+        return ["audio_model"] if self.config.freeze_audio_encoder else []
 
     def _freeze(self) -> None:
         """Freezes the parts the config marks frozen (section 2: frozen audio encoder and LLM)."""
         for name in self._frozen_module_names():
             getattr(self, name).requires_grad_(False).eval()
-
-    def _frozen_module_names(self) -> list[str]:
-        return ["audio_model"] if self.config.freeze_audio_encoder else []
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        # `register_for_auto_class` records one Auto class per model class; write all of MINT's into `auto_map`, so
-        # the folder loads with `trust_remote_code=True` through any of them.
-        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **MINT_AUTO_MAP}
-        auto_class = "AutoModelForPreTraining" if isinstance(self, MintForPreTraining) else "AutoModel"
-        self.config.custom_pipelines = {**(getattr(self.config, "custom_pipelines", None) or {}),
-                                        **custom_pipelines(auto_class)}
-        return super().save_pretrained(save_directory, *args, **kwargs)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """
-        As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
-        with only its trained parts by `hub_mint.save_for_hub`, or a stage-1 folder from `hub_mint.assemble_mint`,
-        which has no LLM) comes from the base folder named in `config.base_models`. Pass
-        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them.
-        """
-        bases = kwargs.get("base_models") or _saved_base_models(pretrained_model_name_or_path) or {}
-        stored = _stored_parts(pretrained_model_name_or_path)
-        # Parts this class has, whose weights the folder does not store: they come from their base folders.
-        from_bases = {name: path for name, path in bases.items()
-                      if name in cls._pretrained_components and (stored is None or name not in stored)}
-        ignored = cls._keys_to_ignore_on_load_missing
-        if from_bases:  # no "newly initialised" report for them
-            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in from_bases]
-        wants_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
-                                                  **kwargs)
-        finally:
-            cls._keys_to_ignore_on_load_missing = ignored
-        model._reinit_missing_language_model(set(info["missing_keys"]))
-        for name, path in from_bases.items():
-            if not os.path.isdir(path):
-                raise ValueError(
-                    f"This MINT folder does not store its frozen {name}; it comes from the base model {path!r}, which "
-                    f"is not a folder here. Put that checkpoint there, or pass base_models={{{name!r}: "
-                    "'/path/to/it', ...} to from_pretrained."
-                )
-            load_component(getattr(model, name), path)
-        adapters = os.path.join(os.fspath(pretrained_model_name_or_path), ADAPTERS_FOLDER)
-        if model.config.base_models and os.path.isfile(os.path.join(adapters, "adapter_config.json")):
-            from peft import PeftModel
-
-            # LoRA adapters saved beside the trained parts: merged into the reassembled frozen parts.
-            model = PeftModel.from_pretrained(model, adapters).merge_and_unload()
-        # Loading materialises new parameters, which are trainable by default: freeze again.
-        model._freeze()
-        return (model, info) if wants_info else model
-
-    def _reinit_missing_language_model(self, missing: set[str]) -> None:
-        """
-        A stage-1 checkpoint has no LLM. transformers 5.x initialises an LLM missing from a checkpoint with the generic
-        rule (for T5: std `initializer_factor` = 1.0 on every linear layer, so activations and gradients explode)
-        rather than with the LLM's own `_init_weights`: rebuild it from its config, as the constructor does.
-        """
-        lm = getattr(self, "language_model", None)
-        if lm is None or not all(f"language_model.{k}" in missing for k in lm.state_dict()):
-            return
-        parameter = next(lm.parameters())
-        self.language_model = type(lm)._from_config(lm.config).to(device=parameter.device, dtype=parameter.dtype)
-        self.language_model.train(self.training)
 
     def train(self, mode: bool = True):
         """Frozen parts stay in eval mode, so layerdrop, SpecAugment-style time masking and dropout never fire."""
@@ -398,72 +312,151 @@ class MintPreTrainedModel(PreTrainedModel):
             getattr(self, name).eval()
         return self
 
-    def encode_audio(
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # `register_for_auto_class` records one Auto class per model class; write all of MINT's into `auto_map`, so
+        # the folder loads with `trust_remote_code=True` through any of them.
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **MINT_AUTO_MAP}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, base_models: dict[str, str] | None = None,
+                        **kwargs):
+        """
+        As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
+        with only its trained parts by `hub_mint.save_for_hub`, or a stage-1 folder from `hub_mint.assemble_mint`,
+        which has no LLM) comes from the base folder named in `config.base_models`; pass
+        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them. LoRA adapters
+        stored in the folder's `adapters/` (peft's format) are merged into the frozen parts.
+        """
+        check_model_folder(pretrained_model_name_or_path)
+        from_bases = parts_from_base_folders(pretrained_model_name_or_path, cls._pretrained_components, base_models)
+        ignored = cls._keys_to_ignore_on_load_missing
+        missing_parts = list(from_bases) + ([] if "language_model" in from_bases else cls._parts_missing_in(
+            pretrained_model_name_or_path))
+        if missing_parts:  # parts loaded or built below: no "newly initialised" report for them
+            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in missing_parts]
+        wants_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
+                                                  **kwargs)
+        finally:
+            cls._keys_to_ignore_on_load_missing = ignored
+        if "language_model" in missing_parts and "language_model" not in from_bases:
+            model._reinit_language_model()
+        load_parts_from_base_folders(model, from_bases)
+        if model.config.base_models and has_adapters(pretrained_model_name_or_path):
+            model = merge_adapters(model, pretrained_model_name_or_path)
+        model._freeze()  # loading materialises new parameters, which are trainable by default
+        return (model, info) if wants_info else model
+
+    @classmethod
+    def _parts_missing_in(cls, path) -> list[str]:
+        """An LLM this class has and a local folder does not store (a stage-1 checkpoint loaded into stage 2)."""
+        stored = stored_parts(path)
+        if "language_model" in cls._pretrained_components and stored is not None and "language_model" not in stored:
+            logger.info("This checkpoint has no LLM (a stage-1 model): the LLM is initialised from its config.")
+            return ["language_model"]
+        return []
+
+    def _reinit_language_model(self) -> None:
+        """
+        Builds the LLM a checkpoint lacks with its own `_init_weights`, as the constructor does: transformers would
+        otherwise initialise it with the generic rule (for T5: std `initializer_factor` = 1.0 on every linear layer,
+        so activations and gradients explode).
+        """
+        lm = self.language_model
+        parameter = next(lm.parameters())
+        self.language_model = type(lm)._from_config(lm.config).to(device=parameter.device, dtype=parameter.dtype)
+        self.language_model.train(self.training)
+
+    # Bridge-Net (section 2.1)
+
+    def get_audio_encoder_features(
         self,
+        *,
         input_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        Runs the audio encoder, or takes its cached output.
+        The frozen encoder's features `(batch, frames, audio_feature_size)` (its hidden states at
+        `config.audio_feature_layer`, concatenated if several) and their frame mask `(batch, frames)`: what the
+        feature cache stores and what `audio_encoder_features` takes back.
 
         Args:
-            input_values: `(batch, samples)` waveforms (wav2vec2 / data2vec / HuBERT) or `(batch, n_mels, frames)`
-                log-mel features (Whisper), as the processor returns them.
-            audio_attention_mask: 1 on real audio, 0 on padding: `(batch, samples)` or `(batch, frames)` for
-                `input_values`, `(batch, audio_length)` for `audio_features`.
-            audio_features: `(batch, audio_length, audio_feature_size)` encoder outputs from the frozen-feature cache,
-                used instead of running the encoder.
-
-        Returns:
-            `audio_embeds` `(batch, audio_length, audio_feature_size)` after `audio_layernorm`, in the Q-Former's dtype,
-            and their padding mask `(batch, audio_length)`.
+            input_values `(batch, samples)` (wav2vec2 / data2vec / HuBERT) or input_features `(batch, n_mels, frames)`
+                (Whisper): the audio under the encoder's own input name, as the processor returns it.
+            audio_attention_mask: 1 on real audio, 0 on padding, `(batch, samples)` or `(batch, frames)`.
         """
-        if audio_features is not None:
-            if audio_features.shape[-1] != self.config.audio_feature_size:
-                raise ValueError(
-                    f"audio_features are {audio_features.shape[-1]}-d, but this model reads "
-                    f"{self.config.audio_feature_size}-d audio features (audio_feature_layer="
-                    f"{self.config.audio_feature_layer}): rebuild the feature cache with this model."
-                )
-            hidden = audio_features
-            mask = audio_attention_mask if audio_attention_mask is not None else torch.ones(
-                hidden.shape[:2], dtype=torch.long, device=hidden.device)
-        else:
-            hidden, mask = self.run_audio_encoder(input_values, audio_attention_mask)
-        return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
+        audio = self._audio_input(input_values, input_features)
+        if audio_attention_mask is None:
+            audio_attention_mask = torch.ones(audio.shape[0], audio.shape[-1], dtype=torch.long, device=audio.device)
+        _check_batch("audio_attention_mask", audio_attention_mask, audio.shape[0], dims=2)
+        if not torch.isfinite(audio).all():
+            bad = (~torch.isfinite(audio)).flatten(1).any(-1).nonzero().flatten().tolist()
+            raise ValueError(f"The audio of batch item(s) {bad} contains NaN or infinite values; expected finite "
+                             "samples (the processor refuses such clips).")
+        trainable = not self.config.freeze_audio_encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
+            return run_audio_encoder(self.audio_model, audio, audio_attention_mask, self.config.audio_feature_layers)
 
-    def run_audio_encoder(
+    def _audio_input(self, input_values, input_features) -> torch.Tensor:
+        expected = self.audio_model.main_input_name
+        given = {"input_values": input_values, "input_features": input_features}
+        wrong = [name for name, value in given.items() if value is not None and name != expected]
+        if wrong or given.get(expected) is None:
+            raise ValueError(f"This MINT's audio encoder ({type(self.audio_model).__name__}) takes its audio as "
+                             f"{expected}, as the processor returns it; got {[k for k, v in given.items() if v is not None]}"
+                             " (or pass cached encoder output as audio_encoder_features).")
+        audio = given[expected]
+        if audio.dim() != (2 if expected == "input_values" else 3):
+            raise ValueError(f"{expected} has shape {tuple(audio.shape)}; expected (batch, samples) waveforms"
+                             if expected == "input_values" else
+                             f"{expected} has shape {tuple(audio.shape)}; expected (batch, n_mels, frames) log-mels.")
+        return audio
+
+    def encode_audio(
         self,
+        *,
         input_values: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        The frozen encoder's raw features `(batch, frames, audio_feature_size)`, its hidden states at
-        `config.audio_feature_layer` (concatenated if several), and their frame mask: what the feature cache stores.
+        The audio features Bridge-Net's cross-attention reads: the encoder's features after `audio_layernorm`
+        `(batch, audio_length, audio_feature_size)`, in the Q-Former's dtype, with their padding mask
+        `(batch, audio_length)`. The audio comes under the encoder's input name (see
+        [`get_audio_encoder_features`]), or as cached `audio_encoder_features` `(batch, audio_length,
+        audio_feature_size)` with `audio_attention_mask` over their frames.
         """
-        input_values = input_values if input_values is not None else input_features
-        if audio_attention_mask is None:
-            audio_attention_mask = torch.ones(input_values.shape[0], input_values.shape[-1], dtype=torch.long,
-                                              device=input_values.device)
-        frozen = self.config.freeze_audio_encoder
-        layers = self.config.audio_feature_layers
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen), _padding_mask_for_hooks(
-            self.audio_model, audio_attention_mask
-        ):
-            output = self.audio_model(
-                input_values.to(self.audio_model.dtype), attention_mask=audio_attention_mask,
-                output_hidden_states=layers != [-1],
+        if audio_encoder_features is None:
+            hidden, mask = self.get_audio_encoder_features(input_values=input_values, input_features=input_features,
+                                                           audio_attention_mask=audio_attention_mask)
+        else:
+            if input_values is not None or input_features is not None:
+                raise ValueError("Pass the audio once: as input_values / input_features, or as audio_encoder_features.")
+            hidden, mask = audio_encoder_features, audio_attention_mask
+            self._check_encoder_features(hidden, mask)
+            if mask is None:
+                mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
+        return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
+
+    def _check_encoder_features(self, features: torch.Tensor, mask: torch.Tensor | None) -> None:
+        if features.dim() != 3 or features.shape[-1] != self.config.audio_feature_size:
+            raise ValueError(
+                f"audio_encoder_features have shape {tuple(features.shape)}, but this model reads (batch, frames, "
+                f"{self.config.audio_feature_size}) audio encoder features (audio_feature_layer="
+                f"{self.config.audio_feature_layer}): rebuild the feature cache with this model."
             )
-        # The last of `hidden_states` is `last_hidden_state` (after the final LayerNorm) for every supported encoder.
-        hidden = output.last_hidden_state if layers == [-1] else torch.cat(
-            [output.hidden_states[layer] for layer in layers], dim=-1)
-        return hidden, audio_frame_mask(self.audio_model, audio_attention_mask, hidden.shape[1])
+        _check_batch("audio_attention_mask", mask, features.shape[0], dims=2)
+        if not torch.isfinite(features).all():
+            bad = (~torch.isfinite(features)).flatten(1).any(-1).nonzero().flatten().tolist()
+            raise ValueError(f"audio_encoder_features of batch item(s) {bad} contain NaN or infinite values.")
 
     def query_forward(
         self,
-        audio_embeds: torch.Tensor,
+        audio_hidden_states: torch.Tensor,
         audio_mask: torch.Tensor,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -472,8 +465,8 @@ class MintPreTrainedModel(PreTrainedModel):
         Runs the queries (and optional text) through the Q-Former with cross-attention to the audio.
 
         Args:
-            audio_embeds `(batch, audio_length, audio_feature_size)` and audio_mask `(batch, audio_length)`: from
-                [`encode_audio`].
+            audio_hidden_states `(batch, audio_length, audio_feature_size)` and audio_mask `(batch, audio_length)`:
+                from [`encode_audio`].
             input_ids `(batch, text_length)`: text in the Q-Former's vocabulary (the instruction in stage 2, the
                 caption for ALM/ATG in stage 1).
             attention_mask: `(batch, text_length)` text padding mask (queries are always attended), or a boolean
@@ -482,137 +475,75 @@ class MintPreTrainedModel(PreTrainedModel):
         Returns:
             The Q-Former output; its first `num_query_tokens` positions are the query outputs.
         """
-        batch = audio_embeds.shape[0]
+        batch = audio_hidden_states.shape[0]
         queries = self.query_tokens.expand(batch, -1, -1)
+        if input_ids is not None and attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
         if attention_mask is not None and attention_mask.dim() == 2:
             query_mask = torch.ones(batch, queries.shape[1], dtype=attention_mask.dtype, device=attention_mask.device)
             attention_mask = torch.cat([query_mask, attention_mask], dim=1)
         elif attention_mask is not None:
-            attention_mask = _bidirectional_bias(
+            attention_mask = _attention_bias(
                 attention_mask, self.qformer.config._attn_implementation, self.query_tokens.dtype
             )
         return self.qformer(
             input_ids=input_ids,
             attention_mask=attention_mask,
             query_embeds=queries,
-            encoder_hidden_states=audio_embeds.to(self.query_tokens.dtype),
+            encoder_hidden_states=audio_hidden_states.to(self.query_tokens.dtype),
             encoder_attention_mask=audio_mask,
         )
 
 
-def build_audio_encoder(audio_config) -> PreTrainedModel:
-    """The audio encoder for `audio_config`: Whisper's encoder for a Whisper config, else `AutoModel`'s base model."""
-    if isinstance(audio_config, WhisperConfig):
-        return WhisperEncoder._from_config(audio_config)
-    return AutoModel.from_config(audio_config)
-
-
-def _mask_padding_between_positional_convs(audio_model: nn.Module) -> None:
+class MintModel(MintPreTrainedModel):
     """
-    data2vec-audio's positional embedding is a stack of convolutions; transformers zeroes the padded frames before the
-    first one only, so from the second on, padding leaks into the real frames near a clip's end and a clip's features
-    depend on the batch it is padded in. A pre-hook zeroes the padded frames before every layer of the stack, which
-    makes a padded clip's frames equal to those of the clip alone.
-    """
-    layers = getattr(getattr(getattr(audio_model, "encoder", None), "pos_conv_embed", None), "layers", None)
-    if layers is None:
-        return
-
-    def zero_padding(module, args):
-        mask = getattr(audio_model, "_mint_frame_mask", None)
-        if mask is None:
-            return None
-        hidden = args[0]
-        return (hidden * mask[:, None, : hidden.shape[-1]].to(hidden.dtype),)
-
-    for layer in layers:
-        layer.register_forward_pre_hook(zero_padding)
-
-
-@contextlib.contextmanager
-def _padding_mask_for_hooks(audio_model: nn.Module, attention_mask: torch.Tensor):
-    """Exposes the output-frame padding mask to the hooks of [`_mask_padding_between_positional_convs`]."""
-    if not hasattr(audio_model, "_get_feat_extract_output_lengths"):
-        yield
-        return
-    lengths = audio_model._get_feat_extract_output_lengths(attention_mask.sum(-1))
-    frames = int(audio_model._get_feat_extract_output_lengths(torch.tensor(attention_mask.shape[1])))
-    audio_model._mint_frame_mask = torch.arange(frames, device=attention_mask.device)[None] < lengths[:, None]
-    try:
-        yield
-    finally:
-        audio_model._mint_frame_mask = None
-
-
-def audio_frame_mask(audio_model: PreTrainedModel, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """
-    The padding mask of the encoder's output frames `(batch, num_frames)` from the input-level mask.
-
-    wav2vec2-family models know their convolutional downsampling; for others (Whisper: 2x) the input mask is
-    subsampled by the ratio of input to output length.
-    """
-    if hasattr(audio_model, "_get_feature_vector_attention_mask"):
-        return audio_model._get_feature_vector_attention_mask(num_frames, attention_mask).long()
-    stride = max(attention_mask.shape[1] // num_frames, 1)
-    return attention_mask[:, ::stride][:, :num_frames].long()
-
-
-def _check_text_not_empty(attention_mask: torch.Tensor, name: str) -> None:
-    empty = (attention_mask.sum(dim=1) == 0).nonzero().flatten().tolist()
-    if empty:
-        raise ValueError(
-            f"{name} of batch item(s) {empty} is all padding: every text needs at least its [CLS] token "
-            "(tokenize an empty caption with the processor rather than passing an all-zero mask)."
-        )
-
-
-class MintForPreTraining(MintPreTrainedModel):
-    """
-    MINT stage 1 (section 2.2): audio-language representation learning with the frozen audio encoder and
-    Bridge-Net, trained with ALC, ALM and ATG (any subset, `config.stage1_objectives`).
-
-    Heads as in LAVIS BLIP-2: `audio_proj` / `text_proj` to the `audio_text_hidden_size` contrastive space, `alm_head`
-    (two-class matching classifier on every query output), `atg_head` (BERT's MLM head, decoder tied to the Q-Former's
-    word embeddings) and the learnable temperature `temp`.
+    Bridge-Net (section 2.1) with the audio-language embedding space that ALC trains (section 2.2): `audio_proj` and
+    `text_proj` project the query outputs and the text's `[CLS]` output to `audio_text_hidden_size`, compared with
+    the highest query similarity at the learnt temperature `temp`. This is the model a stage-1 checkpoint is for
+    retrieval (section 4.1) and embedding zero-shot classification (Table 6); its `forward` gives `logits_per_audio`
+    as `ClapModel` does, so transformers' `zero-shot-audio-classification` pipeline runs it.
     """
 
-    accepts_loss_kwargs = False  # contrastive losses are batch means: the Trainer averages over accumulation steps
-    _tied_weights_keys = {"atg_head.predictions.decoder.weight": "qformer.embeddings.word_embeddings.weight",
-                          "atg_head.predictions.decoder.bias": "atg_head.predictions.bias"}
+    # A stage-1 or stage-2 checkpoint loads into this headless model: their other heads are left out.
+    _keys_to_ignore_on_load_unexpected = [r"^(alm_head|atg_head|language_projection|language_model)\."]
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
         self._init_bridge(config)
-        hidden = config.qformer_config.hidden_size
-        self.audio_proj = nn.Linear(hidden, config.audio_text_hidden_size)
-        self.text_proj = nn.Linear(hidden, config.audio_text_hidden_size)
-        self.alm_head = nn.Linear(hidden, 2)
-        self.atg_head = BertOnlyMLMHead(config.qformer_config)
-        self.temp = nn.Parameter(torch.tensor(config.temperature_init))
+        self._init_embedding_heads(config)
         self.post_init()
         self._freeze()
 
-    def _temperature(self) -> torch.Tensor:
-        # LAVIS clamps the temperature to [0.001, 0.5] in place before each step; a functional clamp is equivalent.
+    def _init_embedding_heads(self, config: MintConfig) -> None:
+        hidden = config.qformer_config.hidden_size
+        self.audio_proj = nn.Linear(hidden, config.audio_text_hidden_size)
+        self.text_proj = nn.Linear(hidden, config.audio_text_hidden_size)
+        self.temp = nn.Parameter(torch.tensor(config.temperature_init))
+
+    def temperature(self) -> torch.Tensor:
+        """The ALC temperature. LAVIS clamps it to [0.001, 0.5] in place before each step; a functional clamp is
+        equivalent."""
         return self.temp.clamp(0.001, 0.5)
 
     def get_audio_features(
         self,
+        *,
         input_values: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """
-        Normalised audio embeddings for retrieval (section 4.1): one per query. The audio comes as one of
-        `input_values`, `input_features` or cached `audio_features` (see [`MintPreTrainedModel.encode_audio`]).
+        Normalised audio embeddings for retrieval (section 4.1), one per query. The audio comes under the encoder's
+        input name or as cached `audio_encoder_features` (see [`MintPreTrainedModel.encode_audio`]).
 
         Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens,
         audio_text_hidden_size)`, L2-normalised, and `last_hidden_state` the query outputs of the Q-Former.
         """
-        audio_embeds, audio_mask = self.encode_audio(
-            **_audio_kwargs(input_values, input_features, audio_features, audio_attention_mask))
-        query_output = self.query_forward(audio_embeds, audio_mask).last_hidden_state
+        audio, mask = self.encode_audio(input_values=input_values, input_features=input_features,
+                                        audio_encoder_features=audio_encoder_features,
+                                        audio_attention_mask=audio_attention_mask)
+        query_output = self.query_forward(audio, mask).last_hidden_state
         return BaseModelOutputWithPooling(
             last_hidden_state=query_output, pooler_output=F.normalize(self.audio_proj(query_output), dim=-1)
         )
@@ -641,213 +572,35 @@ class MintForPreTraining(MintPreTrainedModel):
         """
         return torch.einsum("aqd,td->atq", audio_embeds, text_embeds).amax(dim=-1)
 
-    def get_matching_scores(
+    def forward(
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
         input_values: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """ALM probability that audio i and text i (Q-Former vocabulary) match, `(batch,)` (section 2.2)."""
-        audio_embeds, audio_mask = self.encode_audio(
-            **_audio_kwargs(input_values, input_features, audio_features, audio_attention_mask))
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        return self._alm_logits(audio_embeds, audio_mask, input_ids, attention_mask).softmax(dim=-1)[:, 1]
-
-    def _alm_logits(self, audio_embeds, audio_mask, input_ids, attention_mask) -> torch.Tensor:
-        # Queries and text see each other (bi-directional mask); the 2-class logits are averaged over the queries.
-        output = self.query_forward(audio_embeds, audio_mask, input_ids, attention_mask).last_hidden_state
-        return self.alm_head(output[:, : self.config.num_query_tokens]).mean(dim=1)
-
-    def forward(
-        self,
-        input_values: torch.Tensor | None = None,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
-    ) -> MintForPreTrainingOutput:
+        token_type_ids: torch.LongTensor | None = None,
+    ) -> MintOutput:
         """
-        Stage-1 losses on a batch of audio-caption pairs.
+        The ALC similarity of every clip with every text, divided by the temperature.
 
         Args:
-            input_values `(batch, samples)`, input_features `(batch, n_mels, frames)` or audio_features
-                `(batch, audio_length, audio_feature_size)`: the audio, as the processor returns it for the encoder, or
-                the encoder's cached outputs (give one of them).
-            qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
-            qformer_attention_mask `(batch, text_length)`: caption padding mask.
-            audio_attention_mask: the audio padding mask.
-
-        Captions with identical token ids are positives of each other: ALC spreads its target over them (as LAVIS
-        does for samples sharing an `image_id`) and ALM never mines one as a negative. Where a sample has no valid
-        negative (a batch of one, or a batch of one repeated caption) it contributes only its positive pair to ALM;
-        when no sample has a negative, `loss_alm` is 0. An all-padding caption raises a `ValueError`.
+            input_ids `(num_text, text_length)`, attention_mask: texts in the Q-Former's (BERT) vocabulary; a stage-1
+                model has no LLM, so its text is the Q-Former's.
+            input_values / input_features / audio_encoder_features, audio_attention_mask: the audio, see
+                [`MintPreTrainedModel.encode_audio`].
+            token_type_ids: accepted as BERT tokenizers return them; all must be 0 (the Q-Former has no token types).
         """
-        audio = _audio_kwargs(input_values, input_features, audio_features, audio_attention_mask)
-        if qformer_input_ids is None:
-            raise ValueError("MintForPreTraining needs captions as qformer_input_ids (Q-Former vocabulary).")
-        if qformer_attention_mask is None:
-            qformer_attention_mask = torch.ones_like(qformer_input_ids)
-        num_clips = next(v for v in audio.values() if v is not None).shape[0]
-        if qformer_input_ids.shape[0] != num_clips:
-            raise ValueError(f"Got {num_clips} clips but {qformer_input_ids.shape[0]} captions: "
-                             "each clip needs exactly one caption.")
-        _check_text_not_empty(qformer_attention_mask, "qformer_attention_mask")
-        objectives = set(self.config.stage1_objectives)
-        audio_embeds, audio_mask = self.encode_audio(**audio)
-        num_queries = self.config.num_query_tokens
-
-        atg_logits = loss_atg = None
-        if "atg" in objectives:
-            # One pass serves ATG and the query side of ALC: under the ATG mask the queries see no text, so their
-            # outputs equal those of a query-only pass.
-            decoder_ids = qformer_input_ids.clone()
-            decoder_ids[:, 0] = self.config.qformer_config.dec_token_id
-            pattern = atg_attention_mask(num_queries, qformer_attention_mask)
-            output = self.query_forward(audio_embeds, audio_mask, decoder_ids, pattern).last_hidden_state
-            query_output = output[:, :num_queries]
-            atg_logits = self.atg_head(output[:, num_queries:])
-            labels = decoder_ids.masked_fill(qformer_attention_mask == 0, -100)
-            loss_atg = F.cross_entropy(
-                atg_logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                ignore_index=-100, label_smoothing=self.config.label_smoothing,
-            )
-        else:
-            query_output = self.query_forward(audio_embeds, audio_mask).last_hidden_state
-
-        audio_feats = F.normalize(self.audio_proj(query_output), dim=-1)
-        text_feats = self.get_text_features(qformer_input_ids, qformer_attention_mask).pooler_output
-        # Under DDP the negatives come from the global batch: local rows against columns gathered from every process
-        # (with gradients, as LAVIS's all_gather_with_grad); in one process the "global" batch is the local one.
-        offset = _rank() * audio_feats.shape[0]
-        all_audio_feats, all_text_feats = _gather(audio_feats), _gather(text_feats)
-        all_ids = _gather_padded(qformer_input_ids, dim=1)
-        all_text_mask = _gather_padded(qformer_attention_mask, dim=1)
-        temperature = self._temperature()
-        logits_per_audio = self.audio_text_similarity(audio_feats, all_text_feats) / temperature
-        logits_per_text = self.audio_text_similarity(all_audio_feats, text_feats).t() / temperature
-        positives = _same_caption(all_ids, all_text_mask)[offset : offset + audio_feats.shape[0]]
-
-        loss_alc = None
-        if "alc" in objectives:
-            targets = positives.float() / positives.sum(dim=1, keepdim=True)
-            loss_alc = (
-                F.cross_entropy(logits_per_audio, targets, label_smoothing=self.config.label_smoothing)
-                + F.cross_entropy(logits_per_text, targets, label_smoothing=self.config.label_smoothing)
-            ) / 2
-
-        loss_alm = alm_logits = alm_labels = neg_audio = neg_text = None
-        if "alm" in objectives:
-            hardest = self.config.alm_negative_sampling == "hardest"
-            neg_audio = mine_hard_negatives(logits_per_text, positives, hardest)  # a negative audio for each text
-            neg_text = mine_hard_negatives(logits_per_audio, positives, hardest)  # a negative text for each audio
-            alm_logits, alm_labels = self._alm_pairs(
-                _gather_padded(audio_embeds, dim=1, differentiable=True), _gather_padded(audio_mask, dim=1),
-                all_ids, all_text_mask, offset, neg_audio, neg_text,
-            )
-            if alm_labels.eq(0).any():
-                loss_alm = F.cross_entropy(alm_logits.float(), alm_labels)
-            else:
-                logger.warning_once("No ALM negative in this batch (batch of one or one repeated caption): "
-                                    "loss_alm is 0.")
-                loss_alm = alm_logits.sum() * 0.0
-
-        losses = [x for x in (loss_alc, loss_alm, loss_atg) if x is not None]
-        return MintForPreTrainingOutput(
-            loss=torch.stack(losses).sum(),
-            loss_alc=loss_alc,
-            loss_alm=loss_alm,
-            loss_atg=loss_atg,
-            logits_per_audio=logits_per_audio,
-            logits_per_text=logits_per_text,
-            alm_logits=alm_logits,
-            alm_labels=alm_labels,
-            alm_negative_audio_indices=neg_audio,
-            alm_negative_text_indices=neg_text,
-            atg_logits=atg_logits,
-            audio_embeds=audio_feats,
-            text_embeds=text_feats,
-        )
-
-    def _alm_pairs(self, audio_embeds, audio_mask, input_ids, attention_mask, offset, neg_audio, neg_text):
-        """
-        Matched pairs, then (negative audio, text) and (audio, negative text) pairs, as LAVIS orders them. The
-        tensors are the global batch; this process's samples start at `offset`; negatives index the global batch.
-        """
-        local = torch.arange(neg_audio.shape[0], device=neg_audio.device) + offset
-        has_neg_audio, has_neg_text = neg_audio >= 0, neg_text >= 0
-        audio_index = torch.cat([local, neg_audio[has_neg_audio], local[has_neg_text]])
-        text_index = torch.cat([local, local[has_neg_audio], neg_text[has_neg_text]])
-        logits = self._alm_logits(
-            audio_embeds[audio_index], audio_mask[audio_index], input_ids[text_index], attention_mask[text_index]
-        )
-        labels = (torch.arange(len(audio_index), device=logits.device) < len(local)).long()
-        return logits, labels
-
-
-def _rank() -> int:
-    return torch.distributed.get_rank() if _distributed() else 0
-
-
-def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and \
-        torch.distributed.get_world_size() > 1
-
-
-_PROCESS_GROUPS: dict = {}
-
-
-def _negatives_group():
-    """
-    A process group of MINT's own for the negatives' collectives: their backward runs while DDP all-reduces gradient
-    buckets, and two streams of collectives on one group can interleave differently on each process and deadlock.
-    """
-    default = torch.distributed.group.WORLD
-    if default not in _PROCESS_GROUPS:
-        _PROCESS_GROUPS[default] = torch.distributed.new_group()
-    return _PROCESS_GROUPS[default]
-
-
-class _GatherWithGradient(torch.autograd.Function):
-    """all_gather whose backward sums every process's gradient for this process's slice (LAVIS's GatherLayer)."""
-
-    @staticmethod
-    def forward(ctx, tensor):
-        gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
-        torch.distributed.all_gather(gathered, tensor.contiguous(), group=_negatives_group())
-        return tuple(gathered)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        grads = torch.stack(grads)
-        torch.distributed.all_reduce(grads, group=_negatives_group())
-        return grads[torch.distributed.get_rank()]
-
-
-def _gather(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenates `tensor` from every process along dim 0, keeping gradients (identity in one process)."""
-    if not _distributed():
-        return tensor
-    return torch.cat(_GatherWithGradient.apply(tensor), dim=0)
-
-
-def _gather_padded(tensor: torch.Tensor, dim: int, differentiable: bool = False) -> torch.Tensor:
-    """[`_gather`] for tensors whose size along `dim` differs between processes: zero-padded to the largest first."""
-    if not _distributed():
-        return tensor
-    size = torch.tensor(tensor.shape[dim], device=tensor.device)
-    torch.distributed.all_reduce(size, op=torch.distributed.ReduceOp.MAX, group=_negatives_group())
-    pad = [0, 0] * (tensor.dim() - dim - 1) + [0, int(size) - tensor.shape[dim]]
-    tensor = F.pad(tensor, pad)
-    if differentiable:
-        return _gather(tensor)
-    gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather(gathered, tensor.contiguous(), group=_negatives_group())
-    return torch.cat(gathered, dim=0)
+        if token_type_ids is not None and bool(token_type_ids.any()):
+            raise ValueError("The Q-Former has no token types: token_type_ids must be all 0 (one text per row).")
+        audio_embeds = self.get_audio_features(input_values=input_values, input_features=input_features,
+                                               audio_encoder_features=audio_encoder_features,
+                                               audio_attention_mask=audio_attention_mask).pooler_output
+        text_embeds = self.get_text_features(input_ids, attention_mask).pooler_output
+        logits_per_audio = self.audio_text_similarity(audio_embeds, text_embeds) / self.temperature()
+        return MintOutput(logits_per_audio=logits_per_audio, logits_per_text=logits_per_audio.t(),
+                          audio_embeds=audio_embeds, text_embeds=text_embeds)
 
 
 def _same_caption(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -863,6 +616,9 @@ def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor, hardest: 
     row (LAVIS BLIP-2's hard-negative mining, which never picks the positive), or takes the most similar one when
     `hardest`. Returns `(rows,)` indices, -1 for a row without any non-positive column.
     """
+    if not torch.isfinite(logits).all():
+        raise ValueError("ALM hard-negative mining got non-finite ALC similarities: the model's weights or inputs "
+                         "hold NaN or infinite values.")
     masked = logits.float().masked_fill(positives, float("-inf"))
     valid = ~positives.all(dim=1)
     negatives = torch.full((logits.shape[0],), -1, dtype=torch.long, device=logits.device)
@@ -872,38 +628,195 @@ def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor, hardest: 
     return negatives
 
 
-def _audio_kwargs(input_values, input_features, audio_features, audio_attention_mask) -> dict:
-    """The audio as exactly one of waveforms, log-mel features or cached encoder features, for `encode_audio`."""
-    given = [x for x in (input_values, input_features, audio_features) if x is not None]
-    if len(given) != 1:
-        raise ValueError("Pass the audio as exactly one of input_values (waveforms), input_features (log-mels) or "
-                         f"audio_features (cached encoder outputs); got {len(given)}.")
-    if audio_features is not None:
-        return {"audio_features": audio_features, "audio_attention_mask": audio_attention_mask}
-    return {"input_values": given[0], "audio_attention_mask": audio_attention_mask}
+@dataclass
+class _Stage1Batch:
+    """What the three stage-1 objectives share: this process's rows and the global batch's (section 2.2)."""
+
+    audio_hidden_states: torch.Tensor  # (batch, audio_length, audio_feature_size), after audio_layernorm
+    audio_mask: torch.Tensor
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    all_input_ids: torch.Tensor  # the global batch (every process) from here on
+    all_attention_mask: torch.Tensor
+    positives: torch.Tensor  # (batch, global_batch): identical captions
+    offset: int  # where this process's rows start in the global batch
 
 
-def _order_tokens(embeds, mask, labels=None, padding_side="right"):
+class MintForPreTraining(MintModel):
     """
-    Moves each row's padding to one side, keeping the order of its real tokens: for a decoder-only LLM the sequence
-    `[soft prompt; prompt; target]` must not have holes, since positions count tokens.
+    MINT stage 1 (section 2.2): audio-language representation learning with the frozen audio encoder and
+    Bridge-Net, trained with ALC ([`alc_loss`]), ALM ([`alm_loss`]) and ATG ([`atg_loss`]), any subset of them
+    (`config.stage1_objectives`, the ablation of Table 5).
+
+    Heads as in LAVIS BLIP-2: the contrastive projections and temperature of [`MintModel`], `alm_head` (two-class
+    matching classifier on every query output) and `atg_head` (BERT's MLM head, decoder tied to the Q-Former's word
+    embeddings).
     """
-    key = (mask == 0).long() if padding_side == "right" else mask.long()
-    order = key.argsort(dim=1, stable=True)
-    embeds = embeds.gather(1, order[..., None].expand_as(embeds))
-    labels = labels.gather(1, order) if labels is not None else None
-    return embeds, mask.gather(1, order), labels
+
+    accepts_loss_kwargs = False  # contrastive losses are batch means: the Trainer averages over accumulation steps
+    _tied_weights_keys = {"atg_head.predictions.decoder.weight": "qformer.embeddings.word_embeddings.weight",
+                          "atg_head.predictions.decoder.bias": "atg_head.predictions.bias"}
+
+    def __init__(self, config: MintConfig):
+        MintPreTrainedModel.__init__(self, config)
+        self._init_bridge(config)
+        self._init_embedding_heads(config)
+        self.alm_head = nn.Linear(config.qformer_config.hidden_size, 2)
+        self.atg_head = BertOnlyMLMHead(config.qformer_config)
+        self.post_init()
+        self._freeze()
+
+    def get_matching_scores(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        input_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """ALM probability that audio i and text i (Q-Former vocabulary) match, `(batch,)` (section 2.2)."""
+        audio, mask = self.encode_audio(input_values=input_values, input_features=input_features,
+                                        audio_encoder_features=audio_encoder_features,
+                                        audio_attention_mask=audio_attention_mask)
+        _check_batch("input_ids", input_ids, audio.shape[0], dims=2)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return self._alm_logits(audio, mask, input_ids, attention_mask).softmax(dim=-1)[:, 1]
+
+    def _alm_logits(self, audio_hidden_states, audio_mask, input_ids, attention_mask) -> torch.Tensor:
+        # Queries and text see each other (bi-directional mask); the 2-class logits are averaged over the queries.
+        output = self.query_forward(audio_hidden_states, audio_mask, input_ids, attention_mask).last_hidden_state
+        return self.alm_head(output[:, : self.config.num_query_tokens]).mean(dim=1)
+
+    def forward(
+        self,
+        qformer_input_ids: torch.LongTensor,
+        qformer_attention_mask: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+    ) -> MintForPreTrainingOutput:
+        """
+        Stage-1 losses on a batch of audio-caption pairs (section 2.2).
+
+        Args:
+            qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
+            qformer_attention_mask `(batch, text_length)`: caption padding mask.
+            input_values / input_features / audio_encoder_features, audio_attention_mask: the audio, see
+                [`MintPreTrainedModel.encode_audio`].
+
+        Captions with identical token ids are positives of each other: ALC spreads its target over them (as LAVIS
+        does for samples sharing an `image_id`) and ALM never mines one as a negative. Where a sample has no valid
+        negative (a batch of one, or a batch of one repeated caption) it contributes only its positive pair to ALM;
+        when no sample has a negative, `loss_alm` is 0. An all-padding caption raises a `ValueError`.
+        """
+        audio, audio_mask = self.encode_audio(input_values=input_values, input_features=input_features,
+                                              audio_encoder_features=audio_encoder_features,
+                                              audio_attention_mask=audio_attention_mask)
+        _check_batch("qformer_input_ids", qformer_input_ids, audio.shape[0], dims=2)
+        if qformer_attention_mask is None:
+            qformer_attention_mask = torch.ones_like(qformer_input_ids)
+        _check_batch("qformer_attention_mask", qformer_attention_mask, audio.shape[0], dims=2)
+        _check_text_not_empty(qformer_attention_mask, "qformer_attention_mask")
+        all_ids = gather_padded(qformer_input_ids, dim=1)
+        all_mask = gather_padded(qformer_attention_mask, dim=1)
+        offset = rank() * audio.shape[0]
+        batch = _Stage1Batch(audio, audio_mask, qformer_input_ids, qformer_attention_mask, all_ids, all_mask,
+                             _same_caption(all_ids, all_mask)[offset : offset + audio.shape[0]], offset)
+        objectives = self.config.stage1_objectives
+
+        atg = self.atg_loss(batch) if "atg" in objectives else None
+        # Under the ATG mask the queries see no text, so ATG's pass also gives the query outputs that ALC needs.
+        query_output = atg[2] if atg is not None else self.query_forward(audio, audio_mask).last_hidden_state
+        audio_embeds = F.normalize(self.audio_proj(query_output), dim=-1)
+        text_embeds = self.get_text_features(qformer_input_ids, qformer_attention_mask).pooler_output
+        temperature = self.temperature()
+        logits_per_audio = self.audio_text_similarity(audio_embeds, gather_with_grad(text_embeds)) / temperature
+        logits_per_text = self.audio_text_similarity(gather_with_grad(audio_embeds), text_embeds).t() / temperature
+        loss_alc = self.alc_loss(logits_per_audio, logits_per_text, batch.positives) if "alc" in objectives else None
+        alm = self.alm_loss(batch, logits_per_audio, logits_per_text) if "alm" in objectives else (None,) * 5
+
+        losses = [x for x in (loss_alc, alm[0], atg[0] if atg else None) if x is not None]
+        return MintForPreTrainingOutput(
+            loss=torch.stack(losses).sum(), loss_alc=loss_alc, loss_alm=alm[0], loss_atg=atg[0] if atg else None,
+            logits_per_audio=logits_per_audio, logits_per_text=logits_per_text,
+            alm_logits=alm[1], alm_labels=alm[2], alm_negative_audio_indices=alm[3], alm_negative_text_indices=alm[4],
+            atg_logits=atg[1] if atg else None, audio_embeds=audio_embeds, text_embeds=text_embeds,
+        )
+
+    def alc_loss(self, logits_per_audio: torch.Tensor, logits_per_text: torch.Tensor,
+                 positives: torch.Tensor) -> torch.Tensor:
+        """
+        Audio-language contrastive loss (ALC, section 2.2): cross-entropy of each clip against the global batch's
+        texts and of each text against its clips, both ways averaged, with label smoothing (LAVIS BLIP-2's ITC).
+        `positives` `(batch, global_batch)` spreads the target over identical captions.
+        """
+        targets = positives.float() / positives.sum(dim=1, keepdim=True)
+        smoothing = self.config.label_smoothing
+        return (F.cross_entropy(logits_per_audio, targets, label_smoothing=smoothing)
+                + F.cross_entropy(logits_per_text, targets, label_smoothing=smoothing)) / 2
+
+    def alm_loss(self, batch: _Stage1Batch, logits_per_audio: torch.Tensor, logits_per_text: torch.Tensor):
+        """
+        Audio-language matching (ALM, section 2.2): a negative audio for each text and a negative text for each
+        audio, mined from the ALC similarities (LAVIS BLIP-2's ITM), then the two-class head on [positive pairs;
+        (negative audio, text); (audio, negative text)] with the bi-directional mask.
+
+        Returns `(loss, logits, labels, negative_audio_indices, negative_text_indices)`.
+        """
+        hardest = self.config.alm_negative_sampling == "hardest"
+        neg_audio = mine_hard_negatives(logits_per_text, batch.positives, hardest)
+        neg_text = mine_hard_negatives(logits_per_audio, batch.positives, hardest)
+        all_audio = gather_padded(batch.audio_hidden_states, dim=1, differentiable=True)
+        all_audio_mask = gather_padded(batch.audio_mask, dim=1)
+        local = torch.arange(neg_audio.shape[0], device=neg_audio.device) + batch.offset
+        has_neg_audio, has_neg_text = neg_audio >= 0, neg_text >= 0
+        audio_index = torch.cat([local, neg_audio[has_neg_audio], local[has_neg_text]])
+        text_index = torch.cat([local, local[has_neg_audio], neg_text[has_neg_text]])
+        logits = self._alm_logits(all_audio[audio_index], all_audio_mask[audio_index],
+                                  batch.all_input_ids[text_index], batch.all_attention_mask[text_index])
+        labels = (torch.arange(len(audio_index), device=logits.device) < len(local)).long()
+        if labels.eq(0).any():
+            loss = F.cross_entropy(logits.float(), labels)
+        else:
+            logger.warning_once("No ALM negative in this batch (batch of one or one repeated caption): loss_alm is 0.")
+            loss = logits.sum() * 0.0
+        return loss, logits, labels, neg_audio, neg_text
+
+    def atg_loss(self, batch: _Stage1Batch):
+        """
+        Audio-grounded text generation (ATG, section 2.2): `[DEC]` replaces `[CLS]`, the text attends causally to
+        itself and to all queries, the queries to no text; next-token cross-entropy with label smoothing (LAVIS
+        BLIP-2's ITG).
+
+        Returns `(loss, logits, query_output)`, the query outputs being those of a query-only pass.
+        """
+        num_queries = self.config.num_query_tokens
+        decoder_ids = batch.input_ids.clone()
+        decoder_ids[:, 0] = self.config.qformer_config.dec_token_id
+        pattern = atg_attention_mask(num_queries, batch.attention_mask)
+        output = self.query_forward(batch.audio_hidden_states, batch.audio_mask, decoder_ids, pattern).last_hidden_state
+        logits = self.atg_head(output[:, num_queries:])
+        labels = decoder_ids.masked_fill(batch.attention_mask == 0, -100)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100,
+                               label_smoothing=self.config.label_smoothing)
+        return loss, logits, output[:, :num_queries]
 
 
 class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """
     MINT stage 2 (section 2.3): instruction-aware Bridge-Net and a frozen LLM. The instruction enters the Q-Former
-    with the queries (`qformer_input_ids`) and the LLM after the soft prompt (`input_ids`); the query outputs are
-    projected by `language_projection` and prepended to the LLM's input embeddings.
+    with the queries (`qformer_input_ids`) and the LLM (`input_ids`); the query outputs are projected by
+    `language_projection` to the LLM's width and take the places of the `num_query_tokens` audio placeholder tokens
+    (`config.audio_token_id`) that the processor puts in front of the instruction, as a soft prompt (InstructBLIP and
+    transformers' audio LLMs place their queries the same way).
     """
 
     _keys_to_ignore_on_load_unexpected = [r"^(audio_proj|text_proj|alm_head|atg_head|temp)"]
-    accepts_loss_kwargs = True  # the Trainer passes `num_items_in_batch` (see `_lm_loss`)
+    accepts_loss_kwargs = True  # the Trainer passes `num_items_in_batch` to `self.loss_function`
     _pretrained_components = ("audio_model", "language_model")
     _keep_in_fp32_modules_strict = MintPreTrainedModel._keep_in_fp32_modules_strict + ["language_projection"]
 
@@ -911,12 +824,11 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self._init_bridge(config)
         self.language_projection = nn.Linear(config.qformer_config.hidden_size, config.text_config.hidden_size)
-        lm_class = AutoModelForCausalLM if config.use_decoder_only_language_model else AutoModelForSeq2SeqLM
-        self.language_model = lm_class.from_config(config.text_config)
-        # `labels` are the targets themselves, every one predicted (`_lm_loss` aligns the logits), so the Trainer must
-        # count all of them for `num_items_in_batch`; the default "ForConditionalGeneration" loss type would make it
-        # apply the causal-LM rule and drop each row's first label.
-        self.loss_type = None
+        decoder_only = config.use_decoder_only_language_model
+        self.language_model = (AutoModelForCausalLM if decoder_only else AutoModelForSeq2SeqLM).from_config(
+            config.text_config)
+        # The seq2seq decoder's logits are aligned with `labels` (masked-LM rule); a decoder-only LLM's are shifted.
+        self.loss_type = "ForCausalLM" if decoder_only else "ForMaskedLM"
         self.post_init()
         self._freeze()
 
@@ -931,122 +843,145 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
 
     def get_audio_features(
         self,
+        *,
         input_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """
         The soft audio prompt: instruction-aware query outputs projected to the LLM width (section 2.3). The audio
-        comes as one of `input_values`, `input_features` or cached `audio_features`.
+        comes under the encoder's input name or as cached `audio_encoder_features`; `qformer_input_ids` is the
+        instruction in the Q-Former's vocabulary.
 
         Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens, llm_hidden_size)`
         and `last_hidden_state` the Q-Former output over `[queries; instruction]`.
         """
-        audio_embeds, audio_mask = self.encode_audio(
-            **_audio_kwargs(input_values, input_features, audio_features, audio_attention_mask))
-        if qformer_input_ids is not None and qformer_attention_mask is None:
-            qformer_attention_mask = torch.ones_like(qformer_input_ids)
-        qformer_output = self.query_forward(audio_embeds, audio_mask, qformer_input_ids, qformer_attention_mask)
+        audio, mask = self.encode_audio(input_values=input_values, input_features=input_features,
+                                        audio_encoder_features=audio_encoder_features,
+                                        audio_attention_mask=audio_attention_mask)
+        _check_batch("qformer_input_ids", qformer_input_ids, audio.shape[0], dims=2)
+        _check_batch("qformer_attention_mask", qformer_attention_mask, audio.shape[0], dims=2)
+        qformer_output = self.query_forward(audio, mask, qformer_input_ids, qformer_attention_mask)
         queries = qformer_output.last_hidden_state[:, : self.config.num_query_tokens]
         return BaseModelOutputWithPooling(
             last_hidden_state=qformer_output.last_hidden_state, pooler_output=self.language_projection(queries)
         )
 
-    def _llm_inputs(self, soft_prompt, input_ids, attention_mask):
-        """`[soft prompt; prompt]` embeddings and mask for the LLM."""
-        embeds = self.get_input_embeddings()(input_ids)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        soft_mask = torch.ones(soft_prompt.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
-        return (torch.cat([soft_prompt.to(embeds.dtype), embeds], dim=1),
-                torch.cat([soft_mask, attention_mask], dim=1))
-
-    def forward(
+    def prepare_inputs_embeds(
         self,
-        input_values: torch.Tensor | None = None,
+        *,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
+        **audio,
+    ) -> tuple[torch.Tensor, torch.Tensor, BaseModelOutputWithPooling]:
+        """
+        The LLM's input embeddings with the soft prompt scattered into the audio placeholder tokens: what `forward`,
+        `generate` and `score_candidates` feed the LLM. Without `input_ids` the soft prompt stands alone.
+
+        Returns `(inputs_embeds (batch, length, llm_hidden_size), attention_mask (batch, length), audio_features)`,
+        the last being [`get_audio_features`]'s output.
+        """
+        features = self.get_audio_features(qformer_input_ids=qformer_input_ids,
+                                           qformer_attention_mask=qformer_attention_mask, **audio)
+        soft_prompt = features.pooler_output
+        batch, num_queries = soft_prompt.shape[:2]
+        token = self.config.audio_token_id
+        if token is None:
+            raise ValueError("config.audio_token_id is not set: assemble the model with hub_mint.assemble_mint, or set "
+                             "it to the LLM tokenizer's id of the processor's audio token.")
+        if input_ids is None:
+            input_ids = torch.full((batch, num_queries), token, dtype=torch.long, device=soft_prompt.device)
+        _check_batch("input_ids", input_ids, batch, dims=2)
+        _check_batch("attention_mask", attention_mask, batch, dims=2)
+        placeholders = input_ids == token
+        counts = placeholders.sum(-1)
+        if bool((counts != num_queries).any()):
+            raise ValueError(f"Each row of input_ids needs {num_queries} audio placeholder tokens (id {token}) for the "
+                             f"soft prompt; found {counts.tolist()}. Build the inputs with MintProcessor.")
+        embeds = self.get_input_embeddings()(input_ids)
+        embeds = embeds.masked_scatter(placeholders[..., None].expand_as(embeds), soft_prompt.to(embeds.dtype))
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return embeds, attention_mask, features
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
         **kwargs,
     ) -> MintForConditionalGenerationOutput:
         """
         Args:
-            input_values / input_features: the audio (one of them), as the processor returns it.
-            input_ids `(batch, prompt_length)`, attention_mask: the instruction in the LLM's vocabulary.
+            input_ids `(batch, length)`, attention_mask: the audio placeholders and the instruction in the LLM's
+                vocabulary, as the processor builds them (for a decoder-only LLM followed by the target).
             qformer_input_ids, qformer_attention_mask `(batch, instruction_length)`: the same instruction in the
                 Q-Former's vocabulary (instruction-aware extraction).
-            labels `(batch, target_length)`: target tokens in the LLM's vocabulary, -100 on padding. The LM loss is
-                computed on them only; for a decoder-only LLM they are appended after the prompt.
+            input_values / input_features / audio_encoder_features, audio_attention_mask: the audio, see
+                [`MintPreTrainedModel.encode_audio`].
+            labels: target tokens, -100 where nothing is predicted: `(batch, target_length)` for a seq2seq LLM (the
+                decoder's targets), `(batch, length)` aligned with `input_ids` for a decoder-only LLM.
             num_items_in_batch: target-token count of the whole (accumulated) batch, passed by the Trainer.
         """
-        soft_prompt = self.get_audio_features(
-            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask, input_features,
-            audio_features,
-        ).pooler_output
-        embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
-        if self.config.use_decoder_only_language_model:
-            outputs, logits, targets = self._decoder_only_forward(embeds, mask, labels, **kwargs)
-        else:
-            # T5 builds its decoder inputs from `labels`; the loss is computed below, over the same tokens.
-            outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, labels=labels, **kwargs)
-            logits, targets = outputs.logits, labels
-        loss = _lm_loss(logits, targets, num_items_in_batch) if labels is not None else None
-        return MintForConditionalGenerationOutput(
-            loss=loss, logits=outputs.logits, soft_prompt=soft_prompt, language_model_outputs=outputs
-        )
-
-    def _decoder_only_forward(self, embeds, mask, labels, **kwargs):
-        """Runs `[soft prompt; prompt; target]` without holes; returns the outputs and the aligned logits/targets."""
-        full_labels = None
+        embeds, mask, features = self.prepare_inputs_embeds(
+            input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
+            qformer_attention_mask=qformer_attention_mask, input_values=input_values, input_features=input_features,
+            audio_encoder_features=audio_encoder_features, audio_attention_mask=audio_attention_mask)
         if labels is not None:
-            target_embeds = self.get_input_embeddings()(labels.clamp(min=0))
-            full_labels = torch.cat([torch.full(mask.shape, -100, device=labels.device, dtype=labels.dtype),
-                                     labels], dim=1)
-            embeds = torch.cat([embeds, target_embeds], dim=1)
-            mask = torch.cat([mask, (labels != -100).long()], dim=1)
-        embeds, mask, full_labels = _order_tokens(embeds, mask, full_labels, padding_side="right")
-        outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, **kwargs)
-        targets = full_labels[:, 1:] if full_labels is not None else None
-        return outputs, outputs.logits[:, :-1], targets
+            _check_batch("labels", labels, embeds.shape[0], dims=2)
+            if num_items_in_batch is None and not bool((labels != -100).any()):
+                raise ValueError("Every label is -100: the batch has no target token to compute a loss on.")
+        if self.config.use_decoder_only_language_model:
+            outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask,
+                                          position_ids=_positions(mask), **kwargs)
+        else:
+            if labels is not None and kwargs.get("decoder_input_ids") is None:
+                kwargs["decoder_input_ids"] = self.language_model._shift_right(labels)
+            outputs = self.language_model(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(outputs.logits, labels, vocab_size=outputs.logits.shape[-1],
+                                      num_items_in_batch=num_items_in_batch)
+        return MintForConditionalGenerationOutput(
+            loss=loss, logits=outputs.logits, soft_prompt=features.pooler_output, qformer_outputs=features,
+            language_model_outputs=outputs,
+        )
 
     @torch.no_grad()
     def generate(
         self,
-        input_values: torch.Tensor | None = None,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
         input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
+        audio_encoder_features: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
         **generate_kwargs,
     ) -> torch.LongTensor:
         """
-        Generates text for each clip (captioning, open answers), batched. The padding masks make a clip's output
-        independent of the other clips in its batch. Returns the LLM's generated ids `(batch, new_tokens)` (for a
-        seq2seq LLM they start with the decoder start token); decode them with `processor.batch_decode`.
+        Generates text for each clip (captioning, open answers), batched; the arguments are those of [`forward`]
+        without `labels`. The padding masks make a clip's output independent of the other clips in its batch.
+        Returns the LLM's generated ids `(batch, new_tokens)` (for a seq2seq LLM they start with the decoder start
+        token); decode them with `processor.batch_decode`.
         """
-        soft_prompt = self.get_audio_features(
-            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask, input_features,
-            audio_features,
-        ).pooler_output
-        if input_ids is None:  # no prompt: the soft prompt alone (plus BOS for a decoder-only LLM)
-            start = self.config.text_config.bos_token_id if self.config.use_decoder_only_language_model else None
-            input_ids = torch.full((soft_prompt.shape[0], int(start is not None)), start or 0,
-                                   dtype=torch.long, device=soft_prompt.device)
-        embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
-        if self.config.use_decoder_only_language_model:
-            embeds, mask, _ = _order_tokens(embeds, mask, padding_side="left")
+        embeds, mask, _ = self.prepare_inputs_embeds(
+            input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
+            qformer_attention_mask=qformer_attention_mask, input_values=input_values, input_features=input_features,
+            audio_encoder_features=audio_encoder_features, audio_attention_mask=audio_attention_mask)
         return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
 
     @torch.no_grad()
@@ -1054,19 +989,15 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         self,
         candidate_ids: torch.LongTensor,
         candidate_attention_mask: torch.Tensor,
-        input_values: torch.Tensor | None = None,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
+        *,
+        length_normalize: bool = False,
         candidate_chunk_size: int | None = None,
+        **inputs,
     ) -> torch.Tensor:
         """
-        Classification by vocabulary ranking (section 4.1): the summed log-likelihood of each candidate label under
-        the LLM, given the clip and the prompt.
+        Classification by vocabulary ranking (section 4.1): the log-likelihood of each candidate label under the LLM,
+        given the clip and the prompt; summed over the label's tokens as in the paper, or averaged per token with
+        `length_normalize=True` (the sum favours short labels).
 
         The audio encoder, Bridge-Net and (for a seq2seq LLM) the LLM encoder run once per clip; for a decoder-only
         LLM the prefix runs once and its key/value cache is shared by the candidates. Only the LLM decoder runs per
@@ -1076,33 +1007,31 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             candidate_ids `(num_candidates, candidate_length)`, candidate_attention_mask: the candidate labels in the
                 LLM's vocabulary, as `processor.tokenize_candidates` returns them (with the LLM's end-of-sequence
                 token, so a label is not rewarded for being the prefix of a longer one, as in LAVIS).
-            The other arguments are those of [`forward`].
+            inputs: the keyword arguments of [`forward`] without `labels` (as the processor returns them).
 
         Returns:
-            `(batch, num_candidates)` summed log-likelihoods: argmax for single-label classification; thresholds
-            (or a softmax over the candidates) for multi-label.
+            `(batch, num_candidates)` log-likelihoods: argmax for single-label classification; thresholds (or a
+            softmax over the candidates) for multi-label.
         """
-        if candidate_ids.shape[0] == 0:
-            raise ValueError("score_candidates needs at least one candidate label, got an empty list.")
-        soft_prompt = self.get_audio_features(
-            input_values, qformer_input_ids, qformer_attention_mask, audio_attention_mask, input_features,
-            audio_features,
-        ).pooler_output
-        embeds, mask = self._llm_inputs(soft_prompt, input_ids, attention_mask)
+        if candidate_ids.dim() != 2 or candidate_ids.shape[0] == 0:
+            raise ValueError(f"candidate_ids must be (num_candidates, length) with at least one candidate, got shape "
+                             f"{tuple(candidate_ids.shape)}.")
+        empty = (candidate_attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"Candidate(s) {empty} have no token (an all-zero candidate_attention_mask); each label "
+                             "needs at least one token.")
+        embeds, mask, _ = self.prepare_inputs_embeds(**inputs)
         if self.config.use_decoder_only_language_model:
-            embeds, mask, _ = _order_tokens(embeds, mask, padding_side="left")
-            prefix = self.language_model(inputs_embeds=embeds, attention_mask=mask, use_cache=True,
-                                         position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+            prefix = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=_positions(mask),
+                                         use_cache=True)
             score_chunk = partial(self._decoder_only_candidate_scores, prefix, mask)
         else:
             encoder_hidden = self.language_model.get_encoder()(inputs_embeds=embeds, attention_mask=mask)[0]
             score_chunk = partial(self._seq2seq_candidate_scores, encoder_hidden, mask)
         chunk = candidate_chunk_size or candidate_ids.shape[0]
-        return torch.cat(
-            [score_chunk(candidate_ids[i : i + chunk], candidate_attention_mask[i : i + chunk])
-             for i in range(0, candidate_ids.shape[0], chunk)],
-            dim=1,
-        )
+        scores = torch.cat([score_chunk(candidate_ids[i : i + chunk], candidate_attention_mask[i : i + chunk])
+                            for i in range(0, candidate_ids.shape[0], chunk)], dim=1)
+        return scores / candidate_attention_mask.sum(-1) if length_normalize else scores
 
     def _seq2seq_candidate_scores(self, encoder_hidden, mask, candidate_ids, candidate_mask):
         """Seq2seq LLM: the encoder ran once per clip; the decoder scores every (clip, candidate) pair."""
@@ -1111,7 +1040,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         logits = self.language_model(
             encoder_outputs=(encoder_hidden.repeat_interleave(n, dim=0),),
             attention_mask=mask.repeat_interleave(n, dim=0),
-            labels=labels,
+            decoder_input_ids=self.language_model._shift_right(labels),
         ).logits
         return _sequence_log_likelihood(logits, labels).view(batch, n)
 
@@ -1121,30 +1050,17 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         cache = copy.deepcopy(prefix.past_key_values)
         cache.batch_repeat_interleave(n)
         ids, cmask = candidate_ids.repeat(batch, 1), candidate_mask.repeat(batch, 1)
-        positions = mask.sum(-1, keepdim=True).repeat_interleave(n, dim=0) + torch.arange(ids.shape[1],
-                                                                                          device=ids.device)
-        # transformers 5.x renames `past_key_values` to `cache` model by model.
-        cache_kwarg = "cache" if "cache" in inspect.signature(self.language_model.forward).parameters else "past_key_values"
-        logits = self.language_model(
-            input_ids=ids,
-            attention_mask=torch.cat([mask.repeat_interleave(n, dim=0), cmask], dim=1),
-            position_ids=positions,
-            **{cache_kwarg: cache},
-        ).logits
+        full_mask = torch.cat([mask.repeat_interleave(n, dim=0), cmask], dim=1)
+        logits = self.language_model(input_ids=ids, attention_mask=full_mask,
+                                     position_ids=_positions(full_mask)[:, -ids.shape[1]:], cache=cache).logits
         # The first candidate token is predicted by the prefix's last position, token t+1 by candidate token t.
         logits = torch.cat([prefix.logits[:, -1:].repeat_interleave(n, dim=0), logits[:, :-1]], dim=1)
         return _sequence_log_likelihood(logits, ids.masked_fill(cmask == 0, -100)).view(batch, n)
 
 
-def _lm_loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-    """
-    Token cross-entropy over the targets (-100 ignored), summed and divided by `num_items_in_batch` when the Trainer
-    gives it (the target-token count of the whole accumulated batch, so that gradient accumulation reproduces the
-    larger batch's update), else by this batch's target-token count.
-    """
-    total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum")
-    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
-    return total / count
+def _positions(attention_mask: torch.Tensor) -> torch.LongTensor:
+    """Position ids that count real tokens only, so left padding does not shift a row (as `generate` computes them)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def _sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -1154,36 +1070,31 @@ def _sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torc
     return (token * (labels != -100)).sum(dim=-1)
 
 
-def register_mint_auto_classes() -> None:
-    """Registers MINT with the transformers Auto classes (done on import)."""
-    AutoModel.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
-    AutoModelForSpeechSeq2Seq.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
-    AutoModelForPreTraining.register(MintConfig, MintForPreTraining, exist_ok=True)
-
-
+# Written into every saved folder's `auto_map`, so that it loads with `trust_remote_code=True` where the package is
+# not installed.
 MINT_AUTO_MAP = {
     "AutoConfig": "configuration_mint.MintConfig",
-    "AutoModel": "modeling_mint.MintForConditionalGeneration",
-    "AutoModelForSpeechSeq2Seq": "modeling_mint.MintForConditionalGeneration",
+    "AutoModel": "modeling_mint.MintModel",
     "AutoModelForPreTraining": "modeling_mint.MintForPreTraining",
+    "AutoModelForSpeechSeq2Seq": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForSeq2SeqLM": "modeling_mint.MintForConditionalGeneration",
 }
-MintForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
+MintModel.register_for_auto_class("AutoModel")
 MintForPreTraining.register_for_auto_class("AutoModelForPreTraining")
-register_mint_auto_classes()
-
-# Importing the model registers MINT's pipelines; `save_pretrained` copies their module beside the model's.
-try:
-    from .pipelines_mint import custom_pipelines
-except ImportError:  # installed as top-level modules
-    from pipelines_mint import custom_pipelines
+MintForConditionalGeneration.register_for_auto_class("AutoModelForSpeechSeq2Seq")
+AutoModel.register(MintConfig, MintModel, exist_ok=True)
+AutoModelForPreTraining.register(MintConfig, MintForPreTraining, exist_ok=True)
+AutoModelForSpeechSeq2Seq.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
+AutoModelForSeq2SeqLM.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
 
 
 __all__ = [
     "MintForConditionalGeneration",
     "MintForPreTraining",
+    "MintModel",
     "MintPreTrainedModel",
     "MintQFormerModel",
-    "bert_to_qformer_state_dict",
     "atg_attention_mask",
+    "bert_to_qformer_state_dict",
     "mine_hard_negatives",
 ]

@@ -1,30 +1,34 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""MINT pipelines: `pipeline("audio-to-text")` (captions and instruction answers) and MINT zero-shot classification.
+"""MINT pipelines: `audio-to-text` (captions and instruction answers) and `mint-zero-shot-audio-classification`
+(vocabulary ranking, embedding or matching scores).
 
-Importing this module (or the package) registers both tasks:
+Importing this module changes nothing; `register_mint_pipelines()` adds the two tasks to transformers' registry
+(no stock task is replaced):
 
     from transformers import pipeline
-    import pipelines_mint  # noqa: F401
+    from pipelines_mint import register_mint_pipelines
+    register_mint_pipelines()
     captioner = pipeline("audio-to-text", model="path/to/mint")
     captioner(["a.wav", "b.flac"], batch_size=8)                  # [{"generated_text": ...}, ...]
-    classifier = pipeline("zero-shot-audio-classification", model="path/to/mint")
+    classifier = pipeline("mint-zero-shot-audio-classification", model="path/to/mint")
     classifier("a.wav", candidate_labels=["dog", "piano"])         # [{"label", "score"}, ...] best first
 
-A folder written by MINT's `save_pretrained` lists both in its config's `custom_pipelines`, so
-`pipeline(task, model=folder, trust_remote_code=True)` finds them without the package installed.
+A folder written by `hub_mint.save_for_hub` lists both in its config's `custom_pipelines` and carries this module, so
+`pipeline(task, model=folder, trust_remote_code=True)` finds them without the package installed. A stage-1 folder
+also works in transformers' own `zero-shot-audio-classification` pipeline (embedding scores).
 """
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, GenerationConfig
-from transformers.pipelines import PIPELINE_REGISTRY, ZeroShotAudioClassificationPipeline
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq, GenerationConfig
+from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.base import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
-from transformers.utils import logging
 
 
 def _is_a(model, class_name: str) -> bool:
@@ -35,6 +39,9 @@ def _is_a(model, class_name: str) -> bool:
 # The Table-1 captioning instruction (WavCaps, FreeSound, Clotho): the default prompt of `audio-to-text`.
 CAPTION_PROMPT = "Generate audio caption:"
 SCORING_MODES = ("llm", "embedding", "matching")
+ZERO_SHOT_TASK = "mint-zero-shot-audio-classification"
+_STAGE_AUTO_CLASSES = {"MintForPreTraining": AutoModelForPreTraining, "MintModel": AutoModel,
+                       "MintForConditionalGeneration": AutoModelForSpeechSeq2Seq}
 
 
 def _audio_of(item: Any) -> Any:
@@ -44,6 +51,19 @@ def _audio_of(item: Any) -> Any:
     return item
 
 
+def _conversation_audio_and_text(conversation: list[dict]) -> tuple[Any, str | None]:
+    """The one audio item of a conversation and its text items joined by spaces (the instruction), as
+    `MintProcessor.apply_chat_template` reads them."""
+    items = [item for message in conversation for item in (
+        [{"type": "text", "text": message["content"]}] if isinstance(message.get("content"), str)
+        else message.get("content") or [])]
+    clips = [item.get("audio", item.get("path")) for item in items if item.get("type") == "audio"]
+    if len(clips) != 1:
+        raise ValueError(f"A conversation given to audio-to-text holds {len(clips)} audio items; expected one.")
+    texts = [item["text"] for item in items if item.get("type") == "text"]
+    return clips[0], " ".join(texts) if texts else None
+
+
 def _collate_clips(items: list[dict[str, list]]) -> dict[str, list]:
     """Batches preprocessed clips as lists: the processor pads them in `_forward`, exactly as for one clip."""
     return {key: [value for item in items for value in item[key]] for key in items[0]}
@@ -51,17 +71,17 @@ def _collate_clips(items: list[dict[str, list]]) -> dict[str, list]:
 
 class MintCheckpoint:
     """
-    What `pipeline(task, model=folder)` loads MINT with: the Auto class of the stage the folder was saved from
-    (`architectures` in its config), `AutoModelForPreTraining` for stage 1, `AutoModel` (stage 2) otherwise; so a
-    stage-1 folder keeps its retrieval and matching heads and gets no random LLM.
+    What `pipeline(task, model=folder)` loads MINT with: the Auto class of the class the folder was saved from
+    (`architectures` in its config), so a stage-1 folder keeps its retrieval and matching heads and never gets a
+    randomly initialised LLM (`audio-to-text` then refuses it with the reason).
     """
 
     @classmethod
     def from_pretrained(cls, path, *args, **kwargs):
         hub = {k: kwargs[k] for k in ("revision", "token", "trust_remote_code", "cache_dir") if k in kwargs}
         config = AutoConfig.from_pretrained(path, **hub)
-        stage1 = (getattr(config, "architectures", None) or [None])[0] == "MintForPreTraining"
-        return (AutoModelForPreTraining if stage1 else AutoModel).from_pretrained(path, *args, **kwargs)
+        saved = (getattr(config, "architectures", None) or ["MintForConditionalGeneration"])[0]
+        return _STAGE_AUTO_CLASSES.get(saved, AutoModelForSpeechSeq2Seq).from_pretrained(path, *args, **kwargs)
 
 
 class _MintAudioPipeline(Pipeline):
@@ -78,11 +98,17 @@ class _MintAudioPipeline(Pipeline):
             raise ValueError(f"{type(self).__name__} needs a MINT model, got {type(self.model).__name__}.")
         self.model.eval()
 
+    def __call__(self, inputs, **kwargs):
+        # Inputs are preprocessed in order, one by one: count them so that errors name the caller's input.
+        self._inputs_seen = itertools.count()
+        return super().__call__(inputs, **kwargs)
+
     def _load_clip(self, item: Any, sampling_rate: int | None) -> np.ndarray:
         audio = _audio_of(item)
         if isinstance(audio, dict) and "raw" in audio:  # the stock audio pipelines' {"raw", "sampling_rate"}
             audio = {"array": audio["raw"], "sampling_rate": audio.get("sampling_rate")}
-        return self.processor.load_audio(audio, sampling_rate)[0]
+        name = f"pipeline input {next(getattr(self, '_inputs_seen', itertools.count()))}"
+        return self.processor.load_audio(audio, sampling_rate, names=[name])[0]
 
     def get_iterator(self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params,
                      postprocess_params):
@@ -133,7 +159,8 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
         super().__init__(*args, **kwargs)
         if not _is_a(self.model, "MintForConditionalGeneration"):
             raise ValueError(f"audio-to-text needs a stage-2 MINT (MintForConditionalGeneration), got "
-                             f"{type(self.model).__name__}: a stage-1 model has no LLM to write text with.")
+                             f"{type(self.model).__name__}: a stage-1 model has no trained LLM to write text with. "
+                             f"Use {ZERO_SHOT_TASK!r} or retrieval with it, or train stage 2 from it.")
 
     def _sanitize_parameters(self, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None,
                              long_audio_policy: str | None = None, generate_kwargs: dict | None = None,
@@ -149,6 +176,8 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
         return {"prompt": prompt, "sampling_rate": sampling_rate}, forward, {}
 
     def preprocess(self, inputs, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None) -> dict:
+        if hasattr(inputs, "messages"):  # a chat conversation, which the base pipeline wraps in a `Chat`
+            inputs, prompt = _conversation_audio_and_text(inputs.messages)
         return {"clips": [self._load_clip(inputs, sampling_rate)], "prompts": [prompt]}
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None,
@@ -179,43 +208,40 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
 
 class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
     """
-    Zero-shot audio classification with MINT; for any other model it is the stock (CLAP) pipeline.
+    Zero-shot audio classification with MINT, in the three ways the paper scores labels.
 
     Call parameters: `candidate_labels` (a list or a comma-separated string), `scoring`, `hypothesis_template`,
-    `prompt`, `sampling_rate`, `batch_size`.
+    `prompt`, `length_normalize`, `sampling_rate`, `batch_size`.
 
-    * `scoring="llm"` (stage-2 models, the default for them): vocabulary ranking (section 4.1), the summed
-      log-likelihood of each label under the LLM after `prompt` (default "This is a sound of", Table 1); scores are
-      the softmax of the log-likelihoods over the candidates.
+    * `scoring="llm"` (stage-2 models, the default for them): vocabulary ranking (section 4.1), the log-likelihood of
+      each label under the LLM after `prompt` (default "This is a sound of", Table 1), summed over its tokens (or
+      averaged with `length_normalize=True`); scores are the softmax of the log-likelihoods over the candidates.
     * `scoring="embedding"` (stage-1 models, their default): ALC similarity between the clip's query embeddings and
       `hypothesis_template` filled with each label (default "This is a sound of {}."), softmaxed at the learnt
       temperature (Table 6).
     * `scoring="matching"` (stage-1 models): the ALM head's match probability for each (clip, hypothesis) pair; the
       scores are those probabilities, not normalised over the candidates.
 
-    Returns, per clip, `[{"score": float, "label": str}, ...]` sorted best first, like the stock pipeline.
+    With the processor's `"window"` policy, a clip longer than `max_audio_seconds` scores the mean of its windows'
+    scores (log-likelihoods, similarities or probabilities) before the softmax. Returns, per clip,
+    `[{"score": float, "label": str}, ...]` sorted best first, like the stock pipeline.
     """
-
-    def __new__(cls, *args, **kwargs):
-        model = kwargs.get("model", args[0] if args else None)
-        if not _is_a(model, "MintPreTrainedModel"):  # CLAP and any other model: the stock pipeline
-            return ZeroShotAudioClassificationPipeline(**{**kwargs, "model": model})
-        return super().__new__(cls)
 
     def _sanitize_parameters(self, candidate_labels: Sequence[str] | str | None = None,
                              scoring: str | None = None, hypothesis_template: str = "This is a sound of {}.",
-                             prompt: str = "This is a sound of", sampling_rate: int | None = None, **kwargs):
+                             prompt: str = "This is a sound of", length_normalize: bool = False,
+                             sampling_rate: int | None = None, **kwargs):
         if kwargs:
-            raise TypeError(f"zero-shot-audio-classification got unexpected parameters {sorted(kwargs)}.")
+            raise TypeError(f"{ZERO_SHOT_TASK} got unexpected parameters {sorted(kwargs)}.")
         scoring = scoring or ("llm" if _is_a(self.model, "MintForConditionalGeneration") else "embedding")
         if scoring not in SCORING_MODES:
             raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}.")
-        needs_stage1 = scoring != "llm"
-        if needs_stage1 != _is_a(self.model, "MintForPreTraining"):
-            stage = "a stage-1 model (MintForPreTraining)" if needs_stage1 else \
-                "a stage-2 model (MintForConditionalGeneration)"
-            raise ValueError(f"scoring={scoring!r} needs {stage}, but this pipeline holds "
-                             f"{type(self.model).__name__}; load the matching checkpoint.")
+        needed = {"llm": "MintForConditionalGeneration", "embedding": "MintModel", "matching": "MintForPreTraining"}
+        if not _is_a(self.model, needed[scoring]):
+            raise ValueError(f"scoring={scoring!r} needs a {needed[scoring]} (stage {2 if scoring == 'llm' else 1}), "
+                             f"but this pipeline holds {type(self.model).__name__}; load the matching checkpoint.")
+        if scoring != "llm":
+            _check_template(hypothesis_template)
         if isinstance(candidate_labels, str):
             candidate_labels = [label.strip() for label in candidate_labels.split(",")]
         preprocess = {"sampling_rate": sampling_rate}
@@ -223,21 +249,26 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
             if not candidate_labels or not all(isinstance(c, str) and c.strip() for c in candidate_labels):
                 raise ValueError(f"candidate_labels must be a non-empty list of label names, got {candidate_labels!r}.")
             preprocess["candidate_labels"] = list(candidate_labels)
-        forward = {"scoring": scoring, "hypothesis_template": hypothesis_template, "prompt": prompt}
+        forward = {"scoring": scoring, "hypothesis_template": hypothesis_template, "prompt": prompt,
+                   "length_normalize": length_normalize}
         return preprocess, forward, {}
 
     def preprocess(self, audio, candidate_labels: list[str] | None = None, sampling_rate: int | None = None):
         if candidate_labels is None:
-            raise ValueError("zero-shot-audio-classification needs candidate_labels=[...].")
+            raise ValueError(f"{ZERO_SHOT_TASK} needs candidate_labels=[...].")
         return {"clips": [self._load_clip(audio, sampling_rate)], "candidate_labels": [candidate_labels]}
 
     def _forward(self, model_inputs: dict, scoring: str = "llm", hypothesis_template: str = "This is a sound of {}.",
-                 prompt: str = "This is a sound of") -> dict:
+                 prompt: str = "This is a sound of", length_normalize: bool = False) -> dict:
         clips, labels = model_inputs["clips"], model_inputs["candidate_labels"]
         if any(candidates != labels[0] for candidates in labels):
             raise ValueError("Every clip of a batch needs the same candidate_labels.")
-        scores = _SCORERS[scoring](self, clips, labels[0], hypothesis_template=hypothesis_template, prompt=prompt)
-        return {"clip": list(range(len(clips))), "scores": scores.float().cpu().tolist(), "candidate_labels": labels,
+        audio = self._model_inputs(clips, [prompt] * len(clips) if scoring == "llm" else None)
+        clip_index = audio.pop("clip_index", None)
+        scores = _SCORERS[scoring](self, audio, labels[0], hypothesis_template=hypothesis_template,
+                                   length_normalize=length_normalize)
+        scores = windows_to_clips(scores.float(), clip_index, len(clips))
+        return {"clip": list(range(len(clips))), "scores": scores.cpu().tolist(), "candidate_labels": labels,
                 "scoring": [scoring] * len(clips)}
 
     def postprocess(self, model_outputs: dict) -> list[dict[str, Any]]:
@@ -248,29 +279,28 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
         order = scores.argsort(descending=True, stable=True).tolist()
         return [{"score": float(scores[i]), "label": labels[i]} for i in order]
 
-    def _llm_scores(self, clips, candidates, prompt: str, **_) -> torch.Tensor:
+    def _llm_scores(self, audio: dict, candidates, length_normalize: bool, **_) -> torch.Tensor:
         tokens = self.processor.tokenize_candidates(candidates).to(self.device)
-        return self.model.score_candidates(**tokens, **self._model_inputs(clips, [prompt] * len(clips)))
+        return self.model.score_candidates(**tokens, **audio, length_normalize=length_normalize)
 
     def _hypotheses(self, candidates, hypothesis_template: str) -> dict:
         texts = [hypothesis_template.format(label) for label in candidates]
         return {k: v.to(self.device) for k, v in self.processor(text=texts, return_llm_inputs=False).items()}
 
-    def _embedding_scores(self, clips, candidates, hypothesis_template: str, **_) -> torch.Tensor:
+    def _embedding_scores(self, audio: dict, candidates, hypothesis_template: str, **_) -> torch.Tensor:
         text = self._hypotheses(candidates, hypothesis_template)
         text_embeds = self.model.get_text_features(text["qformer_input_ids"], text["qformer_attention_mask"])
-        audio_embeds = self.model.get_audio_features(**self._model_inputs(clips))
+        audio_embeds = self.model.get_audio_features(**audio)
         similarity = self.model.audio_text_similarity(audio_embeds.pooler_output, text_embeds.pooler_output)
-        return similarity / self.model._temperature()
+        return similarity / self.model.temperature()
 
-    def _matching_scores(self, clips, candidates, hypothesis_template: str, **_) -> torch.Tensor:
+    def _matching_scores(self, audio: dict, candidates, hypothesis_template: str, **_) -> torch.Tensor:
         text = self._hypotheses(candidates, hypothesis_template)
-        audio = self._model_inputs(clips)
-        n = len(candidates)
+        rows, n = next(iter(audio.values())).shape[0], len(candidates)
         repeated = {k: v.repeat_interleave(n, dim=0) for k, v in audio.items()}
-        ids = text["qformer_input_ids"].repeat(len(clips), 1)
-        mask = text["qformer_attention_mask"].repeat(len(clips), 1)
-        return self.model.get_matching_scores(ids, mask, **repeated).view(len(clips), n)
+        ids = text["qformer_input_ids"].repeat(rows, 1)
+        mask = text["qformer_attention_mask"].repeat(rows, 1)
+        return self.model.get_matching_scores(ids, mask, **repeated).view(rows, n)
 
 
 _SCORERS = {"llm": MintZeroShotAudioClassificationPipeline._llm_scores,
@@ -278,34 +308,43 @@ _SCORERS = {"llm": MintZeroShotAudioClassificationPipeline._llm_scores,
             "matching": MintZeroShotAudioClassificationPipeline._matching_scores}
 
 
+def _check_template(template: str) -> None:
+    if not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", ""):
+        raise ValueError(f"hypothesis_template must hold exactly one '{{}}' for the label, got {template!r}.")
+
+
+def windows_to_clips(scores: torch.Tensor, clip_index: torch.Tensor | None, num_clips: int) -> torch.Tensor:
+    """
+    One row per clip from one row per window (`clip_index` `(rows,)` maps windows to clips, as the processor's
+    `"window"` policy returns it): the mean of each clip's windows. Without `clip_index` rows are clips already.
+    """
+    if clip_index is None:
+        return scores
+    index = clip_index.to(scores.device)
+    total = scores.new_zeros(num_clips, *scores.shape[1:]).index_add_(0, index, scores)
+    counts = torch.bincount(index, minlength=num_clips).to(scores.dtype)
+    return total / counts.view(-1, *([1] * (scores.dim() - 1)))
+
+
 def register_mint_pipelines() -> None:
     """
-    Registers `audio-to-text` and MINT's `zero-shot-audio-classification` (which hands any non-MINT model to the
-    stock CLAP pipeline, so registering it changes nothing for other models).
+    Adds `audio-to-text` and `mint-zero-shot-audio-classification` to transformers' pipeline registry, so that
+    `pipeline(task, model=folder)` builds them from a MINT folder. No stock task is changed.
     """
-    stock = PIPELINE_REGISTRY.supported_tasks["zero-shot-audio-classification"]
-    if stock["impl"] is MintZeroShotAudioClassificationPipeline:
+    if PIPELINE_REGISTRY.supported_tasks.get(ZERO_SHOT_TASK, {}).get("impl") is not None:
         return
-    log = logging.get_logger("transformers.pipelines.base")
-    level = log.level
-    log.setLevel(logging.ERROR)  # silence "already registered. Overwriting" for the zero-shot task
-    try:
-        PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,
-                                            pt_model=AutoModel, type="multimodal")
-        # MintCheckpoint loads any other folder (CLAP) through AutoModel, as the stock task does.
-        PIPELINE_REGISTRY.register_pipeline("zero-shot-audio-classification",
-                                            pipeline_class=MintZeroShotAudioClassificationPipeline,
-                                            pt_model=MintCheckpoint, default=stock.get("default"),
-                                            type="multimodal")
-    finally:
-        log.setLevel(level)
+    PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,
+                                        pt_model=MintCheckpoint, type="multimodal")
+    PIPELINE_REGISTRY.register_pipeline(ZERO_SHOT_TASK, pipeline_class=MintZeroShotAudioClassificationPipeline,
+                                        pt_model=MintCheckpoint, type="multimodal")
 
 
 def custom_pipelines(auto_class: str) -> dict[str, dict]:
-    """The `custom_pipelines` a saved MINT folder lists, for `pipeline(..., trust_remote_code=True)`; `auto_class` is
-    the Auto class that loads the folder's stage (`AutoModel` or `AutoModelForPreTraining`)."""
+    """The `custom_pipelines` a Hub folder lists, for `pipeline(..., trust_remote_code=True)`; `auto_class` is the
+    Auto class that loads the folder's model (`AutoModelForPreTraining`, `AutoModel` or
+    `AutoModelForSpeechSeq2Seq`)."""
+    tasks = {ZERO_SHOT_TASK: MintZeroShotAudioClassificationPipeline}
+    if auto_class == "AutoModelForSpeechSeq2Seq":
+        tasks["audio-to-text"] = MintAudioToTextPipeline
     return {task: {"impl": f"pipelines_mint.{cls.__name__}", "pt": [auto_class], "type": "multimodal"}
-            for task, cls in (("audio-to-text", MintAudioToTextPipeline),
-                              ("zero-shot-audio-classification", MintZeroShotAudioClassificationPipeline))}
-
-register_mint_pipelines()
+            for task, cls in tasks.items()}

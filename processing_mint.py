@@ -22,8 +22,38 @@ except ImportError:  # installed as top-level modules rather than loaded as Hub 
 
 AudioInput = str | os.PathLike | np.ndarray | torch.Tensor | dict
 LONG_AUDIO_POLICIES = ("crop", "window")
-# The shortest clip the wav2vec2-family convolutional front end turns into one frame (400 samples at 16 kHz).
+# The shortest clip the wav2vec2-family convolutional front end turns into one frame (400 samples at 16 kHz);
+# Whisper pads every clip to its 30 s window, so it takes shorter ones.
 MIN_CLIP_SECONDS = 0.025
+# Float audio is nominally in [-1, 1]; far larger values are integer PCM passed as floats, or corrupt data.
+MAX_ABS_SAMPLE = 1e4
+SAMPLING_RATE_RANGE = (1000, 1_000_000)
+
+
+def _as_float_samples(data: np.ndarray, name: str) -> np.ndarray:
+    """Float32 samples: integer PCM is scaled by its full-scale value (int16 by 32768), bool is refused."""
+    if data.dtype == np.bool_:
+        raise TypeError(f"{name} is a bool array; expected float samples or integer PCM.")
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        full_scale = float(info.max) + 1.0
+        if info.min < 0:
+            return (data.astype(np.float64) / full_scale).astype(np.float32)
+        half = full_scale / 2  # unsigned PCM (uint8) is centred on half its range
+        return ((data.astype(np.float64) - half) / half).astype(np.float32)
+    if not np.issubdtype(data.dtype, np.floating):
+        raise TypeError(f"{name} has dtype {data.dtype}; expected float samples or integer PCM.")
+    return data.astype(np.float32)
+
+
+def _check_rate(rate, name: str) -> int:
+    """The sampling rate as an int; fractional, non-numeric or absurd rates are refused."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or rate != int(rate):
+        raise ValueError(f"{name} has sampling rate {rate!r}; expected a whole number of Hz.")
+    if not SAMPLING_RATE_RANGE[0] <= rate <= SAMPLING_RATE_RANGE[1]:
+        raise ValueError(f"{name} has sampling rate {rate} Hz; expected {SAMPLING_RATE_RANGE[0]} to "
+                         f"{SAMPLING_RATE_RANGE[1]} Hz.")
+    return int(rate)
 
 
 def _decode_file(source: str | os.PathLike | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
@@ -74,8 +104,14 @@ class MintProcessor(ProcessorMixin):
             HuBERT, `WhisperFeatureExtractor` for Whisper).
         tokenizer: the LLM's tokenizer.
         qformer_tokenizer: the Q-Former's BERT tokenizer, with `[DEC]` as its `bos_token`.
-        max_text_length, min_audio_seconds, max_audio_seconds: as in [`MintConfig`].
+        max_text_length, min_audio_seconds, max_audio_seconds, num_query_tokens: as in [`MintConfig`].
         long_audio_policy: `"crop"` or `"window"`, see above.
+        audio_token: the LLM-vocabulary placeholder token (added to `tokenizer` if missing); `num_query_tokens` of
+            them start every LLM input, and the model puts the soft prompt in their places (`config.audio_token_id`
+            is its id).
+        decoder_only_llm: the LLM is decoder-only (`MintConfig.use_decoder_only_language_model`): its inputs are
+            left-padded and `text_target` is appended to them, with `labels` aligned to `input_ids`. For a seq2seq
+            LLM (T5, the paper's) the inputs are right-padded and `labels` are the decoder's targets.
     """
 
     def __init__(
@@ -87,21 +123,40 @@ class MintProcessor(ProcessorMixin):
         min_audio_seconds: float = 3.0,
         max_audio_seconds: float = 30.0,
         long_audio_policy: str = "crop",
+        num_query_tokens: int = 32,
+        audio_token: str = "<audio>",
+        decoder_only_llm: bool = False,
         **kwargs,
     ):
         if long_audio_policy not in LONG_AUDIO_POLICIES:
             raise ValueError(f"long_audio_policy must be one of {LONG_AUDIO_POLICIES}, got {long_audio_policy!r}.")
+        if getattr(qformer_tokenizer, "cls_token_id", None) is None:
+            raise ValueError("The Q-Former tokenizer must be Bridge-Net's BERT tokenizer (with [CLS], and [DEC] as "
+                             f"bos_token); got {type(qformer_tokenizer).__name__} without a [CLS] token. A processor "
+                             "folder keeps it in its qformer_tokenizer/ subfolder.")
         self.max_text_length = max_text_length
         self.min_audio_seconds = min_audio_seconds
         self.max_audio_seconds = max_audio_seconds
         self.long_audio_policy = long_audio_policy
+        self.num_query_tokens = num_query_tokens
+        self.audio_token = audio_token
+        self.decoder_only_llm = decoder_only_llm
+        if audio_token not in tokenizer.get_vocab():
+            tokenizer.add_tokens([audio_token], special_tokens=True)
         super().__init__(feature_extractor, tokenizer, qformer_tokenizer, **kwargs)
 
     @classmethod
     def from_config(cls, config: MintConfig, feature_extractor, tokenizer, qformer_tokenizer, **kwargs):
-        """A processor whose text and clip-length limits are those of `config`."""
+        """A processor whose text and clip-length limits, query count and LLM layout are those of `config`."""
         return cls(feature_extractor, tokenizer, qformer_tokenizer, max_text_length=config.max_text_length,
-                   min_audio_seconds=config.min_audio_seconds, max_audio_seconds=config.max_audio_seconds, **kwargs)
+                   min_audio_seconds=config.min_audio_seconds, max_audio_seconds=config.max_audio_seconds,
+                   num_query_tokens=config.num_query_tokens,
+                   decoder_only_llm=config.use_decoder_only_language_model, **kwargs)
+
+    @property
+    def audio_token_id(self) -> int:
+        """The LLM-vocabulary id of the audio placeholder token (`MintConfig.audio_token_id`)."""
+        return self.tokenizer.convert_tokens_to_ids(self.audio_token)
 
     @property
     def sampling_rate(self) -> int:
@@ -112,17 +167,23 @@ class MintProcessor(ProcessorMixin):
         audio: AudioInput | Sequence[AudioInput] | None = None,
         text: str | Sequence[str] | None = None,
         text_target: str | Sequence[str] | None = None,
-        sampling_rate: int | None = None,
+        *,
+        sampling_rate: int | float | None = None,
         return_llm_inputs: bool = True,
         long_audio_policy: str | None = None,
         return_tensors: str = "pt",
+        **kwargs,
     ) -> BatchFeature:
         """
         Returns a `BatchFeature` with, as applicable: the audio under the feature extractor's input name
         (`input_values` `(batch, samples)` or `input_features` `(batch, n_mels, frames)`) and `audio_attention_mask`;
-        `qformer_input_ids` / `qformer_attention_mask`; `input_ids` / `attention_mask`; `labels`; and `clip_index`
-        `(batch,)` with the `"window"` policy.
+        `qformer_input_ids` / `qformer_attention_mask`; `input_ids` / `attention_mask` (the audio placeholders, then
+        the text); `labels`; and `clip_index` `(batch,)` with the `"window"` policy. Unknown keyword arguments raise a
+        `TypeError`.
         """
+        if kwargs:
+            raise TypeError(f"MintProcessor got unexpected keyword argument(s) {sorted(kwargs)}; it takes audio, text, "
+                            "text_target, sampling_rate, return_llm_inputs, long_audio_policy and return_tensors.")
         if audio is None and text is None and text_target is None:
             raise ValueError("MintProcessor needs at least one of audio, text or text_target.")
         texts = self._as_text_list(text, "text")
@@ -142,9 +203,9 @@ class MintProcessor(ProcessorMixin):
                 targets = [targets[i] for i in clip_index] if targets is not None else None
             encoding.update(self._extract_features(clips))
         if texts is not None:
-            encoding.update(self._tokenize_text(texts, return_llm_inputs))
-        if targets is not None:
-            encoding["labels"] = self._tokenize_targets(targets)
+            encoding.update(self._tokenize_qformer_text(texts))
+        if return_llm_inputs and (texts is not None or targets is not None):
+            encoding.update(self._llm_inputs(texts, targets, len(texts if texts is not None else targets)))
         return BatchFeature(encoding, tensor_type=return_tensors)
 
     @staticmethod
@@ -158,21 +219,31 @@ class MintProcessor(ProcessorMixin):
             raise TypeError(f"{name} must be a string or a list of strings, got {type(text).__name__}.")
         return texts
 
-    def load_audio(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None) -> list[np.ndarray]:
-        """Decodes, checks, mixes to mono and resamples each clip; returns 1-D float32 arrays at `self.sampling_rate`."""
-        single = isinstance(audio, (str, os.PathLike, np.ndarray, torch.Tensor, dict)) or not hasattr(audio, "__iter__")
+    def load_audio(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | float | None = None,
+                   names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """
+        Decodes, checks, mixes to mono and resamples each clip; returns 1-D float32 arrays at `self.sampling_rate`.
+        `names` say what each clip is in the caller's terms (a dataset row, a pipeline input) for error messages.
+        """
+        single = isinstance(audio, (str, os.PathLike, bytes, np.ndarray, torch.Tensor, dict)) or \
+            not hasattr(audio, "__iter__")
         items = [audio] if single else list(audio)  # lists, tuples, a datasets Column
         if not items:
             raise ValueError("Got an empty list of audio clips.")
-        return [self._load_one(item, sampling_rate, index) for index, item in enumerate(items)]
+        names = list(names) if names is not None else [f"audio clip {index}" for index in range(len(items))]
+        return [self._load_one(item, sampling_rate, name) for item, name in zip(items, names)]
 
-    def _load_one(self, item: AudioInput, sampling_rate: int | None, index: int) -> np.ndarray:
-        name = f"audio clip {index}"
+    def _load_one(self, item: AudioInput, sampling_rate: int | float | None, name: str) -> np.ndarray:
         if isinstance(item, (str, os.PathLike)):
+            name = f"{name} ({os.fspath(item)!r})"
             if not os.path.isfile(item):
-                raise ValueError(f"{name}: the path {os.fspath(item)!r} does not exist or is not a file.")
-            data, rate = _decode_file(item, repr(os.fspath(item)))
+                raise ValueError(f"{name}: the path does not exist or is not a file.")
+            data, rate = _decode_file(item, name)
+        elif isinstance(item, bytes):
+            data, rate = _decode_file(io.BytesIO(item), f"{name} (encoded bytes)")
         elif isinstance(item, dict):
+            if item.get("path"):
+                name = f"{name} ({item['path']!r})"
             data, rate = self._from_datasets_row(item, name)
         elif isinstance(item, (np.ndarray, torch.Tensor)):
             if sampling_rate is None:
@@ -180,14 +251,14 @@ class MintProcessor(ProcessorMixin):
                     f"{name} is a raw array without a sampling rate: pass sampling_rate= (expected "
                     f"{self.sampling_rate} Hz, other rates are resampled)."
                 )
-            data = item.detach().cpu().float().numpy() if isinstance(item, torch.Tensor) else item
+            data = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item
             rate = sampling_rate
         else:
             raise TypeError(
-                f"{name} has type {type(item).__name__}; expected a file path, a numpy array or torch tensor with "
-                "sampling_rate, or a datasets Audio dict."
+                f"{name} has type {type(item).__name__}; expected a file path, encoded bytes, a numpy array or torch "
+                "tensor with sampling_rate, or a datasets Audio dict."
             )
-        return self._to_mono_at_rate(np.asarray(data, dtype=np.float32), int(rate), name)
+        return self._to_mono_at_rate(_as_float_samples(np.asarray(data), name), _check_rate(rate, name), name)
 
     @staticmethod
     def _from_datasets_row(item: dict, name: str) -> tuple[np.ndarray, int]:
@@ -196,32 +267,35 @@ class MintProcessor(ProcessorMixin):
                 raise ValueError(f"{name}: a datasets Audio dict with 'array' needs its 'sampling_rate'.")
             return np.asarray(item["array"]), item["sampling_rate"]
         if item.get("bytes") is not None:
-            return _decode_file(io.BytesIO(item["bytes"]), f"{name} (bytes of {item.get('path')!r})")
+            return _decode_file(io.BytesIO(item["bytes"]), f"{name} (bytes)")
         if item.get("path") is not None:
             if not os.path.isfile(item["path"]):
-                raise ValueError(f"{name}: the path {item['path']!r} does not exist or is not a file.")
-            return _decode_file(item["path"], repr(item["path"]))
+                raise ValueError(f"{name}: the path does not exist or is not a file.")
+            return _decode_file(item["path"], name)
         raise ValueError(f"{name}: a datasets Audio dict needs 'array' and 'sampling_rate', or 'bytes' or 'path'; "
                          f"got keys {sorted(item)}.")
 
     def _to_mono_at_rate(self, data: np.ndarray, rate: int, name: str) -> np.ndarray:
-        if data.ndim == 2:
-            data = data.mean(axis=int(np.argmin(data.shape)))
-        elif data.ndim != 1:
+        if data.ndim not in (1, 2):
             raise ValueError(f"{name} has shape {data.shape}; expected (samples,) or (channels, samples).")
         if data.size == 0:
-            raise ValueError(f"{name} is empty: expected at least {MIN_CLIP_SECONDS * 1000:.0f} ms of audio.")
+            raise ValueError(f"{name} is empty (shape {data.shape}): expected at least "
+                             f"{MIN_CLIP_SECONDS * 1000:.0f} ms of audio.")
+        if data.ndim == 2:
+            data = data.mean(axis=int(np.argmin(data.shape)))
         if not np.isfinite(data).all():
             raise ValueError(f"{name} contains NaN or infinite samples; expected finite values.")
-        if rate <= 0:
-            raise ValueError(f"{name} has sampling rate {rate}; expected a positive rate in Hz.")
+        peak = float(np.abs(data).max())
+        if peak > MAX_ABS_SAMPLE:
+            raise ValueError(f"{name} has samples up to {peak:.3g}; expected float audio near [-1, 1] (at most "
+                             f"{MAX_ABS_SAMPLE:g}): pass integer PCM as its integer dtype, which is scaled.")
         if rate != self.sampling_rate:
             import librosa
 
             data = librosa.resample(data, orig_sr=rate, target_sr=self.sampling_rate)
-        if data.shape[0] < MIN_CLIP_SECONDS * self.sampling_rate:
-            raise ValueError(f"{name} lasts {data.shape[0] / self.sampling_rate * 1000:.1f} ms; expected at least "
-                             f"{MIN_CLIP_SECONDS * 1000:.0f} ms.")
+        if data.shape[0] < MIN_CLIP_SECONDS * self.sampling_rate and not self._fixed_length:
+            raise ValueError(f"{name} lasts {data.shape[0] / self.sampling_rate * 1000:.1f} ms; the audio encoder "
+                             f"needs at least {MIN_CLIP_SECONDS * 1000:.0f} ms.")
         return data.astype(np.float32)
 
     def _apply_length_policy(self, clips: list[np.ndarray], policy: str) -> tuple[list[np.ndarray], list[int]]:
@@ -270,40 +344,77 @@ class MintProcessor(ProcessorMixin):
         # Whisper's encoder takes a fixed 30 s window of log-mel frames.
         return hasattr(self.feature_extractor, "n_samples")
 
-    def _tokenize_text(self, texts: list[str], return_llm_inputs: bool) -> dict[str, Any]:
+    def _tokenize_qformer_text(self, texts: list[str]) -> dict[str, Any]:
         qformer = self.qformer_tokenizer(texts, padding="longest", truncation=False)["input_ids"]
         if any(len(ids) > self.max_text_length for ids in qformer):
             warnings.warn(f"Some texts are longer than max_text_length={self.max_text_length} Q-Former tokens and "
                           "are truncated.")
         qformer = self.qformer_tokenizer(texts, padding="longest", truncation=True, max_length=self.max_text_length,
                                          return_tensors="np", return_token_type_ids=False)
-        encoding = {"qformer_input_ids": qformer["input_ids"], "qformer_attention_mask": qformer["attention_mask"]}
-        if return_llm_inputs:
-            llm = self.tokenizer(texts, padding="longest", return_tensors="np", return_token_type_ids=False)
-            encoding.update(input_ids=llm["input_ids"], attention_mask=llm["attention_mask"])
+        return {"qformer_input_ids": qformer["input_ids"], "qformer_attention_mask": qformer["attention_mask"]}
+
+    def _llm_inputs(self, texts: list[str] | None, targets: list[str] | None, batch: int) -> dict[str, Any]:
+        """
+        `input_ids` / `attention_mask`: `num_query_tokens` audio placeholders, then the text (and, for a decoder-only
+        LLM, the target with end-of-sequence); `labels`: the targets with end-of-sequence, -100 elsewhere.
+        """
+        prompts = self.tokenizer(texts)["input_ids"] if texts is not None else [[] for _ in range(batch)]
+        rows = [[self.audio_token_id] * self.num_query_tokens + ids for ids in prompts]
+        encoding = {}
+        if targets is not None:
+            answers = self._tokenize_with_eos(targets)
+            if self.decoder_only_llm:
+                label_rows = [[-100] * len(row) + answer for row, answer in zip(rows, answers)]
+                rows = [row + answer for row, answer in zip(rows, answers)]
+                encoding["labels"] = _pad(label_rows, -100, "left")
+            else:
+                encoding["labels"] = _pad(answers, -100, "right")
+        side = "left" if self.decoder_only_llm else "right"
+        encoding["input_ids"] = _pad(rows, self._pad_id, side)
+        encoding["attention_mask"] = _pad([[1] * len(row) for row in rows], 0, side)
         return encoding
 
-    def _tokenize_targets(self, targets: list[str]) -> np.ndarray:
-        ids, mask = self._tokenize_with_eos(targets)
-        return np.where(mask == 1, ids, -100)
+    @property
+    def _pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
-    def _tokenize_with_eos(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Tokens without the tokenizer's own special tokens, then end-of-sequence; right-padded."""
+    def _tokenize_with_eos(self, texts: list[str]) -> list[list[int]]:
+        """Tokens without the tokenizer's own special tokens, then end-of-sequence."""
         eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
-        rows = [ids + eos for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = np.array([r + [pad] * (width - len(r)) for r in rows], dtype=np.int64)
-        mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=np.int64)
-        return ids, mask
+        return [ids + eos for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def tokenize_candidates(self, candidates: Sequence[str], return_tensors: str = "pt") -> BatchFeature:
         """Candidate labels for `MintForConditionalGeneration.score_candidates`: `candidate_ids`, `candidate_attention_mask`."""
         candidates = self._as_text_list(candidates, "candidates")
         if not candidates:
             raise ValueError("Got an empty list of candidate labels; expected at least one.")
-        ids, mask = self._tokenize_with_eos(candidates)
-        return BatchFeature({"candidate_ids": ids, "candidate_attention_mask": mask}, tensor_type=return_tensors)
+        rows = self._tokenize_with_eos(candidates)
+        empty = [candidates[i] for i, row in enumerate(rows) if not row]
+        if empty:
+            raise ValueError(f"Candidate label(s) {empty} tokenize to nothing; expected labels with text.")
+        return BatchFeature({"candidate_ids": _pad(rows, self._pad_id, "right"),
+                             "candidate_attention_mask": _pad([[1] * len(r) for r in rows], 0, "right")},
+                            tensor_type=return_tensors)
+
+    def apply_chat_template(self, conversation: list[dict] | list[list[dict]], *,
+                            sampling_rate: int | float | None = None, **kwargs) -> BatchFeature:
+        """
+        Chat-style input, as transformers' audio LLMs take it: one conversation (a list of messages
+        `{"role": "user", "content": [{"type": "audio", "audio": clip}, {"type": "text", "text": "..."}]}`, the clip in
+        any form `__call__` takes, or as `"path"`) or a list of conversations, one per clip. Each conversation holds
+        exactly one audio item; its text items, joined by spaces, are the instruction. Returns what `__call__` returns
+        for the same audio and text; `kwargs` go to `__call__`.
+        """
+        conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
+        audio, text = [], []
+        for index, messages in enumerate(conversations):
+            items = [item for message in messages for item in _content_items(message, index)]
+            clips = [item.get("audio", item.get("path")) for item in items if item.get("type") == "audio"]
+            if len(clips) != 1:
+                raise ValueError(f"Conversation {index} holds {len(clips)} audio items; expected exactly one.")
+            audio.append(clips[0])
+            text.append(" ".join(item["text"] for item in items if item.get("type") == "text"))
+        return self(audio=audio, text=text if any(text) else None, sampling_rate=sampling_rate, **kwargs)
 
     def batch_decode(self, *args, **kwargs) -> list[str]:
         """Decodes generated LLM ids (`skip_special_tokens=True` by default)."""
@@ -318,6 +429,25 @@ class MintProcessor(ProcessorMixin):
     def model_input_names(self) -> list[str]:
         return [self.feature_extractor.model_input_names[0], "audio_attention_mask", "qformer_input_ids",
                 "qformer_attention_mask", "input_ids", "attention_mask"]
+
+
+def _content_items(message: dict, index: int) -> list[dict]:
+    """The content items of one chat message; a plain string content is one text item."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not all(isinstance(item, dict) for item in content):
+        raise ValueError(f"Conversation {index}: each message needs a 'content' list of {{'type': 'audio' | 'text', "
+                         f"...}} items; got {message!r:.200}.")
+    return content
+
+
+def _pad(rows: list[list[int]], value: int, side: str) -> np.ndarray:
+    """Rows of token ids padded with `value` on `side` to the longest, as an `(rows, longest)` int64 array."""
+    width = max(len(row) for row in rows)
+    padded = [[value] * (width - len(row)) + row if side == "left" else row + [value] * (width - len(row))
+              for row in rows]
+    return np.array(padded, dtype=np.int64).reshape(len(rows), width)
 
 
 MintProcessor.register_for_auto_class()

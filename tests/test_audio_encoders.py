@@ -21,6 +21,42 @@ SMALL_WAV2VEC = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
                      conv_dim=(16,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)
 
 
+ENCODERS = [Wav2Vec2Config(**SMALL_WAV2VEC, feat_extract_norm="layer"),
+            HubertConfig(**SMALL_WAV2VEC, feat_extract_norm="layer"),
+            Wav2Vec2Config(**SMALL_WAV2VEC, feat_extract_norm="group"),  # wav2vec2-base's setting
+            HubertConfig(**SMALL_WAV2VEC, feat_extract_norm="group"),  # HuBERT-base's setting
+            tiny.audio_config()]
+
+
+@pytest.mark.parametrize("audio_config", ENCODERS, ids=lambda c: f"{c.model_type}-{getattr(c, 'feat_extract_norm', '')}")
+def test_a_clip_gives_the_same_features_alone_and_in_any_padded_batch(audio_config):
+    model = MintForPreTraining(tiny.mint_config(audio_config=audio_config)).eval()
+    processor = tiny.processor()
+    audio = clips((16000, 7000, 11000))
+    with torch.no_grad():
+        batched = model.get_audio_features(**processor(audio=audio, sampling_rate=16000)).pooler_output
+        reordered = model.get_audio_features(**processor(audio=audio[::-1], sampling_rate=16000)).pooler_output
+        for i, clip in enumerate(audio):
+            alone = model.get_audio_features(**processor(audio=[clip], sampling_rate=16000)).pooler_output[0]
+            torch.testing.assert_close(batched[i], alone, rtol=0, atol=1e-5)
+            torch.testing.assert_close(reordered[2 - i], alone, rtol=0, atol=1e-5)
+    assert not torch.allclose(batched[0], batched[1], atol=1e-3)  # distinct clips, distinct embeddings
+
+
+def test_whisper_clips_are_batch_invariant():
+    whisper = WhisperConfig(d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=64,
+                            decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64, num_mel_bins=80)
+    model = MintForPreTraining(tiny.mint_config(audio_config=whisper)).eval()
+    processor = MintProcessor(WhisperFeatureExtractor(feature_size=80), tiny.llm_tokenizer(), tiny.qformer_tokenizer(),
+                              num_query_tokens=4)
+    audio = clips((16000, 7000))
+    with torch.no_grad():
+        batched = model.get_audio_features(**processor(audio=audio, sampling_rate=16000)).pooler_output
+        for i, clip in enumerate(audio):
+            alone = model.get_audio_features(**processor(audio=[clip], sampling_rate=16000)).pooler_output[0]
+            torch.testing.assert_close(batched[i], alone, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("audio_config", [Wav2Vec2Config(**SMALL_WAV2VEC, feat_extract_norm="layer"),
                                           HubertConfig(**SMALL_WAV2VEC, feat_extract_norm="layer")])
 def test_wav2vec2_and_hubert_encoders(audio_config):
@@ -31,7 +67,7 @@ def test_wav2vec2_and_hubert_encoders(audio_config):
     assert torch.isfinite(out.loss)
     # The padded clip's embedding equals the clip alone (the cross-attention masks the padded frames).
     alone = tiny.processor()(audio=[clips()[2]], sampling_rate=16000)
-    single = model.get_audio_features(alone["input_values"], alone["audio_attention_mask"]).pooler_output
+    single = model.get_audio_features(**alone).pooler_output
     assert torch.allclose(out.audio_embeds[2], single[0], atol=1e-4)
 
 
@@ -39,13 +75,15 @@ def test_whisper_encoder_with_its_feature_extractor():
     whisper = WhisperConfig(d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=64,
                             decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64, num_mel_bins=80)
     config = tiny.mint_config(audio_config=whisper)
-    processor = MintProcessor(WhisperFeatureExtractor(feature_size=80), tiny.llm_tokenizer(), tiny.qformer_tokenizer())
+    processor = MintProcessor(WhisperFeatureExtractor(feature_size=80), tiny.llm_tokenizer(), tiny.qformer_tokenizer(),
+                              num_query_tokens=4)
     batch = processor(audio=clips((16000, 8000)), text=["this is a sound of", "generate audio caption :"],
                       text_target=["dog", "cat"], sampling_rate=16000)
     assert batch["input_features"].shape == (2, 80, 3000)
     model = MintForConditionalGeneration(config).eval()
     assert type(model.audio_model).__name__ == "WhisperEncoder"
-    _, mask = model.encode_audio(batch["input_features"], batch["audio_attention_mask"])
+    _, mask = model.encode_audio(input_features=batch["input_features"],
+                                 audio_attention_mask=batch["audio_attention_mask"])
     assert mask.shape == (2, 1500) and mask.sum(-1).tolist() == [50, 25]  # 100 mel frames per second, stride 2
     assert torch.isfinite(model(**batch).loss)
     assert model.generate(**{k: v for k, v in batch.items() if k != "labels"}, max_new_tokens=3).shape[0] == 2
@@ -94,13 +132,13 @@ def test_audio_feature_layers_are_the_encoders_hidden_states_concatenated(audio_
     assert layered.config.audio_feature_size == 2 * width and layered.qformer.config.encoder_hidden_size == 2 * width
     assert layered.audio_layernorm.normalized_shape == (2 * width,)
     if isinstance(audio_config, WhisperConfig):
-        audio = {"input_values": torch.randn(2, 80, 3000)}
+        audio = {"input_features": torch.randn(2, 80, 3000)}
     else:
         audio = {"input_values": torch.randn(2, 16000), "audio_attention_mask": torch.ones(2, 16000, dtype=torch.long)}
     with torch.no_grad():
-        features, mask = layered.run_audio_encoder(**audio)
-        output, default_mask = default.run_audio_encoder(**audio)
-        hidden_states = default.audio_model(audio["input_values"], output_hidden_states=True).hidden_states
+        features, mask = layered.get_audio_encoder_features(**audio)
+        output, default_mask = default.get_audio_encoder_features(**audio)
+        hidden_states = default.audio_model(next(iter(audio.values())), output_hidden_states=True).hidden_states
     # The second half is the encoder's output (the paper's features), the first its input embeddings.
     torch.testing.assert_close(features[..., width:], output, rtol=0, atol=0)
     torch.testing.assert_close(features[..., :width], hidden_states[0], rtol=0, atol=0)
@@ -115,5 +153,9 @@ def test_audio_feature_layers_are_the_encoders_hidden_states_concatenated(audio_
 
 def test_cached_features_of_another_width_are_rejected():
     model = MintForPreTraining(tiny.mint_config(audio_feature_layer=[0, -1]))
-    with pytest.raises(ValueError, match="audio_features are 32-d, but this model reads 64-d audio features"):
-        model.encode_audio(audio_features=torch.randn(1, 10, 32))
+    with pytest.raises(ValueError, match=r"shape \(1, 10, 32\), but this model reads \(batch, frames, 64\)"):
+        model.encode_audio(audio_encoder_features=torch.randn(1, 10, 32))
+    with pytest.raises(ValueError, match="takes its audio as input_values"):
+        model.encode_audio(input_features=torch.randn(1, 80, 100))
+    with pytest.raises(ValueError, match=r"expected \(batch, samples\) waveforms"):
+        model.encode_audio(input_values=torch.randn(16000))

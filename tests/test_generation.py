@@ -33,12 +33,17 @@ def test_lm_loss_is_on_the_target_only_and_equals_hand_computation(decoder_only)
     loss = model(**batch).loss
     # By hand, one clip at a time: the LLM's log-probability of each target token after [soft prompt; prompt].
     terms = []
+    queries = model.config.num_query_tokens
     for i in range(len(PROMPTS)):
         one = inputs(processor, audio=[clips((16000, 9000, 13000))[i]], prompts=[PROMPTS[i]], targets=[TARGETS[i]])
-        soft = model.get_audio_features(one["input_values"], one["qformer_input_ids"], one["qformer_attention_mask"],
-                                        one["audio_attention_mask"]).pooler_output
-        target = one["labels"][0]
-        prompt_embeds = model.get_input_embeddings()(one["input_ids"])
+        soft = model.get_audio_features(**without(one, "input_ids", "attention_mask", "labels")).pooler_output
+        target = one["labels"][0][one["labels"][0] != -100]
+        assert one["input_ids"][0, :queries].eq(model.config.audio_token_id).all()
+        prompt_ids = one["input_ids"][:, queries:]
+        if decoder_only:  # the processor appends the target to the prompt
+            assert prompt_ids[0, -len(target):].tolist() == target.tolist()
+            prompt_ids = prompt_ids[:, : -len(target)]
+        prompt_embeds = model.get_input_embeddings()(prompt_ids)
         if decoder_only:
             sequence = torch.cat([soft, prompt_embeds, model.get_input_embeddings()(target[None])], dim=1)
             logits = model.language_model(inputs_embeds=sequence).logits[0]
@@ -69,10 +74,8 @@ def test_instruction_changes_the_soft_prompt():
     model, processor = make()
     a = inputs(processor, prompts=PROMPTS)
     b = inputs(processor, prompts=["the genre of this music is", "generate audio caption :", "this is a sound of"])
-    soft_a = model.get_audio_features(a["input_values"], a["qformer_input_ids"], a["qformer_attention_mask"],
-                                      a["audio_attention_mask"]).pooler_output
-    soft_b = model.get_audio_features(b["input_values"], b["qformer_input_ids"], b["qformer_attention_mask"],
-                                      b["audio_attention_mask"]).pooler_output
+    soft_a = model.get_audio_features(**without(a, "input_ids", "attention_mask")).pooler_output
+    soft_b = model.get_audio_features(**without(b, "input_ids", "attention_mask")).pooler_output
     assert soft_a.shape == (3, 4, 32)
     assert not torch.allclose(soft_a, soft_b, atol=1e-4)
 
@@ -83,6 +86,9 @@ def test_vocabulary_ranking_equals_per_candidate_loss_by_hand(decoder_only):
     labels = ["dog", "cat meow", "piano", "a violin plays a low note"]
     batch = inputs(processor)
     scores = model.score_candidates(**processor.tokenize_candidates(labels), **batch)
+    normalised = model.score_candidates(**processor.tokenize_candidates(labels), **batch, length_normalize=True)
+    lengths = processor.tokenize_candidates(labels)["candidate_attention_mask"].sum(-1)
+    assert torch.allclose(normalised, scores / lengths, atol=1e-6)
     chunked = model.score_candidates(**processor.tokenize_candidates(labels), **batch, candidate_chunk_size=3)
     assert torch.allclose(scores, chunked, atol=1e-5)
     for i in range(3):

@@ -1,29 +1,42 @@
 """pipeline("audio-to-text"), MINT zero-shot classification and the retrieval index."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile
 import torch
 from datasets import Audio, Dataset
-from transformers import T5ForConditionalGeneration, pipeline
+from transformers import pipeline
 from transformers.pipelines import ZeroShotAudioClassificationPipeline
 
 import tiny
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-from pipelines_mint import MintAudioToTextPipeline, MintZeroShotAudioClassificationPipeline
+from hub_mint import save_for_hub
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining, MintModel
+from pipelines_mint import (ZERO_SHOT_TASK, MintAudioToTextPipeline, MintZeroShotAudioClassificationPipeline,
+                            register_mint_pipelines)
 from retrieval_mint import MintRetrievalIndex
 from test_pretraining import clips
 
 
-# Tiny random models mostly emit special tokens; suppressing them makes every caption 4 real words.
-WORDS = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3])
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+register_mint_pipelines()
+# Tiny random models mostly emit special tokens; suppressing them (and the audio placeholder) makes every caption 4
+# real words.
+WORDS = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3, tiny.AUDIO_TOKEN_ID])
 LABELS = ["dog", "cat", "piano"]
 
 
 def saved(model_class, tmp_path_factory, seed):
     folder = tmp_path_factory.mktemp(model_class.__name__)
     torch.manual_seed(seed)
-    model_class(tiny.mint_config()).save_pretrained(folder)
+    # The stage-2 model writes a different caption for each test clip.
+    model = tiny.captioning_model() if model_class is MintForConditionalGeneration else tiny.amplify_audio(
+        model_class(tiny.mint_config()))
+    model.save_pretrained(folder)
     tiny.processor().save_pretrained(folder)
     return str(folder)
 
@@ -44,11 +57,11 @@ def direct_captions(model, processor, audio, prompt="Generate audio caption:"):
 
 
 def test_audio_to_text_takes_paths_arrays_rows_and_lists(stage2_folder, tmp_path):
-    captioner = pipeline("audio-to-text", model=stage2_folder, device="cpu")  # registered on import, no remote code
+    captioner = pipeline("audio-to-text", model=stage2_folder, device="cpu")  # registered, no remote code
     assert isinstance(captioner, MintAudioToTextPipeline)
-    audio = clips((16000, 12000, 9000))
+    audio = clips()[:3]
     expected = direct_captions(captioner.model, captioner.processor, audio)
-    assert all(len(text.split()) == 4 for text in expected)
+    assert all(len(text.split()) == 4 for text in expected) and len(set(expected)) == 3
     path = tmp_path / "clip.wav"
     soundfile.write(path, audio[0], 16000)
     assert captioner(str(path), **WORDS) == {"generated_text": expected[0]}
@@ -61,8 +74,9 @@ def test_audio_to_text_takes_paths_arrays_rows_and_lists(stage2_folder, tmp_path
 
 def test_batched_outputs_equal_one_by_one_and_prompt_is_used(stage2_folder):
     captioner = pipeline("audio-to-text", model=stage2_folder, device="cpu")
-    audio = clips((16000, 12000, 9000, 14000, 10000))
+    audio = clips()
     one_by_one = [captioner(a, sampling_rate=16000, **WORDS) for a in audio]
+    assert len({out["generated_text"] for out in one_by_one}) == 4  # a distinct caption per clip
     batched = captioner(list(audio), sampling_rate=16000, batch_size=3, **WORDS)
     assert batched == one_by_one
     prompt = "this is a sound of"
@@ -90,8 +104,63 @@ def test_long_audio_is_windowed_with_timestamps(stage2_folder):
     assert batched[0] == out and "chunks" not in batched[1]
 
 
+def test_chat_messages_give_the_plain_call_output(stage2_folder):
+    captioner = pipeline("audio-to-text", model=stage2_folder, device="cpu")
+    audio = clips((16000, 12000))
+    conversations = [[{"role": "user", "content": [{"type": "audio", "audio": {"array": clip, "sampling_rate": 16000}},
+                                                   {"type": "text", "text": "this is a sound of"}]}] for clip in audio]
+    plain = captioner(list(audio), sampling_rate=16000, prompt="this is a sound of", **WORDS)
+    assert captioner(conversations[0], **WORDS) == plain[0]
+    assert captioner(conversations, **WORDS) == plain
+    processor = captioner.processor
+    from_chat = processor.apply_chat_template(conversations)
+    direct = processor(audio=[{"array": clip, "sampling_rate": 16000} for clip in audio],
+                       text=["this is a sound of"] * 2)
+    assert from_chat.keys() == direct.keys()
+    assert all(torch.equal(from_chat[k], direct[k]) for k in direct)
+
+
+REGISTRY_SCRIPT = """
+import copy, importlib, json, sys
+from transformers.pipelines import PIPELINE_REGISTRY
+stock = copy.deepcopy(PIPELINE_REGISTRY.supported_tasks)
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+imported = PIPELINE_REGISTRY.supported_tasks == stock
+importlib.import_module("pipelines_mint").register_mint_pipelines()
+after = PIPELINE_REGISTRY.supported_tasks
+print(json.dumps({"imported": imported, "stock_kept": {t: after[t] for t in stock} == stock,
+                  "added": sorted(set(after) - set(stock))}))
+"""
+
+
+def test_importing_mint_patches_no_pipeline_task():
+    modules = [name[:-3] for name in sorted(os.listdir(ROOT)) if name.endswith("_mint.py")]
+    assert {"modeling_mint", "pipelines_mint", "hub_mint", "training_mint"} <= set(modules)
+    result = subprocess.run([sys.executable, "-c", REGISTRY_SCRIPT, *modules], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"imported": True, "stock_kept": True,
+                      "added": ["audio-to-text", "mint-zero-shot-audio-classification"]}
+
+
+def test_stock_zero_shot_pipeline_runs_a_published_stage1_folder(stage1_folder, tmp_path):
+    model = MintForPreTraining.from_pretrained(stage1_folder).eval()
+    folder = save_for_hub(model, tiny.processor(), tmp_path / "hub")
+    classifier = pipeline("zero-shot-audio-classification", model=folder, device="cpu")
+    assert type(classifier) is ZeroShotAudioClassificationPipeline and type(classifier.model) is MintModel
+    audio = clips((16000, 12000))
+    mint = pipeline(ZERO_SHOT_TASK, model=stage1_folder, device="cpu")
+    for clip in audio:
+        stock = classifier(clip, candidate_labels=LABELS)
+        ours = mint(clip, candidate_labels=LABELS, sampling_rate=16000, scoring="embedding")
+        assert [r["label"] for r in stock] == [r["label"] for r in ours]
+        assert [r["score"] for r in stock] == pytest.approx([r["score"] for r in ours], abs=1e-5)
+
+
 def test_zero_shot_llm_scores_are_vocabulary_ranking(stage2_folder):
-    classifier = pipeline("zero-shot-audio-classification", model=stage2_folder, device="cpu")
+    classifier = pipeline(ZERO_SHOT_TASK, model=stage2_folder, device="cpu")
     assert isinstance(classifier, MintZeroShotAudioClassificationPipeline)
     audio = clips((16000, 12000, 9000))
     processor, model = classifier.processor, classifier.model
@@ -106,12 +175,19 @@ def test_zero_shot_llm_scores_are_vocabulary_ranking(stage2_folder):
     alone = classifier(audio[0], candidate_labels="dog, cat, piano", sampling_rate=16000)
     assert [r["label"] for r in alone] == [r["label"] for r in results[0]]
     assert [r["score"] for r in alone] == pytest.approx([r["score"] for r in results[0]], abs=1e-6)
-    with pytest.raises(ValueError, match="needs a stage-1 model"):
+    normalised = classifier(audio[0], candidate_labels=LABELS, sampling_rate=16000, length_normalize=True)
+    lengths = processor.tokenize_candidates(LABELS)["candidate_attention_mask"].sum(-1)
+    with torch.no_grad():
+        raw = model.score_candidates(**processor.tokenize_candidates(LABELS), **processor(
+            audio=[audio[0]], text=["This is a sound of"], sampling_rate=16000))[0]
+    by_label = {r["label"]: r["score"] for r in normalised}
+    assert [by_label[label] for label in LABELS] == pytest.approx((raw / lengths).softmax(-1).tolist(), abs=1e-6)
+    with pytest.raises(ValueError, match="needs a MintModel"):
         classifier(audio[0], candidate_labels=LABELS, sampling_rate=16000, scoring="embedding")
 
 
 def test_zero_shot_embedding_and_matching_on_a_stage1_folder(stage1_folder):
-    classifier = pipeline("zero-shot-audio-classification", model=stage1_folder, device="cpu")
+    classifier = pipeline(ZERO_SHOT_TASK, model=stage1_folder, device="cpu")
     model, processor = classifier.model, classifier.processor
     assert type(model) is MintForPreTraining  # loaded as the stage it was saved from
     audio = clips((16000, 12000))
@@ -121,7 +197,7 @@ def test_zero_shot_embedding_and_matching_on_a_stage1_folder(stage1_folder):
         text = model.get_text_features(hypotheses["qformer_input_ids"], hypotheses["qformer_attention_mask"])
         similarity = model.audio_text_similarity(model.get_audio_features(**clips_in).pooler_output,
                                                  text.pooler_output)
-        embedding = (similarity / model._temperature()).softmax(-1)
+        embedding = (similarity / model.temperature()).softmax(-1)
         matching = torch.stack([model.get_matching_scores(
             hypotheses["qformer_input_ids"], hypotheses["qformer_attention_mask"],
             **{k: v[i : i + 1].repeat_interleave(3, 0) for k, v in clips_in.items()}) for i in range(2)])
@@ -130,17 +206,38 @@ def test_zero_shot_embedding_and_matching_on_a_stage1_folder(stage1_folder):
         for result, row in zip(results, expected):
             by_label = {r["label"]: r["score"] for r in result}
             assert [by_label[label] for label in LABELS] == pytest.approx(row.tolist(), abs=1e-5), mode
-    with pytest.raises(ValueError, match="needs a stage-2 model"):
+    with pytest.raises(ValueError, match="needs a MintForConditionalGeneration"):
         classifier(audio[0], candidate_labels=LABELS, sampling_rate=16000, scoring="llm")
+    for template in ("no slot", "{label}", "{} and {}"):
+        with pytest.raises(ValueError, match="exactly one"):
+            classifier(audio[0], candidate_labels=LABELS, sampling_rate=16000, hypothesis_template=template)
     with pytest.raises(ValueError, match="candidate_labels"):
         classifier(audio[0], sampling_rate=16000)
     with pytest.raises(ValueError, match="audio-to-text needs a stage-2 MINT"):
         pipeline("audio-to-text", model=model, processor=processor, device="cpu")
+    with pytest.raises(ValueError, match="audio-to-text needs a stage-2 MINT"):
+        pipeline("audio-to-text", model=stage1_folder, device="cpu")  # a folder: no random LLM is built
 
 
-def test_zero_shot_task_still_serves_other_models_with_the_stock_pipeline():
-    other = T5ForConditionalGeneration(tiny.t5_config())
-    assert type(MintZeroShotAudioClassificationPipeline(other, device="cpu")) is ZeroShotAudioClassificationPipeline
+def test_windowed_clips_get_one_score_row_each(stage1_folder):
+    classifier = pipeline(ZERO_SHOT_TASK, model=stage1_folder, device="cpu")
+    classifier.processor.max_audio_seconds, classifier.processor.long_audio_policy = 1.0, "window"
+    long_clip = np.concatenate(clips((16000, 16000, 8000)))
+    windows = [long_clip[:16000], long_clip[16000:32000], long_clip[32000:]]
+    model, processor = classifier.model, classifier.processor
+    text = processor(text=[f"This is a sound of {c}." for c in LABELS], return_llm_inputs=False)
+    audio = processor(audio=windows, sampling_rate=16000, long_audio_policy="crop")
+    with torch.no_grad():
+        per_window = MintModel.forward(model, input_ids=text["qformer_input_ids"],
+                                       attention_mask=text["qformer_attention_mask"], **audio).logits_per_audio
+    results = classifier([long_clip, windows[0]], candidate_labels=LABELS, sampling_rate=16000, batch_size=2)
+    assert len(results) == 2
+    by_label = {r["label"]: r["score"] for r in results[0]}
+    assert [by_label[c] for c in LABELS] == pytest.approx(per_window.mean(0).softmax(-1).tolist(), abs=1e-6)
+    first_only = per_window[0].softmax(-1).tolist()  # what a cropped clip would score
+    assert max(abs(by_label[c] - p) for c, p in zip(LABELS, first_only)) > 1e-5  # 10x the tolerance above
+    by_label = {r["label"]: r["score"] for r in results[1]}
+    assert [by_label[c] for c in LABELS] == pytest.approx(first_only, abs=1e-6)
 
 
 def test_retrieval_index_ranks_by_alc_similarity_and_reloads(stage1_folder, tmp_path):

@@ -25,6 +25,10 @@ LLM_WORDS = (
 ).split()
 
 
+# The processor adds its audio placeholder token after the words; the tiny LLMs' vocabularies have a row for it.
+AUDIO_TOKEN_ID = len(LLM_WORDS)
+
+
 def llm_tokenizer(bos: bool = False) -> PreTrainedTokenizerFast:
     """A word-level tokenizer laid out like T5's (pad 0, eos 1, unk 2); with `bos`, prompts start with <s> (OPT)."""
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(LLM_WORDS)}, unk_token="<unk>"))
@@ -62,7 +66,7 @@ def qformer_config(**kwargs) -> MintQFormerConfig:
 
 def t5_config(**kwargs) -> T5Config:
     defaults = dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-                    feed_forward_proj="gated-gelu", vocab_size=len(LLM_WORDS), tie_word_embeddings=False,
+                    feed_forward_proj="gated-gelu", vocab_size=len(LLM_WORDS) + 1, tie_word_embeddings=False,
                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, relative_attention_num_buckets=8)
     defaults.update(kwargs)
     return T5Config(**defaults)
@@ -70,7 +74,7 @@ def t5_config(**kwargs) -> T5Config:
 
 def opt_config(**kwargs) -> OPTConfig:
     defaults = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
-                    vocab_size=len(LLM_WORDS), word_embed_proj_dim=32, max_position_embeddings=128,
+                    vocab_size=len(LLM_WORDS) + 1, word_embed_proj_dim=32, max_position_embeddings=128,
                     pad_token_id=0, bos_token_id=3, eos_token_id=1)
     defaults.update(kwargs)
     return OPTConfig(**defaults)
@@ -79,7 +83,7 @@ def opt_config(**kwargs) -> OPTConfig:
 def mint_config(text_config=None, **kwargs) -> MintConfig:
     defaults = dict(audio_config=audio_config(), qformer_config=qformer_config(),
                     text_config=text_config if text_config is not None else t5_config(),
-                    num_query_tokens=4, audio_text_hidden_size=16)
+                    num_query_tokens=4, audio_text_hidden_size=16, audio_token_id=AUDIO_TOKEN_ID)
     defaults.update(kwargs)
     return MintConfig(**defaults)
 
@@ -87,4 +91,35 @@ def mint_config(text_config=None, **kwargs) -> MintConfig:
 def processor(decoder_only: bool = False, **kwargs) -> MintProcessor:
     feature_extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
                                                  do_normalize=True, return_attention_mask=True)
-    return MintProcessor(feature_extractor, llm_tokenizer(bos=decoder_only), qformer_tokenizer(), **kwargs)
+    kwargs.setdefault("num_query_tokens", 4)
+    return MintProcessor(feature_extractor, llm_tokenizer(bos=decoder_only), qformer_tokenizer(),
+                         decoder_only_llm=decoder_only, **kwargs)
+
+
+def amplify_audio(model):
+    """
+    Random weights barely let the audio through the Q-Former: its cross-attention values are amplified 50x, so that
+    the test clips (`test_pretraining.clips`) get clearly different query outputs and tests of batching can fail.
+    """
+    import torch
+
+    with torch.no_grad():
+        for layer in model.qformer.encoder.layer:
+            if layer.has_cross_attention:
+                layer.crossattention.attention.value.weight.mul_(50)
+    return model
+
+
+def captioning_model():
+    """
+    A tiny stage-2 MINT whose captions differ from clip to clip: the audio amplified ([`amplify_audio`]), and a T5
+    initialised 10x wider (at the default initialisation it writes the same word whatever its input). Each of the
+    four test clips gets its own caption. Returns the model in eval mode.
+    """
+    import torch
+
+    from modeling_mint import MintForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration(mint_config(text_config=t5_config(initializer_factor=10.0)))
+    return amplify_audio(model).eval()
