@@ -57,7 +57,7 @@ def smoothed_ce(logits, target_dist, eps):
 def test_alc_loss_equals_hand_computation(model, processor):
     inputs = batch(processor)
     out = model(**inputs)
-    audio = model.get_audio_features(inputs["input_values"], inputs["audio_attention_mask"]).pooler_output
+    audio = model.get_audio_features(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"]).pooler_output
     text = model.get_text_features(inputs["qformer_input_ids"], inputs["qformer_attention_mask"]).pooler_output
     n = len(CAPTIONS)
     sim = torch.empty(n, n, dtype=torch.float64)
@@ -83,7 +83,7 @@ def test_alm_loss_equals_hand_computation_and_negatives_are_never_positive(model
     for a, t, _ in pairs:  # one pair at a time, the caption without padding
         length = int(inputs["qformer_attention_mask"][t].sum())
         audio_len = int(inputs["audio_attention_mask"][a].sum())
-        embeds, mask = model.encode_audio(inputs["input_values"][a : a + 1, :audio_len])
+        embeds, mask = model.encode_audio(input_values=inputs["input_values"][a : a + 1, :audio_len])
         hidden = model.query_forward(embeds, mask, inputs["qformer_input_ids"][t : t + 1, :length],
                                      torch.ones(1, length, dtype=torch.long)).last_hidden_state
         logits.append(model.alm_head(hidden[0, : model.config.num_query_tokens]).mean(0))
@@ -119,7 +119,7 @@ def test_atg_text_is_causal_and_queries_see_no_text(model, processor):
     assert not torch.allclose(out.atg_logits[0, 3], out_changed.atg_logits[0, 3], atol=1e-3)
     # The queries of the ATG pass equal a query-only pass (they feed ALC): the audio embeddings do not move.
     assert torch.allclose(out.audio_embeds, out_changed.audio_embeds, atol=1e-6)
-    query_only = model.get_audio_features(inputs["input_values"], inputs["audio_attention_mask"]).pooler_output
+    query_only = model.get_audio_features(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"]).pooler_output
     assert torch.allclose(out.audio_embeds, query_only, atol=1e-5)
 
 
@@ -166,7 +166,7 @@ def test_audio_padding_is_masked(model, processor):
     together = model.get_audio_features(**{k: v for k, v in batch(processor, audio=audio).items()
                                             if k in ("input_values", "audio_attention_mask")}).pooler_output
     alone = processor(audio=[audio[2]], sampling_rate=16000)
-    alone = model.get_audio_features(alone["input_values"], alone["audio_attention_mask"]).pooler_output
+    alone = model.get_audio_features(input_values=alone["input_values"], audio_attention_mask=alone["audio_attention_mask"]).pooler_output
     assert torch.allclose(together[2], alone[0], atol=1e-5)
 
 
@@ -239,8 +239,8 @@ def test_frozen_encoder_stays_frozen_and_in_eval_mode(processor):
     assert not model.audio_model.training and model.qformer.training
     inputs = batch(processor)
     # The tiny data2vec config has layerdrop 0.5, time masking 0.5 and dropout 0.3: none may fire.
-    first, _ = model.encode_audio(inputs["input_values"], inputs["audio_attention_mask"])
-    second, _ = model.encode_audio(inputs["input_values"], inputs["audio_attention_mask"])
+    first, _ = model.encode_audio(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"])
+    second, _ = model.encode_audio(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"])
     assert torch.equal(first, second)
     model(**inputs).loss.backward()
     assert all(p.grad is None and not p.requires_grad for p in model.audio_model.parameters())
