@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq, AutoProcessor
 
 import tiny
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining, MintModel
 from processing_mint import MintProcessor
 from test_pretraining import clips
 
@@ -24,7 +25,7 @@ def test_auto_classes_resolve_after_import(tmp_path):
         entry.pop("_name_or_path")
     assert loaded == expected
     assert loaded["stage1_objectives"] == ["alc", "alm", "atg"] and loaded["text_config"]["model_type"] == "t5"
-    assert type(AutoModel.from_config(config)) is MintForConditionalGeneration
+    assert type(AutoModel.from_config(config)) is MintModel  # headless: Bridge-Net and the ALC embedding space
     assert type(AutoModelForSpeechSeq2Seq.from_config(config)) is MintForConditionalGeneration
     assert type(AutoModelForPreTraining.from_config(config)) is MintForPreTraining
     processor = tiny.processor()
@@ -34,10 +35,10 @@ def test_auto_classes_resolve_after_import(tmp_path):
 
 REMOTE_SCRIPT = """
 import json, sys, numpy as np, torch
-from transformers import AutoModel, AutoProcessor
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 folder = sys.argv[1]
 assert "modeling_mint" not in sys.modules
-model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+model = AutoModelForSpeechSeq2Seq.from_pretrained(folder, trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
 audio = list(np.load(folder + "/audio.npy"))
 batch = processor(audio=audio, text=["this is a sound of", "generate audio caption :"],
@@ -49,6 +50,22 @@ print(json.dumps({"module": type(model).__module__, "processor": type(processor)
 """
 
 
+def test_a_folder_without_config_is_refused_at_once(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    for model_class in (MintForConditionalGeneration, MintForPreTraining, MintModel):
+        with pytest.raises(OSError, match="has no config.json"):
+            model_class.from_pretrained(tmp_path)
+
+
+def test_a_processor_folder_without_its_qformer_tokenizer_is_refused(tmp_path):
+    import shutil
+
+    tiny.processor().save_pretrained(tmp_path)
+    shutil.rmtree(tmp_path / "qformer_tokenizer")
+    with pytest.raises(Exception, match="Q-Former tokenizer|qformer_tokenizer"):
+        MintProcessor.from_pretrained(tmp_path)
+
+
 def test_saved_folder_loads_as_remote_code_in_a_fresh_process(tmp_path):
     model = MintForConditionalGeneration(tiny.mint_config()).eval()
     processor = tiny.processor()
@@ -56,10 +73,12 @@ def test_saved_folder_loads_as_remote_code_in_a_fresh_process(tmp_path):
     processor.save_pretrained(tmp_path)
     audio = clips((16000, 12000))
     np.save(tmp_path / "audio.npy", np.stack([a[:12000] for a in audio]))
-    for name in ("configuration_mint.py", "modeling_mint.py", "processing_mint.py"):
+    for name in ("configuration_mint.py", "modeling_mint.py", "processing_mint.py", "audio_encoder_mint.py",
+                 "checkpoint_mint.py", "distributed_mint.py", "convert_bert_mint.py"):
         assert (tmp_path / name).exists(), name
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
-    assert auto_map["AutoModel"] == "modeling_mint.MintForConditionalGeneration"
+    assert auto_map["AutoModelForSpeechSeq2Seq"] == "modeling_mint.MintForConditionalGeneration"
+    assert auto_map["AutoModel"] == "modeling_mint.MintModel"
     assert auto_map["AutoConfig"] == "configuration_mint.MintConfig"
     batch = processor(audio=[a[:12000] for a in audio], text=["this is a sound of", "generate audio caption :"],
                       text_target=["dog", "a cat"], sampling_rate=16000)
@@ -74,5 +93,6 @@ def test_saved_folder_loads_as_remote_code_in_a_fresh_process(tmp_path):
                             env=env, cwd=work, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["module"].startswith("transformers_modules") and report["processor"].startswith("transformers_modules")
+    assert report["module"].startswith("transformers_modules")
+    assert report["processor"].startswith("transformers_modules")
     assert torch.equal(torch.tensor(report["logits"]), expected)

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
-from transformers import AutoModel, Data2VecAudioModel, T5ForConditionalGeneration, Wav2Vec2FeatureExtractor
+from huggingface_hub import ModelCard
+from transformers import (AutoModelForSpeechSeq2Seq, Data2VecAudioModel, T5ForConditionalGeneration,
+                          Wav2Vec2FeatureExtractor)
 
 import tiny
-from hub_mint import assemble_mint, model_card, save_for_hub
+from hub_mint import assemble_mint, eval_results_from_json, model_card, save_for_hub
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from test_pipelines import WORDS
 from test_pretraining import clips
@@ -46,39 +48,81 @@ def test_assemble_from_component_folders(components):
     bert_word = safe_open(os.path.join(tiny.MINILM_DIR, "model.safetensors"), "pt").get_tensor(
         "embeddings.word_embeddings.weight")
     assert torch.equal(model.qformer.embeddings.word_embeddings.weight[: bert_word.shape[0]], bert_word)
-    assert processor.qformer_tokenizer.bos_token == "[DEC]" and len(processor.tokenizer) == len(tiny.LLM_WORDS)
+    assert processor.qformer_tokenizer.bos_token == "[DEC]" and len(processor.tokenizer) == len(tiny.LLM_WORDS) + 1
+    assert model.config.audio_token_id == processor.audio_token_id == tiny.AUDIO_TOKEN_ID
     stage1, _ = assembled(components, stage=1)
     assert isinstance(stage1, MintForPreTraining)
     with pytest.raises(ValueError, match="is not a folder"):
         assemble_mint(components["audio"], "/nonexistent/bert", components["llm"])
 
 
-def test_model_card_metadata_from_an_evaluation_json(components, tmp_path):
+def test_an_llm_without_a_row_for_the_audio_token_is_grown(components, tmp_path):
+    T5ForConditionalGeneration(tiny.t5_config(vocab_size=len(tiny.LLM_WORDS))).save_pretrained(tmp_path / "llm")
+    tiny.llm_tokenizer().save_pretrained(tmp_path / "llm")
+    model, processor = assemble_mint(components["audio"], components["bert"], tmp_path / "llm", stage=2,
+                                     num_query_tokens=4)
+    original = T5ForConditionalGeneration.from_pretrained(tmp_path / "llm").shared.weight
+    grown = model.language_model.shared.weight
+    assert grown.shape[0] == len(tiny.LLM_WORDS) + 1 == model.config.text_config.vocab_size
+    assert torch.equal(grown[: len(tiny.LLM_WORDS)], original)
+    batch = processor(audio=clips((16000,)), text=["this is a sound of"], text_target=["dog"], sampling_rate=16000)
+    assert torch.isfinite(model(**batch).loss)
+
+
+def test_model_card_parses_back_with_its_model_index(components, tmp_path):
     model, _ = assembled(components)
-    results = {"retrieval": {"R@1": 0.25, "R@10": 0.8}, "classification": {"spoken word": {"accuracy": 0.9,
-                                                                                           "clips": 160}},
-               "timing": {"total_s": 9.0}}
-    (tmp_path / "eval.json").write_text(json.dumps(results))
-    card = model_card(model, tmp_path / "eval.json", datasets=["mint-corpus"], base_models={"audio_model": "a/b"})
-    header = card.split("---")[1]
-    assert "pipeline_tag: audio-text-to-text" in header and "library_name: transformers" in header
-    assert "base_model:\n  - a/b" in header and "datasets:\n  - mint-corpus" in header
-    assert "name: retrieval/R@10\n            type: retrieval/R@10\n            value: 0.8000" in header
-    assert "classification/spoken_word/accuracy" in header and "clips" not in header and "total_s" not in header
+    classification = {"task": "classification", "accuracy": 0.9, "chance": 0.1, "num_clips": 160}
+    retrieval = {"task": "retrieval", "R@1": 0.25, "R@5": 0.5, "R@10": 0.8, "mAP@10": 0.4}
+    captioning = {"task": "captioning", "bleu_1": 0.5, "bleu_4": 0.2, "meteor": 0.3, "rouge_l": 0.4, "cider_d": 0.6,
+                  "spice": None, "predictions": ["a dog"]}
+    results = (eval_results_from_json(classification, "NSynth", "nsynth", "test")
+               + eval_results_from_json(retrieval, "Clotho", "clotho", "evaluation")
+               + eval_results_from_json(captioning, "Clotho", "clotho", "evaluation"))
+    recipe = {"stage": 2, "batch_size": 64, "learning_rate": 1e-4, "num_train_epochs": 3,
+              "datasets": [{"path": "prepared/nsynth", "template": "NSynth", "weight": 1.0}]}
+    model_card(model, "org/mint-small", results, ["nsynth", "clotho"], {"audio_model": "facebook/data2vec-audio-base",
+                                                                      "language_model": "google/flan-t5-xl"},
+               recipe).save(tmp_path / "README.md")
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.base_model == ["facebook/data2vec-audio-base", "google/flan-t5-xl"]
+    assert card.data.datasets == ["nsynth", "clotho"] and card.data.library_name == "transformers"
+    parsed = {(r.task_type, r.dataset_type, r.metric_type, r.metric_name): r.metric_value
+              for r in card.data.eval_results}
+    assert parsed == {
+        ("audio-classification", "nsynth", "accuracy", "accuracy"): 0.9,
+        ("text-to-audio-retrieval", "clotho", "recall@1", "R@1"): 0.25,
+        ("text-to-audio-retrieval", "clotho", "recall@5", "R@5"): 0.5,
+        ("text-to-audio-retrieval", "clotho", "recall@10", "R@10"): 0.8,
+        ("text-to-audio-retrieval", "clotho", "map@10", "mAP@10"): 0.4,
+        ("audio-captioning", "clotho", "bleu", "bleu_1"): 0.5,
+        ("audio-captioning", "clotho", "bleu", "bleu_4"): 0.2,
+        ("audio-captioning", "clotho", "meteor", "meteor"): 0.3,
+        ("audio-captioning", "clotho", "rouge", "rouge_l"): 0.4,
+        ("audio-captioning", "clotho", "cider", "cider_d"): 0.6,
+    }  # no chance level, no clip count, no uncomputed SPICE
+    text = card.text
+    assert 'pipeline("audio-to-text", model="org/mint-small"' in text and "FOLDER" not in text
+    for section in ("## How to use", "## Intended uses and limits", "## Training data and procedure",
+                    "## Evaluation", "## Citation"):
+        assert section in text
+    assert "prepared/nsynth (NSynth, weight 1.0)" in text and "learning_rate: `0.0001`" in text
+    assert "Interspeech" in text
+    with pytest.raises(ValueError, match="Not an evaluation result"):
+        eval_results_from_json({"accuracy": 1.0}, "x", "x")
 
 
 OFFLINE_SCRIPT = """
 import json, sys, numpy as np, torch
-from transformers import AutoModel, AutoProcessor, pipeline
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 folder = sys.argv[1]
 audio = list(np.load(folder + "/../audio.npy"))
-model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+model = AutoModelForSpeechSeq2Seq.from_pretrained(folder, trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
 batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
 with torch.no_grad():
     logits = model(**batch).logits
 captioner = pipeline("audio-to-text", model=folder, trust_remote_code=True, device="cpu")
-words = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3])
+words = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3, %d])
 captions = captioner(audio, sampling_rate=16000, batch_size=2, **words)
 print(json.dumps({"module": type(model).__module__, "pipeline": type(captioner).__module__,
                   "logits": logits.flatten().tolist(), "captions": captions}))
@@ -89,7 +133,7 @@ def run_offline(folder, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
     work = tmp_path / "cwd"  # an empty working directory: the repository's modules are not importable
     work.mkdir(exist_ok=True)
-    result = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, str(folder)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT % tiny.AUDIO_TOKEN_ID, str(folder)], capture_output=True, text=True,
                             env=env, cwd=work, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -110,14 +154,15 @@ def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_
     model.eval()
     audio = [a[:12000] for a in clips((16000, 12000))]
     np.save(tmp_path / "audio.npy", np.stack(audio))
-    folder = save_for_hub(model, processor, tmp_path / "hub", max_shard_size="200KB",
-                          eval_results={"retrieval": {"R@10": 0.5}})
+    folder = save_for_hub(model, processor, tmp_path / "hub", max_shard_size="200KB")
     files = set(os.listdir(folder))
     assert {"configuration_mint.py", "modeling_mint.py", "processing_mint.py", "pipelines_mint.py", "README.md",
             "model.safetensors.index.json", "processor_config.json"} <= files
     assert len([f for f in files if f.endswith(".safetensors")]) > 1 and not any(f.endswith(".bin") for f in files)
     config = json.loads(open(os.path.join(folder, "config.json")).read())
-    assert config["auto_map"]["AutoModel"] == "modeling_mint.MintForConditionalGeneration"
+    assert config["auto_map"]["AutoModelForSpeechSeq2Seq"] == "modeling_mint.MintForConditionalGeneration"
+    assert config["auto_map"]["AutoModel"] == "modeling_mint.MintModel"
+    assert "zero-shot-audio-classification" not in config["custom_pipelines"]  # the stock task stays stock
     assert config["custom_pipelines"]["audio-to-text"]["impl"] == "pipelines_mint.MintAudioToTextPipeline"
     logits, captions = expected_outputs(model, processor, audio)
     report = run_offline(folder, tmp_path)
@@ -125,7 +170,7 @@ def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_
     assert torch.equal(torch.tensor(report["logits"]), logits)
     assert report["captions"] == captions and all(len(c["generated_text"].split()) == 4 for c in captions)
     # The installed package loads the same folder without remote code.
-    assert torch.equal(AutoModel.from_pretrained(folder).eval()(**processor(
+    assert torch.equal(AutoModelForSpeechSeq2Seq.from_pretrained(folder).eval()(**processor(
         audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)).logits.flatten(),
         logits)
 
@@ -188,7 +233,7 @@ def test_trained_parts_with_lora_adapters_reload_merged(components, tmp_path):
     with safe_open(os.path.join(folder, "model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert "language_projection.weight" in keys and not any("lora_" in k or "modules_to_save" in k for k in keys)
-    reloaded = AutoModel.from_pretrained(folder).eval()
+    reloaded = AutoModelForSpeechSeq2Seq.from_pretrained(folder).eval()
     assert type(reloaded) is MintForConditionalGeneration  # the adapters are merged into the reassembled LLM
     with torch.no_grad():
         assert torch.allclose(reloaded(**batch).logits, expected, atol=1e-5)
@@ -209,8 +254,6 @@ def test_push_to_hub_uploads_the_folder(components, tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
     model, processor = assembled(components)
-    with pytest.raises(ValueError, match="repo_id"):
-        save_for_hub(model, processor, tmp_path / "a", push_to_hub=True)
     save_for_hub(model, processor, tmp_path / "b", push_to_hub=True, repo_id="org/mint")
     assert calls[0] == ("create_repo", "org/mint", True)
     assert calls[1][:2] == ("upload_folder", "org/mint") and "README.md" in calls[1][2] and "config.json" in calls[1][2]

@@ -220,7 +220,7 @@ def test_all_padding_caption_is_rejected(model, processor):
 
 def test_mismatched_batch_is_rejected(model, processor):
     inputs = batch(processor)
-    with pytest.raises(ValueError, match="4 clips but 3 captions"):
+    with pytest.raises(ValueError, match="qformer_input_ids holds 3 rows but the audio holds 4 clips"):
         model(**{**inputs, "qformer_input_ids": inputs["qformer_input_ids"][:3],
                  "qformer_attention_mask": inputs["qformer_attention_mask"][:3]})
 
