@@ -299,6 +299,10 @@ class MintPreTrainedModel(PreTrainedModel):
         if "language_model" in missing_parts and "language_model" not in from_bases:
             model._reinit_language_model()
         load_parts_from_base_folders(model, from_bases)
+        for name in cls._keep_in_fp32_modules_strict:  # a part the checkpoint lacks is built in the loading dtype
+            part = getattr(model, name)
+            if isinstance(part, nn.Module):
+                part.float()
         if model.config.base_models and has_adapters(pretrained_model_name_or_path):
             model = merge_adapters(model, pretrained_model_name_or_path)
         model._freeze()  # loading materialises new parameters, which are trainable by default

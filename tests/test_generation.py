@@ -181,3 +181,9 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert model.qformer.encoder.layer[0].gradient_checkpointing
     model(**batch).loss.backward()
     assert torch.allclose(model.query_tokens.grad, reference, rtol=1e-5, atol=1e-4)
+
+
+def test_stage2_from_a_stage1_folder_in_bf16_keeps_the_new_projection_in_fp32(tmp_path):
+    MintForPreTraining(tiny.mint_config()).save_pretrained(tmp_path)
+    half = MintForConditionalGeneration.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert half.language_projection.weight.dtype == torch.float32 and half.language_model.dtype == torch.bfloat16
