@@ -719,7 +719,8 @@ def prepare_dataset(
         dataset = DatasetDict({split: writer.dataset(f"{name}: official split "
                                                      f"{layout.official_splits.get(split, split)!r}")
                                for split, writer in writers.items()})
-        dataset.save_to_disk(output)
+        # one shard for an empty split (all its clips missing): with none, `load_from_disk` cannot read it back
+        dataset.save_to_disk(output, num_shards={split: 1 for split, part in dataset.items() if len(part) == 0})
     finally:
         (enable_progress_bar if was_enabled else disable_progress_bar)()
     if missing_list is not None:

@@ -54,9 +54,8 @@ AUDIOSET_HEADER = ("# Segments csv created Sun Mar  5 10:54:31 2017\n"
                    "# YTID, start_seconds, end_seconds, positive_labels\n")
 
 
-@pytest.fixture
-def audioset_root(tmp_path):
-    root = tmp_path / "audioset"
+def audioset_release(root):
+    """AudioSet's CSVs and three of its four clips, named as three download tools name them."""
     write(root / "class_labels_indices.csv", 'index,mid,display_name\n0,/m/09x0r,"Speech"\n'
                                              '1,/m/05zppz,"Male speech, man speaking"\n2,/m/0bt9lr,"Dog"\n')
     write(root / "balanced_train_segments.csv", AUDIOSET_HEADER +
@@ -68,11 +67,12 @@ def audioset_root(tmp_path):
              "-0CamVQdP_Y": clip(root / "audio" / "balanced" / "-0CamVQdP_Y_0.000.flac"),
              "Y7fmOlUlwoN": clip(root / "audio" / "eval" / "Y7fmOlUlwoN_60000.wav")}
     clip(root / "audio" / "eval" / "Y7fmOlUlwoN_60000.mp4")  # a video beside the audio: the audio wins
-    return root, paths
+    return paths
 
 
-def test_audioset_segment_csvs_labels_and_clip_names(audioset_root, tmp_path):
-    root, paths = audioset_root
+def test_audioset_segment_csvs_labels_and_clip_names(tmp_path):
+    root = tmp_path / "audioset"
+    paths = audioset_release(root)
     result = prepare("audioset", root, tmp_path, missing_list=tmp_path / "missing.tsv")
     assert list(result.dataset) == ["train", "test"]
     assert rows(result.dataset, "train") == [
@@ -101,13 +101,18 @@ def test_youtube_names_prefer_the_segment_over_a_bare_id(tmp_path):
 
 # ---- VGGSound ----------------------------------------------------------------------------------------------------
 
-def test_vggsound_csv_without_header(tmp_path):
-    root = tmp_path / "vggsound"
+def vggsound_release(root):
     write(root / "vggsound.csv", '---g-f_I2yQ,1,people marching,test\n'
                                  '--0PQM4-hqg,30,"male speech, man speaking",train\n'
                                  '--56QUhyDQM,185,playing tennis,train\n')
     marching = clip(root / "video" / "---g-f_I2yQ_000001.mp4")
     speech = clip(root / "audio" / "--0PQM4-hqg_000030.wav")
+    return marching, speech
+
+
+def test_vggsound_csv_without_header(tmp_path):
+    root = tmp_path / "vggsound"
+    marching, speech = vggsound_release(root)
     result = prepare("vggsound", root, tmp_path)
     assert rows(result.dataset, "test") == [
         {"audio": marching, "ytid": "---g-f_I2yQ", "start": 1, "label": "people marching",
@@ -149,15 +154,14 @@ def test_audiocaps_split_csvs_grouped_per_clip(tmp_path):
          "captions": ["Rustling occurs, ducks quack", "Ducks quack and water splashes"], "audiocap_ids": [97151, 97152],
          "source_id": "youtube:vfY_TJq7n_U", "duration": 10.0}]
     assert len(result.dataset["test"]) == 0 and result.counts["test"].missing == 1
+    assert len(load_from_disk(result.output)["test"]) == 0
     assert result.missing == [("train", "UDGBjjwyaqE_20"), ("test", "--0w1YA1Hm4_30")]
     assert result.dataset["validation"].info.description == "audiocaps: official split 'val'"
 
 
 # ---- WavCaps -----------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def wavcaps_root(tmp_path):
-    root = tmp_path / "WavCaps"
+def wavcaps_release(root):
     as_data = {"num_captions_per_audio": 1, "data": [
         {"id": "Y-0RWZT5pvbE.wav", "caption": "A man speaks.", "audio": "/orig/Y-0RWZT5pvbE.flac", "duration": 10.0},
         {"id": "YvfY_TJq7n_U.wav", "caption": "Ducks quack.", "audio": "/orig/YvfY_TJq7n_U.flac", "duration": 10.0}]}
@@ -177,11 +181,12 @@ def wavcaps_root(tmp_path):
              "fs": clip(root / "Zip_files" / "FreeSound" / "FreeSound_flac" / "2219.flac"),
              "sb": clip(root / "Zip_files" / "SoundBible" / "SoundBible_flac" / "2219.flac")}
     clip(root / "Audio" / "AudioSet_SL" / "YvfY_TJq7n_U.flac")
-    return root, paths
+    return paths
 
 
-def test_wavcaps_sources_blacklist_and_per_source_splits(wavcaps_root, tmp_path):
-    root, paths = wavcaps_root
+def test_wavcaps_sources_blacklist_and_per_source_splits(tmp_path):
+    root = tmp_path / "WavCaps"
+    paths = wavcaps_release(root)
     result = prepare("wavcaps", root, tmp_path,
                      blacklist=[str(root / "json_files" / "blacklist" / "blacklist_exclude_test_ac.json")])
     expected = {
@@ -203,8 +208,7 @@ def test_wavcaps_sources_blacklist_and_per_source_splits(wavcaps_root, tmp_path)
 
 # ---- FSD50K ------------------------------------------------------------------------------------------------------
 
-def test_fsd50k_ground_truth_and_audio_folders(tmp_path):
-    root = tmp_path / "fsd50k"
+def fsd50k_release(root):
     truth = root / "FSD50K.ground_truth"
     write(truth / "dev.csv", 'fname,labels,mids,split\n'
                              '64760,"Electric_guitar,Guitar,Music","/m/02sgy,/m/0342h,/m/04rlf",train\n'
@@ -214,6 +218,12 @@ def test_fsd50k_ground_truth_and_audio_folders(tmp_path):
     write(truth / "vocabulary.csv", "0,Electric_guitar,/m/02sgy\n")
     paths = {n: clip(root / f"FSD50K.{part}_audio" / f"{n}.wav")
              for part, n in (("dev", "64760"), ("dev", "16399"), ("eval", "37199"))}
+    return paths
+
+
+def test_fsd50k_ground_truth_and_audio_folders(tmp_path):
+    root = tmp_path / "fsd50k"
+    paths = fsd50k_release(root)
     result = prepare("fsd50k", root, tmp_path)
     assert rows(result.dataset, "train") == [
         {"audio": paths["64760"], "fname": "64760", "labels": ["Electric guitar", "Guitar", "Music"],
@@ -236,8 +246,7 @@ def nsynth_note(note_str, family, source, pitch, velocity, qualities):
             "qualities": [0] * 10, "note": 1, "instrument": 2}
 
 
-def test_nsynth_examples_json_and_audio(tmp_path):
-    root = tmp_path / "nsynth"
+def nsynth_release(root):
     train = {"guitar_acoustic_001-082-050": nsynth_note("guitar_acoustic_001-082-050", "guitar", "acoustic", 82, 50,
                                                         ["bright", "percussive"]),
              "synth_lead_006-030-127": nsynth_note("synth_lead_006-030-127", "synth_lead", "synthetic", 30, 127, []),
@@ -249,6 +258,12 @@ def test_nsynth_examples_json_and_audio(tmp_path):
     paths = {n: clip(root / f"nsynth-{s}" / "audio" / f"{n}.wav") for s, n in (
         ("train", "guitar_acoustic_001-082-050"), ("train", "synth_lead_006-030-127"),
         ("test", "bass_electronic_018-022-100"))}
+    return paths
+
+
+def test_nsynth_examples_json_and_audio(tmp_path):
+    root = tmp_path / "nsynth"
+    paths = nsynth_release(root)
     result = prepare("nsynth", root, tmp_path)
     assert rows(result.dataset, "train") == [
         {"audio": paths["guitar_acoustic_001-082-050"], "note_str": "guitar_acoustic_001-082-050", "label": "guitar",
@@ -266,9 +281,7 @@ def test_nsynth_examples_json_and_audio(tmp_path):
 
 # ---- FMA ---------------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def fma_root(tmp_path):
-    root = tmp_path / "fma"
+def fma_release(root):
     columns = pd.MultiIndex.from_tuples([
         ("album", "title"), ("artist", "name"), ("set", "split"), ("set", "subset"), ("track", "duration"),
         ("track", "genre_top"), ("track", "genres"), ("track", "genres_all"), ("track", "title")])
@@ -283,12 +296,12 @@ def fma_root(tmp_path):
     write(root / "fma_metadata" / "genres.csv", "genre_id,#tracks,parent,title,top_level\n12,32923,0,Rock,12\n"
                                                 "21,8389,0,Hip-Hop,21\n25,9261,12,Punk,12\n"
                                                 "76,1028,12,Experimental Pop,12\n")
-    paths = {tid: clip(root / "fma_large" / f"{tid:06d}"[:3] / f"{tid:06d}.mp3") for tid in (2, 140, 1482)}
-    return root, paths
+    return {tid: clip(root / "fma_large" / f"{tid:06d}"[:3] / f"{tid:06d}.mp3") for tid in (2, 140, 1482)}
 
 
-def test_fma_tracks_csv_multirow_header(fma_root, tmp_path):
-    root, paths = fma_root
+def test_fma_tracks_csv_multirow_header(tmp_path):
+    root = tmp_path / "fma"
+    paths = fma_release(root)
     header = (root / "fma_metadata" / "tracks.csv").read_text().splitlines()[:3]
     assert header[0].startswith(",album,artist,set,set") and header[2].startswith("track_id,")
     result = prepare("fma", root, tmp_path)
@@ -307,8 +320,9 @@ def test_fma_tracks_csv_multirow_header(fma_root, tmp_path):
     assert len(labeled.dataset["test"]) == 0 and labeled.counts["test"].unlabeled == 1
 
 
-def test_fma_size_selects_the_subset_and_must_be_chosen_among_several(fma_root, tmp_path):
-    root, _ = fma_root
+def test_fma_size_selects_the_subset_and_must_be_chosen_among_several(tmp_path):
+    root = tmp_path / "fma"
+    fma_release(root)
     small = clip(root / "fma_small" / "000" / "000002.mp3")
     with pytest.raises(ValueError, match="fma_size"):
         prepare("fma", root, tmp_path)
@@ -318,8 +332,7 @@ def test_fma_size_selects_the_subset_and_must_be_chosen_among_several(fma_root, 
 
 # ---- OpenMIC -----------------------------------------------------------------------------------------------------
 
-def openmic_root(tmp_path, key_dtype=None):
-    root = tmp_path / "openmic-2018"
+def openmic_release(root, key_dtype=None):
     write(root / "class-map.json", json.dumps({"accordion": 0, "mallet_percussion": 1, "piano": 2}))
     keys = np.array(["000046_3840", "000135_483840", "000139_119040"], dtype=key_dtype)
     y_true = np.array([[0.5, 0.49, 0.9], [0.0, 0.8, 0.5], [0.2, 0.5, 0.5]], dtype=np.float32)
@@ -328,11 +341,12 @@ def openmic_root(tmp_path, key_dtype=None):
              sample_key=keys)
     write(root / "partitions" / "split01_train.csv", "000046_3840\n000139_119040\n")
     write(root / "partitions" / "split01_test.csv", "000135_483840\n")
-    return root, {k: clip(root / "audio" / k[:3] / f"{k}.ogg") for k in ("000046_3840", "000135_483840")}
+    return {k: clip(root / "audio" / k[:3] / f"{k}.ogg") for k in ("000046_3840", "000135_483840")}
 
 
 def test_openmic_npz_masks_threshold_and_partitions(tmp_path):
-    root, paths = openmic_root(tmp_path)
+    root = tmp_path / "openmic-2018"
+    paths = openmic_release(root)
     result = prepare("openmic", root, tmp_path)
     assert rows(result.dataset, "train") == [
         {"audio": paths["000046_3840"], "sample_key": "000046_3840", "labels": ["accordion"],
@@ -344,7 +358,8 @@ def test_openmic_npz_masks_threshold_and_partitions(tmp_path):
 
 
 def test_openmic_pickled_keys_need_consent(tmp_path):
-    root, _ = openmic_root(tmp_path, key_dtype=object)
+    root = tmp_path / "openmic-2018"
+    openmic_release(root, key_dtype=object)
     with pytest.raises(ValueError, match="allow_pickle"):
         prepare("openmic", root, tmp_path)
     assert len(prepare("openmic", root, tmp_path, allow_pickle=True).dataset["test"]) == 1
@@ -352,8 +367,7 @@ def test_openmic_pickled_keys_need_consent(tmp_path):
 
 # ---- Music4All ---------------------------------------------------------------------------------------------------
 
-def test_music4all_tab_separated_tables(tmp_path):
-    root = tmp_path / "music4all"
+def music4all_release(root):
     write(root / "id_information.csv", "id\tartist\tsong\talbum_name\n0009fFIM1eYThaPg\tCheryl\tRain, Rain\tThree\n"
                                        "0010xmHR6UICBOYT\tOasis\tSomeday\tDig Out\n00cTfqFKrrGGr1Oq\tEcho\tNone\tX\n")
     write(root / "id_genres.csv", "id\tgenres\n0009fFIM1eYThaPg\tpop,dance pop\n0010xmHR6UICBOYT\trock\n")
@@ -361,7 +375,12 @@ def test_music4all_tab_separated_tables(tmp_path):
                                     "\ttempo\tduration_ms\n"
                                     "0009fFIM1eYThaPg\t4gLO\t26\t2014\t0.5\t0.7\t6\t0\t0.5\t120\t1\n"
                                     "0010xmHR6UICBOYT\t5sCj\t50\t2008\t0.4\t0.9\t-1\t1\t0.3\t90\t1\n")
-    first, second = (clip(root / "audios" / f"{i}.mp3") for i in ("0009fFIM1eYThaPg", "0010xmHR6UICBOYT"))
+    return [clip(root / "audios" / f"{i}.mp3") for i in ("0009fFIM1eYThaPg", "0010xmHR6UICBOYT")]
+
+
+def test_music4all_tab_separated_tables(tmp_path):
+    root = tmp_path / "music4all"
+    first, second = music4all_release(root)
     result = prepare("music4all", root, tmp_path)
     assert rows(result.dataset, "train") == [
         {"audio": first, "id": "0009fFIM1eYThaPg", "key": "F# minor", "genres": ["pop", "dance pop"],
