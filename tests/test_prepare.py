@@ -449,6 +449,31 @@ def test_clotho_captions_with_spaces_and_commas_and_latin1_metadata(tmp_path):
     assert pairs.column_names == ["audio", "caption"] and pairs[1]["caption"] == "Rain falls."
 
 
+def test_clotho_as_aac_datasets_lays_it_out(tmp_path):
+    """aac-datasets' folders: CLOTHO_v2.1/clotho_csv_files/ and CLOTHO_v2.1/clotho_audio_files/<split>/."""
+    root = tmp_path / "data" / "CLOTHO_v2.1"
+    write(root / "clotho_csv_files" / "clotho_captions_validation.csv", CLOTHO_CAPTIONS)
+    rain = clip(root / "clotho_audio_files" / "validation" / "Rain, Thunder & Wind.wav")
+    result = prepare("clotho", tmp_path / "data", tmp_path)
+    assert [r["audio"] for r in rows(result.dataset, "validation")] == [rain]
+    assert result.counts["validation"].missing == 2
+
+
+def test_prepared_examples_batch_through_the_collator(tmp_path):
+    import tiny
+    from data_mint import MintDataCollator
+
+    root = tmp_path / "ESC-50-master"
+    write(root / "meta" / "esc50.csv", "filename,fold,target,category,esc10,src_file,take\n"
+                                       "1-1-A-0.wav,1,0,dog,True,1,A\n2-2-A-1.wav,2,1,rooster,False,2,A\n")
+    for name, seconds in (("1-1-A-0.wav", 0.5), ("2-2-A-1.wav", 0.25)):
+        clip(root / "audio" / name, seconds=seconds)
+    examples = to_mint_examples(load_from_disk(prepare("esc50", root, tmp_path).output)["train"], "AudioSet")
+    batch = MintDataCollator(tiny.processor(), stage=2)([examples[0], examples[1]])
+    assert batch["input_values"].shape == (2, 8000) and batch["audio_attention_mask"].sum().item() == 12000
+    assert batch["labels"].shape[0] == 2
+
+
 def test_source_ids_feed_the_leakage_check(tmp_path):
     """A Clotho clip whose Freesound id is an FSD50K clip is found through `source_id`, not through its file name."""
     clotho = tmp_path / "clotho"
