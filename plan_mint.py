@@ -195,6 +195,8 @@ def resolve_dataset(spec: dict[str, Any], stage: int) -> tuple[Dataset, str, str
     path = spec.get("path")
     if not path:
         raise ValueError(f"no 'path' in {spec}")
+    if not float(spec.get("weight", 1.0)) > 0:
+        raise ValueError(f"weight {spec['weight']} is not positive")
     if not os.path.exists(path):
         raise ValueError(f"folder {path!r} does not exist (`mint-data prepare NAME ROOT --output {path}` writes one)")
     dataset = load_local_dataset(path, spec.get("split", "train"))
@@ -278,23 +280,23 @@ def _config_dtype(config: MintConfig) -> torch.dtype:
     return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype).removeprefix("torch."))
 
 
-def _optimizer_state_bytes(optim: str, trainable: list[torch.nn.Parameter], dtypes: list[torch.dtype]) -> int | None:
+def _optimizer_state_bytes(optim: str, trainable: list[tuple[torch.nn.Parameter, torch.dtype]]) -> int | None:
     if optim.startswith("adafactor"):  # factored second moment: a row and a column vector per matrix, fp32
-        return 4 * sum(p.shape[-1] + p.shape[-2] if p.dim() >= 2 else p.numel() for p in trainable)
+        return 4 * sum(p.shape[-1] + p.shape[-2] if p.dim() >= 2 else p.numel() for p, _ in trainable)
     if optim not in OPTIMIZER_STATES:
         return None
     states, size = OPTIMIZER_STATES[optim]
-    return int(sum(states * p.numel() * (dtype.itemsize if size is None else size)
-                   for p, dtype in zip(trainable, dtypes)))
+    return int(sum(states * p.numel() * (dtype.itemsize if size is None else size) for p, dtype in trainable))
 
 
 def parameter_memory(config: MintConfig, stage: int, lora: dict[str, Any] | None = None,
-                     optim: str = "adamw_torch") -> MemoryPlan:
+                     optim: str = "adamw_torch", from_scratch: bool = False) -> MemoryPlan:
     """
     Builds the stage's model on the `meta` device (no weights allocated) with the recipe's LoRA, and counts its
-    parameters as `from_pretrained` loads them: in the config's `dtype` (float32 when unset), with the modules the
-    model keeps in float32 (`_keep_in_fp32_modules_strict`: Bridge-Net) in float32, LoRA adapters in float32.
-    Gradients take the size of the trainable parameters; the optimizer's states follow `OPTIMIZER_STATES`.
+    parameters as `from_pretrained` loads them: in the config's `dtype` (float32 when unset), the modules the model
+    keeps in float32 (`_keep_in_fp32_modules_strict`: Bridge-Net) and LoRA adapters in float32; everything in float32
+    for a model built `from_scratch`. Gradients take the size of the trainable parameters; the optimizer's states
+    follow `OPTIMIZER_STATES`.
     """
     model_class = MintForPreTraining if stage == 1 else MintForConditionalGeneration
     with torch.device("meta"):
@@ -304,19 +306,18 @@ def parameter_memory(config: MintConfig, stage: int, lora: dict[str, Any] | None
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     keep_fp32, dtype = set(model_class._keep_in_fp32_modules_strict), _config_dtype(config)
     by_dtype: dict[str, int] = {}
-    trainable, trainable_dtypes, sizes = [], [], [0, 0, 0, 0]  # trainable, frozen, parameter bytes, gradient bytes
+    trainable, frozen, parameter_bytes = [], 0, 0
     for name, parameter in base.named_parameters():
-        own = torch.float32 if name.split(".")[0] in keep_fp32 or ".lora_" in name else dtype
-        by_dtype[str(own).removeprefix("torch.")] = by_dtype.get(str(own).removeprefix("torch."), 0) + \
-            parameter.numel()
-        sizes[0 if parameter.requires_grad else 1] += parameter.numel()
-        sizes[2] += parameter.numel() * own.itemsize
+        own = torch.float32 if from_scratch or name.split(".")[0] in keep_fp32 or ".lora_" in name else dtype
+        key = str(own).removeprefix("torch.")
+        by_dtype[key] = by_dtype.get(key, 0) + parameter.numel()
+        parameter_bytes += parameter.numel() * own.itemsize
         if parameter.requires_grad:
-            sizes[3] += parameter.numel() * own.itemsize
-            trainable.append(parameter)
-            trainable_dtypes.append(own)
-    return MemoryPlan(optim, sizes[0], sizes[1], by_dtype, sizes[2], sizes[3],
-                      _optimizer_state_bytes(optim, trainable, trainable_dtypes))
+            trainable.append((parameter, own))
+        else:
+            frozen += parameter.numel()
+    return MemoryPlan(optim, sum(p.numel() for p, _ in trainable), frozen, by_dtype, parameter_bytes,
+                      sum(p.numel() * own.itemsize for p, own in trainable), _optimizer_state_bytes(optim, trainable))
 
 
 def _model_config(folder: str, stage: int) -> MintConfig:
@@ -397,7 +398,8 @@ def plan_recipe(
                                                   recipe.num_train_epochs, recipe.max_steps, drop_last)
     return RecipePlan(name, recipe.stage, model_folder, plans, per_template, total, num_processes, accumulation,
                       per_device, recipe.batch_size, per_epoch, recipe.num_train_epochs, steps, recipe.warmup_steps,
-                      parameter_memory(config, recipe.stage, recipe.lora, recipe.optim), cache_dtype, per_hour)
+                      parameter_memory(config, recipe.stage, recipe.lora, recipe.optim, recipe.from_scratch),
+                      cache_dtype, per_hour)
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:

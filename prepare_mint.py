@@ -21,7 +21,8 @@ Every folder is a `DatasetDict` saved with `save_to_disk`, one split per officia
 * `duration`: seconds where the release defines it (10 s YouTube segments, 4 s NSynth notes, ...), else None.
 
 Split names are `train` / `validation` / `test` (the official name is kept in each split's `info.description`), so
-recipes and `mint-eval --split` read every dataset alike; a release without splits has one `train` split. Class names
+recipes and `mint-eval --split` read every dataset alike; a release without splits has one `train` split (WavCaps:
+`train`, and one split per source). Class names
 written with underscores in a release (FSD50K's `Electric_guitar`, NSynth's `synth_lead`, OpenMIC's
 `mallet_percussion`, ESC-50's `crying_baby`) become text with spaces, as the templates write them after their prompt.
 
@@ -51,9 +52,9 @@ COMMON_FEATURES = {"source_id": Value("string"), "duration": Value("float64")}
 # Audio first (lossless before lossy), then the video containers some YouTube downloads keep.
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".opus", ".aiff", ".au", ".mp3", ".m4a", ".aac", ".webm", ".mp4",
                     ".mkv")
-SPLIT_NAMES = {"train": "train", "training": "train", "development": "train", "dev": "train",
-               "val": "validation", "valid": "validation", "validation": "validation",
-               "test": "test", "eval": "test", "evaluation": "test"}
+# The release's split names (VGGSound, AudioCaps, FSD50K, NSynth, FMA) -> MINT's.
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
+               "validation": "validation", "test": "test", "eval": "test"}
 ROWS_PER_CHUNK = 50_000
 
 
@@ -129,12 +130,12 @@ def _read_text(path: str) -> str:
         return data.decode("iso-8859-1")
 
 
-def _csv_rows(path: str, **kwargs) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(_read_text(path), newline=""), **kwargs))
+def _csv_rows(path: str, **kwargs) -> Iterator[list[str]]:
+    return csv.reader(io.StringIO(_read_text(path), newline=""), **kwargs)
 
 
-def _csv_dicts(path: str, **kwargs) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(_read_text(path), newline=""), **kwargs))
+def _csv_dicts(path: str, **kwargs) -> Iterator[dict[str, str]]:
+    return csv.DictReader(io.StringIO(_read_text(path), newline=""), **kwargs)
 
 
 def _find(root: str, name: str, is_dir: bool = False, max_depth: int = 3) -> str | None:
@@ -338,7 +339,7 @@ def read_wavcaps(root: str, blacklist: list[str] | None = None) -> Iterator[Clip
             data = json.load(f)
         for item in data["data"] if isinstance(data, dict) else data:
             stem = os.path.splitext(str(item["id"]))[0]
-            origin = stem[1:] if source == "AudioSet_SL" and stem.startswith("Y") and len(stem) == 12 else stem
+            origin = stem[1:12] if source == "AudioSet_SL" and stem.startswith("Y") and len(stem) >= 12 else stem
             duration = item.get("duration")
             yield Clip(("train", source.lower()), f"{source}/{stem}", audio.get((source, stem)),
                        dict(id=stem, caption=item["caption"], source=source,
