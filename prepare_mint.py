@@ -412,15 +412,15 @@ def read_fma(root: str, fma_size: str | None = None) -> Iterator[Clip]:
     size, folder = _fma_audio_folder(root, fma_size)
     tracks = pd.read_csv(os.path.join(metadata, "tracks.csv"), index_col=0, header=[0, 1])
     titles = pd.read_csv(os.path.join(metadata, "genres.csv"), index_col=0)["title"].to_dict()
-    clip_seconds = None if size == "full" else 30.0
     columns = [("set", "subset"), ("set", "split"), ("track", "genre_top"), ("track", "genres"), ("track", "title"),
                ("artist", "name"), ("track", "duration")]
     for track_id, subset, split, genre_top, genres, title, artist, seconds in tracks[columns].itertuples():
         if pd.isna(subset) or not _in_fma_size(subset, size):
             continue
         name = f"{int(track_id):06d}"
-        duration = None if pd.isna(seconds) else float(seconds) if clip_seconds is None else \
-            min(clip_seconds, float(seconds))
+        duration = None if pd.isna(seconds) else float(seconds)
+        if duration is not None and size != "full":  # the other sizes hold 30 s clips of the tracks
+            duration = min(duration, 30.0)
         yield _clip(SPLIT_NAMES[split], f"fma_{size}/{name[:3]}/{name}.mp3",
                     _file_or_none(os.path.join(folder, name[:3], f"{name}.mp3")), track_id=int(track_id),
                     label=None if pd.isna(genre_top) else str(genre_top),
@@ -442,7 +442,8 @@ def read_openmic(root: str, allow_pickle: bool = False) -> Iterator[Clip]:
         classes = [_spaced(name) for name, _ in sorted(json.load(f).items(), key=lambda item: item[1])]
     try:
         with np.load(archive, allow_pickle=allow_pickle) as data:
-            truth, mask, keys = data["Y_true"], data["Y_mask"].astype(bool), [str(k) for k in data["sample_key"]]
+            truth, mask = data["Y_true"], data["Y_mask"].astype(bool)
+            keys = [k.decode() if isinstance(k, bytes) else str(k) for k in data["sample_key"]]
     except ValueError as error:
         raise ValueError(f"{archive}: {error}. Its sample keys are stored as Python objects: pass allow_pickle=True "
                          "(--allow-pickle) if you trust the file.") from None
@@ -462,9 +463,9 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 
 
 def _music4all_table(root: str, name: str) -> dict[str, dict[str, str]]:
-    path = _require(root, name, LAYOUTS["music4all"])
-    first = _read_text(path).split("\n", 1)[0]
-    return {row["id"]: row for row in _csv_dicts(path, delimiter="\t" if "\t" in first else ",")}
+    text = _read_text(_require(root, name, LAYOUTS["music4all"]))
+    delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
+    return {row["id"]: row for row in csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)}
 
 
 def _music_key(key: str, mode: str) -> str | None:
