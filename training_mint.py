@@ -377,12 +377,19 @@ def main(argv: list[str] | None = None) -> None:
     cache.add_argument("--batch-size", type=int, default=8)
     cache.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
+    try:  # imported here: plan_mint imports this module
+        from .plan_mint import add_plan_arguments, run_plan
+    except ImportError:
+        from plan_mint import add_plan_arguments, run_plan
+    add_plan_arguments(commands.add_parser("plan", help="resolve a recipe's datasets; print its sizes, steps, memory"))
     args = parser.parse_args(argv)
     if args.command == "print-recipe":
         json.dump(dataclasses.asdict(default_recipe(int(args.stage[-1]))), sys.stdout, indent=2)
         print()
     elif args.command == "run":
         train(load_recipe(args.recipe, args.overrides))
+    elif args.command == "plan":
+        run_plan(args)
     else:
         model = MintForPreTraining.from_pretrained(args.model)
         cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset),
