@@ -14,7 +14,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
+from transformers.utils import logging
 
+
+logger = logging.get_logger(__name__)
 
 # The peft adapter folder (`adapter_config.json` + `adapter_model.safetensors`) inside a MINT folder.
 ADAPTERS_FOLDER = "adapters"
@@ -138,6 +141,71 @@ def save_adapters(peft_model, path: str | os.PathLike) -> None:
     that `from_pretrained` and the trainer's resume read.
     """
     peft_model.save_pretrained(os.path.join(os.fspath(path), ADAPTERS_FOLDER), safe_serialization=True)
+
+
+class BaseFolderLoadingMixin:
+    """
+    `from_pretrained` for MINT folders that do not store every part: the frozen audio encoder or LLM of a folder saved
+    with its trained parts only, or the LLM that a stage-1 checkpoint never had. Mixed into `MintPreTrainedModel`,
+    whose `_pretrained_components` name the parts that can come from base folders.
+    """
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, base_models: dict[str, str] | None = None,
+                        **kwargs):
+        """
+        As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
+        with only its trained parts by `hub_mint.save_for_hub`, or a stage-1 folder from `hub_mint.assemble_mint`,
+        which has no LLM) comes from the base folder named in `config.base_models`; pass
+        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them. LoRA adapters
+        stored in the folder's `adapters/` (peft's format) are merged into the frozen parts.
+        """
+        check_model_folder(pretrained_model_name_or_path)
+        from_bases = parts_from_base_folders(pretrained_model_name_or_path, cls._pretrained_components, base_models)
+        ignored = cls._keys_to_ignore_on_load_missing
+        missing_parts = list(from_bases) + ([] if "language_model" in from_bases else cls._parts_missing_in(
+            pretrained_model_name_or_path))
+        if missing_parts:  # parts loaded or built below: no "newly initialised" report for them
+            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in missing_parts]
+        wants_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
+                                                  **kwargs)
+        finally:
+            cls._keys_to_ignore_on_load_missing = ignored
+        if "language_model" in missing_parts and "language_model" not in from_bases:
+            model._reinit_language_model()
+        load_parts_from_base_folders(model, from_bases)
+        for name in cls._keep_in_fp32_modules_strict:  # a part the checkpoint lacks is built in the loading dtype
+            part = getattr(model, name)
+            if isinstance(part, nn.Module):
+                part.float()
+        if has_adapters(pretrained_model_name_or_path):
+            model = merge_adapters(model, pretrained_model_name_or_path)
+        model._freeze()  # loading materialises new parameters, which are trainable by default
+        return (model, info) if wants_info else model
+
+    @classmethod
+    def _parts_missing_in(cls, path) -> list[str]:
+        """An LLM this class has and a local folder does not store (a stage-1 checkpoint loaded into stage 2)."""
+        stored = stored_parts(path)
+        if "language_model" in cls._pretrained_components and stored is not None and "language_model" not in stored:
+            logger.warning(f"{os.fspath(path)!r} stores no LLM (a stage-1 checkpoint): the LLM is built from its config "
+                           "with its own initialisation; give config.base_models['language_model'] to load a "
+                           "pretrained one.")
+            return ["language_model"]
+        return []
+
+    def _reinit_language_model(self) -> None:
+        """
+        Builds the LLM a checkpoint lacks with its own `_init_weights`, as the constructor does: transformers would
+        otherwise initialise it with the generic rule (for T5: std `initializer_factor` = 1.0 on every linear layer,
+        so activations and gradients explode).
+        """
+        lm = self.language_model
+        parameter = next(lm.parameters())
+        self.language_model = type(lm)._from_config(lm.config).to(device=parameter.device, dtype=parameter.dtype)
+        self.language_model.train(self.training)
 
 
 __all__ = ["ADAPTERS_FOLDER", "load_checkpoint_state_dict", "load_component", "merge_adapters", "save_adapters"]

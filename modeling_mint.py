@@ -42,17 +42,13 @@ from transformers.utils import ModelOutput, logging
 
 try:
     from .audio_encoder_mint import build_audio_encoder, run_audio_encoder
-    from .checkpoint_mint import (check_model_folder, has_adapters, load_checkpoint_state_dict,
-                                  load_parts_from_base_folders, merge_adapters, parts_from_base_folders,
-                                  stored_parts)
+    from .checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
     from .configuration_mint import MintConfig, MintQFormerConfig
     from .convert_bert_mint import bert_to_qformer_state_dict, load_bert_into_qformer
     from .distributed_mint import gather_padded, gather_with_grad, rank
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
     from audio_encoder_mint import build_audio_encoder, run_audio_encoder
-    from checkpoint_mint import (check_model_folder, has_adapters, load_checkpoint_state_dict,
-                                 load_parts_from_base_folders, merge_adapters, parts_from_base_folders,
-                                 stored_parts)
+    from checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
     from configuration_mint import MintConfig, MintQFormerConfig
     from convert_bert_mint import bert_to_qformer_state_dict, load_bert_into_qformer
     from distributed_mint import gather_padded, gather_with_grad, rank
@@ -206,7 +202,7 @@ def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int |
                          "clip (the processor builds matching batches).")
 
 
-class MintPreTrainedModel(PreTrainedModel):
+class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
     """
     Shared by every MINT head: the frozen audio encoder (`audio_model`), the trainable LayerNorm on its output
     (`audio_layernorm`, LAVIS BLIP-2's `ln_vision`), the learnable queries (`query_tokens`) and the Q-Former
@@ -272,61 +268,6 @@ class MintPreTrainedModel(PreTrainedModel):
         # the folder loads with `trust_remote_code=True` through any of them.
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **MINT_AUTO_MAP}
         return super().save_pretrained(save_directory, *args, **kwargs)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, base_models: dict[str, str] | None = None,
-                        **kwargs):
-        """
-        As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
-        with only its trained parts by `hub_mint.save_for_hub`, or a stage-1 folder from `hub_mint.assemble_mint`,
-        which has no LLM) comes from the base folder named in `config.base_models`; pass
-        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them. LoRA adapters
-        stored in the folder's `adapters/` (peft's format) are merged into the frozen parts.
-        """
-        check_model_folder(pretrained_model_name_or_path)
-        from_bases = parts_from_base_folders(pretrained_model_name_or_path, cls._pretrained_components, base_models)
-        ignored = cls._keys_to_ignore_on_load_missing
-        missing_parts = list(from_bases) + ([] if "language_model" in from_bases else cls._parts_missing_in(
-            pretrained_model_name_or_path))
-        if missing_parts:  # parts loaded or built below: no "newly initialised" report for them
-            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in missing_parts]
-        wants_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
-                                                  **kwargs)
-        finally:
-            cls._keys_to_ignore_on_load_missing = ignored
-        if "language_model" in missing_parts and "language_model" not in from_bases:
-            model._reinit_language_model()
-        load_parts_from_base_folders(model, from_bases)
-        for name in cls._keep_in_fp32_modules_strict:  # a part the checkpoint lacks is built in the loading dtype
-            part = getattr(model, name)
-            if isinstance(part, nn.Module):
-                part.float()
-        if model.config.base_models and has_adapters(pretrained_model_name_or_path):
-            model = merge_adapters(model, pretrained_model_name_or_path)
-        model._freeze()  # loading materialises new parameters, which are trainable by default
-        return (model, info) if wants_info else model
-
-    @classmethod
-    def _parts_missing_in(cls, path) -> list[str]:
-        """An LLM this class has and a local folder does not store (a stage-1 checkpoint loaded into stage 2)."""
-        stored = stored_parts(path)
-        if "language_model" in cls._pretrained_components and stored is not None and "language_model" not in stored:
-            logger.info("This checkpoint has no LLM (a stage-1 model): the LLM is initialised from its config.")
-            return ["language_model"]
-        return []
-
-    def _reinit_language_model(self) -> None:
-        """
-        Builds the LLM a checkpoint lacks with its own `_init_weights`, as the constructor does: transformers would
-        otherwise initialise it with the generic rule (for T5: std `initializer_factor` = 1.0 on every linear layer,
-        so activations and gradients explode).
-        """
-        lm = self.language_model
-        parameter = next(lm.parameters())
-        self.language_model = type(lm)._from_config(lm.config).to(device=parameter.device, dtype=parameter.dtype)
-        self.language_model.train(self.training)
 
     # Bridge-Net (section 2.1)
 
@@ -919,29 +860,17 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         )
 
     @torch.no_grad()
-    def generate(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.Tensor | None = None,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-        **generate_kwargs,
-    ) -> torch.LongTensor:
+    def generate(self, **kwargs) -> torch.LongTensor:
         """
-        Generates text for each clip (captioning, open answers), batched; the arguments are those of [`forward`]
-        without `labels`. The padding masks make a clip's output independent of the other clips in its batch.
-        Returns the LLM's generated ids `(batch, new_tokens)` (for a seq2seq LLM they start with the decoder start
-        token); decode them with `processor.batch_decode`.
+        Generates text for each clip (captioning, open answers), batched. `kwargs` are the inputs of [`forward`]
+        (without `labels`) and the LLM's generation arguments (`max_new_tokens`, `num_beams`, ...). The padding masks
+        make a clip's output independent of the other clips in its batch. Returns the LLM's generated ids
+        `(batch, new_tokens)` (for a seq2seq LLM they start with the decoder start token); decode them with
+        `processor.batch_decode`.
         """
-        embeds, mask, _ = self.prepare_inputs_embeds(
-            input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
-            qformer_attention_mask=qformer_attention_mask, input_values=input_values, input_features=input_features,
-            audio_encoder_features=audio_encoder_features, audio_attention_mask=audio_attention_mask)
-        return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
+        inputs = {name: kwargs.pop(name) for name in MODEL_INPUT_NAMES if name in kwargs}
+        embeds, mask, _ = self.prepare_inputs_embeds(**inputs)
+        return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
 
     @torch.no_grad()
     def score_candidates(
@@ -1015,6 +944,11 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         # The first candidate token is predicted by the prefix's last position, token t+1 by candidate token t.
         logits = torch.cat([prefix.logits[:, -1:].repeat_interleave(n, dim=0), logits[:, :-1]], dim=1)
         return _sequence_log_likelihood(logits, ids.masked_fill(cmask == 0, -100)).view(batch, n)
+
+
+# What the processor (or the collator) gives the stage-2 model.
+MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "qformer_input_ids", "qformer_attention_mask", "input_values",
+                     "input_features", "audio_encoder_features", "audio_attention_mask")
 
 
 def _positions(attention_mask: torch.Tensor) -> torch.LongTensor:
