@@ -26,14 +26,14 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 try:
     from .configuration_mint import MintConfig
-    from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
-                            to_caption_pairs, to_mint_examples)
+    from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
+                            merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig
-    from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
-                           to_caption_pairs, to_mint_examples)
+    from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
+                           merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
 
@@ -371,11 +371,19 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("recipe")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     cache = commands.add_parser("cache-features", help="run the frozen audio encoder once over a dataset")
-    cache.add_argument("--model", required=True)
-    cache.add_argument("--dataset", required=True, help="a saved dataset of MINT examples (with an audio column)")
+    cache.add_argument("--model", help="a MINT folder (not needed with --merge)")
+    cache.add_argument("--dataset", help="a saved dataset of MINT examples with an audio column (not with --merge)")
     cache.add_argument("--output", required=True)
     cache.add_argument("--batch-size", type=int, default=8)
     cache.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    cache.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    cache.add_argument("--num-proc", type=int, default=None, help="encoder processes (on the CPU)")
+    cache.add_argument("--num-shards", type=int, default=1,
+                       help="split the work into this many shards; a rerun skips the finished ones")
+    cache.add_argument("--shard-index", type=int, nargs="+", default=None, metavar="I",
+                       help="compute only these shards (this machine's share); then --merge once all are finished")
+    cache.add_argument("--merge", action="store_true", help="merge the finished shards into --output")
+    cache.add_argument("--max-shard-size", default=None, help="size of the merged cache's Arrow files (e.g. 500MB)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.command == "print-recipe":
@@ -383,10 +391,21 @@ def main(argv: list[str] | None = None) -> None:
         print()
     elif args.command == "run":
         train(load_recipe(args.recipe, args.overrides))
+    elif args.merge:
+        merge_feature_cache(args.output, max_shard_size=args.max_shard_size, progress=not args.quiet)
     else:
-        model = MintForPreTraining.from_pretrained(args.model)
-        cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset),
-                             args.output, batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet)
+        _cache_features(args, parser)
+
+
+def _cache_features(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The `cache-features` command: this run's shards of the cache (all of them, then merged, by default)."""
+    if not args.model or not args.dataset:
+        parser.error("cache-features needs --model and --dataset (or --merge to merge finished shards)")
+    model = MintForPreTraining.from_pretrained(args.model).to(args.device)
+    cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset), args.output,
+                         batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet, num_proc=args.num_proc,
+                         num_shards=args.num_shards, shard_indices=args.shard_index,
+                         max_shard_size=args.max_shard_size)
 
 
 if __name__ == "__main__":

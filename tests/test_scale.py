@@ -1,0 +1,159 @@
+"""Datasets larger than memory: streamed recipes, the feature cache in shards (several processes or machines, resumed,
+merged), fp16 refused for T5, and the paper-size check and scale benchmark at smoke size."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from datasets import Audio, Dataset, load_from_disk
+
+import tiny
+from data_mint import (
+    SHARD_COMPLETE_MARKER,
+    cache_audio_features,
+    feature_cache_shards_dir,
+    merge_feature_cache,
+    to_caption_pairs,
+)
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from test_pretraining import clips
+from training_mint import main
+
+
+CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
+            "a drum hits loudly"]
+# The feature cache's column of encoder outputs.
+FEATURES = "audio_features"
+
+
+@pytest.fixture(scope="module")
+def saved_dataset(tmp_path_factory):
+    """Six clips with captions and labels, saved with `save_to_disk` (an undecoded Audio column of paths)."""
+    folder = tmp_path_factory.mktemp("clips")
+    paths = []
+    for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000, 11000))):
+        paths.append(str(folder / f"clip{i}.wav"))
+        soundfile.write(paths[-1], clip, 16000)
+    data = Dataset.from_dict({"audio": paths, "caption": CAPTIONS, "label": ["dog", "cat", "piano", "rain", "flute",
+                                                                            "drum"]})
+    data.cast_column("audio", Audio(decode=False)).save_to_disk(str(folder / "saved"))
+    return str(folder / "saved")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Tiny stage-1 and stage-2 MINT folders without dropout in Bridge-Net, ALM's negatives the hardest ones."""
+    config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
+                                                                 attention_probs_dropout_prob=0.0),
+                              alm_negative_sampling="hardest")
+    made = {}
+    for stage, model_class in ((1, MintForPreTraining), (2, MintForConditionalGeneration)):
+        made[stage] = str(tmp_path_factory.mktemp(f"stage{stage}"))
+        torch.manual_seed(0)
+        model_class(config).save_pretrained(made[stage])
+        tiny.processor().save_pretrained(made[stage])
+    return made
+
+
+# ---- the feature cache in shards ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def encoder(folders):
+    return MintForPreTraining.from_pretrained(folders[1]).eval()
+
+
+@pytest.fixture(scope="module")
+def pairs(saved_dataset):
+    return to_caption_pairs(load_from_disk(saved_dataset))
+
+
+@pytest.fixture(scope="module")
+def one_go(encoder, pairs, tmp_path_factory):
+    """The cache computed in one shard, by one process."""
+    return cache_audio_features(encoder, tiny.processor(), pairs, tmp_path_factory.mktemp("one") / "cache",
+                                batch_size=3, progress=False)
+
+
+def assert_same_cache(a, b, exact=True):
+    assert a.column_names == b.column_names and a.num_rows == b.num_rows
+    assert a["caption"] == b["caption"] and list(a["audio_length"]) == list(b["audio_length"])
+    for x, y in zip(a[FEATURES], b[FEATURES]):
+        assert np.array_equal(x, y) if exact else np.allclose(x, y, atol=1e-5)
+
+
+def test_cache_split_over_two_machines_then_merged_equals_one_go(encoder, pairs, one_go, tmp_path):
+    output = tmp_path / "cache"
+    for index in (1, 0):  # two machines, each its shard, in any order
+        assert cache_audio_features(encoder, tiny.processor(), pairs, output, batch_size=3, num_shards=2,
+                                    shard_indices=[index], progress=False) is None
+    shards = feature_cache_shards_dir(output)
+    assert sorted(os.listdir(shards)) == ["shard-00000-of-00002", "shard-00001-of-00002"]
+    merged = merge_feature_cache(output, num_shards=2, progress=False)
+    assert_same_cache(merged, one_go)
+    assert not os.path.exists(shards)  # merged, then removed
+    assert sorted(f for f in os.listdir(output) if f.endswith(".arrow")) == ["data-00000-of-00002.arrow",
+                                                                              "data-00001-of-00002.arrow"]
+
+
+def test_merge_names_the_unfinished_shards(encoder, pairs, tmp_path):
+    cache_audio_features(encoder, tiny.processor(), pairs, tmp_path / "c", batch_size=3, num_shards=3,
+                         shard_indices=[1], progress=False)
+    with pytest.raises(ValueError, match=r"Shards \[0, 2\] of 3 .* are not finished"):
+        merge_feature_cache(tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="must lie in 0..2"):
+        cache_audio_features(encoder, tiny.processor(), pairs, tmp_path / "c", num_shards=3, shard_indices=[3])
+
+
+def test_a_killed_cache_run_resumes_from_its_unfinished_shards(encoder, pairs, one_go, tmp_path, monkeypatch):
+    output = tmp_path / "cache"
+    cache_audio_features(encoder, tiny.processor(), pairs, output, batch_size=1, num_shards=3, shard_indices=[0],
+                         progress=False)
+    done = os.path.join(feature_cache_shards_dir(output), "shard-00000-of-00003")
+    written = {name: os.stat(os.path.join(done, name)).st_mtime_ns for name in os.listdir(done)}
+    cut = os.path.join(feature_cache_shards_dir(output), "shard-00001-of-00003")
+    os.makedirs(cut)
+    with open(os.path.join(cut, "features.arrow"), "wb") as f:  # a shard the killed run was writing
+        f.write(b"truncated")
+    calls = []
+    run_encoder = encoder.run_audio_encoder
+    monkeypatch.setattr(encoder, "run_audio_encoder", lambda *a, **k: calls.append(1) or run_encoder(*a, **k))
+    cache_audio_features(encoder, tiny.processor(), pairs, output, batch_size=1, num_shards=3,
+                         shard_indices=[0, 1, 2], progress=False)
+    assert len(calls) == 4  # shards 1 and 2, two clips each, one per batch: shard 0 was not recomputed
+    assert written == {name: os.stat(os.path.join(done, name)).st_mtime_ns for name in os.listdir(done)}
+    assert os.path.isfile(os.path.join(cut, SHARD_COMPLETE_MARKER))
+    resumed = merge_feature_cache(output, progress=False)
+    assert_same_cache(resumed, one_go, exact=False)  # batches of 1 here, of 3 there: float rounding only
+
+
+def test_shard_of_another_cache_is_not_reused(encoder, pairs, tmp_path):
+    cache_audio_features(encoder, tiny.processor(), pairs, tmp_path / "c", num_shards=2, shard_indices=[0],
+                         progress=False)
+    with pytest.raises(ValueError, match="belongs to another cache"):
+        cache_audio_features(encoder, tiny.processor(), pairs, tmp_path / "c", num_shards=2, shard_indices=[0],
+                             dtype="float16", progress=False)
+
+
+def test_cache_in_two_processes_equals_one_process(encoder, pairs, one_go, tmp_path):
+    cached = cache_audio_features(encoder, tiny.processor(), pairs, tmp_path / "cache", batch_size=3, num_proc=2,
+                                  progress=False)
+    assert cached.num_rows == 6
+    assert_same_cache(cached, one_go, exact=False)  # fewer threads per process: float rounding only
+
+
+def test_cache_features_command_shards_and_merge(saved_dataset, folders, one_go, tmp_path):
+    pairs_folder = str(tmp_path / "pairs")
+    to_caption_pairs(load_from_disk(saved_dataset)).save_to_disk(pairs_folder)
+    common = ["cache-features", "--model", folders[1], "--dataset", pairs_folder, "--output", str(tmp_path / "c"),
+              "--batch-size", "3", "--num-shards", "2", "--quiet"]
+    main(common + ["--shard-index", "0"])
+    marker = os.path.join(feature_cache_shards_dir(tmp_path / "c"), "shard-00000-of-00002", SHARD_COMPLETE_MARKER)
+    with open(marker) as f:
+        assert json.load(f)["num_rows"] == 3
+    main(common + ["--shard-index", "1"])
+    main(["cache-features", "--merge", "--output", str(tmp_path / "c"), "--max-shard-size", "10MB", "--quiet"])
+    assert_same_cache(load_from_disk(str(tmp_path / "c")).with_format("numpy", columns=[FEATURES],
+                                                                      output_all_columns=True), one_go)
