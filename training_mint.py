@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, IterableDataset, load_from_disk
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -276,13 +276,27 @@ def load_adapters(base_model, path: str | os.PathLike):
     return model
 
 
-def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
+# A streamed dataset is read as this many contiguous shards: enough to split over 2 nodes x 8 GPUs x 4 dataloader
+# workers, each process and worker reading shards of its own.
+STREAM_SHARDS = 1024
+# Examples a streamed dataset's shuffle buffer holds (the shard order is shuffled as well).
+STREAM_SHUFFLE_BUFFER = 1000
+
+
+def _load_one_dataset(spec: dict[str, Any], stage: int, streaming: bool = False,
+                      seed: int = 0) -> Dataset | IterableDataset:
+    """
+    One recipe dataset as MINT examples of the stage. With `streaming` it is an `IterableDataset` read lazily from its
+    folder (shuffled shards and a shuffle buffer), so nothing is converted or copied ahead of training.
+    """
     if not spec.get("path"):
         raise ValueError(f"Each recipe dataset needs a local 'path'; got {spec}.")
     path = spec["path"]
     dataset = load_local_dataset(path, spec.get("split", "train"))
+    if streaming:
+        dataset = _stream(dataset, seed)
     if "audio_features" in dataset.column_names:  # written by cache-features: already MINT examples
-        return dataset
+        return _cached_features_as_numpy(dataset)
     if stage == 1:
         return to_caption_pairs(dataset, spec.get("audio_column", "audio"), spec.get("caption_column", "caption"))
     if "template" not in spec:
@@ -291,11 +305,39 @@ def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
                             spec.get("caption_column"), spec.get("prompt"))
 
 
-def build_train_dataset(recipe: MintRecipe) -> Dataset:
+def _stream(dataset: Dataset, seed: int) -> IterableDataset:
+    """A memory-mapped dataset as a shuffled `IterableDataset` of up to `STREAM_SHARDS` shards."""
+    shards = max(1, min(STREAM_SHARDS, dataset.num_rows))
+    return dataset.to_iterable_dataset(num_shards=shards).shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
+
+
+def _cached_features_as_numpy(dataset: Dataset | IterableDataset) -> Dataset | IterableDataset:
+    """Cached features read as numpy arrays rather than nested Python lists (what `cache_audio_features` returns)."""
+    if isinstance(dataset, IterableDataset):
+        return dataset.with_format("numpy")
+    return dataset.with_format("numpy", columns=["audio_features"], output_all_columns=True)
+
+
+def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
+    """
+    The recipe's datasets as MINT examples, mixed by weight. When any entry has `"streaming": true`, all are streamed
+    and the mixture repeats without end: a streamed run has no length, so `max_steps` sets its duration, and every
+    process reads batches until then (none runs out of data before the others).
+    """
     if not recipe.datasets:
         raise ValueError("The recipe lists no datasets.")
-    parts = [_load_one_dataset(spec, recipe.stage) for spec in recipe.datasets]
-    return mix_datasets(parts, [spec.get("weight", 1.0) for spec in recipe.datasets], seed=recipe.seed)
+    streaming = any(spec.get("streaming") for spec in recipe.datasets)
+    parts = [_load_one_dataset(spec, recipe.stage, streaming, recipe.seed) for spec in recipe.datasets]
+    weights = [spec.get("weight", 1.0) for spec in recipe.datasets]
+    if not streaming:
+        return mix_datasets(parts, weights, seed=recipe.seed)
+    if recipe.max_steps <= 0:
+        raise ValueError("A streamed dataset has no length, so the number of training steps cannot follow from "
+                         "num_train_epochs: set max_steps (e.g. epochs x examples / batch_size).")
+    if recipe.group_by_length:
+        raise ValueError("group_by_length sorts a dataset by length, which a streamed dataset cannot do: turn off "
+                         "streaming or group_by_length.")
+    return mix_datasets(parts, weights, seed=recipe.seed).repeat(None)
 
 
 def per_device_batch_size(batch_size: int, world_size: int, accumulation: int) -> int:

@@ -1,6 +1,7 @@
 """Datasets larger than memory: streamed recipes, the feature cache in shards (several processes or machines, resumed,
 merged), fp16 refused for T5, and the paper-size check and scale benchmark at smoke size."""
 
+import itertools
 import json
 import os
 
@@ -8,11 +9,13 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from datasets import Audio, Dataset, load_from_disk
+from datasets import Audio, Dataset, IterableDataset, load_from_disk
+from transformers import set_seed
 
 import tiny
 from data_mint import (
     SHARD_COMPLETE_MARKER,
+    MintDataCollator,
     cache_audio_features,
     feature_cache_shards_dir,
     merge_feature_cache,
@@ -20,7 +23,8 @@ from data_mint import (
 )
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from test_pretraining import clips
-from training_mint import main
+from test_training import LossRecorder, recipe
+from training_mint import build_train_dataset, load_model, main, train
 
 
 CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
@@ -56,6 +60,53 @@ def folders(tmp_path_factory):
         model_class(config).save_pretrained(made[stage])
         tiny.processor().save_pretrained(made[stage])
     return made
+
+
+# ---- streamed recipes -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_streamed_recipe_trains_on_the_streamed_batches(stage, saved_dataset, folders, tmp_path):
+    spec = {"path": saved_dataset, "streaming": True, **({"template": "NSynth"} if stage == 2 else {})}
+    run = recipe(folders[stage], tmp_path / "out", stage=stage, datasets=[spec], max_steps=2)
+    stream = build_train_dataset(run)
+    assert isinstance(stream, IterableDataset)
+    first = list(itertools.islice(stream, 2))
+    assert {e["caption"] if stage == 1 else e["target"] for e in first} <= set(CAPTIONS) | {
+        "dog", "cat", "piano", "rain", "flute", "drum"}
+    # The stream repeats: a run longer than the dataset reads it again.
+    assert len(list(itertools.islice(stream, 15))) == 15
+    set_seed(run.seed)
+    batch = MintDataCollator(tiny.processor(), stage=stage)(first)
+    expected = load_model(run).train()(**batch).loss.item()
+    recorder = LossRecorder()
+    trainer = train(run, callbacks=[recorder])
+    assert trainer.state.global_step == 2
+    # The Trainer's first step ran on the stream's first batch.
+    assert recorder.logs[0]["loss"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_streamed_mixture_and_its_clear_errors(saved_dataset, folders, tmp_path):
+    entries = [{"path": saved_dataset, "template": "NSynth", "streaming": True},
+               {"path": saved_dataset, "template": "WavCaps"}]  # a map-style entry joins the stream
+    run = recipe(folders[2], tmp_path / "out", stage=2, datasets=entries, max_steps=2)
+    mixed = build_train_dataset(run)
+    assert isinstance(mixed, IterableDataset)
+    prompts = {e["prompt"] for e in itertools.islice(mixed, 24)}
+    assert prompts == {"The most prominent instrument in this music is", "Generate audio caption:"}
+    with pytest.raises(ValueError, match="set max_steps"):
+        build_train_dataset(recipe(folders[2], tmp_path / "o", stage=2, datasets=entries, max_steps=-1))
+    with pytest.raises(ValueError, match="group_by_length sorts a dataset by length"):
+        build_train_dataset(recipe(folders[2], tmp_path / "o", stage=2, datasets=entries, group_by_length=True))
+
+
+def test_streamed_feature_cache_reads_numpy_features(saved_dataset, folders, tmp_path):
+    model = MintForPreTraining.from_pretrained(folders[1])
+    pairs = to_caption_pairs(load_from_disk(saved_dataset))
+    cache_audio_features(model, tiny.processor(), pairs, tmp_path / "cache", batch_size=3, progress=False)
+    run = recipe(folders[1], tmp_path / "out", datasets=[{"path": str(tmp_path / "cache"), "streaming": True}])
+    example = next(iter(build_train_dataset(run)))
+    assert isinstance(example[FEATURES], np.ndarray) and example[FEATURES].shape[1] == 32
+    assert example[FEATURES].shape[0] == example["audio_length"] and example["caption"] in CAPTIONS
 
 
 # ---- the feature cache in shards ------------------------------------------------------------------------------------
