@@ -281,6 +281,8 @@ def load_adapters(base_model, path: str | os.PathLike):
 STREAM_SHARDS = 1024
 # Examples a streamed dataset's shuffle buffer holds (the shard order is shuffled as well).
 STREAM_SHUFFLE_BUFFER = 1000
+# LLMs whose activations overflow fp16's range (inf/NaN losses): they train in bf16 or fp32.
+FP16_UNSAFE_LLMS = ("t5", "mt5", "umt5", "longt5")
 
 
 def _load_one_dataset(spec: dict[str, Any], stage: int, streaming: bool = False,
@@ -340,6 +342,32 @@ def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
     return mix_datasets(parts, weights, seed=recipe.seed).repeat(None)
 
 
+def check_llm_precision(llm_model_type: str, precision: str) -> None:
+    """Refuses `precision="fp16"` for a T5 LLM (`llm_model_type` in `FP16_UNSAFE_LLMS`), which overflows in fp16."""
+    if precision == "fp16" and llm_model_type in FP16_UNSAFE_LLMS:
+        raise ValueError(f"fp16 is refused with a {llm_model_type} LLM: T5 overflows in fp16 (its activations exceed "
+                         "fp16's range and the loss turns inf/NaN). Use bf16 (recipe `bf16: true`) or fp32.")
+
+
+def _check_recipe_precision(recipe: MintRecipe) -> None:
+    """[`check_llm_precision`] for a stage-2 recipe asking for fp16 (`training_args: {"fp16": true}`)."""
+    if recipe.stage == 2 and recipe.training_args.get("fp16") and _is_mint_checkpoint(recipe.model):
+        check_llm_precision(MintConfig.from_pretrained(recipe.model).text_config.model_type, "fp16")
+
+
+def _distributed_arguments(recipe: MintRecipe) -> dict[str, Any]:
+    """
+    `TrainingArguments` a multi-process run needs, unless the recipe's `training_args` set them: each process reads
+    batches of its own (`dispatch_batches=False`; dispatching concatenates every process's batch, which padded batches
+    of different lengths cannot be), and processes on a machine without an accelerator join one gloo group
+    (`use_cpu`) instead of each training alone.
+    """
+    arguments = {"accelerator_config": {"dispatch_batches": False}}
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available():
+        arguments["use_cpu"] = True
+    return {name: value for name, value in arguments.items() if name not in recipe.training_args}
+
+
 def per_device_batch_size(batch_size: int, world_size: int, accumulation: int) -> int:
     """The per-device batch of a global `batch_size`; a clear error when it does not divide."""
     if batch_size % (world_size * accumulation):
@@ -362,6 +390,7 @@ _RECIPE_TRAINING_ARGUMENTS = (
 
 
 def training_arguments(recipe: MintRecipe) -> TrainingArguments:
+    _check_recipe_precision(recipe)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     passed_through = {name: getattr(recipe, name) for name in _RECIPE_TRAINING_ARGUMENTS}
@@ -372,6 +401,7 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
         **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
         remove_unused_columns=False,
         report_to=[],
+        **_distributed_arguments(recipe),
         **({"train_sampling_strategy": "group_by_length", "length_column_name": CACHED_LENGTH}
            if recipe.group_by_length else {}),
         **passed_through,

@@ -1,9 +1,12 @@
 """Datasets larger than memory: streamed recipes, the feature cache in shards (several processes or machines, resumed,
 merged), fp16 refused for T5, and the paper-size check and scale benchmark at smoke size."""
 
+import importlib.util
 import itertools
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,9 +27,10 @@ from data_mint import (
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from test_pretraining import clips
 from test_training import LossRecorder, recipe
-from training_mint import build_train_dataset, load_model, main, train
+from training_mint import build_train_dataset, check_llm_precision, load_model, main, train, training_arguments
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
             "a drum hits loudly"]
 # The feature cache's column of encoder outputs.
@@ -208,3 +212,42 @@ def test_cache_features_command_shards_and_merge(saved_dataset, folders, one_go,
     main(["cache-features", "--merge", "--output", str(tmp_path / "c"), "--max-shard-size", "10MB", "--quiet"])
     assert_same_cache(load_from_disk(str(tmp_path / "c")).with_format("numpy", columns=[FEATURES],
                                                                       output_all_columns=True), one_go)
+
+
+# ---- precision ------------------------------------------------------------------------------------------------------
+
+def test_fp16_is_refused_for_a_t5_llm(folders, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"T5 overflows in fp16.*Use bf16"):
+        training_arguments(recipe(folders[2], tmp_path, stage=2, training_args={"fp16": True}))
+    with pytest.raises(ValueError, match="fp16 is refused with a t5 LLM"):
+        check_llm_precision("t5", "fp16")
+    for llm, precision in (("t5", "bf16"), ("t5", "fp32"), ("opt", "fp16")):
+        assert check_llm_precision(llm, precision) is None
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    with pytest.raises(ValueError, match="T5 overflows in fp16"):
+        paper_size_check().main(["--tiny", "--precision", "fp16"])
+
+
+def paper_size_check():
+    """The script as a module (its folder on `sys.path`, as when it runs)."""
+    spec = importlib.util.spec_from_file_location("paper_size_check", os.path.join(ROOT, "benchmarks",
+                                                                                   "paper_size_check.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paper_size_check_tiny(tmp_path):
+    output = tmp_path / "paper.json"
+    script = os.path.join(ROOT, "benchmarks", "paper_size_check.py")
+    result = subprocess.run([sys.executable, script, "--tiny", "--seconds", "2", "--output", str(output)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(output.read_text())
+    for stage, key in ((1, "train_step"), (2, "train_step"), (2, "generation")):
+        entry = figures[f"stage{stage}"][key]
+        assert entry["gflop_per_sample"] > 0 and entry["peak_rss_gib"] > 0 and entry["seconds"] > 0
+    # The frozen parts are bf16 (2 bytes a weight), Bridge-Net fp32; gradients and AdamW hold 3 x the trainable bytes.
+    stage2 = figures["stage2"]
+    assert stage2["gradients_and_adamw"] == pytest.approx(3 * stage2["trainable_weights"])
+    assert "| stage-2 training step |" in result.stdout
