@@ -26,7 +26,7 @@ from data_mint import (
 )
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from test_pretraining import clips
-from test_training import LossRecorder, recipe
+from test_training import CrashAt, LossRecorder, recipe
 from training_mint import build_train_dataset, check_llm_precision, load_model, main, train, training_arguments
 
 
@@ -87,6 +87,18 @@ def test_streamed_recipe_trains_on_the_streamed_batches(stage, saved_dataset, fo
     assert trainer.state.global_step == 2
     # The Trainer's first step ran on the stream's first batch.
     assert recorder.logs[0]["loss"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_streamed_run_resumes_with_exactly_the_uninterrupted_losses(saved_dataset, folders, tmp_path):
+    common = dict(datasets=[{"path": saved_dataset, "streaming": True}], max_steps=6, save_steps=2)
+    full = LossRecorder()
+    train(recipe(folders[1], tmp_path / "full", **common), callbacks=[full])
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe(folders[1], tmp_path / "cut", **common), callbacks=[CrashAt(5)])
+    resumed = LossRecorder()
+    train(recipe(folders[1], tmp_path / "cut", resume=True, **common), callbacks=[resumed])
+    assert {log["step"]: log["loss"] for log in resumed.logs} == {
+        log["step"]: log["loss"] for log in full.logs if log["step"] > 4}
 
 
 def test_streamed_mixture_and_its_clear_errors(saved_dataset, folders, tmp_path):
