@@ -263,3 +263,18 @@ def test_paper_size_check_tiny(tmp_path):
     stage2 = figures["stage2"]
     assert stage2["gradients_and_adamw"] == pytest.approx(3 * stage2["trainable_weights"])
     assert "| stage-2 training step |" in result.stdout
+
+
+def test_scale_benchmark_tiny(tmp_path):
+    output = tmp_path / "scale.json"
+    script = os.path.join(ROOT, "benchmarks", "benchmark_scale.py")
+    result = subprocess.run([sys.executable, script, "--tiny", "--clips", "60", "--num-shards", "2", "--output",
+                             str(output)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(output.read_text())
+    assert figures["cached_clips"] == figures["streamed_clips"] == 60
+    for phase in ("write", "prepare", "cache", "stream"):
+        assert figures[phase]["clips_per_s"] > 0 and figures[phase]["peak_rss_gib"] > 0, phase
+    assert figures["cache"]["worker_peak_rss_gib"] > 0  # two encoder processes
+    assert 1.0 < figures["cache_disk_over_raw"] < 1.2  # Arrow's offsets and metadata over the float16 values
+    assert "| cache |" in result.stdout
