@@ -412,8 +412,11 @@ def merge_feature_cache(
     shards_dir = feature_cache_shards_dir(output_dir)
     names = sorted(os.listdir(shards_dir)) if os.path.isdir(shards_dir) else []
     splits = {int(m.group(2)) for name in names if (m := _SHARD_NAME.match(name))}
-    if len(splits) != 1:
-        raise ValueError(f"Expected the shards of one cache in {shards_dir}, found shard counts {sorted(splits)}.")
+    if not splits:
+        raise ValueError(f"No feature-cache shards in {shards_dir}: compute them with cache_audio_features first.")
+    if len(splits) > 1:
+        raise ValueError(f"{shards_dir} holds shards of {len(splits)} different splits ({sorted(splits)} shards); "
+                         "keep those of one and delete the others.")
     total = splits.pop()
     records = [_finished_shard(_shard_folder(output_dir, i, total)) for i in range(total)]
     unfinished = [i for i, record in enumerate(records) if record is None]

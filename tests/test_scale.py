@@ -170,6 +170,8 @@ def test_merge_names_the_unfinished_shards(encoder, pairs, tmp_path):
                          shard_indices=[1], progress=False)
     with pytest.raises(ValueError, match=r"Shards \[0, 2\] of 3 .* are not finished"):
         merge_feature_cache(tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="No feature-cache shards in"):
+        merge_feature_cache(tmp_path / "elsewhere", progress=False)
     with pytest.raises(ValueError, match="must lie in 0..2"):
         cache_audio_features(encoder, tiny.processor(), pairs, tmp_path / "c", num_shards=3, shard_indices=[3])
 
