@@ -14,9 +14,10 @@ A synthetic dataset of `--clips` clips (tones in noise, 16 kHz mono flac, `--sec
    Arrow writes) rather than the encoder, which the paper-size check measures;
 3. stream: a streamed stage-1 recipe over the cache, read through `MintDataCollator` as training reads it.
 
-For each it reports seconds, clips per second and peak resident memory (the process's; the cache's worker processes
-separately), and the cache's bytes on disk against the raw feature values, from which the README's disk costs at
-WavCaps' and the paper's sizes are computed (`feature_cache_gb_per_hour` x this overhead).
+For each it reports seconds, clips per second, the peak resident memory (RSS, which also counts the pages of the
+memory-mapped Arrow files read or written) and the peak of the memory the process allocated (anonymous RSS), the
+cache's worker processes separately; and the cache's bytes on disk against the raw feature values, from which the
+README's disk costs at WavCaps' and the paper's sizes are computed (`feature_cache_gb_per_hour` x this overhead).
 """
 
 import argparse
@@ -26,6 +27,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -107,12 +109,42 @@ def children_peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / GIB
 
 
+class AnonymousPeak:
+    """
+    Peak of the process's anonymous memory (RssAnon: what it allocated, not the pages of memory-mapped Arrow files that
+    RSS also counts, which the kernel reclaims at will), sampled every 10 ms while the block runs (Linux).
+    """
+
+    def __enter__(self):
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while True:
+            try:
+                with open("/proc/self/status") as f:
+                    kib = next(int(line.split()[1]) for line in f if line.startswith("RssAnon"))
+                self.peak = max(self.peak, kib * 1024 / GIB)
+            except (OSError, StopIteration):
+                return
+            if self._stop.wait(0.01):
+                return
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def timed(phase, clips: int, peak: PeakRss) -> tuple[object, dict]:
     peak.reset()
     start = time.perf_counter()
-    result = phase()
+    with AnonymousPeak() as anonymous:
+        result = phase()
     seconds = time.perf_counter() - start
-    return result, {"seconds": seconds, "clips_per_s": clips / seconds, "peak_rss_gib": peak.gib()}
+    return result, {"seconds": seconds, "clips_per_s": clips / seconds, "peak_rss_gib": peak.gib(),
+                    "peak_anonymous_gib": anonymous.peak}
 
 
 def run(args, work: str) -> dict:
@@ -144,10 +176,11 @@ def run(args, work: str) -> dict:
 def report(results: dict) -> str:
     lines = [f"{results['clips']:,} clips of {results['clip_seconds']:g} s, cache in {results['num_shards']} shards by "
              f"{results['num_proc']} processes ({results['dtype']}), {results['cpu_count']} CPU cores", "",
-             "| phase | seconds | clips / s | peak RSS GiB |", "|---|---|---|---|"]
+             "| phase | seconds | clips / s | peak RSS GiB | peak anonymous GiB |", "|---|---|---|---|---|"]
     for phase in ("write", "prepare", "cache", "stream"):
         f = results[phase]
-        lines.append(f"| {phase} | {f['seconds']:.1f} | {f['clips_per_s']:.0f} | {f['peak_rss_gib']:.2f} |")
+        lines.append(f"| {phase} | {f['seconds']:.1f} | {f['clips_per_s']:.0f} | {f['peak_rss_gib']:.2f} | "
+                     f"{f['peak_anonymous_gib']:.2f} |")
     worker = results["cache"]["worker_peak_rss_gib"]
     lines.append(f"cache worker processes: peak RSS {worker:.2f} GiB each" if worker is not None else "")
     lines.append(f"on disk: audio {results['audio_bytes'] / 1e6:.0f} MB, prepared "
