@@ -51,9 +51,10 @@ class MintRecipe:
 
     `model`: a MINT folder (config, processor, and weights unless `from_scratch`); for stage 2, a stage-1 output
     directory. `datasets`: a list of `{"path", "split", "template", "weight", "audio_column", "label_column",
-    "caption_column", "prompt"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or a folder
-    written by `mint-train cache-features` (then its examples carry cached encoder features). `batch_size` is the
-    global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
+    "caption_column", "prompt", "streaming"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or
+    a folder written by `mint-train cache-features` (then its examples carry cached encoder features); `"streaming":
+    true` reads the datasets lazily as an `IterableDataset` (then `max_steps` sets the run's length). `batch_size` is
+    the global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
     `group_by_length`: batches of clips of similar length (less padding), for examples from the feature cache, whose
     `audio_length` column gives the lengths (transformers' `LengthGroupedSampler`).
     `learning_rates`: per-part rates, e.g. `{"qformer": 5e-5, "query_tokens": 5e-5}` (a part is a top-level module or
