@@ -18,6 +18,8 @@ fp16 is refused for a T5 LLM: T5 overflows in fp16 (use bf16 or fp32).
 """
 
 import argparse
+import ctypes
+import gc
 import os
 import resource
 import sys
@@ -95,6 +97,15 @@ class PeakRss:
             kib_or_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             return kib_or_bytes / GIB * (1 if sys.platform == "darwin" else 1024)
 
+    @staticmethod
+    def release_freed_memory() -> None:
+        """Returns the heap's freed memory to the system (glibc), so the next phase starts from what is really held."""
+        gc.collect()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
 
 def tensor_gib(model: torch.nn.Module) -> dict[str, float]:
     """Weights by part (frozen / trainable), and what training adds per trainable weight: gradient + AdamW's moments."""
@@ -155,6 +166,8 @@ def run_stage(config: MintConfig, stage: int, args, peak: PeakRss) -> dict:
     result = {"build_seconds": time.perf_counter() - start, "build_peak_rss_gib": peak.gib(), **tensor_gib(model)}
     batch = inputs(config, stage, args.batch, args.seconds, args.text_tokens, args.target_tokens)
     autocast = args.precision == "bf16"
+    peak.reset()
+    result["rss_before_step_gib"] = peak.gib()
     result["train_step"] = measured(training_step(model, batch, autocast), args.batch, peak)
     if stage == 2:
         model.eval()
@@ -174,14 +187,19 @@ def _peaks(stage: dict) -> list[float]:
     return [stage["build_peak_rss_gib"]] + [phase["peak_rss_gib"] for phase in phases]
 
 
+def activations_gib(stage: dict) -> float:
+    """What the training step held beyond the weights, their gradients and AdamW's state: activations, temporaries."""
+    grown = stage["train_step"]["peak_rss_gib"] - stage["rss_before_step_gib"]
+    return max(grown - stage["gradients_and_adamw"], 0.0)
+
+
 def gpu_estimate_gib(stage: dict, cpu_batch: int, gpu_batch: int) -> float:
     """
     Memory per GPU at `gpu_batch`: weights, gradients and AdamW state as measured, plus the step's activations and
-    temporaries (its peak RSS above the weights and optimizer state) scaled linearly from the CPU batch.
+    temporaries scaled linearly from the CPU batch (no CUDA context, allocator cache or DDP buckets: see the README).
     """
     static = stage["frozen_weights"] + stage["trainable_weights"] + stage["gradients_and_adamw"]
-    activations = max(stage["train_step"]["peak_rss_gib"] - static - stage["baseline_rss_gib"], 0.0)
-    return static + activations * gpu_batch / cpu_batch
+    return static + activations_gib(stage) * gpu_batch / cpu_batch
 
 
 def report(results: dict) -> str:
@@ -198,7 +216,8 @@ def report(results: dict) -> str:
         s = results[f"stage{stage}"]
         lines.append(f"stage {stage}: {s['parameters_b']:.2f} B parameters ({s['trainable_parameters_m']:.0f} M "
                      f"trainable); weights {s['frozen_weights']:.2f} GiB frozen + {s['trainable_weights']:.2f} GiB "
-                     f"trainable, gradients + AdamW {s['gradients_and_adamw']:.2f} GiB; built in "
+                     f"trainable, gradients + AdamW {s['gradients_and_adamw']:.2f} GiB, activations "
+                     f"{s['activations_gib']:.2f} GiB; built in "
                      f"{s['build_seconds']:.0f} s; estimate per GPU at batch {results['gpu_batch']}: "
                      f"{s['gpu_estimate_gib']:.1f} GiB")
     lines.append(f"peak RSS of the whole run: {results['peak_rss_gib']:.2f} GiB; {results['total_seconds']:.0f} s")
@@ -228,11 +247,11 @@ def main(argv: list[str] | None = None) -> dict:
                "new_tokens": args.new_tokens, "gpu_batch": args.gpu_batch, "cpu_threads": torch.get_num_threads(),
                "torch": torch.__version__}
     for stage in (1, 2):
-        peak.reset()
-        baseline = peak.gib()  # the interpreter, torch and the libraries, before any weight exists
-        results[f"stage{stage}"] = {"baseline_rss_gib": baseline, **run_stage(config, stage, args, peak)}
-        results[f"stage{stage}"]["gpu_estimate_gib"] = gpu_estimate_gib(results[f"stage{stage}"], args.batch,
-                                                                         args.gpu_batch)
+        peak.release_freed_memory()  # stage 1's model is gone: stage 2 starts from the libraries alone
+        figures = run_stage(config, stage, args, peak)
+        figures["activations_gib"] = activations_gib(figures)
+        figures["gpu_estimate_gib"] = gpu_estimate_gib(figures, args.batch, args.gpu_batch)
+        results[f"stage{stage}"] = figures
     results["peak_rss_gib"] = max(max(_peaks(results[f"stage{stage}"])) for stage in (1, 2))
     results["total_seconds"] = time.perf_counter() - start
     print(report(results))
