@@ -255,8 +255,7 @@ def test_paper_size_check_tiny(tmp_path):
     output = tmp_path / "paper.json"
     script = os.path.join(ROOT, "benchmarks", "paper_size_check.py")
     result = subprocess.run([sys.executable, script, "--tiny", "--seconds", "1", "--new-tokens", "5", "--output",
-                             str(output)],
-                            capture_output=True, text=True, timeout=300)
+                             str(output)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(output.read_text())
     for stage, key in ((1, "train_step"), (2, "train_step"), (2, "generation")):
