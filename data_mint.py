@@ -11,13 +11,18 @@ Multi-label targets (OpenMIC-style) are written as the labels joined by ", " in 
 e.g. "piano, violin, voice"; classification by vocabulary ranking scores each label on its own.
 """
 
+import json
 import os
+import re
+import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from datasets import Audio, ClassLabel, Dataset, Sequence, Value, interleave_datasets, load_from_disk
+from datasets import (Audio, ClassLabel, Dataset, Sequence, Value, concatenate_datasets, interleave_datasets,
+                      load_from_disk)
 from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
 from transformers.feature_extraction_utils import BatchFeature
 
@@ -153,8 +158,8 @@ def to_mint_examples(
 
     # Only the label column is read: rows of cached `audio_features` are large.
     drop = [c for c in dataset.column_names if c not in (audio_column, CACHED_LENGTH)]
-    examples = dataset.map(convert, input_columns=[source], remove_columns=drop,
-                           desc=f"MINT examples ({template})")
+    progress = {"desc": f"MINT examples ({template})"} if isinstance(dataset, Dataset) else {}  # a stream maps lazily
+    examples = dataset.map(convert, input_columns=[source], remove_columns=drop, **progress)
     return _audio_column_named(examples, audio_column)
 
 
@@ -263,7 +268,29 @@ def feature_cache_gb_per_hour(audio_config, dtype: str = "float32", num_feature_
     return frames_per_second * 3600 * audio_config.hidden_size * num_feature_layers * np.dtype(dtype).itemsize / 1e9
 
 
-@torch.no_grad()
+# Written in a finished shard's folder of the feature cache: the shard's Arrow files and row count.
+SHARD_COMPLETE_MARKER = "mint_shard_complete.json"
+_SHARD_NAME = re.compile(r"^shard-(\d{5})-of-(\d{5})$")
+
+
+def feature_cache_shards_dir(output_dir: str | os.PathLike) -> str:
+    """The folder where [`cache_audio_features`] keeps the shards of `output_dir` until they are merged into it."""
+    return os.fspath(output_dir).rstrip("/" + os.sep) + ".shards"
+
+
+def _shard_folder(output_dir: str | os.PathLike, index: int, num_shards: int) -> str:
+    return os.path.join(feature_cache_shards_dir(output_dir), f"shard-{index:05d}-of-{num_shards:05d}")
+
+
+def _finished_shard(folder: str) -> dict | None:
+    """The completion record of a shard folder, or None when the shard is missing or was cut short."""
+    marker = os.path.join(folder, SHARD_COMPLETE_MARKER)
+    if not os.path.isfile(marker):
+        return None
+    with open(marker) as f:
+        return json.load(f)
+
+
 def cache_audio_features(
     model,
     processor: MintProcessor,
@@ -272,12 +299,25 @@ def cache_audio_features(
     batch_size: int = 8,
     dtype: str = "float32",
     progress: bool = True,
-) -> Dataset:
+    num_proc: int | None = None,
+    num_shards: int = 1,
+    shard_indices: list[int] | None = None,
+    max_shard_size: str | int | None = None,
+) -> Dataset | None:
     """
     Runs the frozen audio encoder once over `dataset` (MINT examples with an `audio` column) and saves the examples
     with `audio_features` (each clip's real frames, `(frames, hidden)`, without padding) in place of `audio`, as an
     Arrow dataset in `output_dir`, with each clip's frame count in `audio_length` (for length-grouped batches,
     `MintRecipe(group_by_length=True)`). Training reads them through [`MintDataCollator`], skipping the encoder.
+
+    The work is split into `num_shards` contiguous shards of `dataset`. Each is written under
+    `feature_cache_shards_dir(output_dir)` and marked finished once written; a shard marked finished is skipped, so a
+    run that was killed restarts from the unfinished shards. `shard_indices` computes only those shards (one machine's
+    share when the work is split over several) and returns None: once every shard is finished, [`merge_feature_cache`]
+    writes the cache. Without `shard_indices` all shards are computed and merged, and the cache is returned.
+    `num_proc` encodes in that many processes (`datasets.map`; a model on the CPU only: with accelerators, run one
+    process per device with its own `shard_indices`). The merged cache is saved in Arrow files of up to
+    `max_shard_size` (`save_to_disk`; default 500MB).
 
     The trainable `audio_layernorm` is not applied: the cache holds the frozen encoder's raw outputs. Use `float16` to
     halve the disk cost (about 0.28 GB per hour of audio for a 768-d encoder at 50 frames/s, 0.55 GB in float32).
@@ -285,31 +325,111 @@ def cache_audio_features(
     if not model.config.freeze_audio_encoder:
         raise ValueError("The feature cache is for a frozen audio encoder; this model's config trains it.")
     _check_columns(dataset, {"audio": "audio"})
+    indices = list(range(num_shards)) if shard_indices is None else sorted(set(shard_indices))
+    if num_shards < 1 or any(not 0 <= i < num_shards for i in indices):
+        raise ValueError(f"Shard indices must lie in 0..{num_shards - 1} (num_shards={num_shards}); got {indices}.")
+    device = next(model.parameters()).device
+    if (num_proc or 1) > 1 and device.type != "cpu":
+        raise ValueError(f"num_proc encodes in forked CPU processes, but the model is on {device}: run one process per "
+                         "device instead, each with its own shard_indices.")
     dataset = _undecoded(dataset, "audio")
     model.eval()
-    device = next(model.parameters()).device
+    for index in indices:
+        shard = dataset.shard(num_shards, index, contiguous=True)
+        folder = _shard_folder(output_dir, index, num_shards)
+        record = _finished_shard(folder)
+        if record is None:
+            _cache_shard(model, processor, shard, folder, batch_size, dtype, num_proc, progress)
+        elif record["num_rows"] != shard.num_rows or record["dtype"] != dtype:
+            raise ValueError(f"{folder} holds a finished shard of {record['num_rows']} {record['dtype']} rows, but "
+                             f"shard {index} of this dataset has {shard.num_rows} rows to cache in {dtype}: it belongs "
+                             "to another cache. Delete it, or write this cache elsewhere.")
+    if shard_indices is not None:
+        return None
+    return merge_feature_cache(output_dir, max_shard_size=max_shard_size, progress=progress)
+
+
+def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, batch_size: int, dtype: str,
+                 num_proc: int | None, progress: bool) -> None:
+    """Encodes one shard into Arrow files in `folder`, then marks it finished."""
+    if os.path.isdir(folder):  # cut short by an earlier run
+        shutil.rmtree(folder)
+    os.makedirs(folder)
     np_dtype = np.dtype(dtype)
+    device = next(model.parameters()).device
+    threads = max(1, torch.get_num_threads() // num_proc) if (num_proc or 1) > 1 else None
 
     def encode(batch):
+        if threads:  # each of the num_proc processes takes its share of the cores
+            torch.set_num_threads(threads)
         inputs = processor(audio=batch["audio"])
         audio = {k: v.to(device) for k, v in inputs.items() if k != "clip_index"}
-        hidden, mask = model.run_audio_encoder(**audio)
+        with torch.inference_mode():
+            hidden, mask = model.run_audio_encoder(**audio)
         lengths = mask.sum(-1).tolist()
         return {"audio_features": [h[:n].float().cpu().numpy().astype(np_dtype) for h, n in zip(hidden, lengths)],
                 "audio_length": lengths}
 
+    features = shard.features.copy()
+    del features["audio"]
+    features["audio_features"] = Sequence(Sequence(Value(dtype)))
+    features["audio_length"] = Value("int32")
+    name = os.path.basename(folder)
+    with _progress_bars(progress):
+        # Rows of features are large: Arrow batches of `batch_size` rows keep the writer's memory small.
+        cached = shard.map(encode, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
+                           writer_batch_size=batch_size, num_proc=num_proc, load_from_cache_file=False,
+                           cache_file_name=os.path.join(folder, "features.arrow"), new_fingerprint=name,
+                           desc=f"Caching audio features ({name})")
+    files = [os.path.basename(f["filename"]) for f in cached.cache_files]
+    with open(os.path.join(folder, SHARD_COMPLETE_MARKER), "w") as f:
+        json.dump({"files": files, "num_rows": cached.num_rows, "dtype": dtype}, f)
+
+
+@contextmanager
+def _progress_bars(enabled: bool):
+    """`datasets` progress bars on or off for the block, restored afterwards."""
     was_enabled = is_progress_bar_enabled()
-    (enable_progress_bar if progress else disable_progress_bar)()
+    (enable_progress_bar if enabled else disable_progress_bar)()
     try:
-        features = dataset.features.copy()
-        del features["audio"]
-        features["audio_features"] = Sequence(Sequence(Value(dtype)))
-        features["audio_length"] = Value("int32")
-        cached = dataset.map(encode, batched=True, batch_size=batch_size, remove_columns=["audio"],
-                             features=features, desc="Caching audio features")
-        cached.save_to_disk(os.fspath(output_dir))
+        yield
     finally:
         (enable_progress_bar if was_enabled else disable_progress_bar)()
+
+
+def merge_feature_cache(
+    output_dir: str | os.PathLike,
+    max_shard_size: str | int | None = None,
+    num_shards: int | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """
+    Merges the finished shards that [`cache_audio_features`] wrote for `output_dir` (possibly on several machines
+    sharing the folder) into one dataset saved in `output_dir` (Arrow files of up to `max_shard_size`, or `num_shards`
+    files), in the order of the original dataset, then deletes the shards. Fails, naming them, while any shard is
+    missing or unfinished.
+    """
+    shards_dir = feature_cache_shards_dir(output_dir)
+    names = sorted(os.listdir(shards_dir)) if os.path.isdir(shards_dir) else []
+    splits = {int(m.group(2)) for name in names if (m := _SHARD_NAME.match(name))}
+    if not splits:
+        raise ValueError(f"No feature-cache shards in {shards_dir}: compute them with cache_audio_features first.")
+    if len(splits) > 1:
+        raise ValueError(f"{shards_dir} holds shards of {len(splits)} different splits ({sorted(splits)} shards); "
+                         "keep those of one and delete the others.")
+    total = splits.pop()
+    records = [_finished_shard(_shard_folder(output_dir, i, total)) for i in range(total)]
+    unfinished = [i for i, record in enumerate(records) if record is None]
+    if unfinished:
+        raise ValueError(f"Shards {unfinished} of {total} in {shards_dir} are not finished; compute them "
+                         "(cache_audio_features with shard_indices, or cache-features --shard-index) before merging.")
+    parts = [Dataset.from_file(os.path.join(_shard_folder(output_dir, i, total), name))
+             for i, record in enumerate(records) for name in record["files"]]
+    with _progress_bars(progress):
+        concatenate_datasets(parts).save_to_disk(os.fspath(output_dir), max_shard_size=max_shard_size,
+                                                 num_shards=num_shards)
+    del parts
+    shutil.rmtree(shards_dir)
     return load_from_disk(os.fspath(output_dir)).with_format("numpy", columns=["audio_features"],
                                                               output_all_columns=True)
 
@@ -320,9 +440,11 @@ __all__ = [
     "MintDataCollator",
     "cache_audio_features",
     "feature_cache_gb_per_hour",
+    "feature_cache_shards_dir",
     "get_template",
     "label_text",
     "load_local_dataset",
+    "merge_feature_cache",
     "mix_datasets",
     "register_template",
     "to_caption_pairs",

@@ -19,21 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, IterableDataset, load_from_disk
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 
 try:
     from .configuration_mint import MintConfig
-    from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
-                            to_caption_pairs, to_mint_examples)
+    from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
+                            merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig
-    from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
-                           to_caption_pairs, to_mint_examples)
+    from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
+                           merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
 
@@ -51,9 +51,10 @@ class MintRecipe:
 
     `model`: a MINT folder (config, processor, and weights unless `from_scratch`); for stage 2, a stage-1 output
     directory. `datasets`: a list of `{"path", "split", "template", "weight", "audio_column", "label_column",
-    "caption_column", "prompt"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or a folder
-    written by `mint-train cache-features` (then its examples carry cached encoder features). `batch_size` is the
-    global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
+    "caption_column", "prompt", "streaming"}` entries; `path` is a folder saved with `save_to_disk`, an audio folder, or
+    a folder written by `mint-train cache-features` (then its examples carry cached encoder features); `"streaming":
+    true` reads the datasets lazily as an `IterableDataset` (then `max_steps` sets the run's length). `batch_size` is
+    the global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
     `group_by_length`: batches of clips of similar length (less padding), for examples from the feature cache, whose
     `audio_length` column gives the lengths (transformers' `LengthGroupedSampler`).
     `learning_rates`: per-part rates, e.g. `{"qformer": 5e-5, "query_tokens": 5e-5}` (a part is a top-level module or
@@ -276,13 +277,29 @@ def load_adapters(base_model, path: str | os.PathLike):
     return model
 
 
-def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
+# A streamed dataset is read as this many contiguous shards: enough to split over 2 nodes x 8 GPUs x 4 dataloader
+# workers, each process and worker reading shards of its own.
+STREAM_SHARDS = 1024
+# Examples a streamed dataset's shuffle buffer holds (the shard order is shuffled as well).
+STREAM_SHUFFLE_BUFFER = 1000
+# LLMs whose activations overflow fp16's range (inf/NaN losses): they train in bf16 or fp32.
+FP16_UNSAFE_LLMS = ("t5", "mt5", "umt5", "longt5")
+
+
+def _load_one_dataset(spec: dict[str, Any], stage: int, streaming: bool = False,
+                      seed: int = 0) -> Dataset | IterableDataset:
+    """
+    One recipe dataset as MINT examples of the stage. With `streaming` it is an `IterableDataset` read lazily from its
+    folder (shuffled shards and a shuffle buffer), so nothing is converted or copied ahead of training.
+    """
     if not spec.get("path"):
         raise ValueError(f"Each recipe dataset needs a local 'path'; got {spec}.")
     path = spec["path"]
     dataset = load_local_dataset(path, spec.get("split", "train"))
+    if streaming:
+        dataset = _stream(dataset, seed)
     if "audio_features" in dataset.column_names:  # written by cache-features: already MINT examples
-        return dataset
+        return _cached_features_as_numpy(dataset)
     if stage == 1:
         return to_caption_pairs(dataset, spec.get("audio_column", "audio"), spec.get("caption_column", "caption"))
     if "template" not in spec:
@@ -291,11 +308,65 @@ def _load_one_dataset(spec: dict[str, Any], stage: int) -> Dataset:
                             spec.get("caption_column"), spec.get("prompt"))
 
 
-def build_train_dataset(recipe: MintRecipe) -> Dataset:
+def _stream(dataset: Dataset, seed: int) -> IterableDataset:
+    """A memory-mapped dataset as a shuffled `IterableDataset` of up to `STREAM_SHARDS` shards."""
+    shards = max(1, min(STREAM_SHARDS, dataset.num_rows))
+    return dataset.to_iterable_dataset(num_shards=shards).shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
+
+
+def _cached_features_as_numpy(dataset: Dataset | IterableDataset) -> Dataset | IterableDataset:
+    """Cached features read as numpy arrays rather than nested Python lists (what `cache_audio_features` returns)."""
+    if isinstance(dataset, IterableDataset):
+        return dataset.with_format("numpy")
+    return dataset.with_format("numpy", columns=["audio_features"], output_all_columns=True)
+
+
+def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
+    """
+    The recipe's datasets as MINT examples, mixed by weight. When any entry has `"streaming": true`, all are streamed
+    and the mixture repeats without end: a streamed run has no length, so `max_steps` sets its duration, and every
+    process reads batches until then (none runs out of data before the others).
+    """
     if not recipe.datasets:
         raise ValueError("The recipe lists no datasets.")
-    parts = [_load_one_dataset(spec, recipe.stage) for spec in recipe.datasets]
-    return mix_datasets(parts, [spec.get("weight", 1.0) for spec in recipe.datasets], seed=recipe.seed)
+    streaming = any(spec.get("streaming") for spec in recipe.datasets)
+    parts = [_load_one_dataset(spec, recipe.stage, streaming, recipe.seed) for spec in recipe.datasets]
+    weights = [spec.get("weight", 1.0) for spec in recipe.datasets]
+    if not streaming:
+        return mix_datasets(parts, weights, seed=recipe.seed)
+    if recipe.max_steps <= 0:
+        raise ValueError("A streamed dataset has no length, so the number of training steps cannot follow from "
+                         "num_train_epochs: set max_steps (e.g. epochs x examples / batch_size).")
+    if recipe.group_by_length:
+        raise ValueError("group_by_length sorts a dataset by length, which a streamed dataset cannot do: turn off "
+                         "streaming or group_by_length.")
+    return mix_datasets(parts, weights, seed=recipe.seed).repeat(None)
+
+
+def check_llm_precision(llm_model_type: str, precision: str) -> None:
+    """Refuses `precision="fp16"` for a T5 LLM (`llm_model_type` in `FP16_UNSAFE_LLMS`), which overflows in fp16."""
+    if precision == "fp16" and llm_model_type in FP16_UNSAFE_LLMS:
+        raise ValueError(f"fp16 is refused with a {llm_model_type} LLM: T5 overflows in fp16 (its activations exceed "
+                         "fp16's range and the loss turns inf/NaN). Use bf16 (recipe `bf16: true`) or fp32.")
+
+
+def _check_recipe_precision(recipe: MintRecipe) -> None:
+    """[`check_llm_precision`] for a stage-2 recipe asking for fp16 (`training_args: {"fp16": true}`)."""
+    if recipe.stage == 2 and recipe.training_args.get("fp16") and _is_mint_checkpoint(recipe.model):
+        check_llm_precision(MintConfig.from_pretrained(recipe.model).text_config.model_type, "fp16")
+
+
+def _distributed_arguments(recipe: MintRecipe) -> dict[str, Any]:
+    """
+    `TrainingArguments` a multi-process run needs, unless the recipe's `training_args` set them: each process reads
+    batches of its own (`dispatch_batches=False`; dispatching concatenates every process's batch, which padded batches
+    of different lengths cannot be), and processes on a machine without an accelerator join one gloo group
+    (`use_cpu`) instead of each training alone.
+    """
+    arguments = {"accelerator_config": {"dispatch_batches": False}}
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available():
+        arguments["use_cpu"] = True
+    return {name: value for name, value in arguments.items() if name not in recipe.training_args}
 
 
 def per_device_batch_size(batch_size: int, world_size: int, accumulation: int) -> int:
@@ -320,6 +391,7 @@ _RECIPE_TRAINING_ARGUMENTS = (
 
 
 def training_arguments(recipe: MintRecipe) -> TrainingArguments:
+    _check_recipe_precision(recipe)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     passed_through = {name: getattr(recipe, name) for name in _RECIPE_TRAINING_ARGUMENTS}
@@ -330,6 +402,7 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
         **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
         remove_unused_columns=False,
         report_to=[],
+        **_distributed_arguments(recipe),
         **({"train_sampling_strategy": "group_by_length", "length_column_name": CACHED_LENGTH}
            if recipe.group_by_length else {}),
         **passed_through,
@@ -371,11 +444,19 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("recipe")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     cache = commands.add_parser("cache-features", help="run the frozen audio encoder once over a dataset")
-    cache.add_argument("--model", required=True)
-    cache.add_argument("--dataset", required=True, help="a saved dataset of MINT examples (with an audio column)")
+    cache.add_argument("--model", help="a MINT folder (not needed with --merge)")
+    cache.add_argument("--dataset", help="a saved dataset of MINT examples with an audio column (not with --merge)")
     cache.add_argument("--output", required=True)
     cache.add_argument("--batch-size", type=int, default=8)
     cache.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    cache.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    cache.add_argument("--num-proc", type=int, default=None, help="encoder processes (on the CPU)")
+    cache.add_argument("--num-shards", type=int, default=1,
+                       help="split the work into this many shards; a rerun skips the finished ones")
+    cache.add_argument("--shard-index", type=int, nargs="+", default=None, metavar="I",
+                       help="compute only these shards (this machine's share); then --merge once all are finished")
+    cache.add_argument("--merge", action="store_true", help="merge the finished shards into --output")
+    cache.add_argument("--max-shard-size", default=None, help="size of the merged cache's Arrow files (e.g. 500MB)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     try:  # imported here: plan_mint imports this module
         from .plan_mint import add_plan_arguments, run_plan
@@ -390,10 +471,21 @@ def main(argv: list[str] | None = None) -> None:
         train(load_recipe(args.recipe, args.overrides))
     elif args.command == "plan":
         run_plan(args)
+    elif args.merge:
+        merge_feature_cache(args.output, max_shard_size=args.max_shard_size, progress=not args.quiet)
     else:
-        model = MintForPreTraining.from_pretrained(args.model)
-        cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset),
-                             args.output, batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet)
+        _cache_features(args, parser)
+
+
+def _cache_features(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The `cache-features` command: this run's shards of the cache (all of them, then merged, by default)."""
+    if not args.model or not args.dataset:
+        parser.error("cache-features needs --model and --dataset (or --merge to merge finished shards)")
+    model = MintForPreTraining.from_pretrained(args.model).to(args.device)
+    cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset), args.output,
+                         batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet, num_proc=args.num_proc,
+                         num_shards=args.num_shards, shard_indices=args.shard_index,
+                         max_shard_size=args.max_shard_size)
 
 
 if __name__ == "__main__":
