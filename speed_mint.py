@@ -1,0 +1,216 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""Opt-in speed levers for MINT, each a function that takes a model (or a batch) and leaves outputs unchanged, exactly
+or within bf16 rounding where the arithmetic changes:
+
+* [`autocast_bridge`]: Bridge-Net computes in bf16 under autocast; its weights, gradients and optimizer state stay fp32.
+* [`compile_regions`]: regional `torch.compile`, each transformer layer of the LLM and the Q-Former on its own.
+* [`split_by_length`] / [`length_grouped_loss`]: micro-batches of similar text length with their padding columns cut
+  off, so that padded tokens do not reach the LLM; the loss is the batch's.
+* [`static_cache_generation`]: generation with a static key/value cache (on CUDA transformers then compiles the
+  decoding step).
+
+`benchmarks/benchmark_mint.py` measures each of them (`--bridge-autocast`, `--compile`, `--length-groups`,
+`--static-cache`).
+"""
+
+import functools
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
+
+
+# The model's keyword for cached audio-encoder outputs (the frozen-feature cache), and their padding mask.
+CACHED_FEATURES = "audio_features"
+CACHED_FEATURES_MASK = "audio_attention_mask"
+
+# Bridge-Net's trainable modules (stage 2's projection, stage 1's heads), whichever the model has.
+BRIDGE_MODULES = ("qformer", "language_projection", "audio_proj", "text_proj", "alm_head", "atg_head")
+
+# Batch entries cut to the columns that hold a real token in some example: mask name -> the entries aligned with it
+# (all of them present, so raw audio, whose mask is over samples, is left whole).
+TRIMMED_ENTRIES = {
+    "attention_mask": ("input_ids", "attention_mask"),
+    "qformer_attention_mask": ("qformer_input_ids", "qformer_attention_mask"),
+    CACHED_FEATURES_MASK: (CACHED_FEATURES, CACHED_FEATURES_MASK),
+}
+
+
+def _to_float32(value):
+    """`value` with its half-precision floating tensors cast to fp32 (in tensors, tuples, lists and model outputs)."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
+    if isinstance(value, ModelOutput):
+        for key, item in value.items():
+            value[key] = _to_float32(item)
+        return value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_float32(item) for item in value)
+    return value
+
+
+def _autocast_forward(module: nn.Module, dtype: torch.dtype):
+    forward = module.forward
+
+    @functools.wraps(forward)
+    def autocast_forward(*args, **kwargs):
+        device_type = next(module.parameters()).device.type
+        with torch.autocast(device_type, dtype=dtype):
+            return _to_float32(forward(*args, **kwargs))
+
+    return autocast_forward
+
+
+def autocast_bridge(model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Module:
+    """
+    Runs Bridge-Net (the Q-Former, which takes the learnable queries, the projection to the LLM, and stage 1's heads)
+    under `torch.autocast(dtype)`: its matrix products in `dtype`, its weights in fp32, so gradients, the optimizer
+    state and the updates stay fp32 (mixed precision with fp32 master weights). The modules' outputs are cast back to
+    fp32, so the code between them and the frozen parts see the dtypes they saw before. Applying it twice changes
+    nothing more; [`remove_autocast_bridge`] undoes it.
+
+    Args:
+        model: a `MintForConditionalGeneration` or `MintForPreTraining` (or any model with those module names).
+        dtype: the compute dtype, `torch.bfloat16` (or `torch.float16`).
+
+    Returns:
+        `model`, changed in place.
+    """
+    for name in BRIDGE_MODULES:
+        module = getattr(model, name, None)
+        if module is not None and "forward" not in vars(module):
+            module.forward = _autocast_forward(module, dtype)
+    return model
+
+
+def remove_autocast_bridge(model: nn.Module) -> nn.Module:
+    """Undoes [`autocast_bridge`]: Bridge-Net computes in its weights' dtype again. Returns `model`."""
+    for name in BRIDGE_MODULES:
+        module = getattr(model, name, None)
+        if module is not None and "forward" in vars(module):
+            del module.forward
+    return model
+
+
+def transformer_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The outermost transformer layers in `module` (transformers' `GradientCheckpointingLayer`), with their names."""
+    layers, skip = [], ()
+    for name, child in module.named_modules():
+        if skip and name.startswith(skip):
+            continue
+        if isinstance(child, GradientCheckpointingLayer):
+            layers.append((name, child))
+            skip = name + "."
+    return layers
+
+
+def compile_regions(
+    model: nn.Module, parts: tuple[str, ...] = ("language_model", "qformer"), **compile_kwargs
+) -> list[str]:
+    """
+    Regional `torch.compile`: compiles each transformer layer of the named parts in place (`nn.Module.compile`), rather
+    than the whole model. The layers of a stack share their compiled code, so compile time is that of a layer or two,
+    and what runs between the layers (masks, caches, MINT's own code) stays eager. Parameter and state-dict names are
+    unchanged, so saving, loading and the optimizer see the same model.
+
+    Args:
+        model: the MINT model.
+        parts: names of the model's parts whose layers are compiled (`"audio_model"` may be added).
+        compile_kwargs: passed to `torch.compile` (`backend`, `mode`, `fullgraph`, `dynamic`).
+
+    Returns:
+        The names of the compiled layers, e.g. `["language_model.encoder.block.0", ...]`.
+    """
+    compiled = []
+    for part in parts:
+        for name, layer in transformer_layers(getattr(model, part)):
+            layer.compile(**compile_kwargs)
+            compiled.append(f"{part}.{name}")
+    return compiled
+
+
+def _text_length(inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Tokens each example brings to the LLM: its prompt plus its targets."""
+    length = (inputs["labels"] != -100).sum(-1)
+    if "attention_mask" in inputs:
+        length = length + inputs["attention_mask"].sum(-1)
+    return length
+
+
+def _trim_trailing_padding(group: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Cuts the trailing columns that are padding in every example: what is left is what the examples occupy."""
+    real = {"labels": (group["labels"] != -100, ("labels",))}
+    real.update({name: (group[name] != 0, entries) for name, entries in TRIMMED_ENTRIES.items()
+                 if all(entry in group for entry in entries)})
+    for mask, entries in real.values():
+        used = mask.any(0).nonzero()
+        keep = int(used.max()) + 1 if len(used) else 1
+        for entry in entries:
+            group[entry] = group[entry][:, :keep].contiguous()
+    return group
+
+
+def split_by_length(inputs: Mapping[str, torch.Tensor], num_groups: int) -> list[dict[str, torch.Tensor]]:
+    """
+    Splits a stage-2 batch into `num_groups` micro-batches of examples of similar length (prompt plus target tokens,
+    sorted), and cuts from each micro-batch the trailing columns that are padding in all of its examples: prompt,
+    instruction, targets and cached audio frames. Padding is only cut at the end of a row, where it cannot shift the
+    positions of real tokens.
+
+    Args:
+        inputs: the batch as the model takes it (`input_ids`, `attention_mask`, `labels` with -100 on padding, ...);
+            every tensor has the examples along its first dimension.
+        num_groups: how many micro-batches (at most one per example).
+
+    Returns:
+        The micro-batches, as dicts with the same entries.
+    """
+    order = _text_length(inputs).argsort(stable=True)
+    groups = []
+    for rows in order.tensor_split(min(num_groups, len(order))):
+        groups.append(_trim_trailing_padding({k: v[rows] if isinstance(v, torch.Tensor) else v
+                                              for k, v in inputs.items()}))
+    return groups
+
+
+def length_grouped_loss(
+    model: nn.Module, inputs: Mapping[str, torch.Tensor], num_groups: int,
+    num_items_in_batch: int | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """
+    The batch's stage-2 LM loss computed over [`split_by_length`]'s micro-batches: each micro-batch's summed token
+    loss divided by the batch's target-token count (`num_items_in_batch`, which the `Trainer` passes under gradient
+    accumulation), summed. Same value and gradients as `model(**inputs).loss`, with less padding through the LLM.
+
+    Returns:
+        The loss, a scalar tensor (call `backward()` on it once).
+    """
+    if num_items_in_batch is None:
+        num_items_in_batch = (inputs["labels"] != -100).sum()
+    losses = [model(**group, num_items_in_batch=num_items_in_batch).loss
+              for group in split_by_length(inputs, num_groups)]
+    return torch.stack(losses).sum()
+
+
+def static_cache_generation(model: nn.Module) -> nn.Module:
+    """
+    Makes `model.generate` decode with a static key/value cache (`cache_implementation="static"`), allocated once at
+    its final length so that every decoding step has the same shapes. On CUDA, transformers then compiles the decoding
+    step (CUDA graphs), which is where the time goes; on the CPU it only changes the cache. Greedy outputs are
+    unchanged. Returns `model`, changed in place.
+    """
+    model.language_model.generation_config.cache_implementation = "static"
+    return model
+
+
+__all__ = [
+    "autocast_bridge",
+    "compile_regions",
+    "length_grouped_loss",
+    "remove_autocast_bridge",
+    "split_by_length",
+    "static_cache_generation",
+    "transformer_layers",
+]
