@@ -29,12 +29,14 @@ CACHED_FEATURES_MASK = "audio_attention_mask"
 # Bridge-Net's trainable modules (stage 2's projection, stage 1's heads), whichever the model has.
 BRIDGE_MODULES = ("qformer", "language_projection", "audio_proj", "text_proj", "alm_head", "atg_head")
 
-# Batch entries cut to the columns that hold a real token in some example: mask name -> the entries aligned with it
-# (all of them present, so raw audio, whose mask is over samples, is left whole).
+# Batch entries cut to the columns that hold a real token in some example: (the entry that marks real tokens, its
+# padding value) -> the entries aligned with it. All of them must be there: raw audio, whose mask is over samples
+# rather than encoder frames, is left whole.
 TRIMMED_ENTRIES = {
-    "attention_mask": ("input_ids", "attention_mask"),
-    "qformer_attention_mask": ("qformer_input_ids", "qformer_attention_mask"),
-    CACHED_FEATURES_MASK: (CACHED_FEATURES, CACHED_FEATURES_MASK),
+    ("attention_mask", 0): ("input_ids", "attention_mask"),
+    ("qformer_attention_mask", 0): ("qformer_input_ids", "qformer_attention_mask"),
+    (CACHED_FEATURES_MASK, 0): (CACHED_FEATURES, CACHED_FEATURES_MASK),
+    ("labels", -100): ("labels",),
 }
 
 
@@ -139,25 +141,27 @@ def _text_length(inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return length
 
 
-def _trim_trailing_padding(group: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Cuts the trailing columns that are padding in every example: what is left is what the examples occupy."""
-    real = {"labels": (group["labels"] != -100, ("labels",))}
-    real.update({name: (group[name] != 0, entries) for name, entries in TRIMMED_ENTRIES.items()
-                 if all(entry in group for entry in entries)})
-    for mask, entries in real.values():
-        used = mask.any(0).nonzero()
+def trim_padding(inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """
+    Cuts from a batch the trailing columns that are padding in every example (prompt, instruction, targets, cached
+    audio frames): what is left is what the examples occupy. Padding is only cut at the end of a row, where it cannot
+    shift the positions of real tokens, so every example's outputs are unchanged. Returns a new dict.
+    """
+    trimmed = dict(inputs)
+    for (name, padding), aligned in TRIMMED_ENTRIES.items():
+        if not all(entry in trimmed for entry in aligned):
+            continue
+        used = (trimmed[name] != padding).any(0).nonzero()
         keep = int(used.max()) + 1 if len(used) else 1
-        for entry in entries:
-            group[entry] = group[entry][:, :keep].contiguous()
-    return group
+        for entry in aligned:
+            trimmed[entry] = trimmed[entry][:, :keep].contiguous()
+    return trimmed
 
 
 def split_by_length(inputs: Mapping[str, torch.Tensor], num_groups: int) -> list[dict[str, torch.Tensor]]:
     """
     Splits a stage-2 batch into `num_groups` micro-batches of examples of similar length (prompt plus target tokens,
-    sorted), and cuts from each micro-batch the trailing columns that are padding in all of its examples: prompt,
-    instruction, targets and cached audio frames. Padding is only cut at the end of a row, where it cannot shift the
-    positions of real tokens.
+    sorted), each cut to the columns its examples occupy ([`trim_padding`]).
 
     Args:
         inputs: the batch as the model takes it (`input_ids`, `attention_mask`, `labels` with -100 on padding, ...);
@@ -168,11 +172,8 @@ def split_by_length(inputs: Mapping[str, torch.Tensor], num_groups: int) -> list
         The micro-batches, as dicts with the same entries.
     """
     order = _text_length(inputs).argsort(stable=True)
-    groups = []
-    for rows in order.tensor_split(min(num_groups, len(order))):
-        groups.append(_trim_trailing_padding({k: v[rows] if isinstance(v, torch.Tensor) else v
-                                              for k, v in inputs.items()}))
-    return groups
+    return [trim_padding({k: v[rows] if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
+            for rows in order.tensor_split(min(num_groups, len(order)))]
 
 
 def length_grouped_loss(
@@ -213,4 +214,5 @@ __all__ = [
     "split_by_length",
     "static_cache_generation",
     "transformer_layers",
+    "trim_padding",
 ]
