@@ -32,6 +32,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 import torch
@@ -562,11 +563,21 @@ def bench_stage2(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: 
     levers = Stage2Levers(bench, model, in_loop, cached, autocast=bf16)
     levers.plain()
     caption, batched = bench_captioning_and_ranking(bench, model, wav, text, autocast=bf16)
-    levers.cheap(args.length_groups, args.bridge_autocast)
+    attempt(bench, "levers", levers.cheap, args.length_groups, args.bridge_autocast)
     if args.static_cache:
-        bench_static_cache(bench, model, caption, batched)
+        attempt(bench, "static_cache", bench_static_cache, bench, model, caption, batched)
     if args.compile:
-        levers.compiled(args.compile, args.compile_backend, args.compile_mode)
+        attempt(bench, "compile", levers.compiled, args.compile, args.compile_backend, args.compile_mode)
+
+
+def attempt(bench: Bench, name: str, fn: Callable, *args) -> None:
+    """Runs a lever's rows; a failure is recorded under `errors` (and printed) and the run goes on to the next."""
+    try:
+        fn(*args)
+    except Exception as error:  # one lever failing on a machine must not cost the figures of the others
+        traceback.print_exc()
+        bench.results.setdefault("errors", {})[name] = f"{type(error).__name__}: {error}"[:2000]
+        bench.write()
 
 
 def bench_stage1(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: bool) -> None:
@@ -669,6 +680,7 @@ def table(results: dict) -> str:
         lines.append(f"static-cache captions == default: {results['static_cache_equals_default']}")
     lines += [f"{key}: loss {entry['loss']:.6f}, relative difference to the plain model {entry['loss_rel_diff']:.2e}"
               for key, entry in results.items() if isinstance(entry, dict) and "loss_rel_diff" in entry]
+    lines += [f"{name} failed: {error}" for name, error in results.get("errors", {}).items()]
     lines.append("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios(results).items()))
     return "\n".join(lines)
 
