@@ -96,6 +96,10 @@ def remove_autocast_bridge(model: nn.Module) -> nn.Module:
     return model
 
 
+# Entries of compiled code for the layers' shared forward: layer kinds x modes x shapes, with room to spare.
+RECOMPILE_LIMIT = 64
+
+
 def transformer_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """The outermost transformer layers in `module` (transformers' `GradientCheckpointingLayer`), with their names."""
     layers, skip = [], ()
@@ -117,6 +121,12 @@ def compile_regions(
     and what runs between the layers (masks, caches, MINT's own code) stays eager. Parameter and state-dict names are
     unchanged, so saving, loading and the optimizer see the same model.
 
+    Every transformers layer runs through one function (`GradientCheckpointingLayer`'s forward), so each kind of layer
+    (T5's first block, which computes the position bias, and the others; encoder and decoder; Q-Former layers with and
+    without cross-attention), each mode (training, evaluation) and each new shape takes an entry in that function's
+    cache of compiled code. Its limit (`torch._dynamo.config.recompile_limit`, 8 by default, beyond which calls run
+    eagerly) is raised to at least `RECOMPILE_LIMIT`.
+
     Args:
         model: the MINT model.
         parts: names of the model's parts whose layers are compiled (`"audio_model"` may be added).
@@ -125,6 +135,7 @@ def compile_regions(
     Returns:
         The names of the compiled layers, e.g. `["language_model.encoder.block.0", ...]`.
     """
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     compiled = []
     for part in parts:
         for name, layer in transformer_layers(getattr(model, part)):

@@ -3,14 +3,15 @@
 
     python benchmarks/benchmark_mint.py                  # full size (data2vec-base, BERT-base Q-Former, FlanT5-XL T5)
     python benchmarks/benchmark_mint.py --tiny           # CPU smoke size (what CI runs; no speed claims)
-    python benchmarks/benchmark_mint.py --batch 64 --output bench.json --bridge-autocast --compile \\
-        --length-groups 2 --static-cache                 # the opt-in levers of speed_mint, each measured
+    python benchmarks/benchmark_mint.py --batch 64 --output bench.json --length-groups 2 --bridge-autocast \\
+        --static-cache --compile                         # the opt-in levers of speed_mint, each measured
+    python benchmarks/benchmark_mint.py --show bench.json   # the tables of a run (also of one cut short)
 
 The baseline is `shared/bench/naive_hf_mint.py` (stock Data2VecAudio -> InstructBLIP Q-Former -> Linear -> T5, bf16
-frozen parts, autocast Q-Former), ported here unchanged in what it computes. Each model is built, measured and freed
-in turn, so a peak memory figure is that of one model. For each it prints samples/s, ms per step, MFU (FLOPs counted
-with `torch.utils.flop_counter`, against `--peak-tflops`), peak memory (CUDA max allocated; peak RSS on the CPU) and
-the ratios:
+frozen parts, autocast Q-Former), ported here unchanged in what it computes. The stock parts, MINT's stage 1 and MINT's
+stage 2 are each built, measured and freed in turn, so a peak memory figure is that of one model. For each it prints
+samples/s, ms per step, MFU (FLOPs counted with `torch.utils.flop_counter`, against `--peak-tflops`), peak memory
+(CUDA max allocated; peak RSS on the CPU) and the ratios:
 
 * stage-2 training step with the audio encoder in the loop, and (package) from the frozen-feature cache;
 * 30-token greedy captioning, batched (the package's batched outputs are checked equal to unbatched ones);
@@ -541,7 +542,6 @@ class Stage2Levers:
         its FLOPs are counted before compiling (the counter does not see into compiled layers; compiling adds none).
         """
         in_loop_tflop = count_flops(self.step(self.in_loop), *self.parts)
-        torch._dynamo.config.recompile_limit = 64  # layers of a stack share their code; so do modes and shapes
         compiled = compile_regions(self.model, parts=tuple(parts.split(",")), backend=backend, mode=mode,
                                    dynamic=True if self.length_groups > 1 else None)
         self.bench.results["compiled_layers"] = len(compiled)

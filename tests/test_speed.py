@@ -98,6 +98,7 @@ def test_regional_compile_matches_eager_losses_and_gradients():
     counter = CompileCounterWithBackend("aot_eager")
     compiled = compile_regions(model, backend=counter, fullgraph=True)
     assert len(compiled) == 2 + 2 + 2  # T5 encoder and decoder blocks, Q-Former layers
+    assert torch._dynamo.config.recompile_limit >= 64  # room for every layer kind, mode and shape
     assert "language_model.encoder.block.0" in compiled and "qformer.encoder.layer.1" in compiled
     assert set(model.state_dict()) == set(MintForConditionalGeneration(model.config).state_dict())
     compiled_loss, compiled_grads = loss_and_gradients(model, lambda: model(**batch).loss)
