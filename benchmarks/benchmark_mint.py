@@ -3,24 +3,38 @@
 
     python benchmarks/benchmark_mint.py                  # full size (data2vec-base, BERT-base Q-Former, FlanT5-XL T5)
     python benchmarks/benchmark_mint.py --tiny           # CPU smoke size (what CI runs; no speed claims)
-    python benchmarks/benchmark_mint.py --batch 64 --output bench.json
+    python benchmarks/benchmark_mint.py --batch 64 --output bench.json --length-groups 2 --bridge-autocast \\
+        --static-cache --compile                         # the opt-in levers of speed_mint, each measured
+    python benchmarks/benchmark_mint.py --show bench.json   # the tables of a run (also of one cut short)
 
 The baseline is `shared/bench/naive_hf_mint.py` (stock Data2VecAudio -> InstructBLIP Q-Former -> Linear -> T5, bf16
-frozen parts, autocast Q-Former), ported here unchanged in what it computes. For each it prints samples/s, ms per
-step, MFU (FLOPs counted with `torch.utils.flop_counter`, against the card's bf16 peak), peak memory, and the ratios:
+frozen parts, autocast Q-Former), ported here unchanged in what it computes. The stock parts, MINT's stage 1 and MINT's
+stage 2 are each built, measured and freed in turn, so a peak memory figure is that of one model. For each it prints
+samples/s, ms per step, MFU (FLOPs counted with `torch.utils.flop_counter`, against `--peak-tflops`), peak memory
+(CUDA max allocated; peak RSS on the CPU) and the ratios:
 
 * stage-2 training step with the audio encoder in the loop, and (package) from the frozen-feature cache;
 * 30-token greedy captioning, batched (the package's batched outputs are checked equal to unbatched ones);
 * vocabulary ranking over 10 candidates: `score_candidates` against a per-candidate loss loop (scores checked equal);
 * stage-1 training step (ALC + ALM + ATG) against the same passes composed from the stock Q-Former.
+
+Every training step is also split into parts (audio encoder, Q-Former forward, LLM forward, LLM backward, Q-Former
+backward, optimizer), timed with CUDA events on the GPU and the host clock on the CPU, each with its MFU. The prompts
+and targets have mixed lengths (each batch padded to the longest, as the stock parts run them), so that the
+length-grouping lever has padding to save. With a lever flag, rows with the levers applied one after another follow
+the package's rows, each with its loss next to the plain model's. The figures are written as JSON after every row.
 """
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import platform
 import sys
 import time
+import traceback
+from collections.abc import Callable
 
 import torch
 import transformers
@@ -34,9 +48,21 @@ from transformers.models.instructblip.modeling_instructblip import InstructBlipQ
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configuration_mint import MintConfig, MintQFormerConfig  # noqa: E402
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining  # noqa: E402
+from speed_mint import (  # noqa: E402
+    CACHED_FEATURES,
+    CACHED_FEATURES_MASK,
+    autocast_bridge,
+    compile_regions,
+    length_grouped_loss,
+    static_cache_generation,
+    trim_padding,
+)
 
 
-PEAK_BF16_TFLOPS = {"H200": 790.0, "H100": 790.0, "A100": 312.0}
+# A training step's parts, in the order they run; "other" is whatever runs between them (masks, LayerNorm, the loss).
+PARTS = ("encoder", "qformer_forward", "llm_forward", "llm_backward", "qformer_backward", "optimizer", "other")
+COMPUTE_PARTS = PARTS[:5]
+H200_BF16_TFLOPS = 790.0
 
 
 def sizes(tiny: bool) -> dict:
@@ -115,189 +141,547 @@ class NaiveMint(nn.Module):
             return queries.float().mean() + text.float().mean() + matching.float().mean() + generation.float().mean()
 
 
-def package_model(size: dict, device: str, stage: int) -> nn.Module:
-    qformer = MintQFormerConfig(**{k: v for k, v in size["qformer"].items()})
+def package_model(size: dict, device: str, stage: int, bf16: bool) -> nn.Module:
+    """MINT at the baseline's sizes; with `bf16`, frozen parts in bf16 and Bridge-Net in fp32, as in the baseline."""
+    qformer = MintQFormerConfig(**size["qformer"])
     config = MintConfig(audio_config=size["audio"], qformer_config=qformer, text_config=t5_config(size),
                         num_query_tokens=size["n_query"], max_text_length=size["n_text"])
     with torch.device(device):
         model = (MintForConditionalGeneration if stage == 2 else MintForPreTraining)(config)
-    if device == "cuda":  # bf16 frozen parts; Bridge-Net stays fp32 under autocast, as in the baseline
+    if bf16:
         model.audio_model.to(torch.bfloat16)
         if stage == 2:
             model.language_model.to(torch.bfloat16)
     return model
 
 
-class Timer:
-    def __init__(self, device: str, repeats: int):
-        self.device, self.repeats = device, repeats
+def text_batch(size: dict, batch: int, device: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """
+    Random prompts (LLM and Q-Former vocabularies) and targets of mixed lengths, right-padded: prompts of a quarter to
+    all of `n_text` tokens, targets of 2 to `n_label`; the first example has both at full length, so the padded batch
+    has the baseline's shapes.
+    """
+    n_text, n_label = size["n_text"], size["n_label"]
+    prompt_length = torch.randint(max(n_text // 4, 1), n_text + 1, (batch,), generator=generator)
+    target_length = torch.randint(2, n_label + 1, (batch,), generator=generator)
+    prompt_length[0], target_length[0] = n_text, n_label
+    mask = (torch.arange(n_text) < prompt_length[:, None]).long()
+    ids, qids = (torch.randint(1000, 20000, (batch, n_text), generator=generator) * mask for _ in range(2))
+    labels = torch.randint(1000, 20000, (batch, n_label), generator=generator)
+    labels = labels.masked_fill(torch.arange(n_label) >= target_length[:, None], -100)
+    tensors = dict(qformer_input_ids=qids, qformer_attention_mask=mask, input_ids=ids, attention_mask=mask,
+                   labels=labels)
+    return {k: v.to(device) for k, v in tensors.items()}
+
+
+class PartClock:
+    """
+    Splits a training step into contiguous parts: each `enter(part)` ends the running part and starts `part`, so the
+    parts add up to the step. At each mark it reads `read()` (a CUDA event, the host clock, or the FLOPs counted so
+    far); `difference(start, end)` is a part's share.
+    """
+
+    def __init__(self, read: Callable, difference: Callable, has_llm: bool, sync: Callable = lambda: None):
+        self.read, self.difference, self.has_llm, self.sync = read, difference, has_llm, sync
+        self.marks: list = []
+
+    def enter(self, part: str | None) -> None:
+        self.marks.append((part, self.read()))
+
+    def enter_backward(self) -> None:
+        self.enter("llm_backward" if self.has_llm else "qformer_backward")
+
+    def totals(self) -> dict[str, float]:
+        """Each part's share over the marks so far; then starts over."""
+        self.sync()
+        totals = dict.fromkeys(PARTS, 0.0)
+        for (part, start), (_, end) in zip(self.marks, self.marks[1:]):
+            totals[part] += self.difference(start, end)
+        self.marks = []
+        return totals
+
+
+def _cuda_event() -> torch.cuda.Event:
+    event = torch.cuda.Event(enable_timing=True)
+    event.record()
+    return event
+
+
+def time_clock(device: str, has_llm: bool) -> PartClock:
+    """Milliseconds per part: CUDA events on the GPU (nothing waits inside the step), the host clock on the CPU."""
+    if device == "cuda":
+        return PartClock(_cuda_event, lambda start, end: start.elapsed_time(end), has_llm, torch.cuda.synchronize)
+    return PartClock(time.perf_counter, lambda start, end: 1000 * (end - start), has_llm)
+
+
+class NoClock:
+    """What an untimed step marks its parts on."""
+
+    def enter(self, part: str | None) -> None:
+        pass
+
+    def enter_backward(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def watch_parts(clock: PartClock, encoder: nn.Module, bridge: nn.Module, llm: nn.Module | None):
+    """
+    Hooks that mark the parts on `clock`: the encoder's forward, the Q-Former's, the LLM's forward (from its call to
+    the next part); in backward the LLM from the gradient of its logits to that of its input embeddings, the rest of
+    backward (the soft prompt's way back to the Q-Former) as Q-Former backward. Marks each micro-batch alike.
+    """
+
+    def llm_inputs(module, args, kwargs):
+        clock.enter("llm_forward")
+        embeds = kwargs.get("inputs_embeds")
+        if embeds is not None and embeds.requires_grad:
+            embeds.register_hook(lambda grad: clock.enter("qformer_backward"))
+
+    def llm_outputs(module, args, output):
+        if output.logits.requires_grad:
+            output.logits.register_hook(lambda grad: clock.enter("llm_backward"))
+
+    handles = [encoder.register_forward_pre_hook(lambda *_: clock.enter("encoder")),
+               encoder.register_forward_hook(lambda *_: clock.enter("other")),
+               bridge.register_forward_pre_hook(lambda *_: clock.enter("qformer_forward"))]
+    if llm is not None:
+        handles += [llm.register_forward_pre_hook(llm_inputs, with_kwargs=True),
+                    llm.register_forward_hook(llm_outputs)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def adamw(model: nn.Module) -> torch.optim.Optimizer:
+    """
+    AdamW over the trainable parameters at rate 0: a step does all of its work while the weights stay as they are, so
+    the losses of the rows with levers are on the plain model's weights.
+    """
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.0)
+
+
+def train_step(loss_fn: Callable[[], torch.Tensor], optimizer, device: str, autocast: bool):
+    """One optimizer step on `loss_fn()` (under bf16 autocast when `autocast`), its parts marked on a clock."""
+
+    def step(clock: PartClock | NoClock = NoClock()):
+        clock.enter("other")
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            loss = loss_fn()
+        clock.enter_backward()
+        loss.backward()
+        clock.enter("optimizer")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        clock.enter(None)
+
+    return step
+
+
+def count_flops(step, encoder: nn.Module, bridge: nn.Module, llm: nn.Module | None) -> dict[str, float]:
+    """TFLOP of one training step (`torch.utils.flop_counter`): in all, and in each part, marked as for the times."""
+    with FlopCounterMode(display=False) as counter:
+        clock = PartClock(counter.get_total_flops, lambda start, end: (end - start) / 1e12, llm is not None)
+        with watch_parts(clock, encoder, bridge, llm):
+            step(clock)
+    return {"total": counter.get_total_flops() / 1e12, **clock.totals()}
+
+
+def _status_gib(field: str) -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field))
+    return int(line.split()[1]) / 2**20
+
+
+class Bench:
+    """Times, counts and records the figures; writes them as JSON after each row."""
+
+    def __init__(self, args, device: str):
+        self.args, self.device = args, device
+        self.repeats = args.repeats or (10 if device == "cuda" else 2)
+        self.peak = args.peak_tflops
+        name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
+        self.results = {"device": name, "torch": torch.__version__, "transformers": transformers.__version__,
+                        "size": "tiny" if args.tiny else "full", "peak_tflops": self.peak,
+                        "memory": "CUDA max allocated" if device == "cuda" else "peak RSS of the process",
+                        "cpu_threads": torch.get_num_threads()}
 
     def sync(self):
         if self.device == "cuda":
             torch.cuda.synchronize()
 
-    def median(self, fn, warmup: int = 2) -> float:
-        for _ in range(warmup):
-            fn()
+    def wall_ms(self, fn) -> float:
+        start = time.perf_counter()
+        fn()
         self.sync()
-        times = []
-        for _ in range(self.repeats):
-            start = time.perf_counter()
-            fn()
-            self.sync()
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2]
+        return 1000 * (time.perf_counter() - start)
+
+    def median_ms(self, fn) -> tuple[float, float]:
+        """The first call's time (compilation included) and the median of `repeats` calls after one more warm-up."""
+        times = [self.wall_ms(fn) for _ in range(self.repeats + 2)]
+        return times[0], sorted(times[2:])[len(times[2:]) // 2]
 
     def peak_gib(self, fn) -> float | None:
-        if self.device != "cuda":
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            fn()
+            self.sync()
+            return torch.cuda.max_memory_allocated() / 2**30
+        try:
+            with open("/proc/self/clear_refs", "w") as f:  # restarts the kernel's peak-RSS count (VmHWM)
+                f.write("5")
+        except OSError:
             return None
+        fn()
+        return _status_gib("VmHWM:")
+
+    def record(self, key: str, fn, samples: int) -> dict:
+        first_ms, ms = self.median_ms(fn)
+        entry = {"ms": ms, "per_s": samples / (ms / 1000), "first_ms": first_ms, "peak_gib": self.peak_gib(fn)}
+        self.results[key] = entry
+        self.write()
+        return entry
+
+    def record_train(self, key: str, step, samples: int, encoder: nn.Module, bridge: nn.Module, llm: nn.Module | None,
+                     tflop: dict | None = None, **extra) -> dict:
+        """
+        A training row: time, peak memory, TFLOP and MFU, and the step split into parts with each part's MFU. Timed
+        steps alternate with steps whose parts are marked, so both see the same load; the parts are those of the
+        marked step of median length (`parts_step_ms`, its wall time).
+        """
+        tflop = tflop or count_flops(step, encoder, bridge, llm)
+        first_ms = self.wall_ms(step)
+        self.wall_ms(step)
+        clock = time_clock(self.device, llm is not None)
+        times, marked = [], []
+        for _ in range(self.repeats):
+            times.append(self.wall_ms(step))
+            with watch_parts(clock, encoder, bridge, llm):
+                wall = self.wall_ms(lambda: step(clock))
+            marked.append((wall, clock.totals()))
+        ms = sorted(times)[len(times) // 2]
+        wall, parts = sorted(marked, key=lambda run: run[0])[len(marked) // 2]
+        entry = {"ms": ms, "per_s": samples / (ms / 1000), "first_ms": first_ms, "peak_gib": self.peak_gib(step),
+                 "tflop": tflop["total"], "mfu": self.mfu(tflop["total"], ms), "parts_ms": parts,
+                 "parts_total_ms": sum(parts.values()), "parts_step_ms": wall, "parts_tflop": tflop,
+                 "parts_mfu": {part: self.mfu(tflop[part], parts[part]) for part in COMPUTE_PARTS}, **extra}
+        self.results[key] = entry
+        self.write()
+        return entry
+
+    def mfu(self, tflop: float, ms: float) -> float | None:
+        return tflop / (ms / 1000) / self.peak if ms > 0 else None
+
+    def write(self) -> None:
+        write_results(self.results, self.args.output)
+
+
+def free(device: str) -> None:
+    gc.collect()
+    if device == "cuda":
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        self.sync()
-        return torch.cuda.max_memory_allocated() / 2**30
 
 
-def flops(fn) -> float:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
-def training_step(model, optimizer, device, **inputs):
-    def step():
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss = model(**inputs).loss if not isinstance(model, NaiveMint) else model(**inputs)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return step
-
-
-def run(args) -> dict:
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    size = sizes(args.tiny)
-    batch = args.batch or (64 if not args.tiny else 2)
-    timer = Timer(device, args.repeats or (10 if device == "cuda" else 2))
-    torch.manual_seed(0)
-    g = torch.Generator().manual_seed(0)
-    wav = torch.randn(batch, 16000 * size["seconds"], generator=g).to(device)
-    qids, ids = (torch.randint(1000, 20000, (batch, size["n_text"]), generator=g).to(device) for _ in range(2))
-    labels = torch.randint(1000, 20000, (batch, size["n_label"]), generator=g).to(device)
-    ones = torch.ones(batch, size["n_text"], dtype=torch.long, device=device)
-    name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
-    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-    results = {"device": name, "torch": torch.__version__, "transformers": transformers.__version__,
-               "size": "tiny" if args.tiny else "full", "batch": batch, "seconds": size["seconds"],
-               "cpu_threads": torch.get_num_threads()}
-
-    def record(key, fn, samples, count_flops=True):
-        entry = {"ms": 1000 * timer.median(fn)}
-        entry["per_s"] = samples / (entry["ms"] / 1000)
-        if count_flops:
-            entry["tflop"] = flops(fn) / 1e12
-            entry["mfu"] = entry["tflop"] / (entry["ms"] / 1000) / peak if peak else None
-        entry["peak_gib"] = timer.peak_gib(fn)
-        results[key] = entry
-
-    # ---- stage-2 training step -------------------------------------------------------------------------------
+def bench_stock_parts(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: bool) -> None:
+    """The baseline: stage-2 step, captioning, and the stage-1 passes, composed from stock parts."""
+    device, batch = bench.device, len(wav)
     with torch.device(device):
         naive = NaiveMint(size, device)
-    if device == "cuda":
+    if bf16:
         naive.enc.to(torch.bfloat16)
         naive.lm.to(torch.bfloat16)
-    naive_inputs = dict(wav=wav.to(naive.enc.dtype), qids=qids, qmask=ones, ids=ids, mask=ones, labels=labels)
-    naive_opt = torch.optim.AdamW([p for p in naive.parameters() if p.requires_grad], lr=1e-4)
-    record("baseline_train", training_step(naive, naive_opt, device, **naive_inputs), batch)
+    wav = wav.to(naive.enc.dtype)
+    inputs = dict(wav=wav, qids=text["qformer_input_ids"], qmask=text["qformer_attention_mask"],
+                  ids=text["input_ids"], mask=text["attention_mask"], labels=text["labels"])
+    optimizer = adamw(naive)
+    step = train_step(lambda: naive(**inputs), optimizer, device, autocast=False)
+    bench.record_train("baseline_train", step, batch, naive.enc, naive.qformer, naive.lm)
+    caption = [inputs[k] for k in ("wav", "qids", "qmask", "ids", "mask")]
+    bench.record("baseline_caption", lambda: naive.caption(*caption, bench.args.caption_tokens), batch)
+    naive.lm = None  # stage 1 has no LLM: its peak memory is measured without one, as MINT's
+    free(device)
+    stage1 = train_step(lambda: naive.stage1_step(wav, inputs["qids"], inputs["qmask"]), optimizer, device,
+                        autocast=False)
+    bench.record_train("stock_stage1_train", stage1, batch, naive.enc, naive.qformer, None)
 
-    model = package_model(size, device, stage=2)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    mint_inputs = dict(input_values=wav, qformer_input_ids=qids, qformer_attention_mask=ones, input_ids=ids,
-                       attention_mask=ones, labels=labels)
-    record("mint_train", training_step(model, optimizer, device, **mint_inputs), batch)
-    with torch.no_grad():
-        features, frame_mask = model.run_audio_encoder(wav)
-    cached = {**{k: v for k, v in mint_inputs.items() if k != "input_values"}, "audio_features": features,
-              "audio_attention_mask": frame_mask}
-    record("mint_train_cached", training_step(model, optimizer, device, **cached), batch)
 
-    # ---- captioning ------------------------------------------------------------------------------------------
-    tokens = args.caption_tokens
-    record("baseline_caption", lambda: naive.caption(wav.to(naive.enc.dtype), qids, ones, ids, ones, tokens), batch,
-           count_flops=False)
+def check_captions(model, inputs: dict, batched: torch.Tensor, generate_kwargs: dict, check: int) -> dict:
+    """The first `check` clips captioned alone (their prompts without padding) against their batched captions."""
+    alone = [model.generate(**trim_padding({k: v[i : i + 1] for k, v in inputs.items()}), **generate_kwargs)[0]
+             for i in range(check)]
+    same = [torch.equal(batched[i], one) for i, one in enumerate(alone)]
+    agreeing = [(batched[i, : len(one)] == one).float().mean().item() for i, one in enumerate(alone)]
+    return {"caption_batched_equals_unbatched": all(same), "caption_token_agreement": sum(agreeing) / check,
+            "caption_distinct_tokens": len(batched[:, 1:].unique())}
+
+
+def bench_captioning_and_ranking(bench: Bench, model, wav: torch.Tensor, text: dict,
+                                 autocast: bool) -> tuple[Callable, torch.Tensor]:
+    """Batched captioning (checked against unbatched) and ranking; returns the captioning call and its output."""
+    device, batch, tokens = bench.device, len(wav), bench.args.caption_tokens
     model.eval()
-    caption_inputs = {k: v for k, v in mint_inputs.items() if k != "labels"}
+    prompt = {"input_values": wav, **{k: v for k, v in text.items() if k != "labels"}}
+    generate_kwargs = dict(max_new_tokens=tokens, min_new_tokens=tokens, num_beams=1, do_sample=False)
 
     def caption():
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            return model.generate(**caption_inputs, max_new_tokens=tokens, min_new_tokens=tokens, num_beams=1,
-                                  do_sample=False)
-    record("mint_caption", caption, batch, count_flops=False)
-    batched = caption()
-    check = min(batch, 4)
-    alone = [model.generate(**{k: v[i : i + 1] for k, v in caption_inputs.items()}, max_new_tokens=tokens,
-                            min_new_tokens=tokens, num_beams=1, do_sample=False) for i in range(check)]
-    results["caption_batched_equals_unbatched"] = all(torch.equal(batched[i], a[0]) for i, a in enumerate(alone)) \
-        if device == "cpu" else None  # bf16 on the GPU: compare in the float32 check of the GPU script instead
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            return model.generate(**prompt, **generate_kwargs)
 
-    # ---- vocabulary ranking, 10 candidates -------------------------------------------------------------------
-    candidates = torch.randint(1000, 20000, (10, 3), generator=g).to(device)
+    bench.record("mint_caption", caption, batch)
+    batched = caption()
+    bench.results.update(check_captions(model, prompt, batched, generate_kwargs, min(batch, 4)))
+    generator = torch.Generator().manual_seed(1)
+    candidates = torch.randint(1000, 20000, (10, 3), generator=generator).to(device)
     candidate_mask = torch.ones_like(candidates)
-    prompt = {k: v for k, v in caption_inputs.items()}
-    ranking = lambda: model.score_candidates(candidates, candidate_mask, **prompt)  # noqa: E731
+
+    def ranking():
+        return model.score_candidates(candidates, candidate_mask, **prompt)
 
     @torch.no_grad()
     def per_candidate():
         scores = []
         for c in candidates:
             target = c.repeat(batch, 1)
-            out = model(**prompt, labels=target)
-            logprobs = out.logits.float().log_softmax(-1)
+            logprobs = model(**prompt, labels=target).logits.float().log_softmax(-1)
             scores.append(logprobs.gather(-1, target[..., None]).squeeze(-1).sum(-1))
         return torch.stack(scores, dim=1)
-    record("mint_rank10", ranking, batch, count_flops=False)
-    record("loop_rank10", per_candidate, batch, count_flops=False)
-    results["rank_scores_max_abs_diff"] = float((ranking().float() - per_candidate()).abs().max())
 
-    # ---- stage-1 training step -------------------------------------------------------------------------------
-    model = optimizer = None  # free the stage-2 model before measuring stage 1
-    stage1 = package_model(size, device, stage=1).train()
-    stage1_opt = torch.optim.AdamW([p for p in stage1.parameters() if p.requires_grad], lr=1e-4)
-    record("mint_stage1_train", training_step(stage1, stage1_opt, device, input_values=wav, qformer_input_ids=qids,
-                                              qformer_attention_mask=ones), batch)
+    bench.record("mint_rank10", ranking, batch)
+    bench.record("loop_rank10", per_candidate, batch)
+    bench.results["rank_scores_max_abs_diff"] = float((ranking().float() - per_candidate()).abs().max())
+    model.train()
+    return caption, batched
 
-    def stock_stage1():
-        naive.stage1_step(wav.to(naive.enc.dtype), qids, ones).backward()
-        naive_opt.step()
-        naive_opt.zero_grad(set_to_none=True)
-    record("stock_stage1_train", stock_stage1, batch)
 
-    results["ratios"] = {
-        "train_audio_in_loop": results["mint_train"]["per_s"] / results["baseline_train"]["per_s"],
-        "train_from_cache": results["mint_train_cached"]["per_s"] / results["baseline_train"]["per_s"],
-        "captioning": results["mint_caption"]["per_s"] / results["baseline_caption"]["per_s"],
-        "rank10_vs_loop": results["mint_rank10"]["per_s"] / results["loop_rank10"]["per_s"],
-        "stage1_vs_stock": results["mint_stage1_train"]["per_s"] / results["stock_stage1_train"]["per_s"],
-    }
-    return results
+def bench_static_cache(bench: Bench, model, caption: Callable, batched: torch.Tensor) -> None:
+    """Captioning with a static key/value cache (compiled by transformers on CUDA), checked equal to the default."""
+    model.eval()
+    static_cache_generation(model)
+    bench.record("mint_caption_static_cache", caption, len(batched))
+    bench.results["static_cache_equals_default"] = torch.equal(caption(), batched)
+    model.train()
+
+
+def eval_loss(model, loss_fn, device: str, autocast: bool) -> float:
+    """The loss without dropout: what a lever must leave unchanged."""
+    model.eval()
+    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+        loss = float(loss_fn())
+    model.train()
+    return loss
+
+
+class Stage2Levers:
+    """
+    The stage-2 model with the levers applied one after another: after each, the cached step (with its loss next to
+    the plain model's) and, at the end of a group of levers, the step with the encoder in the loop.
+    """
+
+    def __init__(self, bench: Bench, model, in_loop: dict, cached: dict, autocast: bool):
+        self.bench, self.model, self.in_loop, self.cached, self.autocast = bench, model, in_loop, cached, autocast
+        self.optimizer = adamw(model)
+        self.parts = (model.audio_model, model.qformer, model.language_model)
+        self.levers: list[str] = []
+        self.length_groups = 1
+        self.tflop = None
+
+    def loss_fn(self, inputs: dict):
+        if self.length_groups > 1:
+            return lambda: length_grouped_loss(self.model, inputs, self.length_groups)
+        return lambda: self.model(**inputs).loss
+
+    def step(self, inputs: dict):
+        return train_step(self.loss_fn(inputs), self.optimizer, self.bench.device, self.autocast)
+
+    def plain(self) -> dict:
+        self.bench.record_train("mint_train", self.step(self.in_loop), len(self.cached["labels"]), *self.parts)
+        entry = self.bench.record_train("mint_train_cached", self.step(self.cached), len(self.cached["labels"]),
+                                        *self.parts, loss=self.loss(self.cached))
+        self.tflop = entry["parts_tflop"]
+        return entry
+
+    def loss(self, inputs: dict) -> float:
+        return eval_loss(self.model, self.loss_fn(inputs), self.bench.device, self.autocast)
+
+    def row(self, lever: str, same_flops: bool = False, check_loss: bool = True) -> None:
+        """The cached step with `lever` added; `same_flops`: the lever changes no FLOP count (taken from before)."""
+        self.levers.append(lever)
+        extra = {}
+        if check_loss:
+            plain = self.bench.results["mint_train_cached"]["loss"]
+            loss = self.loss(self.cached)
+            extra = {"loss": loss, "loss_rel_diff": abs(loss - plain) / abs(plain)}
+        entry = self.bench.record_train(f"mint_train_cached+{'+'.join(self.levers)}", self.step(self.cached),
+                                        len(self.cached["labels"]), *self.parts,
+                                        tflop=self.tflop if same_flops else None, **extra)
+        self.tflop = entry["parts_tflop"]
+
+    def in_loop_row(self, tflop: dict | None = None) -> None:
+        self.bench.record_train(f"mint_train+{'+'.join(self.levers)}", self.step(self.in_loop),
+                                len(self.cached["labels"]), *self.parts, tflop=tflop, levers=list(self.levers))
+
+    def cheap(self, length_groups: int, bridge: bool) -> None:
+        """Length groups and Bridge-Net autocast: no compilation, measured first."""
+        if length_groups > 1:
+            self.length_groups = length_groups
+            self.row("length_groups")
+        if bridge:
+            autocast_bridge(self.model)
+            self.autocast = False
+            self.row("bridge_autocast", same_flops=True)
+        if self.levers:
+            self.in_loop_row()
+
+    def compiled(self, parts: str, backend: str, mode: str | None) -> None:
+        """
+        Regional compilation on top of the levers so far. Its losses are not compared here (an eval-mode check would
+        compile every layer once more; `tests/test_speed.py` compares compiled and eager losses and gradients), and
+        its FLOPs are counted before compiling (the counter does not see into compiled layers; compiling adds none).
+        """
+        in_loop_tflop = count_flops(self.step(self.in_loop), *self.parts)
+        compiled = compile_regions(self.model, parts=tuple(parts.split(",")), backend=backend, mode=mode,
+                                   dynamic=True if self.length_groups > 1 else None)
+        self.bench.results["compiled_layers"] = len(compiled)
+        self.row("compile", same_flops=True, check_loss=False)
+        self.in_loop_row(in_loop_tflop)
+
+
+def bench_stage2(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: bool) -> None:
+    """
+    MINT's stage-2 step (encoder in the loop, feature cache), captioning, ranking, then the levers asked for: the
+    cheap ones, static-cache captioning, and compilation last (the slowest to set up).
+    """
+    args = bench.args
+    model = package_model(size, bench.device, stage=2, bf16=bf16)
+    with torch.no_grad():
+        features, frame_mask = model.run_audio_encoder(wav)
+    in_loop = {"input_values": wav, **text}
+    cached = {**text, CACHED_FEATURES: features, CACHED_FEATURES_MASK: frame_mask}
+    levers = Stage2Levers(bench, model, in_loop, cached, autocast=bf16)
+    levers.plain()
+    caption, batched = bench_captioning_and_ranking(bench, model, wav, text, autocast=bf16)
+    attempt(bench, "levers", levers.cheap, args.length_groups, args.bridge_autocast)
+    if args.static_cache:
+        attempt(bench, "static_cache", bench_static_cache, bench, model, caption, batched)
+    if args.compile:
+        attempt(bench, "compile", levers.compiled, args.compile, args.compile_backend, args.compile_mode)
+
+
+def attempt(bench: Bench, name: str, fn: Callable, *args) -> None:
+    """Runs a lever's rows; a failure is recorded under `errors` (and printed) and the run goes on to the next."""
+    try:
+        fn(*args)
+    except Exception as error:  # one lever failing on a machine must not cost the figures of the others
+        traceback.print_exc()
+        bench.results.setdefault("errors", {})[name] = f"{type(error).__name__}: {error}"[:2000]
+        bench.write()
+
+
+def bench_stage1(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: bool) -> None:
+    model = package_model(size, bench.device, stage=1, bf16=bf16).train()
+    optimizer = adamw(model)
+    inputs = dict(input_values=wav, qformer_input_ids=text["qformer_input_ids"],
+                  qformer_attention_mask=text["qformer_attention_mask"])
+    step = train_step(lambda: model(**inputs).loss, optimizer, bench.device, autocast=bf16)
+    bench.record_train("mint_stage1_train", step, len(wav), model.audio_model, model.qformer, None)
+
+
+def _last(results: dict, prefix: str) -> str | None:
+    """The last row whose name starts with `prefix` (the one with the most levers)."""
+    return next((key for key in reversed(results) if key.startswith(prefix)), None)
+
+
+def ratios(results: dict) -> dict[str, float]:
+    """Throughput of each package row over its reference (and peak memory of the stage-2 step over the baseline's)."""
+    pairs = {"train_audio_in_loop": ("mint_train", "baseline_train"),
+             "train_from_cache": ("mint_train_cached", "baseline_train"),
+             "train_audio_in_loop_levers": (_last(results, "mint_train+"), "baseline_train"),
+             "train_from_cache_levers": (_last(results, "mint_train_cached+"), "baseline_train"),
+             "captioning": ("mint_caption", "baseline_caption"),
+             "captioning_static_cache": ("mint_caption_static_cache", "baseline_caption"),
+             "rank10_vs_loop": ("mint_rank10", "loop_rank10"),
+             "stage1_vs_stock": ("mint_stage1_train", "stock_stage1_train")}
+    out = {name: results[a]["per_s"] / results[b]["per_s"] for name, (a, b) in pairs.items()
+           if a in results and b in results}
+    if "mint_train" in results and results["baseline_train"]["peak_gib"]:
+        out["train_peak_memory_vs_baseline"] = results["mint_train"]["peak_gib"] / results["baseline_train"]["peak_gib"]
+    return out
+
+
+def run(args) -> dict:
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    bf16 = device == "cuda" and not args.fp32
+    if args.fp32 and device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    size = sizes(args.tiny)
+    batch = args.batch or (64 if not args.tiny else 2)
+    bench = Bench(args, device)
+    bench.results.update(batch=batch, seconds=size["seconds"], precision="bf16 frozen parts" if bf16 else "fp32")
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    wav = torch.randn(batch, 16000 * size["seconds"], generator=generator).to(device)
+    text = text_batch(size, batch, device, generator)
+    for section in (bench_stock_parts, bench_stage1, bench_stage2):
+        section(bench, size, wav, text, bf16)
+        free(device)
+    bench.results["ratios"] = ratios(bench.results)
+    bench.write()
+    return bench.results
+
+
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _lever_label(key: str) -> str:
+    """`mint_train_cached+length_groups+compile` -> `stage-2 step, cache, length_groups + compile`."""
+    row, levers = key.split("+", 1)
+    return f"stage-2 step, {'cache' if row == 'mint_train_cached' else 'audio in loop'}, {levers.replace('+', ' + ')}"
 
 
 def table(results: dict) -> str:
+    """The figures as Markdown (from a finished run or one cut short): throughput against the references, then each
+    training step's parts, then the equality checks."""
+    levers = [key for key in results if key.startswith(("mint_train+", "mint_train_cached+"))]
     rows = [("stage-2 step, audio in loop", "baseline_train", "mint_train"),
             ("stage-2 step, feature cache", "baseline_train", "mint_train_cached"),
-            ("captioning, 30 tokens", "baseline_caption", "mint_caption"),
+            *[(_lever_label(key), "baseline_train", key) for key in levers],
+            ("captioning, batched", "baseline_caption", "mint_caption"),
+            ("captioning, static cache", "baseline_caption", "mint_caption_static_cache"),
             ("vocabulary ranking, 10 labels", "loop_rank10", "mint_rank10"),
             ("stage-1 step", "stock_stage1_train", "mint_stage1_train")]
-    fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
     lines = [f"{results['device']}, torch {results['torch']}, transformers {results['transformers']}, "
-             f"{results['size']} size, batch {results['batch']}, {results['seconds']} s clips", "",
-             "| what | reference /s | MINT /s | ratio | MINT ms | MINT MFU | MINT peak GiB | reference peak GiB |",
+             f"{results['size']} size, batch {results['batch']}, {results['seconds']} s clips, "
+             f"{results['precision']}, MFU against {results['peak_tflops']:g} TFLOP/s, memory: {results['memory']}",
+             "", "| what | reference /s | MINT /s | ratio | MINT ms | MINT MFU | MINT peak GiB | reference peak GiB |",
              "|---|---|---|---|---|---|---|---|"]
     for label, ref, ours in rows:
-        a, b = results[ref], results[ours]
-        lines.append(f"| {label} | {a['per_s']:.1f} | {b['per_s']:.1f} | {b['per_s'] / a['per_s']:.2f}x | "
-                     f"{b['ms']:.1f} | {fmt(b.get('mfu'), '.1%')} | {fmt(b['peak_gib'], '.1f')} | "
-                     f"{fmt(a['peak_gib'], '.1f')} |")
+        if ours in results and ref in results:
+            a, b = results[ref], results[ours]
+            lines.append(f"| {label} | {a['per_s']:.1f} | {b['per_s']:.1f} | {b['per_s'] / a['per_s']:.2f}x | "
+                         f"{b['ms']:.1f} | {_fmt(b.get('mfu'), '.1%')} | {_fmt(b['peak_gib'], '.2f')} | "
+                         f"{_fmt(a['peak_gib'], '.2f')} |")
+    header = " | ".join(PARTS) + " | sum | step | MFU " + " / ".join(COMPUTE_PARTS)
+    lines += ["", f"| training step, ms | {header} |", "|---|" + "---|" * (len(PARTS) + 3)]
+    for key, entry in results.items():
+        if isinstance(entry, dict) and "parts_ms" in entry:
+            mfu = " / ".join(_fmt(entry["parts_mfu"][part], ".1%") for part in COMPUTE_PARTS)
+            lines.append(f"| {key} | " + " | ".join(f"{entry['parts_ms'][part]:.1f}" for part in PARTS)
+                         + f" | {entry['parts_total_ms']:.1f} | {entry['ms']:.1f} | {mfu} |")
+    lines.append("")
+    if "caption_batched_equals_unbatched" in results:
+        lines.append(f"captions batched == unbatched: {results['caption_batched_equals_unbatched']} (token agreement "
+                     f"{results['caption_token_agreement']:.1%}, {results['caption_distinct_tokens']} distinct "
+                     f"tokens); ranking scores max |diff| against the loop: {results['rank_scores_max_abs_diff']:.2e}")
+    if "static_cache_equals_default" in results:
+        lines.append(f"static-cache captions == default: {results['static_cache_equals_default']}")
+    lines += [f"{key}: loss {entry['loss']:.6f}, relative difference to the plain model {entry['loss_rel_diff']:.2e}"
+              for key, entry in results.items() if isinstance(entry, dict) and "loss_rel_diff" in entry]
+    lines += [f"{name} failed: {error}" for name, error in results.get("errors", {}).items()]
+    lines.append("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios(results).items()))
     return "\n".join(lines)
 
 
@@ -305,15 +689,35 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="small sizes that run on CPU in seconds")
     parser.add_argument("--batch", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per row (default 10 on GPU, 2 on CPU)")
     parser.add_argument("--caption-tokens", type=int, default=30)
     parser.add_argument("--cpu", action="store_true", help="stay on the CPU even when a GPU is there")
-    parser.add_argument("--output", default=None, help="write the figures as JSON here")
+    parser.add_argument("--fp32", action="store_true",
+                        help="everything in fp32, TF32 off (exact equality checks on a GPU; not a speed setting)")
+    parser.add_argument("--peak-tflops", type=float, default=H200_BF16_TFLOPS,
+                        help="the card's peak for MFU (default: H200/H100 dense bf16, 790)")
+    parser.add_argument("--output", default=None, help="write the figures as JSON here (after every row)")
+    parser.add_argument("--show", default=None, metavar="JSON", help="print the tables of a results file and exit")
+    levers = parser.add_argument_group("levers (speed_mint), applied one after another in this order")
+    levers.add_argument("--length-groups", type=int, default=1, metavar="N",
+                        help="split each batch into N micro-batches of similar text length, padding cut")
+    levers.add_argument("--bridge-autocast", action="store_true",
+                        help="Bridge-Net alone under bf16 autocast, fp32 master weights (no autocast elsewhere)")
+    levers.add_argument("--static-cache", action="store_true", help="captioning with a static key/value cache")
+    levers.add_argument("--compile", nargs="?", const="language_model", default=None, metavar="PARTS",
+                        help="regional torch.compile of the layers of these parts, comma-separated (default: "
+                             "language_model; qformer and audio_model may be added)")
+    levers.add_argument("--compile-backend", default="inductor")
+    levers.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args(argv)
+    if args.show:
+        with open(args.show) as f:
+            print(table(json.load(f)))
+        return None
     results = run(args)
     print(table(results))
-    print(json.dumps(results, indent=1))
-    write_results(results, args.output)
+    if not args.output:
+        print(json.dumps(results, indent=1))
     return results
 
 
