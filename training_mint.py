@@ -11,12 +11,15 @@ Python: `train(load_recipe("stage1.json"))` returns the `Trainer` after training
 
 import argparse
 import dataclasses
+import difflib
 import json
+import math
 import os
 import re
 import sys
+import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import torch
 from datasets import Dataset, load_from_disk
@@ -60,6 +63,10 @@ class MintRecipe:
     parameter of the model); the other trainable parameters use `learning_rate`.
     `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
     (and, in stage 2, the rest of Bridge-Net) and saves the adapters only.
+    `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
+
+    Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
+    and values of the wrong type raise a `ValueError` naming them; numbers given as strings (`"1e-4"`) are converted.
     """
 
     stage: int = 1
@@ -91,6 +98,113 @@ class MintRecipe:
     lora: dict[str, Any] | None = None
     training_args: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        for item in dataclasses.fields(self):
+            setattr(self, item.name, _coerce(item.name, getattr(self, item.name), item.type))
+        _check_recipe_values(self)
+
+
+# What a `datasets` entry of a recipe may hold, with each value's type.
+DATASET_ENTRY_KEYS: dict[str, type] = {"path": str, "split": str, "template": str, "weight": float,
+                                       "audio_column": str, "label_column": str, "caption_column": str, "prompt": str}
+LORA_KEYS: dict[str, type] = {"targets": list[str], "r": int, "alpha": float, "dropout": float}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _refuse_unknown_keys(where: str, given, allowed, allowed_text: str | None = None) -> None:
+    """A `ValueError` naming the keys of `given` outside `allowed`, with close matches and the allowed keys."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        hints = [f"{match[0]!r} for {key!r}" for key in unknown
+                 if (match := difflib.get_close_matches(key, list(allowed), 1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        allowed_text = allowed_text or f"allowed keys: {sorted(allowed)}"
+        raise ValueError(f"{where} has unknown keys {unknown}{hint}; {allowed_text}.")
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """`value` checked against the type annotation `annotation`; numeric strings become numbers."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(name, value, next(a for a in args if a is not type(None)))
+    if annotation is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"Recipe field {name} must be a list, got {value!r}.")
+        return [_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"Recipe field {name} must be an object with string keys, got {value!r}.")
+        return {k: _coerce(f"{name}[{k!r}]", v, args[1]) for k, v in value.items()}
+    if annotation in (int, float) and isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"Recipe field {name} must be {_TYPE_NAMES[annotation]}, got the string "
+                             f"{value!r}.") from None
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, annotation) or (annotation is not bool and isinstance(value, bool)):
+        raise ValueError(f"Recipe field {name} must be {_TYPE_NAMES[annotation]}, got {value!r}.")
+    if annotation is float and not math.isfinite(value):
+        raise ValueError(f"Recipe field {name} must be a finite number, got {value!r}.")
+    return value
+
+
+def _check_at_least(recipe: "MintRecipe", names: tuple[str, ...], low: float) -> None:
+    for name in names:
+        value = getattr(recipe, name)
+        if value is not None and value < low:
+            raise ValueError(f"Recipe field {name} must be at least {low:g}, got {value!r}.")
+
+
+def _check_recipe_values(recipe: "MintRecipe") -> None:
+    if recipe.stage not in (1, 2):
+        raise ValueError(f"Recipe field stage must be 1 or 2 (MINT's two training stages), got {recipe.stage!r}.")
+    _check_at_least(recipe, ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
+                             "save_total_limit"), 1)
+    _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
+    if recipe.num_train_epochs <= 0:
+        raise ValueError(f"Recipe field num_train_epochs must be positive, got {recipe.num_train_epochs!r}.")
+    if recipe.max_steps == 0 or recipe.max_steps < -1:
+        raise ValueError("Recipe field max_steps must be -1 (train num_train_epochs) or positive, got "
+                         f"{recipe.max_steps}.")
+    for part, rate in (recipe.learning_rates or {}).items():
+        if rate < 0:
+            raise ValueError(f"Recipe field learning_rates[{part!r}] must be at least 0, got {rate!r}.")
+    recipe.datasets = [_checked_dataset_entry(i, entry) for i, entry in enumerate(recipe.datasets)]
+    if recipe.lora is not None:
+        _refuse_unknown_keys("Recipe field lora", recipe.lora, LORA_KEYS)
+        recipe.lora = {k: _coerce(f"lora[{k!r}]", v, LORA_KEYS[k]) for k, v in recipe.lora.items()}
+    _check_training_args(recipe.training_args)
+
+
+def _checked_dataset_entry(index: int, entry: dict[str, Any]) -> dict[str, Any]:
+    _refuse_unknown_keys(f"Recipe datasets[{index}]", entry, DATASET_ENTRY_KEYS)
+    if "path" not in entry:
+        raise ValueError(f"Recipe datasets[{index}] has no 'path'; each dataset entry needs a local folder.")
+    entry = {k: _coerce(f"datasets[{index}][{k!r}]", v, DATASET_ENTRY_KEYS[k]) for k, v in entry.items()}
+    if entry.get("weight", 1.0) <= 0:
+        raise ValueError(f"Recipe datasets[{index}]['weight'] must be positive, got {entry['weight']!r}.")
+    return entry
+
+
+def _check_training_args(training_args: dict[str, Any]) -> None:
+    from_recipe = set(_RECIPE_TRAINING_ARGUMENTS) | {"per_device_train_batch_size", "bf16", "activation_checkpointing",
+                                                     "gradient_checkpointing", "remove_unused_columns"}
+    clashing = sorted(set(training_args) & from_recipe)
+    if clashing:
+        raise ValueError(f"Recipe field training_args sets {clashing}, which the recipe sets itself: use the recipe's "
+                         "own fields (batch_size, bf16, gradient_checkpointing, learning_rate, ...).")
+    _refuse_unknown_keys("Recipe field training_args", training_args,
+                         {f.name for f in dataclasses.fields(TrainingArguments)} - from_recipe,
+                         "they must be fields of transformers' TrainingArguments")
+
 
 def default_recipe(stage: int) -> MintRecipe:
     """The paper's settings for stage 1 (5 epochs) or stage 2 (3 epochs)."""
@@ -104,6 +218,9 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     """Reads a JSON recipe and applies `key=value` overrides (values parsed as JSON where they parse)."""
     with open(path) as f:
         values = json.load(f)
+    if not isinstance(values, dict):
+        raise ValueError(f"The recipe {os.fspath(path)!r} must hold a JSON object of recipe fields, got "
+                         f"{type(values).__name__}.")
     known = {f.name for f in dataclasses.fields(MintRecipe)}
     for item in overrides or []:
         key, sep, raw = item.partition("=")
@@ -113,9 +230,7 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
             values[key] = raw
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"Unknown recipe keys {sorted(unknown)}; known keys: {sorted(known)}.")
+    _refuse_unknown_keys(f"The recipe {os.fspath(path)!r}", values, known)
     return MintRecipe(**values)
 
 
@@ -323,18 +438,18 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     passed_through = {name: getattr(recipe, name) for name in _RECIPE_TRAINING_ARGUMENTS}
-    return TrainingArguments(
-        per_device_train_batch_size=per_device_batch_size(recipe.batch_size, world_size,
-                                                          recipe.gradient_accumulation_steps),
-        bf16=bf16,
-        **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
-        remove_unused_columns=False,
-        report_to=[],
+    return TrainingArguments(**{
+        "report_to": [],
+        **recipe.training_args,
+        "per_device_train_batch_size": per_device_batch_size(recipe.batch_size, world_size,
+                                                             recipe.gradient_accumulation_steps),
+        "bf16": bf16,
+        _CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing,
+        "remove_unused_columns": False,
         **({"train_sampling_strategy": "group_by_length", "length_column_name": CACHED_LENGTH}
            if recipe.group_by_length else {}),
         **passed_through,
-        **recipe.training_args,
-    )
+    })
 
 
 def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: list | None = None) -> MintTrainer:

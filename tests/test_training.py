@@ -141,8 +141,41 @@ def test_default_recipes_are_the_papers(tmp_path):
     path.write_text(printed)
     loaded = load_recipe(path, ["batch_size=32", "output_dir=elsewhere"])
     assert loaded.stage == 2 and loaded.batch_size == 32 and loaded.output_dir == "elsewhere"
-    with pytest.raises(ValueError, match="Unknown recipe keys"):
+    with pytest.raises(ValueError, match=r"unknown keys \['batchsize'\] \(did you mean 'batch_size' for 'batchsize'"):
         load_recipe(path, ["batchsize=3"])
+
+
+def test_recipes_refuse_unknown_keys_and_wrong_types_at_every_level(tmp_path):
+    with pytest.raises(ValueError, match=r"Recipe datasets\[1\] has unknown keys \['splt', 'weigth'\] \(did you "
+                                         r"mean 'split' for 'splt', 'weight' for 'weigth'\?\); allowed keys: \["):
+        MintRecipe(datasets=[{"path": "a"}, {"path": "b", "weigth": 2.0, "splt": "test"}])
+    with pytest.raises(ValueError, match="stage must be 1 or 2"):
+        MintRecipe(stage=3)
+    with pytest.raises(ValueError, match="learning_rate must be a number, got the string 'fast'"):
+        MintRecipe(learning_rate="fast")
+    with pytest.raises(ValueError, match="batch_size must be an integer, got 2.5"):
+        MintRecipe(batch_size=2.5)
+    with pytest.raises(ValueError, match=r"datasets\[0\]\['weight'\] must be positive"):
+        MintRecipe(datasets=[{"path": "a", "weight": 0}])
+    with pytest.raises(ValueError, match=r"lora has unknown keys \['rank'\]"):
+        MintRecipe(lora={"rank": 4})
+    with pytest.raises(ValueError, match=r"training_args sets \['learning_rate'\], which the recipe sets itself"):
+        MintRecipe(training_args={"learning_rate": 1e-3})
+    with pytest.raises(ValueError, match=r"training_args has unknown keys \['max_grad_nrom'\] \(did you mean "
+                                         r"'max_grad_norm'"):
+        MintRecipe(training_args={"max_grad_nrom": 1.0})
+    # Numbers written as strings are numbers.
+    recipe = MintRecipe(learning_rate="1e-4", batch_size="8", learning_rates={"qformer": "5e-5"},
+                        datasets=[{"path": "a", "weight": "2"}])
+    assert (recipe.learning_rate, recipe.batch_size, recipe.learning_rates, recipe.datasets[0]["weight"]) == (
+        1e-4, 8, {"qformer": 5e-5}, 2.0)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"stage": 2, "datasets": [{"path": "a", "splt": "test"}]}))
+    with pytest.raises(ValueError, match=r"datasets\[0\] has unknown keys \['splt'\]"):
+        load_recipe(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object of recipe fields, got list"):
+        load_recipe(path)
 
 
 def test_batch_size_must_divide_across_processes():
