@@ -21,10 +21,12 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin
 
+import numpy as np
 import torch
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, IterableDataset, load_from_disk
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import logging
 
 
 try:
@@ -41,8 +43,14 @@ except ImportError:  # installed as top-level modules
     from processing_mint import MintProcessor
 
 
+logger = logging.get_logger(__name__)
+
 COMPLETE_MARKER = "mint_checkpoint_complete.json"
 OBJECTIVE_LOSSES = ("loss_alc", "loss_alm", "loss_atg")
+# Columns [`number_rows`] adds, so that a bad example is named by its dataset and row.
+ROW_COLUMN, SOURCE_COLUMN = "mint_row", "mint_source"
+# Batch entries [`CheckedCollator`] adds for [`MintTrainer`], which removes them before the model sees the batch.
+EXAMPLES_KEY, SKIPPED_KEY = "mint_examples", "mint_skipped"
 
 
 @dataclass
@@ -63,6 +71,8 @@ class MintRecipe:
     parameter of the model); the other trainable parameters use `learning_rate`.
     `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
     (and, in stage 2, the rest of Bridge-Net) and saves the adapters only.
+    `skip_invalid_examples`: leave out, with a logged warning and a count, the examples that would otherwise stop
+    training with an error (non-finite cached features, audio the processor refuses; see [`CheckedCollator`]).
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
 
     Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
@@ -96,6 +106,7 @@ class MintRecipe:
     dataloader_num_workers: int = 2
     group_by_length: bool = False
     lora: dict[str, Any] | None = None
+    skip_invalid_examples: bool = False
     training_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -258,15 +269,135 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return os.path.join(output_dir, steps[-1][1]) if steps else None
 
 
+def number_rows(dataset, source: int = 0):
+    """
+    `dataset` with each example's row (`mint_row`) and the index of its source dataset (`mint_source`), which
+    [`CheckedCollator`] names when an example is invalid. Map-style and iterable `datasets` are numbered; other
+    datasets are returned as they are.
+    """
+    if isinstance(dataset, Dataset):
+        return dataset.add_column(ROW_COLUMN, np.arange(len(dataset))).add_column(
+            SOURCE_COLUMN, np.full(len(dataset), source))
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(lambda _, row: {ROW_COLUMN: row, SOURCE_COLUMN: source}, with_indices=True)
+    return dataset
+
+
+def _without_clip_prefix(error: Exception) -> str:
+    """The processor's message about one clip, without its position in the batch it was given."""
+    return re.sub(r"^audio clip \d+:?\s*", "", str(error))
+
+
+@dataclass
+class CheckedCollator:
+    """
+    Checks each example, then batches the valid ones with `collator` ([`MintDataCollator`]).
+
+    An example is invalid when its cached `audio_features` hold a NaN or infinite value, or when the processor refuses
+    its audio (undecodable, empty, non-finite or too short). An invalid example raises a `ValueError` naming its
+    dataset (`sources[mint_source]`), its row (`mint_row`, see [`number_rows`]), the column and the audio file; with
+    `skip_invalid` it is left out of the batch with a logged warning instead, and the batch counts it under
+    `mint_skipped`. Each batch lists where its examples come from under `mint_examples`, for [`MintTrainer`]'s
+    messages. With the processor's `"window"` policy every window of a clip is a training example with the clip's
+    text.
+    """
+
+    collator: Any
+    sources: list[str] = field(default_factory=lambda: ["the training dataset"])
+    skip_invalid: bool = False
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        examples, skipped = self._drop_invalid(examples, self._feature_problem)
+        try:
+            batch = self.collator(examples)
+        except (ValueError, TypeError):
+            valid, more = self._drop_invalid(examples, self._audio_problem)
+            if not more:
+                raise
+            examples, skipped = valid, skipped + more
+            batch = self.collator(examples)
+        batch.pop("clip_index", None)
+        batch[EXAMPLES_KEY] = [self.where(e) for e in examples]
+        batch[SKIPPED_KEY] = skipped
+        return batch
+
+    def where(self, example: dict[str, Any]) -> str:
+        """The example's row, dataset and audio file, as the error messages name them."""
+        audio = example.get("audio")
+        path = audio if isinstance(audio, str) else audio.get("path") if isinstance(audio, dict) else None
+        place = (f"row {int(example[ROW_COLUMN])} of {self.sources[int(example.get(SOURCE_COLUMN, 0))]}"
+                 if ROW_COLUMN in example else f"an example of {self.sources[0]}")
+        return place + (f" (file {path!r})" if path else "")
+
+    def _drop_invalid(self, examples, problem_of) -> tuple[list[dict[str, Any]], int]:
+        valid = []
+        for example in examples:
+            problem = problem_of(example)
+            if problem is None:
+                valid.append(example)
+            elif not self.skip_invalid:
+                raise ValueError(f"Invalid training example: {self.where(example)}, {problem}. Fix or remove it, or "
+                                 "set skip_invalid_examples in the recipe to skip such examples.")
+            else:
+                logger.warning(f"Skipping invalid training example: {self.where(example)}, {problem}.")
+        if not valid:
+            raise ValueError(f"Every example of a training batch is invalid ({', '.join(map(self.where, examples))}); "
+                             "fix the dataset.")
+        return valid, len(examples) - len(valid)
+
+    @staticmethod
+    def _feature_problem(example: dict[str, Any]) -> str | None:
+        if "audio_features" not in example:
+            return None
+        values = np.asarray(example["audio_features"])
+        if values.dtype.kind != "f":
+            return None
+        bad = np.argwhere(~np.isfinite(values))
+        if not len(bad):
+            return None
+        frame, dimension = bad[0]
+        return (f"column 'audio_features': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
+                f"{values[frame, dimension]} at frame {frame}, dimension {dimension}); rebuild the feature cache")
+
+    def _audio_problem(self, example: dict[str, Any]) -> str | None:
+        try:
+            self.collator([example])
+        except (ValueError, TypeError) as error:
+            return f"column 'audio': {_without_clip_prefix(error)}"
+        return None
+
+
+def _describe(examples: list[str] | None) -> str:
+    if not examples:
+        return "this batch"
+    return f"the batch of {'; '.join(examples[:8])}" + (f" and {len(examples) - 8} more" if len(examples) > 8 else "")
+
+
+def check_finite_weights(model, destination: str | os.PathLike) -> None:
+    """Raises a `FloatingPointError` naming the parameters of `model` that hold NaN or infinite values."""
+    named = [(name, p) for name, p in model.named_parameters() if p.numel()]
+    finite = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
+    bad = [name for (name, _), ok in zip(named, finite) if not ok]
+    if bad:
+        raise FloatingPointError(f"Not saving {os.fspath(destination)!r}: the weights {bad[:10]} "
+                                 f"{'and more ' if len(bad) > 10 else ''}hold NaN or infinite values.")
+
+
 class MintTrainer(Trainer):
     """
     `Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately, and gives
     named parts of the model their own learning rates (`learning_rates={"qformer": 5e-5}`); the schedule scales every
     part's rate alike.
+
+    Non-finite values never reach the weights: a NaN or infinite loss, or gradient (without fp16 loss scaling, whose
+    skipped steps are expected), raises a `FloatingPointError` naming the step and the batch's examples before the
+    optimizer step; a model with non-finite weights is never saved. Batches from [`CheckedCollator`] report their
+    skipped invalid examples, logged as `skipped_examples` (the total so far).
     """
 
     def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.skipped_examples = 0
         self._objective_totals: dict[str, list[float]] = {}
         self.learning_rates = dict(learning_rates or {})
         parts = {name.split(".")[0] for name, _ in _unwrapped(self.model).named_parameters()}
@@ -301,10 +432,39 @@ class MintTrainer(Trainer):
                 self._objective_totals.setdefault(name, []).append(float(mean))
         return (loss, outputs) if return_outputs else loss
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        examples = inputs.pop(EXAMPLES_KEY, None)
+        self.skipped_examples += int(inputs.pop(SKIPPED_KEY, 0))
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        step = self.state.global_step + 1
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"The training loss is {loss.item()} at step {step}, on {_describe(examples)}; "
+                                     "training stopped before the optimizer step, so no weight was updated with it.")
+        if self.accelerator.sync_gradients and self.accelerator.scaler is None:
+            self._check_finite_gradients(model, step, examples)
+        return loss
+
+    def _check_finite_gradients(self, model, step: int, examples: list[str] | None) -> None:
+        named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        finite = torch.stack([torch.isfinite(grad).all() for _, grad in named]).tolist()
+        bad = [name for (name, _), ok in zip(named, finite) if not ok]
+        if bad:
+            raise FloatingPointError(f"The gradients of {bad[:10]} hold NaN or infinite values at step {step}, on "
+                                     f"{_describe(examples)}; training stopped before the optimizer step, so no "
+                                     "weight was updated with them.")
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        check_finite_weights(self.model, output_dir or self.args.output_dir)
+        super().save_model(output_dir, _internal_call)
+
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and self._objective_totals:
             logs.update({name: round(sum(v) / len(v), 6) for name, v in self._objective_totals.items()})
             self._objective_totals = {}
+        if "loss" in logs and self.skipped_examples:
+            logs["skipped_examples"] = self.skipped_examples
         super().log(logs, *args, **kwargs)
 
 
@@ -371,6 +531,7 @@ def save_adapters(peft_model, path: str | os.PathLike) -> None:
     """Saves the LoRA adapters and trained modules (peft) plus the trained bare parameters (the queries)."""
     from safetensors.torch import save_file
 
+    check_finite_weights(peft_model, path)
     peft_model.save_pretrained(path)
     base = peft_model.get_base_model()
     extra = {n: p.detach().contiguous() for n, p in base.named_parameters(recurse=False) if p.requires_grad}
@@ -462,19 +623,33 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     if recipe.group_by_length and CACHED_LENGTH not in dataset.column_names:
         raise ValueError(f"group_by_length needs the {CACHED_LENGTH!r} column that cache_audio_features writes; this "
                          f"dataset has {dataset.column_names}. Train from the feature cache, or add the column.")
+    if ROW_COLUMN in (getattr(dataset, "column_names", None) or []):  # numbered per recipe dataset
+        sources = [repr(spec["path"]) for spec in recipe.datasets]
+    else:
+        dataset, sources = number_rows(dataset), [_dataset_name(recipe, train_dataset is not None)]
+    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage), sources, recipe.skip_invalid_examples)
     trainer = MintTrainer(
-        model=model, args=args, train_dataset=dataset,
-        data_collator=MintDataCollator(processor, stage=recipe.stage), processing_class=processor,
+        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,
         callbacks=[CompleteCheckpointCallback(), *(callbacks or [])], learning_rates=recipe.learning_rates,
     )
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
+    if trainer.skipped_examples:
+        logger.warning(f"Skipped {trainer.skipped_examples} invalid training examples (see the warnings above).")
     if recipe.lora:
         save_adapters(trainer.model, recipe.output_dir)
     else:
         trainer.save_model(recipe.output_dir)
     processor.save_pretrained(recipe.output_dir)
     return trainer
+
+
+def _dataset_name(recipe: MintRecipe, given: bool) -> str:
+    if given:
+        return "the train_dataset given to train()"
+    if len(recipe.datasets) == 1:
+        return repr(recipe.datasets[0]["path"])
+    return f"the mixture of {[spec['path'] for spec in recipe.datasets]}"
 
 
 def main(argv: list[str] | None = None) -> None:

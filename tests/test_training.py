@@ -45,7 +45,11 @@ CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a
 
 @pytest.fixture(scope="module")
 def audio_dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("audio")
+    return make_audio_dataset(tmp_path_factory.mktemp("audio"))
+
+
+def make_audio_dataset(folder):
+    """Six clips of distinct sounds in `folder`, with captions, class labels and instrument lists."""
     paths = []
     for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000, 11000))):
         path = folder / f"clip{i}.wav"
@@ -60,8 +64,11 @@ def audio_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mint_folder(tmp_path_factory):
+    return make_mint_folder(tmp_path_factory.mktemp("mint"))
+
+
+def make_mint_folder(folder):
     """A tiny MINT stage-1 checkpoint with its processor, as a user would have after assembling one."""
-    folder = tmp_path_factory.mktemp("mint")
     config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
                                                                  attention_probs_dropout_prob=0.0))
     torch.manual_seed(0)
