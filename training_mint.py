@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import time
 import types
 from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin
@@ -73,6 +74,9 @@ class MintRecipe:
     (and, in stage 2, the rest of Bridge-Net) and saves the adapters only.
     `skip_invalid_examples`: leave out, with a logged warning and a count, the examples that would otherwise stop
     training with an error (non-finite cached features, audio the processor refuses; see [`CheckedCollator`]).
+    `max_train_minutes`: a wall-clock budget for the training loop (model loading excluded): once spent, training stops
+    after the current optimizer step and saves a complete checkpoint and the model, as at the end of a run; a later
+    run with `resume` continues from there (with a fresh budget).
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
 
     Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
@@ -107,6 +111,7 @@ class MintRecipe:
     group_by_length: bool = False
     lora: dict[str, Any] | None = None
     skip_invalid_examples: bool = False
+    max_train_minutes: float | None = None
     training_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -180,8 +185,9 @@ def _check_recipe_values(recipe: "MintRecipe") -> None:
     _check_at_least(recipe, ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
                              "save_total_limit"), 1)
     _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
-    if recipe.num_train_epochs <= 0:
-        raise ValueError(f"Recipe field num_train_epochs must be positive, got {recipe.num_train_epochs!r}.")
+    for name in ("num_train_epochs", "max_train_minutes"):
+        if getattr(recipe, name) is not None and getattr(recipe, name) <= 0:
+            raise ValueError(f"Recipe field {name} must be positive, got {getattr(recipe, name)!r}.")
     if recipe.max_steps == 0 or recipe.max_steps < -1:
         raise ValueError("Recipe field max_steps must be -1 (train num_train_epochs) or positive, got "
                          f"{recipe.max_steps}.")
@@ -254,6 +260,25 @@ class CompleteCheckpointCallback(TrainerCallback):
             if os.path.isdir(folder):
                 with open(os.path.join(folder, COMPLETE_MARKER), "w") as f:
                     json.dump({"global_step": state.global_step}, f)
+        return control
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training once `minutes` of wall-clock time have passed since it began, saving a checkpoint of the last
+    step first."""
+
+    def __init__(self, minutes: float):
+        self.minutes = minutes
+        self._start = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self._start >= 60 * self.minutes:
+            logger.warning(f"The time budget of {self.minutes:g} min is spent: training stops at step "
+                           f"{state.global_step} and saves its checkpoint.")
+            control.should_training_stop = control.should_save = True
         return control
 
 
@@ -387,7 +412,7 @@ class MintTrainer(Trainer):
     """
     `Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately, and gives
     named parts of the model their own learning rates (`learning_rates={"qformer": 5e-5}`); the schedule scales every
-    part's rate alike.
+    part's rate alike. The logged `learning_rate` is the base rate's; each part's is logged as `learning_rate_<part>`.
 
     Non-finite values never reach the weights: a NaN or infinite loss, or gradient (without fp16 loss scaling, whose
     skipped steps are expected), raises a `FloatingPointError` naming the step and the batch's examples before the
@@ -398,6 +423,7 @@ class MintTrainer(Trainer):
     def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.skipped_examples = 0
+        self._schedule_scale = 1.0
         self._objective_totals: dict[str, list[float]] = {}
         self.learning_rates = dict(learning_rates or {})
         parts = {name.split(".")[0] for name, _ in _unwrapped(self.model).named_parameters()}
@@ -421,6 +447,15 @@ class MintTrainer(Trainer):
             optimizer.param_groups = groups
             optimizer._mint_split = True
         return optimizer
+
+    def _get_learning_rate(self) -> float:
+        """The base `learning_rate` as the schedule scales it now (with per-part rates, the first parameter group may
+        be a part's)."""
+        if not self.learning_rates:
+            return super()._get_learning_rate()
+        self._schedule_scale = next((group["lr"] / group["initial_lr"] for group in self.optimizer.param_groups
+                                     if group.get("initial_lr")), 1.0)
+        return self.args.learning_rate * self._schedule_scale
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
@@ -465,6 +500,9 @@ class MintTrainer(Trainer):
             self._objective_totals = {}
         if "loss" in logs and self.skipped_examples:
             logs["skipped_examples"] = self.skipped_examples
+        if "learning_rate" in logs:
+            logs.update({f"learning_rate_{part}": rate * self._schedule_scale
+                         for part, rate in self.learning_rates.items()})
         super().log(logs, *args, **kwargs)
 
 
@@ -632,6 +670,8 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,
         callbacks=[CompleteCheckpointCallback(), *(callbacks or [])], learning_rates=recipe.learning_rates,
     )
+    if recipe.max_train_minutes is not None:
+        trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.skipped_examples:

@@ -368,18 +368,24 @@ def test_stage2_examples_from_the_feature_cache_give_the_same_loss(audio_dataset
 
 
 def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
-    """`learning_rates={"qformer": 0}` keeps the Q-Former fixed while the projection and the LLM train."""
+    """`learning_rates={"qformer": 0}` keeps the Q-Former fixed while the projection and the LLM train; the logs give
+    the base rate and each part's as the schedule scales them."""
     torch.manual_seed(0)
     start = MintForConditionalGeneration.from_pretrained(mint_folder)
     start.config.freeze_language_model = False
     start.save_pretrained(tmp_path / "start")
     tiny.processor().save_pretrained(tmp_path / "start")
     start = MintForConditionalGeneration.from_pretrained(tmp_path / "start")
+    recorder = LossRecorder()
     trainer = train(recipe(str(tmp_path / "start"), tmp_path / "s2", stage=2, max_steps=2,
-                           learning_rates={"qformer": 0.0, "query_tokens": 0.0}),
-                    to_mint_examples(audio_dataset, "NSynth"))
+                           learning_rates={"qformer": 0.0, "query_tokens": 0.0, "language_projection": 5e-4}),
+                    to_mint_examples(audio_dataset, "NSynth"), callbacks=[recorder])
     rates = sorted(group["initial_lr"] for group in trainer.optimizer.param_groups)
     assert rates[0] == 0.0 and rates[-1] == 1e-3
+    # The logged rate is the recipe's base rate under the linear schedule, not the first parameter group's (0 here).
+    assert [log["learning_rate"] for log in recorder.logs] == pytest.approx([1e-3, 5e-4])
+    assert [log["learning_rate_qformer"] for log in recorder.logs] == [0.0, 0.0]
+    assert [log["learning_rate_language_projection"] for log in recorder.logs] == pytest.approx([5e-4, 2.5e-4])
     trained = trainer.model
     assert torch.equal(trained.query_tokens, start.query_tokens)
     assert all(torch.equal(a, b) for a, b in zip(trained.qformer.parameters(), start.qformer.parameters()))
@@ -388,6 +394,19 @@ def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
     with pytest.raises(ValueError, match="not parts of the model"):
         train(recipe(str(tmp_path / "start"), tmp_path / "s3", stage=2, learning_rates={"q_former": 1e-5}),
               to_mint_examples(audio_dataset, "NSynth"))
+
+
+def test_a_time_budget_stops_training_with_a_complete_checkpoint(audio_dataset, mint_folder, tmp_path):
+    pairs = to_caption_pairs(audio_dataset)
+    trainer = train(recipe(mint_folder, tmp_path, max_steps=4, max_train_minutes=1e-6), pairs)
+    assert trainer.state.global_step == 1
+    assert last_complete_checkpoint(tmp_path).endswith("checkpoint-1")
+    assert (tmp_path / "model.safetensors").exists()
+    resumed = LossRecorder()
+    train(recipe(mint_folder, tmp_path, max_steps=4, resume=True), pairs, callbacks=[resumed])
+    assert [log["step"] for log in resumed.logs] == [2, 3, 4]
+    with pytest.raises(ValueError, match="max_train_minutes must be positive"):
+        MintRecipe(max_train_minutes=0)
 
 
 def test_group_by_length_batches_clips_of_similar_length(audio_dataset, mint_folder, tmp_path):
