@@ -24,7 +24,7 @@ from typing import Any, Union, get_args, get_origin
 
 import numpy as np
 import torch
-from datasets import Dataset, IterableDataset, load_from_disk
+from datasets import Dataset, IterableDataset
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
@@ -692,17 +692,23 @@ def _dataset_name(recipe: MintRecipe, given: bool) -> str:
     return f"the mixture of {[spec['path'] for spec in recipe.datasets]}"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """The `mint-train` command: 0 once done; an error raises (a non-zero exit status)."""
     parser = argparse.ArgumentParser(prog="mint-train", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("print-recipe", help="print the paper's recipe for a stage as JSON")
     show.add_argument("stage", choices=["stage1", "stage2"])
     run = commands.add_parser("run", help="train one stage from a recipe file")
     run.add_argument("recipe")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe field (the value read as JSON where it parses)")
+    run.add_argument("--max-train-minutes", type=float, help="the recipe's max_train_minutes: a wall-clock budget")
+    run.add_argument("--skip-invalid-examples", action="store_true",
+                     help="the recipe's skip_invalid_examples: skip (and count) invalid examples instead of stopping")
     cache = commands.add_parser("cache-features", help="run the frozen audio encoder once over a dataset")
     cache.add_argument("--model", required=True)
-    cache.add_argument("--dataset", required=True, help="a saved dataset of MINT examples (with an audio column)")
+    cache.add_argument("--dataset", required=True, help="a dataset folder of MINT examples (with an audio column)")
+    cache.add_argument("--split", default="train", help="the split of a dataset with several (default: train)")
     cache.add_argument("--output", required=True)
     cache.add_argument("--batch-size", type=int, default=8)
     cache.add_argument("--dtype", choices=["float32", "float16"], default="float32")
@@ -712,12 +718,23 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(dataclasses.asdict(default_recipe(int(args.stage[-1]))), sys.stdout, indent=2)
         print()
     elif args.command == "run":
-        train(load_recipe(args.recipe, args.overrides))
+        overrides = list(args.overrides)
+        if args.max_train_minutes is not None:
+            overrides.append(f"max_train_minutes={args.max_train_minutes}")
+        if args.skip_invalid_examples:
+            overrides.append("skip_invalid_examples=true")
+        recipe = load_recipe(args.recipe, overrides)
+        trainer = train(recipe)
+        print(f"mint-train run: stage {recipe.stage}, {trainer.state.global_step} steps, "
+              f"{trainer.skipped_examples} invalid examples skipped; the model is in {recipe.output_dir}.")
     else:
         model = MintForPreTraining.from_pretrained(args.model)
-        cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset),
-                             args.output, batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet)
+        cached = cache_audio_features(model, MintProcessor.from_pretrained(args.model),
+                                      load_local_dataset(args.dataset, args.split), args.output,
+                                      batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet)
+        print(f"mint-train cache-features: {len(cached)} examples cached in {args.output}.")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
