@@ -34,12 +34,14 @@ try:
     from .configuration_mint import MintConfig
     from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
                             to_caption_pairs, to_mint_examples)
+    from .evaluation_mint import clip_error_reason
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig
     from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset, mix_datasets,
                            to_caption_pairs, to_mint_examples)
+    from evaluation_mint import clip_error_reason
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
 
@@ -308,11 +310,6 @@ def number_rows(dataset, source: int = 0):
     return dataset
 
 
-def _without_clip_prefix(error: Exception) -> str:
-    """The processor's message about one clip, without its position in the batch it was given."""
-    return re.sub(r"^audio clip \d+:?\s*", "", str(error))
-
-
 @dataclass
 class CheckedCollator:
     """
@@ -388,7 +385,7 @@ class CheckedCollator:
         try:
             self.collator([example])
         except (ValueError, TypeError) as error:
-            return f"column 'audio': {_without_clip_prefix(error)}"
+            return f"column 'audio': {clip_error_reason(error)}"
         return None
 
 

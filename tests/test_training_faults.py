@@ -18,7 +18,7 @@ from data_mint import MintDataCollator, cache_audio_features, to_caption_pairs, 
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from test_pretraining import clips
 from test_training import LossRecorder, make_audio_dataset, make_mint_folder, recipe
-from training_mint import MintTrainer, train, training_arguments
+from training_mint import CheckedCollator, MintTrainer, number_rows, train, training_arguments
 
 
 CAPTIONS = ["a dog barks", "a cat meows", "rain on a roof", "a flute plays"]
@@ -157,3 +157,16 @@ def test_weights_with_a_nan_are_never_saved(mint_folder, tmp_path):
                                                  "NaN or infinite values"):
         trainer.save_model(str(tmp_path / "saved"))
     assert not (tmp_path / "saved").exists()
+
+
+def test_windows_of_a_long_clip_train_as_examples_of_its_text():
+    windowed = tiny.processor(max_audio_seconds=0.5, long_audio_policy="window")
+    pairs = number_rows(Dataset.from_dict({"audio": [{"array": c, "sampling_rate": 16000}
+                                                     for c in clips((16000, 6000))],
+                                           "caption": ["a dog barks", "a cat meows"]}))
+    collator = CheckedCollator(MintDataCollator(windowed, stage=1), ["'clips'"])
+    batch = collator([pairs[0], pairs[1]])
+    assert "clip_index" not in batch and batch["input_values"].shape[0] == 3  # two windows of 0.5 s, one of 0.375 s
+    assert windowed.qformer_tokenizer.batch_decode(batch["qformer_input_ids"], skip_special_tokens=True) == [
+        "a dog barks", "a dog barks", "a cat meows"]
+    assert batch["mint_examples"] == ["row 0 of 'clips'", "row 1 of 'clips'"] and batch["mint_skipped"] == 0
