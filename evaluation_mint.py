@@ -7,7 +7,15 @@
     mint-eval caption   --model M --dataset D --caption-column captions [--num-beams 3 --max-new-tokens 30]
     mint-eval leakage   --train T1 [T2 ...] --dataset D
 
-Each writes a JSON of every metric (with the settings used) and a Markdown table laid out like the paper's.
+Each writes a JSON of every metric and prediction (with the settings used) and a Markdown table laid out like the
+paper's, prints the table and a summary, and exits with status 0 (non-zero on an error).
+
+Long clips follow the processor's `long_audio_policy` (`--long-audio-policy`): cropped to their first
+`max_audio_seconds` (one warning per run, with the count), or cut into windows whose results are pooled into one per
+clip: the mean of the windows' scores for classification, the re-normalised mean of the windows' normalised embeddings
+for retrieval, the windows' captions joined by a space for captioning. Every clip gives one result row. A clip the
+processor refuses (an undecodable file, a clip shorter than the encoder's minimum) is an error naming its dataset row
+and file, or, with `skip_invalid=True` (`--skip-invalid`), is left out and listed under `skipped` in the result.
 """
 
 import argparse
@@ -15,11 +23,16 @@ import hashlib
 import json
 import os
 import re
+import string
+import sys
+import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm.auto import tqdm
@@ -35,11 +48,12 @@ except ImportError:  # installed as top-level modules
     from metrics_mint import compute_caption_metrics
 
 
-def _batches(dataset: Dataset, batch_size: int, progress: bool, description: str) -> Iterator[dict[str, list]]:
+def _batches(dataset: Dataset, batch_size: int, progress: bool, description: str) -> Iterator[tuple[int, dict]]:
+    """`(first row, rows)` for consecutive batches of `dataset`."""
     with tqdm(total=len(dataset), desc=description, disable=not progress, unit="clip") as bar:
         for start in range(0, len(dataset), batch_size):
             batch = dataset[start : start + batch_size]
-            yield batch
+            yield start, batch
             bar.update(len(next(iter(batch.values()))))
 
 
@@ -49,6 +63,131 @@ def _to(inputs, device) -> dict[str, torch.Tensor]:
 
 def _device(model) -> torch.device:
     return next(model.parameters()).device
+
+
+# The model's keyword for audio encoder outputs given in place of audio (as the frozen-feature cache gives them).
+_ENCODER_OUTPUTS_KEYWORD = "audio_features"
+
+
+def _encoder_outputs(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {_ENCODER_OUTPUTS_KEYWORD: hidden, "audio_attention_mask": mask}
+
+
+def mean_over_windows(values: torch.Tensor, clip_index: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """
+    `values` `(windows, ...)` averaged over each clip's windows: `(num_clips, ...)`. `clip_index` `(windows,)` gives
+    the clip of each window, as the processor returns it with `long_audio_policy="window"`.
+    """
+    clip_index = clip_index.to(values.device)
+    total = values.new_zeros((num_clips, *values.shape[1:])).index_add_(0, clip_index, values)
+    counts = torch.bincount(clip_index, minlength=num_clips).to(values.dtype)
+    return total / counts.view(-1, *[1] * (values.dim() - 1))
+
+
+def pool_window_embeddings(embeddings: torch.Tensor, clip_index: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """A clip's embedding from its windows' `(windows, ..., dim)`: the mean of the L2-normalised window embeddings,
+    L2-normalised again (a one-window clip keeps its embedding)."""
+    return F.normalize(mean_over_windows(F.normalize(embeddings, dim=-1), clip_index, num_clips), dim=-1)
+
+
+def clip_error_reason(error: Exception) -> str:
+    """The processor's message about a single clip, without the clip's position in the list it was given."""
+    return re.sub(r"^audio clip \d+:?\s*", "", str(error))
+
+
+def audio_path(audio: Any) -> str | None:
+    """The file of a clip given as a path or a `datasets` Audio dict, if any."""
+    if isinstance(audio, (str, os.PathLike)):
+        return os.fspath(audio)
+    return audio.get("path") if isinstance(audio, dict) else None
+
+
+@dataclass
+class _AudioBatch:
+    """A batch ready for the model: `rows` of the dataset (of the valid clips), the processor's `inputs` for them (one
+    row per window with the window policy) and `clip_index` mapping each row of `inputs` to its clip in `rows`."""
+
+    rows: list[int]
+    inputs: dict[str, torch.Tensor]
+    clip_index: torch.Tensor
+
+
+@dataclass
+class _ClipReader:
+    """Reads an evaluation's clips in batches through the processor, and records what it met: the clips it left out
+    (`skipped`, with `skip_invalid`) and how many it cropped."""
+
+    processor: Any
+    audio_column: str = "audio"
+    batch_size: int = 8
+    progress: bool = True
+    long_audio_policy: str | None = None
+    skip_invalid: bool = False
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    num_cropped: int = 0
+
+    def batches(self, model, dataset: Dataset, description: str, prompt: str | None = None) -> Iterator[_AudioBatch]:
+        """The clips of `dataset` (with `prompt` as each clip's text) as inputs on the model's device."""
+        device = _device(model)
+        for start, batch in _batches(dataset, self.batch_size, self.progress, description):
+            clips = list(batch[self.audio_column])
+            rows = list(range(start, start + len(clips)))
+            try:
+                inputs = self._process(clips, prompt)
+            except (ValueError, TypeError):
+                clips, rows = self._valid_clips(clips, rows)
+                if len(clips) == len(batch[self.audio_column]):  # no clip alone is refused: the batch's error stands
+                    raise
+                if not rows:
+                    continue
+                inputs = self._process(clips, prompt)
+            clip_index = inputs.get("clip_index")
+            clip_index = torch.arange(len(rows)) if clip_index is None else clip_index.long()
+            yield _AudioBatch(rows, _to(inputs, device), clip_index.to(device))
+
+    def _process(self, clips: list, prompt: str | None):
+        """The processor's inputs for `clips`; its crop warnings are counted instead of shown one by one."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            inputs = self.processor(audio=clips, text=None if prompt is None else [prompt] * len(clips),
+                                    long_audio_policy=self.long_audio_policy)
+        for warning in caught:
+            if "cropped to its first" in str(warning.message):
+                self.num_cropped += 1
+            else:
+                warnings.warn(warning.message, warning.category, stacklevel=4)
+        return inputs
+
+    def _valid_clips(self, clips: list, rows: list[int]) -> tuple[list, list[int]]:
+        """The clips the processor accepts, with their rows. A refused clip raises an error naming its row and file,
+        or, with `skip_invalid`, is left out and recorded."""
+        valid = []
+        for clip, row in zip(clips, rows):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self.processor.load_audio([clip])
+            except (ValueError, TypeError) as error:
+                path, reason = audio_path(clip), clip_error_reason(error)
+                where = f"Row {row} of the dataset" + (f" ({path!r})" if path else "")
+                if not self.skip_invalid:
+                    raise ValueError(f"{where}: {reason} Pass skip_invalid=True (mint-eval --skip-invalid) to skip "
+                                     "such clips and count them.") from error
+                warnings.warn(f"{where} is skipped: {reason}", stacklevel=5)
+                self.skipped.append({"row": row, "path": path, "reason": reason})
+            else:
+                valid.append((clip, row))
+        return [clip for clip, _ in valid], [row for _, row in valid]
+
+    def record(self) -> dict[str, Any]:
+        """What the result reports about the clips; warns once if some were cropped."""
+        if self.num_cropped:
+            seconds = self.processor.max_audio_seconds
+            warnings.warn(f"{self.num_cropped} clips are longer than {seconds} s and were cropped to their first "
+                          f"{seconds} s; pass long_audio_policy='window' (mint-eval --long-audio-policy window) to use "
+                          "all of their audio.", stacklevel=3)
+        return {"long_audio_policy": self.long_audio_policy or self.processor.long_audio_policy,
+                "num_cropped": self.num_cropped, "num_skipped": len(self.skipped), "skipped": self.skipped}
 
 
 # ---- classification (Table 2, section 4.1; Table 6) ----------------------------------------------------------------
@@ -77,38 +216,88 @@ def candidate_labels(dataset: Dataset, label_column: str) -> list[str]:
     return sorted({label_text(v) for v in flat})
 
 
-@torch.no_grad()
-def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
-                              batch_size: int = 8, progress: bool = True, audio_column: str = "audio") -> np.ndarray:
-    """`(clips, candidates)` summed log-likelihoods of each candidate under the prompt (section 4.1)."""
+DEFAULT_LABEL_TEMPLATE = "This is a sound of {label}."
+
+
+def label_prompts(label_template: str, candidates: Sequence[str]) -> list[str]:
+    """Each candidate label put into `label_template`, in place of its one `{label}` (or `{}`) placeholder."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(label_template) if name is not None]
+    except ValueError as error:
+        fields = [str(error)]
+    if fields not in (["label"], [""]):
+        raise ValueError(f"A label template needs one placeholder, {{label}} or {{}}, where the label goes (e.g. "
+                         f"{DEFAULT_LABEL_TEMPLATE!r}); got {label_template!r}.")
+    return [label_template.format(c) if fields == [""] else label_template.format(label=c) for c in candidates]
+
+
+def _check_some_evaluated(rows: list[int], reader: _ClipReader) -> None:
+    if not rows:
+        raise ValueError(f"No clip of the dataset could be evaluated: all {len(reader.skipped)} were skipped.")
+
+
+def _check_candidates(candidates: Sequence[str]) -> None:
     if not candidates:
         raise ValueError("Got an empty candidate list; expected at least one label.")
+
+
+@torch.no_grad()
+def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
+                    reader: _ClipReader) -> tuple[list[int], np.ndarray]:
+    tokens = _to(processor.tokenize_candidates(candidates), _device(model))
+    rows, scores = [], []
+    for batch in reader.batches(model, _undecoded(dataset, reader.audio_column), "Vocabulary ranking", prompt):
+        window_scores = model.score_candidates(**tokens, **batch.inputs).float()
+        scores.append(mean_over_windows(window_scores, batch.clip_index, len(batch.rows)).cpu().numpy())
+        rows += batch.rows
+    return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
+
+
+@torch.no_grad()
+def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str], label_template: str,
+                      reader: _ClipReader) -> tuple[list[int], np.ndarray]:
+    texts = processor(text=label_prompts(label_template, candidates), return_llm_inputs=False)
     device = _device(model)
-    tokens = _to(processor.tokenize_candidates(candidates), device)
-    scores = []
-    for batch in _batches(dataset, batch_size, progress, "Vocabulary ranking"):
-        clips = batch[audio_column]
-        inputs = _to(processor(audio=clips, text=[prompt] * len(clips)), device)
-        scores.append(model.score_candidates(**tokens, **inputs).float().cpu().numpy())
-    return np.concatenate(scores)
+    text_embeds = model.get_text_features(texts["qformer_input_ids"].to(device),
+                                          texts["qformer_attention_mask"].to(device)).pooler_output
+    rows, scores = [], []
+    for batch in reader.batches(model, _undecoded(dataset, reader.audio_column), "Embedding audio"):
+        windows = model.get_audio_features(**batch.inputs).pooler_output
+        audio_embeds = pool_window_embeddings(windows, batch.clip_index, len(batch.rows))
+        scores.append(model.audio_text_similarity(audio_embeds, text_embeds).float().cpu().numpy())
+        rows += batch.rows
+    return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
+
+
+@torch.no_grad()
+def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
+                              batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
+                              long_audio_policy: str | None = None) -> np.ndarray:
+    """
+    `(clips, candidates)` summed log-likelihoods of each candidate under the prompt (section 4.1), one row per clip of
+    `dataset` (with the window policy, the mean of its windows' scores). A clip the processor refuses raises a
+    `ValueError` naming its row and file.
+    """
+    _check_candidates(candidates)
+    _check_columns(dataset, {"audio": audio_column})
+    reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
+    return _ranking_scores(model, processor, dataset, list(candidates), prompt, reader)[1]
 
 
 @torch.no_grad()
 def embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
-                     label_template: str = "This is a sound of {label}.", batch_size: int = 8, progress: bool = True,
-                     audio_column: str = "audio") -> np.ndarray:
-    """`(clips, candidates)` stage-1 similarities to the label prompts (zero-shot by embeddings, Table 6)."""
-    if not candidates:
-        raise ValueError("Got an empty candidate list; expected at least one label.")
-    device = _device(model)
-    texts = processor(text=[label_template.format(label=c) for c in candidates], return_llm_inputs=False)
-    text_embeds = model.get_text_features(texts["qformer_input_ids"].to(device),
-                                          texts["qformer_attention_mask"].to(device)).pooler_output
-    scores = []
-    for batch in _batches(dataset, batch_size, progress, "Embedding audio"):
-        audio_embeds = model.get_audio_features(**_to(processor(audio=batch[audio_column]), device)).pooler_output
-        scores.append(model.audio_text_similarity(audio_embeds, text_embeds).float().cpu().numpy())
-    return np.concatenate(scores)
+                     label_template: str = DEFAULT_LABEL_TEMPLATE, batch_size: int = 8, progress: bool = True,
+                     audio_column: str = "audio", long_audio_policy: str | None = None) -> np.ndarray:
+    """
+    `(clips, candidates)` stage-1 similarities of each clip to the label prompts, `label_template` with each label
+    (zero-shot by embeddings, Table 6), one row per clip of `dataset`. With the window policy a clip's embedding is
+    the re-normalised mean of its windows' normalised embeddings. A clip the processor refuses raises a `ValueError`
+    naming its row and file.
+    """
+    _check_candidates(candidates)
+    _check_columns(dataset, {"audio": audio_column})
+    reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
+    return _embedding_scores(model, processor, dataset, list(candidates), label_template, reader)[1]
 
 
 def single_label_accuracy(scores: np.ndarray, targets: list[str], candidates: list[str]) -> float:
@@ -139,31 +328,49 @@ def multi_label_auc(scores: np.ndarray, targets: list[list[str]], candidates: li
 def evaluate_classification(model, processor, dataset: Dataset, label_column: str = "label",
                             candidates: list[str] | None = None, prompt: str | None = None, template: str | None = None,
                             multi_label: bool = False, known_column: str | None = None, mode: str = "llm",
-                            batch_size: int = 8, progress: bool = True, audio_column: str = "audio") -> dict[str, Any]:
+                            batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
+                            label_template: str | None = None, long_audio_policy: str | None = None,
+                            skip_invalid: bool = False) -> dict[str, Any]:
     """
-    Classification of every clip: by vocabulary ranking under the LLM (`mode="llm"`, stage 2, Table 2) or by stage-1
-    embedding similarity to label prompts (`mode="embedding"`, Table 6). Single-label: accuracy; multi-label:
-    macro PR-AUC and ROC-AUC with missing annotations (`known_column`) ignored.
+    Classification of every clip: by vocabulary ranking under the LLM (`mode="llm"`, stage 2, Table 2: the candidates
+    scored after `prompt` or the prompt of the Table-1 `template`) or by stage-1 embedding similarity to label prompts
+    (`mode="embedding"`, Table 6: `label_template` with each label, default "This is a sound of {label}.").
+    Single-label: accuracy; multi-label: macro PR-AUC and ROC-AUC with missing annotations (`known_column`) ignored.
+
+    Returns the metrics, the settings used, `predictions` (one per evaluated clip, in dataset order) and what
+    happened to the clips (`num_cropped`, and the `skipped` ones with `skip_invalid`, which are not evaluated).
     """
     _check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
     dataset = _undecoded(dataset, audio_column)
     candidates = list(candidates) if candidates is not None else candidate_labels(dataset, label_column)
+    _check_candidates(candidates)
     targets = _targets(dataset, label_column, candidates, multi_label)
+    reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     if mode == "llm":
+        if label_template is not None:
+            raise ValueError("label_template is for mode='embedding'; vocabulary ranking scores the labels themselves "
+                             "after the prompt.")
         if prompt is None and template is None:
             raise ValueError("Vocabulary ranking needs a prompt or a Table-1 template name.")
         prompt = prompt or get_template(template).prompt
-        scores = vocabulary_ranking_scores(model, processor, dataset, candidates, prompt, batch_size, progress,
-                                           audio_column)
+        rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader)
+        settings = {"prompt": prompt}
     elif mode == "embedding":
-        scores = embedding_scores(model, processor, dataset, candidates, batch_size=batch_size, progress=progress,
-                                  audio_column=audio_column)
+        if prompt is not None or template is not None:
+            raise ValueError("mode='embedding' scores label prompts made with label_template (e.g. "
+                             f"{DEFAULT_LABEL_TEMPLATE!r}); prompt and template are for mode='llm'.")
+        label_template = label_template or DEFAULT_LABEL_TEMPLATE
+        rows, scores = _embedding_scores(model, processor, dataset, candidates, label_template, reader)
+        settings = {"label_template": label_template}
     else:
         raise ValueError(f"mode must be 'llm' or 'embedding', got {mode!r}.")
-    result: dict[str, Any] = {"task": "classification", "mode": mode, "prompt": prompt, "num_clips": len(targets),
-                              "num_candidates": len(candidates)}
+    _check_some_evaluated(rows, reader)
+    targets = [targets[row] for row in rows]
+    result: dict[str, Any] = {"task": "classification", "mode": mode, **settings, "num_clips": len(rows),
+                              "num_candidates": len(candidates), **reader.record()}
     if multi_label:
-        known = [list(k) for k in dataset[known_column]] if known_column else None
+        annotated = dataset[known_column] if known_column else None
+        known = [list(annotated[row]) for row in rows] if known_column else None
         result.update(multi_label_auc(scores, targets, candidates, known))
     else:
         result["accuracy"] = single_label_accuracy(scores, targets, candidates)
@@ -200,56 +407,89 @@ def _captions_per_clip(dataset: Dataset, caption_columns: Sequence[str]) -> list
     return [list(row) for row in zip(*(dataset[c] for c in caption_columns))]
 
 
+def caption_queries(captions_per_clip: Sequence[Sequence[str]]) -> tuple[list[str], list[set[int]]]:
+    """
+    The text queries of a retrieval evaluation and the clips relevant to each: every distinct caption is one query
+    (in order of first appearance), and every clip with that caption is relevant to it. Clotho's five distinct
+    captions per clip give one query per caption with its one clip; a labelled dataset whose labels were turned into
+    captions gives one query per label with all of its clips.
+    """
+    clips_of: dict[str, set[int]] = {}
+    for clip, captions in enumerate(captions_per_clip):
+        for caption in captions:
+            clips_of.setdefault(caption, set()).add(clip)
+    return list(clips_of), list(clips_of.values())
+
+
 @torch.no_grad()
 def evaluate_retrieval(model, processor, dataset: Dataset, caption_columns: Sequence[str] = ("caption",),
                        rerank_top_k: int | None = None, batch_size: int = 8, progress: bool = True,
-                       audio_column: str = "audio") -> dict[str, Any]:
+                       audio_column: str = "audio", long_audio_policy: str | None = None,
+                       skip_invalid: bool = False) -> dict[str, Any]:
     """
-    Text-to-audio and audio-to-text retrieval with the stage-1 embeddings (section 4.1, Table 3). Every caption of a
-    clip is a query (Clotho: five per clip, each with one relevant clip); for audio-to-text each clip is a query whose
-    relevant items are its captions. With `rerank_top_k`, each text query's top k clips are re-ordered by the ALM
-    matching probability (BLIP-2's re-ranking); the other clips keep their order below them.
+    Text-to-audio and audio-to-text retrieval with the stage-1 embeddings (section 4.1, Table 3). Queries and
+    relevance follow [`caption_queries`]: each distinct caption is a text query whose relevant clips are all the clips
+    with that caption; for audio-to-text each clip is a query whose relevant items are its captions. With
+    `rerank_top_k`, each text query's top k clips are re-ordered by the ALM matching probability (BLIP-2's
+    re-ranking; with the window policy, the mean of the windows' probabilities); the other clips keep their order below
+    them. Skipped clips (`skip_invalid`) are left out of the collection, and their captions out of the queries.
     """
     _check_columns(dataset, {"audio": audio_column})
     dataset = _undecoded(dataset, audio_column)
     captions = _captions_per_clip(dataset, caption_columns)
-    texts = [c for group in captions for c in group]
-    owner = [i for i, group in enumerate(captions) for _ in group]
-    device = _device(model)
-    audio_embeds, features = [], []
-    for batch in _batches(dataset, batch_size, progress, "Embedding audio"):
-        inputs = _to(processor(audio=batch[audio_column]), device)
-        hidden, mask = model.run_audio_encoder(**inputs)
+    reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
+    rows, audio_embeds, features, feature_clip = [], [], [], []
+    for batch in reader.batches(model, dataset, "Embedding audio"):
+        hidden, mask = model.run_audio_encoder(**batch.inputs)
+        windows = model.get_audio_features(**_encoder_outputs(hidden, mask)).pooler_output
+        audio_embeds.append(pool_window_embeddings(windows, batch.clip_index, len(batch.rows)))
         features.extend(h[: int(n)] for h, n in zip(hidden, mask.sum(-1)))
-        audio_embeds.append(model.get_audio_features(audio_features=hidden, audio_attention_mask=mask).pooler_output)
-    audio_embeds = torch.cat(audio_embeds)
+        feature_clip.extend((len(rows) + batch.clip_index).tolist())
+        rows += batch.rows
+    _check_some_evaluated(rows, reader)
+    texts, relevant = caption_queries([captions[row] for row in rows])
+    similarity = _text_audio_similarity(model, processor, texts, torch.cat(audio_embeds), batch_size, progress)
+    if rerank_top_k:
+        similarity = _rerank(model, processor, similarity, texts, features, feature_clip, rerank_top_k, progress)
+    text_to_audio = retrieval_metrics(similarity, relevant)
+    audio_to_text = retrieval_metrics(similarity.T, [{query for query, clips in enumerate(relevant) if clip in clips}
+                                                     for clip in range(len(rows))])
+    return {"task": "retrieval", "num_clips": len(rows), "num_captions": sum(len(captions[row]) for row in rows),
+            "num_queries": len(texts), "rerank_top_k": rerank_top_k, "text_to_audio": text_to_audio,
+            "audio_to_text": audio_to_text, **reader.record(),
+            "counting": "text-to-audio: every distinct caption is a query, every clip with that caption relevant; "
+                        "audio-to-text: every clip is a query, its captions relevant; mAP@10 over min(relevant, 10)"}
+
+
+def _text_audio_similarity(model, processor, texts: list[str], audio_embeds: torch.Tensor, batch_size: int,
+                           progress: bool) -> np.ndarray:
+    """`(texts, clips)` ALC similarities."""
+    device = _device(model)
     text_embeds = []
     for start in tqdm(range(0, len(texts), batch_size), desc="Embedding text", disable=not progress):
         tokens = _to(processor(text=texts[start : start + batch_size], return_llm_inputs=False), device)
         text_embeds.append(model.get_text_features(tokens["qformer_input_ids"],
                                                    tokens["qformer_attention_mask"]).pooler_output)
-    similarity = model.audio_text_similarity(audio_embeds, torch.cat(text_embeds)).t().float().cpu().numpy()
-    if rerank_top_k:
-        similarity = _rerank(model, processor, similarity, texts, features, rerank_top_k, progress)
-    text_to_audio = retrieval_metrics(similarity, [{clip} for clip in owner])
-    audio_to_text = retrieval_metrics(similarity.T, [{j for j, o in enumerate(owner) if o == i}
-                                                     for i in range(len(captions))])
-    return {"task": "retrieval", "num_clips": len(captions), "num_captions": len(texts),
-            "rerank_top_k": rerank_top_k, "text_to_audio": text_to_audio, "audio_to_text": audio_to_text,
-            "counting": "text-to-audio: every caption is a query with its one clip relevant; audio-to-text: every "
-                        "clip is a query, a hit if any of its captions is retrieved; mAP@10 over min(relevant, 10)"}
+    return model.audio_text_similarity(audio_embeds, torch.cat(text_embeds)).t().float().cpu().numpy()
 
 
-def _rerank(model, processor, similarity, texts, features, top_k, progress):
+def _rerank(model, processor, similarity, texts, features, feature_clip, top_k, progress):
+    """Each text query's top k clips ordered by their ALM matching probability (the mean over a clip's windows)."""
     device = _device(model)
+    windows_of: dict[int, list[int]] = {}
+    for window, clip in enumerate(feature_clip):
+        windows_of.setdefault(clip, []).append(window)
     reranked = similarity.copy()
     for row in tqdm(range(len(texts)), desc="ALM re-ranking", disable=not progress):
         top = np.argsort(-similarity[row], kind="stable")[:top_k]
-        tokens = processor(text=[texts[row]] * len(top), return_llm_inputs=False)
-        audio, mask = pad_audio_features([features[i].float().cpu() for i in top])
+        windows = [w for clip in top for w in windows_of[int(clip)]]
+        clip_index = torch.tensor([position for position, clip in enumerate(top) for _ in windows_of[int(clip)]])
+        tokens = processor(text=[texts[row]] * len(windows), return_llm_inputs=False)
+        audio, mask = pad_audio_features([features[w].float().cpu() for w in windows])
         probability = model.get_matching_scores(
             tokens["qformer_input_ids"].to(device), tokens["qformer_attention_mask"].to(device),
-            audio_features=audio.to(device), audio_attention_mask=mask.to(device)).float().cpu().numpy()
+            **_encoder_outputs(audio.to(device), mask.to(device))).float()
+        probability = mean_over_windows(probability, clip_index, len(top)).cpu().numpy()
         reranked[row, top] = similarity[row].max() + 1.0 + probability  # above every clip outside the top k
     return reranked
 
@@ -260,22 +500,30 @@ def _rerank(model, processor, similarity, texts, features, top_k, progress):
 def evaluate_captioning(model, processor, dataset: Dataset, caption_columns: Sequence[str] = ("caption",),
                         prompt: str = "Generate audio caption:", num_beams: int = 3, max_new_tokens: int = 30,
                         batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
-                        allow_empty: bool = False) -> dict[str, Any]:
-    """Generates a caption per clip with the Table-1 captioning prompt and scores it against the references."""
+                        allow_empty: bool = False, long_audio_policy: str | None = None,
+                        skip_invalid: bool = False) -> dict[str, Any]:
+    """
+    Generates a caption per clip with the Table-1 captioning prompt and scores it against the references. With the
+    window policy a clip's caption is its windows' non-empty captions joined by a space, in order (as the
+    `audio-to-text` pipeline writes them). Skipped clips (`skip_invalid`) are left out of the scores.
+    """
     _check_columns(dataset, {"audio": audio_column})
     dataset = _undecoded(dataset, audio_column)
     references = _captions_per_clip(dataset, caption_columns)
-    device = _device(model)
-    predictions = []
-    for batch in _batches(dataset, batch_size, progress, "Captioning"):
-        clips = batch[audio_column]
-        inputs = _to(processor(audio=clips, text=[prompt] * len(clips)), device)
-        ids = model.generate(**inputs, num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False)
-        predictions.extend(text.strip() for text in processor.batch_decode(ids))
-    metrics = compute_caption_metrics(predictions, references, allow_empty=allow_empty)
+    reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
+    rows, predictions = [], []
+    for batch in reader.batches(model, dataset, "Captioning", prompt):
+        ids = model.generate(**batch.inputs, num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False)
+        windows = [text.strip() for text in processor.batch_decode(ids)]
+        clip_index = batch.clip_index.tolist()
+        predictions += [" ".join(text for text, clip in zip(windows, clip_index) if clip == position and text)
+                        for position in range(len(batch.rows))]
+        rows += batch.rows
+    _check_some_evaluated(rows, reader)
+    metrics = compute_caption_metrics(predictions, [references[row] for row in rows], allow_empty=allow_empty)
     return {"task": "captioning", "num_clips": len(predictions), "prompt": prompt,
             "generation": {"num_beams": num_beams, "max_new_tokens": max_new_tokens, "do_sample": False},
-            **metrics, "predictions": predictions}
+            **metrics, **reader.record(), "predictions": predictions}
 
 
 # ---- data leakage --------------------------------------------------------------------------------------------------
@@ -345,68 +593,133 @@ def markdown_table(result: dict[str, Any], name: str = "MINT", dataset_name: str
             f"| {result['num_eval_clips']} | {result['num_overlapping']} | {pct(result['fraction_overlapping'])} |\n")
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="mint-eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", choices=["classify", "zero-shot", "retrieval", "caption", "leakage"])
-    parser.add_argument("--model", help="a MINT checkpoint folder (stage 2 for classify/caption, stage 1 otherwise)")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--train", nargs="*", default=[], help="training datasets (leakage)")
-    parser.add_argument("--template")
-    parser.add_argument("--prompt")
-    parser.add_argument("--label-column", default="label")
-    parser.add_argument("--known-column")
-    parser.add_argument("--candidates", help="comma-separated candidate labels (default: the dataset's labels)")
-    parser.add_argument("--multi-label", action="store_true")
-    parser.add_argument("--caption-column", nargs="+", default=["caption"])
-    parser.add_argument("--rerank-top-k", type=int)
-    parser.add_argument("--num-beams", type=int, default=3)
-    parser.add_argument("--max-new-tokens", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--output", default="mint_eval.json")
-    parser.add_argument("--name", default="MINT", help="the row name in the Markdown table")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--allow-empty", action="store_true", help="score empty generated captions instead of failing")
-    args = parser.parse_args(argv)
+_TASKS = {
+    "classify": "classification by vocabulary ranking with a stage-2 model (Table 2)",
+    "zero-shot": "zero-shot classification by stage-1 embeddings and label prompts (Table 6)",
+    "retrieval": "text-to-audio and audio-to-text retrieval with a stage-1 model (Table 3)",
+    "caption": "captioning with a stage-2 model (Table 4)",
+    "leakage": "clips shared between training datasets and the evaluation dataset",
+}
 
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mint-eval", description=__doc__.split("\n\n")[0])
+    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name, description in _TASKS.items():
+        task = tasks.add_parser(name, help=description, description=description)
+        task.add_argument("--dataset", required=True, help="a dataset folder (save_to_disk, or an audio folder)")
+        task.add_argument("--split", default="test", help="the split of a dataset with several (default: test)")
+        task.add_argument("--audio-column", default="audio")
+        task.add_argument("--output", default="mint_eval.json", help="the JSON of every metric and prediction; the "
+                          "Markdown table goes next to it (.md)")
+        task.add_argument("--name", default="MINT", help="the row name in the Markdown table")
+        task.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "leakage":
+            task.add_argument("--train", nargs="+", required=True, help="training dataset folders")
+            task.add_argument("--train-split", default="train")
+            task.add_argument("--id-column", help="a column of clip identifiers, compared as well")
+            continue
+        task.add_argument("--model", required=True,
+                          help=f"a MINT folder ({'stage 2' if name in ('classify', 'caption') else 'stage 1'})")
+        task.add_argument("--batch-size", type=int, default=8)
+        task.add_argument("--long-audio-policy", choices=["crop", "window"],
+                          help="clips longer than the processor's max_audio_seconds (default: the processor's policy)")
+        task.add_argument("--skip-invalid", action="store_true",
+                          help="skip (and count) clips the processor refuses, instead of stopping")
+        if name in ("classify", "zero-shot"):
+            task.add_argument("--label-column", default="label")
+            task.add_argument("--known-column", help="multi-label: the labels annotated for each clip")
+            task.add_argument("--candidates", help="comma-separated candidate labels (default: the dataset's labels)")
+            task.add_argument("--multi-label", action="store_true")
+        if name == "classify":
+            task.add_argument("--template", help="a Table-1 template name, whose prompt is used")
+            task.add_argument("--prompt", help="the instruction before the candidates (instead of --template)")
+        if name == "zero-shot":
+            task.add_argument("--label-template", default=DEFAULT_LABEL_TEMPLATE,
+                              help="each label's text, with {label} where the label goes (default: %(default)r)")
+            task.add_argument("--prompt", help=argparse.SUPPRESS)
+        if name in ("retrieval", "caption"):
+            task.add_argument("--caption-column", nargs="+", default=["caption"])
+        if name == "retrieval":
+            task.add_argument("--rerank-top-k", type=int)
+        if name == "caption":
+            task.add_argument("--prompt", default=get_template("Clotho").prompt)
+            task.add_argument("--num-beams", type=int, default=3)
+            task.add_argument("--max-new-tokens", type=int, default=30)
+            task.add_argument("--allow-empty", action="store_true",
+                              help="score empty generated captions instead of failing")
+    return parser
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     dataset = load_local_dataset(args.dataset, args.split)
     progress = not args.quiet
     if args.task == "leakage":
-        result = leakage_report([load_local_dataset(p, "train") for p in args.train], dataset)
-    else:
-        if not args.model:
-            parser.error(f"{args.task} needs --model")
+        return leakage_report([load_local_dataset(p, args.train_split) for p in args.train], dataset,
+                              args.audio_column, args.id_column)
+    if args.task == "zero-shot" and args.prompt is not None:
+        raise ValueError("zero-shot scores label prompts: give the label's text with --label-template (e.g. "
+                         f"{DEFAULT_LABEL_TEMPLATE!r}); --prompt is for classify and caption.")
+    try:
+        from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
+        from .processing_mint import MintProcessor
+    except ImportError:  # installed as top-level modules
         from modeling_mint import MintForConditionalGeneration, MintForPreTraining
         from processing_mint import MintProcessor
 
-        processor = MintProcessor.from_pretrained(args.model)
-        stage2 = args.task in ("classify", "caption")
-        model = (MintForConditionalGeneration if stage2 else MintForPreTraining).from_pretrained(args.model).eval()
-        if torch.cuda.is_available():
-            model.cuda()
-        candidates = args.candidates.split(",") if args.candidates else None
-        if args.task in ("classify", "zero-shot"):
-            result = evaluate_classification(
-                model, processor, dataset, args.label_column, candidates, args.prompt, args.template,
-                args.multi_label, args.known_column, "llm" if args.task == "classify" else "embedding",
-                args.batch_size, progress)
-        elif args.task == "retrieval":
-            result = evaluate_retrieval(model, processor, dataset, args.caption_column, args.rerank_top_k,
-                                        args.batch_size, progress)
-        else:
-            result = evaluate_captioning(model, processor, dataset, args.caption_column,
-                                         args.prompt or get_template("Clotho").prompt, args.num_beams,
-                                         args.max_new_tokens, args.batch_size, progress,
-                                         allow_empty=args.allow_empty)
-    result["model"], result["dataset"] = args.model, args.dataset
+    processor = MintProcessor.from_pretrained(args.model)
+    stage2 = args.task in ("classify", "caption")
+    model = (MintForConditionalGeneration if stage2 else MintForPreTraining).from_pretrained(args.model).eval()
+    if torch.cuda.is_available():
+        model.cuda()
+    common = dict(batch_size=args.batch_size, progress=progress, audio_column=args.audio_column,
+                  long_audio_policy=args.long_audio_policy, skip_invalid=args.skip_invalid)
+    if args.task in ("classify", "zero-shot"):
+        classify = args.task == "classify"
+        return evaluate_classification(
+            model, processor, dataset, args.label_column, args.candidates.split(",") if args.candidates else None,
+            prompt=args.prompt if classify else None, template=args.template if classify else None,
+            multi_label=args.multi_label, known_column=args.known_column, mode="llm" if classify else "embedding",
+            label_template=None if classify else args.label_template, **common)
+    if args.task == "retrieval":
+        return evaluate_retrieval(model, processor, dataset, args.caption_column, args.rerank_top_k, **common)
+    return evaluate_captioning(model, processor, dataset, args.caption_column, args.prompt, args.num_beams,
+                               args.max_new_tokens, allow_empty=args.allow_empty, **common)
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """
+    `mint-eval` as a function: evaluates as `argv` says, writes the JSON of every metric and prediction and the
+    Markdown table next to it, prints the table and a summary, and returns the result.
+    """
+    args = _parser().parse_args(argv)
+    result = _evaluate(args)
+    result.update(model=getattr(args, "model", None), dataset=args.dataset, split=args.split)
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
+    table_path = os.path.splitext(args.output)[0] + ".md"
     table = markdown_table(result, args.name, os.path.basename(os.path.normpath(args.dataset)))
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
+    with open(table_path, "w") as f:
         f.write(table)
     print(table)
+    print(_summary(args.task, result, args.output, table_path))
     return result
 
 
+def _summary(task: str, result: dict[str, Any], output: str, table_path: str) -> str:
+    if task == "leakage":
+        counts = f"{result['num_eval_clips']} clips checked"
+    else:
+        counts = (f"{result['num_clips']} clips evaluated ({result['num_skipped']} skipped, {result['num_cropped']} "
+                  f"cropped, long-audio policy {result['long_audio_policy']!r})")
+    return f"mint-eval {task}: {counts}; every metric and prediction in {output}, the table in {table_path}."
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `mint-eval` command: 0 once the evaluation is written; an error raises (a non-zero exit status)."""
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,7 +7,8 @@
     index.save("my-index"); MintRetrievalIndex.load("my-index", model, processor)
 
 Scores are the ALC similarity of section 2.2: the highest cosine similarity between any query embedding of a clip
-and the text embedding (the ranking of Table 3).
+and the text embedding (the ranking of Table 3). With the processor's `long_audio_policy="window"`, a clip's
+embedding is the re-normalised mean of its windows' normalised embeddings: one entry per clip.
 """
 
 import json
@@ -18,6 +19,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
+
+
+try:
+    from .data_mint import _undecoded
+    from .evaluation_mint import audio_path, clip_error_reason, pool_window_embeddings
+except ImportError:  # installed as top-level modules
+    from data_mint import _undecoded
+    from evaluation_mint import audio_path, clip_error_reason, pool_window_embeddings
 
 
 INDEX_EMBEDDINGS = "audio_embeddings.safetensors"
@@ -51,12 +60,13 @@ class MintRetrievalIndex:
             progress: bool = True) -> "MintRetrievalIndex":
         """
         Embeds `clips` (a list of paths, arrays with `sampling_rate`, `datasets` Audio dicts, or a `Dataset` with an
-        `audio` column) and appends them; `ids` default to their positions in the index.
+        `audio` column) and appends them, one entry per clip; `ids` default to their positions in the index. A clip the
+        processor refuses raises a `ValueError` naming its position in `clips`, its id and its file.
         """
         if hasattr(clips, "column_names"):  # a datasets Dataset
             if "audio" not in clips.column_names:
                 raise ValueError(f"The dataset has no 'audio' column; its columns are {clips.column_names}.")
-            clips = clips["audio"]
+            clips = _undecoded(clips, "audio")["audio"]
         clips = list(clips)
         if not clips:
             raise ValueError("Got no clips to add; expected at least one.")
@@ -66,12 +76,28 @@ class MintRetrievalIndex:
         embedded = []
         for start in tqdm(range(0, len(clips), batch_size), desc="Indexing audio", disable=not progress,
                           unit="batch"):
-            inputs = self.processor(audio=clips[start : start + batch_size], sampling_rate=sampling_rate)
-            inputs = {k: v.to(self._device) for k, v in inputs.items()}
-            embedded.append(self.model.get_audio_features(**inputs).pooler_output.float().cpu())
+            batch = clips[start : start + batch_size]
+            inputs = self._inputs(batch, ids[start : start + batch_size], start, sampling_rate)
+            clip_index = inputs.pop("clip_index", torch.arange(len(batch))).long().to(self._device)
+            windows = self.model.get_audio_features(**{k: v.to(self._device) for k, v in inputs.items()})
+            embedded.append(pool_window_embeddings(windows.pooler_output, clip_index, len(batch)).float().cpu())
         self.embeddings = torch.cat([self.embeddings, *embedded])
         self.ids.extend(ids)
         return self
+
+    def _inputs(self, clips: list, ids: list, start: int, sampling_rate: int | None) -> dict[str, torch.Tensor]:
+        """The processor's inputs for `clips`; a clip it refuses is named by its position in `add`, id and file."""
+        try:
+            return dict(self.processor(audio=clips, sampling_rate=sampling_rate))
+        except (ValueError, TypeError):
+            for offset, (clip, clip_id) in enumerate(zip(clips, ids)):
+                try:
+                    self.processor.load_audio([clip], sampling_rate)
+                except (ValueError, TypeError) as error:
+                    path = audio_path(clip)
+                    raise ValueError(f"Clip {start + offset} (id {clip_id!r}" + (f", file {path!r}" if path else "")
+                                     + f"): {clip_error_reason(error)}") from error
+            raise
 
     @torch.no_grad()
     def scores(self, queries: str | Sequence[str]) -> torch.Tensor:

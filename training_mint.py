@@ -11,35 +11,49 @@ Python: `train(load_recipe("stage1.json"))` returns the `Trainer` after training
 
 import argparse
 import dataclasses
+import difflib
 import json
+import math
 import os
 import re
 import sys
+import time
+import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
+import numpy as np
 import torch
-from datasets import Dataset, IterableDataset, load_from_disk
+from datasets import Dataset, IterableDataset
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import logging
 
 
 try:
     from .configuration_mint import MintConfig
     from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
                             merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
+    from .evaluation_mint import clip_error_reason
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
     from configuration_mint import MintConfig
     from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
                            merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
+    from evaluation_mint import clip_error_reason
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
 
 
+logger = logging.get_logger(__name__)
+
 COMPLETE_MARKER = "mint_checkpoint_complete.json"
 OBJECTIVE_LOSSES = ("loss_alc", "loss_alm", "loss_atg")
+# Columns [`number_rows`] adds, so that a bad example is named by its dataset and row.
+ROW_COLUMN, SOURCE_COLUMN = "mint_row", "mint_source"
+# Batch entries [`CheckedCollator`] adds for [`MintTrainer`], which removes them before the model sees the batch.
+EXAMPLES_KEY, SKIPPED_KEY = "mint_examples", "mint_skipped"
 
 
 @dataclass
@@ -61,6 +75,15 @@ class MintRecipe:
     parameter of the model); the other trainable parameters use `learning_rate`.
     `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
     (and, in stage 2, the rest of Bridge-Net) and saves the adapters only.
+    `skip_invalid_examples`: leave out, with a logged warning and a count, the examples that would otherwise stop
+    training with an error (non-finite cached features, audio the processor refuses; see [`CheckedCollator`]).
+    `max_train_minutes`: a wall-clock budget for the training loop (model loading excluded): once spent, training stops
+    after the current optimizer step and saves a complete checkpoint and the model, as at the end of a run; a later
+    run with `resume` continues from there (with a fresh budget).
+    `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
+
+    Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
+    and values of the wrong type raise a `ValueError` naming them; numbers given as strings (`"1e-4"`) are converted.
     """
 
     stage: int = 1
@@ -90,7 +113,117 @@ class MintRecipe:
     dataloader_num_workers: int = 2
     group_by_length: bool = False
     lora: dict[str, Any] | None = None
+    skip_invalid_examples: bool = False
+    max_train_minutes: float | None = None
     training_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for item in dataclasses.fields(self):
+            setattr(self, item.name, _coerce(item.name, getattr(self, item.name), item.type))
+        _check_recipe_values(self)
+
+
+# What a `datasets` entry of a recipe may hold, with each value's type.
+DATASET_ENTRY_KEYS: dict[str, type] = {"path": str, "split": str, "template": str, "weight": float,
+                                       "audio_column": str, "label_column": str, "caption_column": str, "prompt": str}
+LORA_KEYS: dict[str, type] = {"targets": list[str], "r": int, "alpha": float, "dropout": float}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _refuse_unknown_keys(where: str, given, allowed, allowed_text: str | None = None) -> None:
+    """A `ValueError` naming the keys of `given` outside `allowed`, with close matches and the allowed keys."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        hints = [f"{match[0]!r} for {key!r}" for key in unknown
+                 if (match := difflib.get_close_matches(key, list(allowed), 1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        allowed_text = allowed_text or f"allowed keys: {sorted(allowed)}"
+        raise ValueError(f"{where} has unknown keys {unknown}{hint}; {allowed_text}.")
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """`value` checked against the type annotation `annotation`; numeric strings become numbers."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(name, value, next(a for a in args if a is not type(None)))
+    if annotation is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"Recipe field {name} must be a list, got {value!r}.")
+        return [_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"Recipe field {name} must be an object with string keys, got {value!r}.")
+        return {k: _coerce(f"{name}[{k!r}]", v, args[1]) for k, v in value.items()}
+    if annotation in (int, float) and isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"Recipe field {name} must be {_TYPE_NAMES[annotation]}, got the string "
+                             f"{value!r}.") from None
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, annotation) or (annotation is not bool and isinstance(value, bool)):
+        raise ValueError(f"Recipe field {name} must be {_TYPE_NAMES[annotation]}, got {value!r}.")
+    if annotation is float and not math.isfinite(value):
+        raise ValueError(f"Recipe field {name} must be a finite number, got {value!r}.")
+    return value
+
+
+def _check_at_least(recipe: "MintRecipe", names: tuple[str, ...], low: float) -> None:
+    for name in names:
+        value = getattr(recipe, name)
+        if value is not None and value < low:
+            raise ValueError(f"Recipe field {name} must be at least {low:g}, got {value!r}.")
+
+
+def _check_recipe_values(recipe: "MintRecipe") -> None:
+    if recipe.stage not in (1, 2):
+        raise ValueError(f"Recipe field stage must be 1 or 2 (MINT's two training stages), got {recipe.stage!r}.")
+    _check_at_least(recipe, ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
+                             "save_total_limit"), 1)
+    _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
+    for name in ("num_train_epochs", "max_train_minutes"):
+        if getattr(recipe, name) is not None and getattr(recipe, name) <= 0:
+            raise ValueError(f"Recipe field {name} must be positive, got {getattr(recipe, name)!r}.")
+    if recipe.max_steps == 0 or recipe.max_steps < -1:
+        raise ValueError("Recipe field max_steps must be -1 (train num_train_epochs) or positive, got "
+                         f"{recipe.max_steps}.")
+    for part, rate in (recipe.learning_rates or {}).items():
+        if rate < 0:
+            raise ValueError(f"Recipe field learning_rates[{part!r}] must be at least 0, got {rate!r}.")
+    recipe.datasets = [_checked_dataset_entry(i, entry) for i, entry in enumerate(recipe.datasets)]
+    if recipe.lora is not None:
+        _refuse_unknown_keys("Recipe field lora", recipe.lora, LORA_KEYS)
+        recipe.lora = {k: _coerce(f"lora[{k!r}]", v, LORA_KEYS[k]) for k, v in recipe.lora.items()}
+    _check_training_args(recipe.training_args)
+
+
+def _checked_dataset_entry(index: int, entry: dict[str, Any]) -> dict[str, Any]:
+    _refuse_unknown_keys(f"Recipe datasets[{index}]", entry, DATASET_ENTRY_KEYS)
+    if "path" not in entry:
+        raise ValueError(f"Recipe datasets[{index}] has no 'path'; each dataset entry needs a local folder.")
+    entry = {k: _coerce(f"datasets[{index}][{k!r}]", v, DATASET_ENTRY_KEYS[k]) for k, v in entry.items()}
+    if entry.get("weight", 1.0) <= 0:
+        raise ValueError(f"Recipe datasets[{index}]['weight'] must be positive, got {entry['weight']!r}.")
+    return entry
+
+
+def _check_training_args(training_args: dict[str, Any]) -> None:
+    from_recipe = set(_RECIPE_TRAINING_ARGUMENTS) | {"per_device_train_batch_size", "bf16", "activation_checkpointing",
+                                                     "gradient_checkpointing", "remove_unused_columns"}
+    clashing = sorted(set(training_args) & from_recipe)
+    if clashing:
+        raise ValueError(f"Recipe field training_args sets {clashing}, which the recipe sets itself: use the recipe's "
+                         "own fields (batch_size, bf16, gradient_checkpointing, learning_rate, ...).")
+    _refuse_unknown_keys("Recipe field training_args", training_args,
+                         {f.name for f in dataclasses.fields(TrainingArguments)} - from_recipe,
+                         "they must be fields of transformers' TrainingArguments")
 
 
 def default_recipe(stage: int) -> MintRecipe:
@@ -105,6 +238,9 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     """Reads a JSON recipe and applies `key=value` overrides (values parsed as JSON where they parse)."""
     with open(path) as f:
         values = json.load(f)
+    if not isinstance(values, dict):
+        raise ValueError(f"The recipe {os.fspath(path)!r} must hold a JSON object of recipe fields, got "
+                         f"{type(values).__name__}.")
     known = {f.name for f in dataclasses.fields(MintRecipe)}
     for item in overrides or []:
         key, sep, raw = item.partition("=")
@@ -114,9 +250,7 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
             values[key] = raw
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"Unknown recipe keys {sorted(unknown)}; known keys: {sorted(known)}.")
+    _refuse_unknown_keys(f"The recipe {os.fspath(path)!r}", values, known)
     return MintRecipe(**values)
 
 
@@ -132,6 +266,25 @@ class CompleteCheckpointCallback(TrainerCallback):
         return control
 
 
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training once `minutes` of wall-clock time have passed since it began, saving a checkpoint of the last
+    step first."""
+
+    def __init__(self, minutes: float):
+        self.minutes = minutes
+        self._start = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self._start >= 60 * self.minutes:
+            logger.warning(f"The time budget of {self.minutes:g} min is spent: training stops at step "
+                           f"{state.global_step} and saves its checkpoint.")
+            control.should_training_stop = control.should_save = True
+        return control
+
+
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The newest `checkpoint-N` in `output_dir` that carries the completion marker; partial ones are skipped."""
     if not os.path.isdir(output_dir):
@@ -144,15 +297,131 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return os.path.join(output_dir, steps[-1][1]) if steps else None
 
 
+def number_rows(dataset, source: int = 0):
+    """
+    `dataset` with each example's row (`mint_row`) and the index of its source dataset (`mint_source`), which
+    [`CheckedCollator`] names when an example is invalid. Map-style and iterable `datasets` are numbered; other
+    datasets are returned as they are.
+    """
+    if isinstance(dataset, Dataset):
+        return dataset.add_column(ROW_COLUMN, np.arange(len(dataset))).add_column(
+            SOURCE_COLUMN, np.full(len(dataset), source))
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(lambda _, row: {ROW_COLUMN: row, SOURCE_COLUMN: source}, with_indices=True)
+    return dataset
+
+
+@dataclass
+class CheckedCollator:
+    """
+    Checks each example, then batches the valid ones with `collator` ([`MintDataCollator`]).
+
+    An example is invalid when its cached `audio_features` hold a NaN or infinite value, or when the processor refuses
+    its audio (undecodable, empty, non-finite or too short). An invalid example raises a `ValueError` naming its
+    dataset (`sources[mint_source]`), its row (`mint_row`, see [`number_rows`]), the column and the audio file; with
+    `skip_invalid` it is left out of the batch with a logged warning instead, and the batch counts it under
+    `mint_skipped`. Each batch lists where its examples come from under `mint_examples`, for [`MintTrainer`]'s
+    messages. With the processor's `"window"` policy every window of a clip is a training example with the clip's
+    text.
+    """
+
+    collator: Any
+    sources: list[str] = field(default_factory=lambda: ["the training dataset"])
+    skip_invalid: bool = False
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        examples, skipped = self._drop_invalid(examples, self._feature_problem)
+        try:
+            batch = self.collator(examples)
+        except (ValueError, TypeError):
+            valid, more = self._drop_invalid(examples, self._audio_problem)
+            if not more:
+                raise
+            examples, skipped = valid, skipped + more
+            batch = self.collator(examples)
+        batch.pop("clip_index", None)
+        batch[EXAMPLES_KEY] = [self.where(e) for e in examples]
+        batch[SKIPPED_KEY] = skipped
+        return batch
+
+    def where(self, example: dict[str, Any]) -> str:
+        """The example's row, dataset and audio file, as the error messages name them."""
+        audio = example.get("audio")
+        path = audio if isinstance(audio, str) else audio.get("path") if isinstance(audio, dict) else None
+        place = (f"row {int(example[ROW_COLUMN])} of {self.sources[int(example.get(SOURCE_COLUMN, 0))]}"
+                 if ROW_COLUMN in example else f"an example of {self.sources[0]}")
+        return place + (f" (file {path!r})" if path else "")
+
+    def _drop_invalid(self, examples, problem_of) -> tuple[list[dict[str, Any]], int]:
+        valid = []
+        for example in examples:
+            problem = problem_of(example)
+            if problem is None:
+                valid.append(example)
+            elif not self.skip_invalid:
+                raise ValueError(f"Invalid training example: {self.where(example)}, {problem}. Fix or remove it, or "
+                                 "set skip_invalid_examples in the recipe to skip such examples.")
+            else:
+                logger.warning(f"Skipping invalid training example: {self.where(example)}, {problem}.")
+        if not valid:
+            raise ValueError(f"Every example of a training batch is invalid ({', '.join(map(self.where, examples))}); "
+                             "fix the dataset.")
+        return valid, len(examples) - len(valid)
+
+    @staticmethod
+    def _feature_problem(example: dict[str, Any]) -> str | None:
+        if "audio_features" not in example:
+            return None
+        values = np.asarray(example["audio_features"])
+        if values.dtype.kind != "f":
+            return None
+        bad = np.argwhere(~np.isfinite(values))
+        if not len(bad):
+            return None
+        frame, dimension = bad[0]
+        return (f"column 'audio_features': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
+                f"{values[frame, dimension]} at frame {frame}, dimension {dimension}); rebuild the feature cache")
+
+    def _audio_problem(self, example: dict[str, Any]) -> str | None:
+        try:
+            self.collator([example])
+        except (ValueError, TypeError) as error:
+            return f"column 'audio': {clip_error_reason(error)}"
+        return None
+
+
+def _describe(examples: list[str] | None) -> str:
+    if not examples:
+        return "this batch"
+    return f"the batch of {'; '.join(examples[:8])}" + (f" and {len(examples) - 8} more" if len(examples) > 8 else "")
+
+
+def check_finite_weights(model, destination: str | os.PathLike) -> None:
+    """Raises a `FloatingPointError` naming the parameters of `model` that hold NaN or infinite values."""
+    named = [(name, p) for name, p in model.named_parameters() if p.numel()]
+    finite = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
+    bad = [name for (name, _), ok in zip(named, finite) if not ok]
+    if bad:
+        raise FloatingPointError(f"Not saving {os.fspath(destination)!r}: the weights {bad[:10]} "
+                                 f"{'and more ' if len(bad) > 10 else ''}hold NaN or infinite values.")
+
+
 class MintTrainer(Trainer):
     """
     `Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately, and gives
     named parts of the model their own learning rates (`learning_rates={"qformer": 5e-5}`); the schedule scales every
-    part's rate alike.
+    part's rate alike. The logged `learning_rate` is the base rate's; each part's is logged as `learning_rate_<part>`.
+
+    Non-finite values never reach the weights: a NaN or infinite loss, or gradient (without fp16 loss scaling, whose
+    skipped steps are expected), raises a `FloatingPointError` naming the step and the batch's examples before the
+    optimizer step; a model with non-finite weights is never saved. Batches from [`CheckedCollator`] report their
+    skipped invalid examples, logged as `skipped_examples` (the total so far).
     """
 
     def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.skipped_examples = 0
+        self._schedule_scale = 1.0
         self._objective_totals: dict[str, list[float]] = {}
         self.learning_rates = dict(learning_rates or {})
         parts = {name.split(".")[0] for name, _ in _unwrapped(self.model).named_parameters()}
@@ -177,6 +446,15 @@ class MintTrainer(Trainer):
             optimizer._mint_split = True
         return optimizer
 
+    def _get_learning_rate(self) -> float:
+        """The base `learning_rate` as the schedule scales it now (with per-part rates, the first parameter group may
+        be a part's)."""
+        if not self.learning_rates:
+            return super()._get_learning_rate()
+        self._schedule_scale = next((group["lr"] / group["initial_lr"] for group in self.optimizer.param_groups
+                                     if group.get("initial_lr")), 1.0)
+        return self.args.learning_rate * self._schedule_scale
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
                                              num_items_in_batch=num_items_in_batch)
@@ -187,10 +465,42 @@ class MintTrainer(Trainer):
                 self._objective_totals.setdefault(name, []).append(float(mean))
         return (loss, outputs) if return_outputs else loss
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        examples = inputs.pop(EXAMPLES_KEY, None)
+        self.skipped_examples += int(inputs.pop(SKIPPED_KEY, 0))
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        step = self.state.global_step + 1
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"The training loss is {loss.item()} at step {step}, on {_describe(examples)}; "
+                                     "training stopped before the optimizer step, so no weight was updated with it.")
+        if self.accelerator.sync_gradients and self.accelerator.scaler is None:
+            self._check_finite_gradients(model, step, examples)
+        return loss
+
+    def _check_finite_gradients(self, model, step: int, examples: list[str] | None) -> None:
+        named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        finite = torch.stack([torch.isfinite(grad).all() for _, grad in named]).tolist()
+        bad = [name for (name, _), ok in zip(named, finite) if not ok]
+        if bad:
+            raise FloatingPointError(f"The gradients of {bad[:10]} hold NaN or infinite values at step {step}, on "
+                                     f"{_describe(examples)}; training stopped before the optimizer step, so no "
+                                     "weight was updated with them.")
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        check_finite_weights(self.model, output_dir or self.args.output_dir)
+        super().save_model(output_dir, _internal_call)
+
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and self._objective_totals:
             logs.update({name: round(sum(v) / len(v), 6) for name, v in self._objective_totals.items()})
             self._objective_totals = {}
+        if "loss" in logs and self.skipped_examples:
+            logs["skipped_examples"] = self.skipped_examples
+        if "learning_rate" in logs:
+            logs.update({f"learning_rate_{part}": rate * self._schedule_scale
+                         for part, rate in self.learning_rates.items()})
         super().log(logs, *args, **kwargs)
 
 
@@ -257,6 +567,7 @@ def save_adapters(peft_model, path: str | os.PathLike) -> None:
     """Saves the LoRA adapters and trained modules (peft) plus the trained bare parameters (the queries)."""
     from safetensors.torch import save_file
 
+    check_finite_weights(peft_model, path)
     peft_model.save_pretrained(path)
     base = peft_model.get_base_model()
     extra = {n: p.detach().contiguous() for n, p in base.named_parameters(recurse=False) if p.requires_grad}
@@ -395,19 +706,19 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     passed_through = {name: getattr(recipe, name) for name in _RECIPE_TRAINING_ARGUMENTS}
-    return TrainingArguments(
-        per_device_train_batch_size=per_device_batch_size(recipe.batch_size, world_size,
-                                                          recipe.gradient_accumulation_steps),
-        bf16=bf16,
-        **{_CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing},
-        remove_unused_columns=False,
-        report_to=[],
+    return TrainingArguments(**{
+        "report_to": [],
+        **recipe.training_args,
+        "per_device_train_batch_size": per_device_batch_size(recipe.batch_size, world_size,
+                                                             recipe.gradient_accumulation_steps),
+        "bf16": bf16,
+        _CHECKPOINTING_ARGUMENT: recipe.gradient_checkpointing,
+        "remove_unused_columns": False,
         **_distributed_arguments(recipe),
         **({"train_sampling_strategy": "group_by_length", "length_column_name": CACHED_LENGTH}
            if recipe.group_by_length else {}),
         **passed_through,
-        **recipe.training_args,
-    )
+    })
 
 
 def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: list | None = None) -> MintTrainer:
@@ -420,13 +731,21 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     if recipe.group_by_length and CACHED_LENGTH not in dataset.column_names:
         raise ValueError(f"group_by_length needs the {CACHED_LENGTH!r} column that cache_audio_features writes; this "
                          f"dataset has {dataset.column_names}. Train from the feature cache, or add the column.")
+    if ROW_COLUMN in (getattr(dataset, "column_names", None) or []):  # numbered per recipe dataset
+        sources = [repr(spec["path"]) for spec in recipe.datasets]
+    else:
+        dataset, sources = number_rows(dataset), [_dataset_name(recipe, train_dataset is not None)]
+    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage), sources, recipe.skip_invalid_examples)
     trainer = MintTrainer(
-        model=model, args=args, train_dataset=dataset,
-        data_collator=MintDataCollator(processor, stage=recipe.stage), processing_class=processor,
+        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,
         callbacks=[CompleteCheckpointCallback(), *(callbacks or [])], learning_rates=recipe.learning_rates,
     )
+    if recipe.max_train_minutes is not None:
+        trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
+    if trainer.skipped_examples:
+        logger.warning(f"Skipped {trainer.skipped_examples} invalid training examples (see the warnings above).")
     if recipe.lora:
         save_adapters(trainer.model, recipe.output_dir)
     else:
@@ -435,17 +754,31 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     return trainer
 
 
-def main(argv: list[str] | None = None) -> None:
+def _dataset_name(recipe: MintRecipe, given: bool) -> str:
+    if given:
+        return "the train_dataset given to train()"
+    if len(recipe.datasets) == 1:
+        return repr(recipe.datasets[0]["path"])
+    return f"the mixture of {[spec['path'] for spec in recipe.datasets]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `mint-train` command: 0 once done; an error raises (a non-zero exit status)."""
     parser = argparse.ArgumentParser(prog="mint-train", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("print-recipe", help="print the paper's recipe for a stage as JSON")
     show.add_argument("stage", choices=["stage1", "stage2"])
     run = commands.add_parser("run", help="train one stage from a recipe file")
     run.add_argument("recipe")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe field (the value read as JSON where it parses)")
+    run.add_argument("--max-train-minutes", type=float, help="the recipe's max_train_minutes: a wall-clock budget")
+    run.add_argument("--skip-invalid-examples", action="store_true",
+                     help="the recipe's skip_invalid_examples: skip (and count) invalid examples instead of stopping")
     cache = commands.add_parser("cache-features", help="run the frozen audio encoder once over a dataset")
     cache.add_argument("--model", help="a MINT folder (not needed with --merge)")
-    cache.add_argument("--dataset", help="a saved dataset of MINT examples with an audio column (not with --merge)")
+    cache.add_argument("--dataset", help="a dataset folder of MINT examples with an audio column (not with --merge)")
+    cache.add_argument("--split", default="train", help="the split of a dataset with several (default: train)")
     cache.add_argument("--output", required=True)
     cache.add_argument("--batch-size", type=int, default=8)
     cache.add_argument("--dtype", choices=["float32", "float16"], default="float32")
@@ -468,13 +801,23 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(dataclasses.asdict(default_recipe(int(args.stage[-1]))), sys.stdout, indent=2)
         print()
     elif args.command == "run":
-        train(load_recipe(args.recipe, args.overrides))
+        overrides = list(args.overrides)
+        if args.max_train_minutes is not None:
+            overrides.append(f"max_train_minutes={args.max_train_minutes}")
+        if args.skip_invalid_examples:
+            overrides.append("skip_invalid_examples=true")
+        recipe = load_recipe(args.recipe, overrides)
+        trainer = train(recipe)
+        print(f"mint-train run: stage {recipe.stage}, {trainer.state.global_step} steps, "
+              f"{trainer.skipped_examples} invalid examples skipped; the model is in {recipe.output_dir}.")
     elif args.command == "plan":
         run_plan(args)
     elif args.merge:
         merge_feature_cache(args.output, max_shard_size=args.max_shard_size, progress=not args.quiet)
+        print(f"mint-train cache-features: shards merged into {args.output}.")
     else:
         _cache_features(args, parser)
+    return 0
 
 
 def _cache_features(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -482,11 +825,14 @@ def _cache_features(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     if not args.model or not args.dataset:
         parser.error("cache-features needs --model and --dataset (or --merge to merge finished shards)")
     model = MintForPreTraining.from_pretrained(args.model).to(args.device)
-    cache_audio_features(model, MintProcessor.from_pretrained(args.model), load_from_disk(args.dataset), args.output,
-                         batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet, num_proc=args.num_proc,
-                         num_shards=args.num_shards, shard_indices=args.shard_index,
-                         max_shard_size=args.max_shard_size)
+    cached = cache_audio_features(model, MintProcessor.from_pretrained(args.model),
+                                  load_local_dataset(args.dataset, args.split), args.output,
+                                  batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet,
+                                  num_proc=args.num_proc, num_shards=args.num_shards, shard_indices=args.shard_index,
+                                  max_shard_size=args.max_shard_size)
+    print(f"mint-train cache-features: {len(cached) if cached is not None else 'the finished'} examples cached in "
+          f"{args.output}.")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,9 +1,5 @@
 """Evaluation (issue 4): classification, retrieval, captioning, leakage, the mint-eval command; against hand values."""
 
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -150,6 +146,44 @@ def test_retrieval_end_to_end_and_reranking(eval_dataset, stage1):
     assert "| MINT |" in markdown_table(reranked)
 
 
+def _similarity(model, processor, dataset, texts):
+    audio = processor(audio=dataset.cast_column("audio", Audio(decode=False))["audio"])
+    tokens = processor(text=texts, return_llm_inputs=False)
+    with torch.no_grad():
+        return model.audio_text_similarity(model.get_audio_features(**audio).pooler_output,
+                                           model.get_text_features(tokens["qformer_input_ids"],
+                                                                   tokens["qformer_attention_mask"]).pooler_output
+                                           ).t().numpy()
+
+
+def test_retrieval_counts_every_clip_with_the_querys_caption_as_relevant(eval_dataset, stage1):
+    """Labels turned into captions: one query per label, all of its clips relevant (was: one per clip, so R@1 could
+    not exceed 1 / clips per label)."""
+    model, processor = stage1
+    data = eval_dataset.add_column("label_caption", ["a dog", "a cat", "a dog", "a cat", "a dog"])
+    result = evaluate_retrieval(model, processor, data, ["label_caption"], progress=False)
+    similarity = _similarity(model, processor, data, ["a dog", "a cat"])
+    assert (result["num_queries"], result["num_captions"]) == (2, 5)
+    assert result["text_to_audio"] == pytest.approx(retrieval_metrics(similarity, [{0, 2, 4}, {1, 3}]))
+    assert result["audio_to_text"] == pytest.approx(retrieval_metrics(similarity.T, [{0}, {1}, {0}, {1}, {0}]))
+
+
+def test_retrieval_with_five_distinct_captions_per_clip_counts_as_before(eval_dataset, stage1):
+    """Clotho: every caption is a query with its one clip relevant; every clip a query with its five captions."""
+    model, processor = stage1
+    columns = [f"caption_{k}" for k in range(1, 6)]
+    captions = [[f"{word} sound number {k}" for k in range(1, 6)] for word in ("dog", "cat", "piano", "rain", "flute")]
+    data = eval_dataset
+    for k, column in enumerate(columns):
+        data = data.add_column(column, [clip[k] for clip in captions])
+    result = evaluate_retrieval(model, processor, data, columns, progress=False)
+    similarity = _similarity(model, processor, data, [c for clip in captions for c in clip])
+    assert result["text_to_audio"] == pytest.approx(retrieval_metrics(similarity, [{q // 5} for q in range(25)]))
+    assert result["audio_to_text"] == pytest.approx(
+        retrieval_metrics(similarity.T, [set(range(5 * clip, 5 * clip + 5)) for clip in range(5)]))
+    assert (result["num_queries"], result["num_captions"]) == (25, 25)
+
+
 def test_captioning_end_to_end(eval_dataset, stage2):
     model, processor = stage2
     result = evaluate_captioning(model, processor, eval_dataset, ["captions"], num_beams=2, max_new_tokens=5,
@@ -176,24 +210,3 @@ def test_leakage_report_finds_shared_clips(eval_dataset, tmp_path):
     assert report["num_overlapping"] == 2
     shared = {e["eval_index"]: e["shared"] for e in report["examples"]}
     assert "freesound:1002" in shared[2] and any(s.startswith("sha256:") for s in shared[4])
-
-
-def test_mint_eval_command_writes_json_and_markdown(eval_dataset, stage2, tmp_path):
-    model, processor = stage2
-    model.save_pretrained(tmp_path / "model")
-    processor.save_pretrained(tmp_path / "model")
-    eval_dataset.save_to_disk(str(tmp_path / "data"))
-    output = tmp_path / "result.json"
-    command = [sys.executable, "-m", "evaluation_mint", "caption", "--model", str(tmp_path / "model"), "--dataset",
-               str(tmp_path / "data"), "--caption-column", "captions", "--num-beams", "1", "--max-new-tokens", "4",
-               "--output", str(output)]
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    # The random tiny model stops at once: its captions are empty, which is an error unless asked for.
-    refused = subprocess.run(command, capture_output=True, text=True, env=env)
-    assert refused.returncode != 0 and "are empty; pass allow_empty=True" in refused.stderr
-    run = subprocess.run(command + ["--allow-empty"], capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(output.read_text())
-    assert result["generation"] == {"num_beams": 1, "max_new_tokens": 4, "do_sample": False}
-    assert "Captioning" in run.stderr  # progress bar
-    assert (tmp_path / "result.md").read_text().startswith("| Methods | SPIDEr")

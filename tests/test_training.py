@@ -45,7 +45,11 @@ CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a
 
 @pytest.fixture(scope="module")
 def audio_dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("audio")
+    return make_audio_dataset(tmp_path_factory.mktemp("audio"))
+
+
+def make_audio_dataset(folder):
+    """Six clips of distinct sounds in `folder`, with captions, class labels and instrument lists."""
     paths = []
     for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000, 11000))):
         path = folder / f"clip{i}.wav"
@@ -60,8 +64,11 @@ def audio_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mint_folder(tmp_path_factory):
+    return make_mint_folder(tmp_path_factory.mktemp("mint"))
+
+
+def make_mint_folder(folder):
     """A tiny MINT stage-1 checkpoint with its processor, as a user would have after assembling one."""
-    folder = tmp_path_factory.mktemp("mint")
     config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
                                                                  attention_probs_dropout_prob=0.0))
     torch.manual_seed(0)
@@ -141,8 +148,41 @@ def test_default_recipes_are_the_papers(tmp_path):
     path.write_text(printed)
     loaded = load_recipe(path, ["batch_size=32", "output_dir=elsewhere"])
     assert loaded.stage == 2 and loaded.batch_size == 32 and loaded.output_dir == "elsewhere"
-    with pytest.raises(ValueError, match="Unknown recipe keys"):
+    with pytest.raises(ValueError, match=r"unknown keys \['batchsize'\] \(did you mean 'batch_size' for 'batchsize'"):
         load_recipe(path, ["batchsize=3"])
+
+
+def test_recipes_refuse_unknown_keys_and_wrong_types_at_every_level(tmp_path):
+    with pytest.raises(ValueError, match=r"Recipe datasets\[1\] has unknown keys \['splt', 'weigth'\] \(did you "
+                                         r"mean 'split' for 'splt', 'weight' for 'weigth'\?\); allowed keys: \["):
+        MintRecipe(datasets=[{"path": "a"}, {"path": "b", "weigth": 2.0, "splt": "test"}])
+    with pytest.raises(ValueError, match="stage must be 1 or 2"):
+        MintRecipe(stage=3)
+    with pytest.raises(ValueError, match="learning_rate must be a number, got the string 'fast'"):
+        MintRecipe(learning_rate="fast")
+    with pytest.raises(ValueError, match="batch_size must be an integer, got 2.5"):
+        MintRecipe(batch_size=2.5)
+    with pytest.raises(ValueError, match=r"datasets\[0\]\['weight'\] must be positive"):
+        MintRecipe(datasets=[{"path": "a", "weight": 0}])
+    with pytest.raises(ValueError, match=r"lora has unknown keys \['rank'\]"):
+        MintRecipe(lora={"rank": 4})
+    with pytest.raises(ValueError, match=r"training_args sets \['learning_rate'\], which the recipe sets itself"):
+        MintRecipe(training_args={"learning_rate": 1e-3})
+    with pytest.raises(ValueError, match=r"training_args has unknown keys \['max_grad_nrom'\] \(did you mean "
+                                         r"'max_grad_norm'"):
+        MintRecipe(training_args={"max_grad_nrom": 1.0})
+    # Numbers written as strings are numbers.
+    recipe = MintRecipe(learning_rate="1e-4", batch_size="8", learning_rates={"qformer": "5e-5"},
+                        datasets=[{"path": "a", "weight": "2"}])
+    assert (recipe.learning_rate, recipe.batch_size, recipe.learning_rates, recipe.datasets[0]["weight"]) == (
+        1e-4, 8, {"qformer": 5e-5}, 2.0)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"stage": 2, "datasets": [{"path": "a", "splt": "test"}]}))
+    with pytest.raises(ValueError, match=r"datasets\[0\] has unknown keys \['splt'\]"):
+        load_recipe(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object of recipe fields, got list"):
+        load_recipe(path)
 
 
 def test_batch_size_must_divide_across_processes():
@@ -328,18 +368,24 @@ def test_stage2_examples_from_the_feature_cache_give_the_same_loss(audio_dataset
 
 
 def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
-    """`learning_rates={"qformer": 0}` keeps the Q-Former fixed while the projection and the LLM train."""
+    """`learning_rates={"qformer": 0}` keeps the Q-Former fixed while the projection and the LLM train; the logs give
+    the base rate and each part's as the schedule scales them."""
     torch.manual_seed(0)
     start = MintForConditionalGeneration.from_pretrained(mint_folder)
     start.config.freeze_language_model = False
     start.save_pretrained(tmp_path / "start")
     tiny.processor().save_pretrained(tmp_path / "start")
     start = MintForConditionalGeneration.from_pretrained(tmp_path / "start")
+    recorder = LossRecorder()
     trainer = train(recipe(str(tmp_path / "start"), tmp_path / "s2", stage=2, max_steps=2,
-                           learning_rates={"qformer": 0.0, "query_tokens": 0.0}),
-                    to_mint_examples(audio_dataset, "NSynth"))
+                           learning_rates={"qformer": 0.0, "query_tokens": 0.0, "language_projection": 5e-4}),
+                    to_mint_examples(audio_dataset, "NSynth"), callbacks=[recorder])
     rates = sorted(group["initial_lr"] for group in trainer.optimizer.param_groups)
     assert rates[0] == 0.0 and rates[-1] == 1e-3
+    # The logged rate is the recipe's base rate under the linear schedule, not the first parameter group's (0 here).
+    assert [log["learning_rate"] for log in recorder.logs] == pytest.approx([1e-3, 5e-4])
+    assert [log["learning_rate_qformer"] for log in recorder.logs] == [0.0, 0.0]
+    assert [log["learning_rate_language_projection"] for log in recorder.logs] == pytest.approx([5e-4, 2.5e-4])
     trained = trainer.model
     assert torch.equal(trained.query_tokens, start.query_tokens)
     assert all(torch.equal(a, b) for a, b in zip(trained.qformer.parameters(), start.qformer.parameters()))
@@ -348,6 +394,19 @@ def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
     with pytest.raises(ValueError, match="not parts of the model"):
         train(recipe(str(tmp_path / "start"), tmp_path / "s3", stage=2, learning_rates={"q_former": 1e-5}),
               to_mint_examples(audio_dataset, "NSynth"))
+
+
+def test_a_time_budget_stops_training_with_a_complete_checkpoint(audio_dataset, mint_folder, tmp_path):
+    pairs = to_caption_pairs(audio_dataset)
+    trainer = train(recipe(mint_folder, tmp_path, max_steps=4, max_train_minutes=1e-6), pairs)
+    assert trainer.state.global_step == 1
+    assert last_complete_checkpoint(tmp_path).endswith("checkpoint-1")
+    assert (tmp_path / "model.safetensors").exists()
+    resumed = LossRecorder()
+    train(recipe(mint_folder, tmp_path, max_steps=4, resume=True), pairs, callbacks=[resumed])
+    assert [log["step"] for log in resumed.logs] == [2, 3, 4]
+    with pytest.raises(ValueError, match="max_train_minutes must be positive"):
+        MintRecipe(max_train_minutes=0)
 
 
 def test_group_by_length_batches_clips_of_similar_length(audio_dataset, mint_folder, tmp_path):
