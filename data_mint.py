@@ -136,8 +136,8 @@ def to_mint_examples(
     """
     Stage-2 examples `{"audio", "prompt", "target"}` from a dataset with an audio column and a label (a name, a
     `ClassLabel` index, or a list of them) or caption column, formatted with the named Table-1 template (`prompt`
-    overrides the template's prompt). With `audio_column="audio_features"` (a dataset written by
-    [`cache_audio_features`]) the examples keep the cached features: `{"audio_features", "prompt", "target"}`.
+    overrides the template's prompt). With `audio_column="audio_encoder_features"` (a dataset written by
+    [`cache_audio_features`]) the examples keep the cached features: `{"audio_encoder_features", "prompt", "target"}`.
     """
     spec = get_template(template)
     if spec.needs_caption:
@@ -156,7 +156,7 @@ def to_mint_examples(
         return {"prompt": text_prompt,
                 "target": spec.output.format(label=label_text(value, names), caption=value)}
 
-    # Only the label column is read: rows of cached `audio_features` are large.
+    # Only the label column is read: rows of cached `audio_encoder_features` are large.
     drop = [c for c in dataset.column_names if c not in (audio_column, CACHED_LENGTH)]
     progress = {"desc": f"MINT examples ({template})"} if isinstance(dataset, Dataset) else {}  # a stream maps lazily
     examples = dataset.map(convert, input_columns=[source], remove_columns=drop, **progress)
@@ -164,16 +164,16 @@ def to_mint_examples(
 
 
 def _audio_column_named(dataset: Dataset, audio_column: str) -> Dataset:
-    """Names the audio column `audio`, or keeps `audio_features` for examples from the frozen-feature cache."""
-    if audio_column in ("audio", "audio_features"):
+    """Names the audio column `audio`, or keeps `audio_encoder_features` for examples from the frozen-feature cache."""
+    if audio_column in ("audio", "audio_encoder_features"):
         return dataset
     return dataset.rename_column(audio_column, "audio")
 
 
 def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_column: str = "caption") -> Dataset:
     """
-    Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_features", "caption"}` when
-    `audio_column="audio_features"` (a dataset written by [`cache_audio_features`]).
+    Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_encoder_features", "caption"}` when
+    `audio_column="audio_encoder_features"` (a dataset written by [`cache_audio_features`]).
     """
     _check_columns(dataset, {"audio": audio_column, "caption": caption_column})
     dataset = _undecoded(dataset, audio_column)
@@ -236,14 +236,14 @@ def pad_audio_features(rows: list[np.ndarray | torch.Tensor]) -> tuple[torch.Ten
 class MintDataCollator:
     """
     Batches MINT examples with [`MintProcessor`]: stage 1 takes `{"audio", "caption"}`, stage 2
-    `{"audio", "prompt", "target"}`. Examples from the frozen-feature cache carry `audio_features` instead of `audio`.
+    `{"audio", "prompt", "target"}`. Examples from the frozen-feature cache carry `audio_encoder_features` instead of `audio`.
     """
 
     processor: MintProcessor
     stage: int = 2
 
     def __call__(self, examples: list[dict[str, Any]]) -> BatchFeature:
-        cached = "audio_features" in examples[0]
+        cached = "audio_encoder_features" in examples[0]
         if self.stage == 1:
             batch = self.processor(audio=None if cached else [e["audio"] for e in examples],
                                    text=[e["caption"] for e in examples], return_llm_inputs=False)
@@ -251,8 +251,8 @@ class MintDataCollator:
             batch = self.processor(audio=None if cached else [e["audio"] for e in examples],
                                    text=[e["prompt"] for e in examples], text_target=[e["target"] for e in examples])
         if cached:
-            batch["audio_features"], batch["audio_attention_mask"] = pad_audio_features(
-                [e["audio_features"] for e in examples])
+            batch["audio_encoder_features"], batch["audio_attention_mask"] = pad_audio_features(
+                [e["audio_encoder_features"] for e in examples])
         return batch
 
 
@@ -306,7 +306,7 @@ def cache_audio_features(
 ) -> Dataset | None:
     """
     Runs the frozen audio encoder once over `dataset` (MINT examples with an `audio` column) and saves the examples
-    with `audio_features` (each clip's real frames, `(frames, hidden)`, without padding) in place of `audio`, as an
+    with `audio_encoder_features` (each clip's real frames, `(frames, hidden)`, without padding) in place of `audio`, as an
     Arrow dataset in `output_dir`, with each clip's frame count in `audio_length` (for length-grouped batches,
     `MintRecipe(group_by_length=True)`). Training reads them through [`MintDataCollator`], skipping the encoder.
 
@@ -365,14 +365,14 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
         inputs = processor(audio=batch["audio"])
         audio = {k: v.to(device) for k, v in inputs.items() if k != "clip_index"}
         with torch.inference_mode():
-            hidden, mask = model.run_audio_encoder(**audio)
+            hidden, mask = model.get_audio_encoder_features(**audio)
         lengths = mask.sum(-1).tolist()
-        return {"audio_features": [h[:n].float().cpu().numpy().astype(np_dtype) for h, n in zip(hidden, lengths)],
+        return {"audio_encoder_features": [h[:n].float().cpu().numpy().astype(np_dtype) for h, n in zip(hidden, lengths)],
                 "audio_length": lengths}
 
     features = shard.features.copy()
     del features["audio"]
-    features["audio_features"] = Sequence(Sequence(Value(dtype)))
+    features["audio_encoder_features"] = Sequence(Sequence(Value(dtype)))
     features["audio_length"] = Value("int32")
     name = os.path.basename(folder)
     with _progress_bars(progress):
@@ -430,7 +430,7 @@ def merge_feature_cache(
                                                  num_shards=num_shards)
     del parts
     shutil.rmtree(shards_dir)
-    return load_from_disk(os.fspath(output_dir)).with_format("numpy", columns=["audio_features"],
+    return load_from_disk(os.fspath(output_dir)).with_format("numpy", columns=["audio_encoder_features"],
                                                               output_all_columns=True)
 
 

@@ -113,8 +113,8 @@ def stage2_examples(split):
         template = f"demo {name}"
         register_template(template, prompt, overwrite=True)
         subset = split.filter(lambda v: v is not None, input_columns=column)
-        parts.append(to_mint_examples(subset, template, audio_column="audio_features", label_column=column))
-    parts.append(to_mint_examples(split, "WavCaps", audio_column="audio_features", caption_column="caption"))
+        parts.append(to_mint_examples(subset, template, audio_column="audio_encoder_features", label_column=column))
+    parts.append(to_mint_examples(split, "WavCaps", audio_column="audio_encoder_features", caption_column="caption"))
     return parts
 
 
@@ -179,7 +179,7 @@ def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = ST
         stage1_logs = json.load(open(os.path.join(output, "stage1_logs.json")))
     else:
         stage1_logs = train(MintRecipe(stage=1, model=folder, output_dir=stage1_dir, num_train_epochs=stage1_epochs,
-                                       **common), to_caption_pairs(cached, audio_column="audio_features")
+                                       **common), to_caption_pairs(cached, audio_column="audio_encoder_features")
                              ).state.log_history
         json.dump(stage1_logs, open(os.path.join(output, "stage1_logs.json"), "w"))
     timing["stage1_s"] = time.time() - started - sum(timing.values())

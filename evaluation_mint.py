@@ -66,7 +66,7 @@ def _device(model) -> torch.device:
 
 
 # The model's keyword for audio encoder outputs given in place of audio (as the frozen-feature cache gives them).
-_ENCODER_OUTPUTS_KEYWORD = "audio_features"
+_ENCODER_OUTPUTS_KEYWORD = "audio_encoder_features"
 
 
 def _encoder_outputs(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -440,7 +440,7 @@ def evaluate_retrieval(model, processor, dataset: Dataset, caption_columns: Sequ
     reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     rows, audio_embeds, features, feature_clip = [], [], [], []
     for batch in reader.batches(model, dataset, "Embedding audio"):
-        hidden, mask = model.run_audio_encoder(**batch.inputs)
+        hidden, mask = model.get_audio_encoder_features(**batch.inputs)
         windows = model.get_audio_features(**_encoder_outputs(hidden, mask)).pooler_output
         audio_embeds.append(pool_window_embeddings(windows, batch.clip_index, len(batch.rows)))
         features.extend(h[: int(n)] for h, n in zip(hidden, mask.sum(-1)))

@@ -783,7 +783,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         The LLM's input embeddings with the soft prompt scattered into the audio placeholder tokens: what `forward`,
         `generate` and `score_candidates` feed the LLM. Without `input_ids` the soft prompt stands alone.
 
-        Returns `(inputs_embeds (batch, length, llm_hidden_size), attention_mask (batch, length), audio_features)`,
+        Returns `(inputs_embeds (batch, length, llm_hidden_size), attention_mask (batch, length), audio_encoder_features)`,
         the last being [`get_audio_features`]'s output.
         """
         features = self.get_audio_features(qformer_input_ids=qformer_input_ids,

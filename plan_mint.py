@@ -160,7 +160,7 @@ class RecipePlan:
 def _needed_columns(spec: dict[str, Any], stage: int, dataset: Dataset) -> tuple[str, dict[str, str], str | None]:
     """The template's name, the columns the stage reads (role -> column), and the label or caption column."""
     audio = spec.get("audio_column", "audio")
-    if "audio_features" in dataset.column_names:
+    if "audio_encoder_features" in dataset.column_names:
         return spec.get("template", "cached"), {"cached text": "caption" if stage == 1 else "target"}, None
     if stage == 1:
         caption = spec.get("caption_column", "caption")
@@ -380,7 +380,7 @@ def plan_recipe(
     per_hour = feature_cache_gb_per_hour(config.audio_config, cache_dtype, len(config.audio_feature_layers))
     plans = []
     for (spec, dataset, template, _), weight, n in zip(resolved, weights, drawn):
-        if "audio_features" in dataset.column_names:
+        if "audio_encoder_features" in dataset.column_names:
             hours, source = None, "feature cache"
             cache = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(spec["path"]) for f in files)
             cache_gb = cache / 1e9

@@ -23,7 +23,7 @@ from transformers.utils import ModelOutput
 
 
 # The model's keyword for cached audio-encoder outputs (the frozen-feature cache), and their padding mask.
-CACHED_FEATURES = "audio_features"
+CACHED_FEATURES = "audio_encoder_features"
 CACHED_FEATURES_MASK = "audio_attention_mask"
 
 # Bridge-Net's trainable modules (stage 2's projection, stage 1's heads), whichever the model has.

@@ -316,7 +316,7 @@ class CheckedCollator:
     """
     Checks each example, then batches the valid ones with `collator` ([`MintDataCollator`]).
 
-    An example is invalid when its cached `audio_features` hold a NaN or infinite value, or when the processor refuses
+    An example is invalid when its cached `audio_encoder_features` hold a NaN or infinite value, or when the processor refuses
     its audio (undecodable, empty, non-finite or too short). An invalid example raises a `ValueError` naming its
     dataset (`sources[mint_source]`), its row (`mint_row`, see [`number_rows`]), the column and the audio file; with
     `skip_invalid` it is left out of the batch with a logged warning instead, and the batch counts it under
@@ -370,16 +370,16 @@ class CheckedCollator:
 
     @staticmethod
     def _feature_problem(example: dict[str, Any]) -> str | None:
-        if "audio_features" not in example:
+        if "audio_encoder_features" not in example:
             return None
-        values = np.asarray(example["audio_features"])
+        values = np.asarray(example["audio_encoder_features"])
         if values.dtype.kind != "f":
             return None
         bad = np.argwhere(~np.isfinite(values))
         if not len(bad):
             return None
         frame, dimension = bad[0]
-        return (f"column 'audio_features': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
+        return (f"column 'audio_encoder_features': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
                 f"{values[frame, dimension]} at frame {frame}, dimension {dimension}); rebuild the feature cache")
 
     def _audio_problem(self, example: dict[str, Any]) -> str | None:
@@ -609,7 +609,7 @@ def _load_one_dataset(spec: dict[str, Any], stage: int, streaming: bool = False,
     dataset = load_local_dataset(path, spec.get("split", "train"))
     if streaming:
         dataset = _stream(dataset, seed)
-    if "audio_features" in dataset.column_names:  # written by cache-features: already MINT examples
+    if "audio_encoder_features" in dataset.column_names:  # written by cache-features: already MINT examples
         return _cached_features_as_numpy(dataset)
     if stage == 1:
         return to_caption_pairs(dataset, spec.get("audio_column", "audio"), spec.get("caption_column", "caption"))
@@ -629,7 +629,7 @@ def _cached_features_as_numpy(dataset: Dataset | IterableDataset) -> Dataset | I
     """Cached features read as numpy arrays rather than nested Python lists (what `cache_audio_features` returns)."""
     if isinstance(dataset, IterableDataset):
         return dataset.with_format("numpy")
-    return dataset.with_format("numpy", columns=["audio_features"], output_all_columns=True)
+    return dataset.with_format("numpy", columns=["audio_encoder_features"], output_all_columns=True)
 
 
 def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:

@@ -557,7 +557,7 @@ def bench_stage2(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: 
     args = bench.args
     model = package_model(size, bench.device, stage=2, bf16=bf16)
     with torch.no_grad():
-        features, frame_mask = model.run_audio_encoder(wav)
+        features, frame_mask = model.get_audio_encoder_features(input_values=wav)
     in_loop = {"input_values": wav, **text}
     cached = {**text, CACHED_FEATURES: features, CACHED_FEATURES_MASK: frame_mask}
     levers = Stage2Levers(bench, model, in_loop, cached, autocast=bf16)

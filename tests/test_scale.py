@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
             "a drum hits loudly"]
 # The feature cache's column of encoder outputs.
-FEATURES = "audio_features"
+FEATURES = "audio_encoder_features"
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +187,8 @@ def test_a_killed_cache_run_resumes_from_its_unfinished_shards(encoder, pairs, o
     with open(os.path.join(cut, "features.arrow"), "wb") as f:  # a shard the killed run was writing
         f.write(b"truncated")
     calls = []
-    run_encoder = encoder.run_audio_encoder
-    monkeypatch.setattr(encoder, "run_audio_encoder", lambda *a, **k: calls.append(1) or run_encoder(*a, **k))
+    run_encoder = encoder.get_audio_encoder_features
+    monkeypatch.setattr(encoder, "get_audio_encoder_features", lambda *a, **k: calls.append(1) or run_encoder(*a, **k))
     cache_audio_features(encoder, tiny.processor(), pairs, output, batch_size=1, num_shards=3,
                          shard_indices=[0, 1, 2], progress=False)
     assert len(calls) == 4  # shards 1 and 2, two clips each, one per batch: shard 0 was not recomputed

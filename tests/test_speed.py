@@ -148,7 +148,8 @@ def test_length_groups_cut_padding_and_keep_loss_and_gradients(decoder_only):
 def test_length_groups_cut_cached_audio_frames_and_honour_num_items_in_batch():
     model, batch = stage2()
     with torch.no_grad():
-        features, frames = model.run_audio_encoder(batch.pop("input_values"), batch.pop("audio_attention_mask"))
+        features, frames = model.get_audio_encoder_features(input_values=batch.pop("input_values"),
+                                                                  audio_attention_mask=batch.pop("audio_attention_mask"))
     batch.update({CACHED_FEATURES: features, CACHED_FEATURES_MASK: frames})
     groups = split_by_length(batch, 2)
     assert all(g[CACHED_FEATURES].shape[1] == int(g[CACHED_FEATURES_MASK].sum(-1).max()) for g in groups)

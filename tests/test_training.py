@@ -292,7 +292,7 @@ def test_feature_cache_gives_the_same_losses(audio_dataset, mint_folder, tmp_pat
     processor = tiny.processor()
     pairs = to_caption_pairs(audio_dataset)
     cached = cache_audio_features(model, processor, pairs, tmp_path / "cache", batch_size=4, progress=False)
-    assert "audio" not in cached.column_names and cached[0]["audio_features"].shape[1] == 32
+    assert "audio" not in cached.column_names and cached[0]["audio_encoder_features"].shape[1] == 32
     assert load_from_disk(str(tmp_path / "cache")).num_rows == 6
     collator = MintDataCollator(processor, stage=1)
     model.config.alm_negative_sampling = "hardest"
@@ -313,7 +313,7 @@ def test_cache_features_command_writes_a_dataset(audio_dataset, mint_folder, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Caching audio features" in result.stderr  # the progress bar
     cached = load_from_disk(str(tmp_path / "c"))
-    assert cached.features["audio_features"].feature.feature.dtype == "float16"
+    assert cached.features["audio_encoder_features"].feature.feature.dtype == "float16"
 
 
 def test_lora_adapters_train_save_and_load_alone(audio_dataset, mint_folder, tmp_path):
@@ -351,13 +351,13 @@ def test_stage2_examples_from_the_feature_cache_give_the_same_loss(audio_dataset
     processor = tiny.processor()
     encoder = MintForPreTraining.from_pretrained(mint_folder).eval()
     cached = cache_audio_features(encoder, processor, audio_dataset, tmp_path / "cache", progress=False)
-    assert {"label", "caption", "audio_features"} <= set(cached.column_names)
-    pairs = to_caption_pairs(cached, audio_column="audio_features")
-    assert pairs.column_names == ["audio_features", "caption", "audio_length"]
+    assert {"label", "caption", "audio_encoder_features"} <= set(cached.column_names)
+    pairs = to_caption_pairs(cached, audio_column="audio_encoder_features")
+    assert pairs.column_names == ["audio_encoder_features", "caption", "audio_length"]
     live = to_mint_examples(audio_dataset, "NSynth")
-    from_cache = to_mint_examples(cached, "NSynth", audio_column="audio_features")
-    assert sorted(from_cache.column_names) == ["audio_features", "audio_length", "prompt", "target"]
-    assert from_cache["audio_length"] == [len(f) for f in cached["audio_features"]]
+    from_cache = to_mint_examples(cached, "NSynth", audio_column="audio_encoder_features")
+    assert sorted(from_cache.column_names) == ["audio_encoder_features", "audio_length", "prompt", "target"]
+    assert from_cache["audio_length"] == [len(f) for f in cached["audio_encoder_features"]]
     assert from_cache["target"] == live["target"] and from_cache["prompt"] == live["prompt"]
     torch.manual_seed(0)
     model = MintForConditionalGeneration.from_pretrained(mint_folder).eval()
@@ -414,7 +414,7 @@ def test_group_by_length_batches_clips_of_similar_length(audio_dataset, mint_fol
     encoder = MintForPreTraining.from_pretrained(mint_folder).eval()
     cached = cache_audio_features(encoder, tiny.processor(), audio_dataset, tmp_path / "cache", progress=False)
     # The sampler sorts within mega-batches of up to 50 batches, as many as the dataset allows.
-    examples = concatenate_datasets([to_mint_examples(cached, "NSynth", audio_column="audio_features")] * 8)
+    examples = concatenate_datasets([to_mint_examples(cached, "NSynth", audio_column="audio_encoder_features")] * 8)
     from training_mint import MintTrainer, training_arguments
 
     def padding(group_by_length):

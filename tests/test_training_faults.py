@@ -44,9 +44,9 @@ def poisoned_cache(audio_dataset, mint_folder, tmp_path_factory):
     def poison(features, row):
         if row == 1:
             features[3][5] = float("nan")
-        return {"audio_features": features}
+        return {"audio_encoder_features": features}
 
-    cached.with_format(None).map(poison, input_columns=["audio_features"], with_indices=True).save_to_disk(
+    cached.with_format(None).map(poison, input_columns=["audio_encoder_features"], with_indices=True).save_to_disk(
         str(folder / "poisoned"))
     return str(folder / "poisoned")
 
@@ -54,8 +54,8 @@ def poisoned_cache(audio_dataset, mint_folder, tmp_path_factory):
 def examples_for(stage, cache):
     data = load_from_disk(cache)
     if stage == 1:
-        return to_caption_pairs(data, audio_column="audio_features")
-    return to_mint_examples(data, "NSynth", audio_column="audio_features")
+        return to_caption_pairs(data, audio_column="audio_encoder_features")
+    return to_mint_examples(data, "NSynth", audio_column="audio_encoder_features")
 
 
 @pytest.mark.parametrize("stage, objectives", [(2, None), (1, ["alc", "alm", "atg"]), (1, ["alc", "atg"])])
@@ -63,7 +63,7 @@ def test_a_nan_in_a_cached_feature_stops_training_naming_the_row(poisoned_cache,
                                                                  objectives):
     # Before: every trainable weight became NaN and the run saved them (or, with ALM, crashed in negative mining).
     with pytest.raises(ValueError, match=r"Invalid training example: row 1 of the train_dataset given to train\(\), "
-                                         r"column 'audio_features': 1 non-finite value \(the first nan at frame 3, "
+                                         r"column 'audio_encoder_features': 1 non-finite value \(the first nan at frame 3, "
                                          r"dimension 5\).*set skip_invalid_examples"):
         train(recipe(mint_folder, tmp_path, stage=stage, stage1_objectives=objectives),
               examples_for(stage, poisoned_cache))
@@ -90,7 +90,7 @@ def test_the_recipe_names_the_dataset_and_the_command_fails(poisoned_cache, mint
     run = subprocess.run([sys.executable, "-m", "training_mint", "run", str(path)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert run.returncode != 0
-    assert f"row 1 of {poisoned_cache!r}, column 'audio_features'" in run.stderr
+    assert f"row 1 of {poisoned_cache!r}, column 'audio_encoder_features'" in run.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
