@@ -484,6 +484,7 @@ class Stage2Levers:
         self.bench, self.model, self.in_loop, self.cached, self.autocast = bench, model, in_loop, cached, autocast
         self.optimizer = adamw(model)
         self.parts = (model.audio_model, model.qformer, model.language_model)
+        self.batch = len(cached["labels"])
         self.levers: list[str] = []
         self.length_groups = 1
         self.tflop = None
@@ -496,12 +497,12 @@ class Stage2Levers:
     def step(self, inputs: dict):
         return train_step(self.loss_fn(inputs), self.optimizer, self.bench.device, self.autocast)
 
-    def plain(self) -> dict:
-        self.bench.record_train("mint_train", self.step(self.in_loop), len(self.cached["labels"]), *self.parts)
-        entry = self.bench.record_train("mint_train_cached", self.step(self.cached), len(self.cached["labels"]),
-                                        *self.parts, loss=self.loss(self.cached))
+    def plain(self) -> None:
+        """The package as it is: the step with the encoder in the loop, and from the cache (with its loss)."""
+        self.bench.record_train("mint_train", self.step(self.in_loop), self.batch, *self.parts)
+        entry = self.bench.record_train("mint_train_cached", self.step(self.cached), self.batch, *self.parts,
+                                        loss=self.loss(self.cached))
         self.tflop = entry["parts_tflop"]
-        return entry
 
     def loss(self, inputs: dict) -> float:
         return eval_loss(self.model, self.loss_fn(inputs), self.bench.device, self.autocast)
@@ -515,13 +516,12 @@ class Stage2Levers:
             loss = self.loss(self.cached)
             extra = {"loss": loss, "loss_rel_diff": abs(loss - plain) / abs(plain)}
         entry = self.bench.record_train(f"mint_train_cached+{'+'.join(self.levers)}", self.step(self.cached),
-                                        len(self.cached["labels"]), *self.parts,
-                                        tflop=self.tflop if same_flops else None, **extra)
+                                        self.batch, *self.parts, tflop=self.tflop if same_flops else None, **extra)
         self.tflop = entry["parts_tflop"]
 
     def in_loop_row(self, tflop: dict | None = None) -> None:
-        self.bench.record_train(f"mint_train+{'+'.join(self.levers)}", self.step(self.in_loop),
-                                len(self.cached["labels"]), *self.parts, tflop=tflop, levers=list(self.levers))
+        self.bench.record_train(f"mint_train+{'+'.join(self.levers)}", self.step(self.in_loop), self.batch,
+                                *self.parts, tflop=tflop, levers=list(self.levers))
 
     def cheap(self, length_groups: int, bridge: bool) -> None:
         """Length groups and Bridge-Net autocast: no compilation, measured first."""
