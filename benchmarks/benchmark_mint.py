@@ -145,7 +145,8 @@ def package_model(size: dict, device: str, stage: int, bf16: bool) -> nn.Module:
     """MINT at the baseline's sizes; with `bf16`, frozen parts in bf16 and Bridge-Net in fp32, as in the baseline."""
     qformer = MintQFormerConfig(**size["qformer"])
     config = MintConfig(audio_config=size["audio"], qformer_config=qformer, text_config=t5_config(size),
-                        num_query_tokens=size["n_query"], max_text_length=size["n_text"])
+                        num_query_tokens=size["n_query"], max_text_length=size["n_text"],
+                        audio_token_id=AUDIO_TOKEN_ID)
     with torch.device(device):
         model = (MintForConditionalGeneration if stage == 2 else MintForPreTraining)(config)
     if bf16:
@@ -153,6 +154,19 @@ def package_model(size: dict, device: str, stage: int, bf16: bool) -> nn.Module:
         if stage == 2:
             model.language_model.to(torch.bfloat16)
     return model
+
+
+# A row of T5's 32128 that the random prompts (ids 1000-20000) never use: MINT's audio placeholder here.
+AUDIO_TOKEN_ID = 32100
+
+
+def with_audio_placeholders(text: dict[str, torch.Tensor], num_queries: int) -> dict[str, torch.Tensor]:
+    """MINT's LLM inputs: `num_queries` audio placeholders in front of each prompt, as `MintProcessor` builds them
+    (the baseline prepends its soft prompt by hand, so both LLMs see the same lengths)."""
+    ids, mask = text["input_ids"], text["attention_mask"]
+    placeholders = torch.full((ids.shape[0], num_queries), AUDIO_TOKEN_ID, dtype=ids.dtype, device=ids.device)
+    return {**text, "input_ids": torch.cat([placeholders, ids], 1),
+            "attention_mask": torch.cat([torch.ones_like(placeholders), mask], 1)}
 
 
 def text_batch(size: dict, batch: int, device: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -556,6 +570,7 @@ def bench_stage2(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: 
     """
     args = bench.args
     model = package_model(size, bench.device, stage=2, bf16=bf16)
+    text = with_audio_placeholders(text, model.config.num_query_tokens)
     with torch.no_grad():
         features, frame_mask = model.get_audio_encoder_features(input_values=wav)
     in_loop = {"input_values": wav, **text}
