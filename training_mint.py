@@ -377,9 +377,10 @@ class CheckedCollator:
         bad = np.argwhere(~np.isfinite(values))
         if not len(bad):
             return None
-        frame, dimension = bad[0]
+        first = tuple(int(i) for i in bad[0])
+        at = f"frame {first[0]}, dimension {first[1]}" if len(first) == 2 else f"index {first}"
         return (f"column 'audio_features': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
-                f"{values[frame, dimension]} at frame {frame}, dimension {dimension}); rebuild the feature cache")
+                f"{values[first]} at {at}); rebuild the feature cache")
 
     def _audio_problem(self, example: dict[str, Any]) -> str | None:
         try:
