@@ -125,7 +125,8 @@ class MintRecipe:
 
 # What a `datasets` entry of a recipe may hold, with each value's type.
 DATASET_ENTRY_KEYS: dict[str, type] = {"path": str, "split": str, "template": str, "weight": float,
-                                       "audio_column": str, "label_column": str, "caption_column": str, "prompt": str}
+                                       "audio_column": str, "label_column": str, "caption_column": str, "prompt": str,
+                                       "streaming": bool}
 LORA_KEYS: dict[str, type] = {"targets": list[str], "r": int, "alpha": float, "dropout": float}
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
@@ -378,9 +379,10 @@ class CheckedCollator:
         bad = np.argwhere(~np.isfinite(values))
         if not len(bad):
             return None
-        frame, dimension = bad[0]
+        first = tuple(int(i) for i in bad[0])
+        at = f"frame {first[0]}, dimension {first[1]}" if len(first) == 2 else f"index {first}"
         return (f"column 'audio_encoder_features': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
-                f"{values[frame, dimension]} at frame {frame}, dimension {dimension}); rebuild the feature cache")
+                f"{values[first]} at {at}); rebuild the feature cache")
 
     def _audio_problem(self, example: dict[str, Any]) -> str | None:
         try:
