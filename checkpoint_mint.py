@@ -63,7 +63,7 @@ def load_component(module: nn.Module, path: str | os.PathLike) -> None:
 
 
 def stored_parts(path: str | os.PathLike) -> set[str] | None:
-    """The top-level parts (`audio_model`, `qformer`, ...) a local checkpoint folder has weights for; None if unknown."""
+    """The top-level parts (`audio_model`, `qformer`, ...) a local folder has weights for; None if unknown."""
     path = os.fspath(path)
     index = os.path.join(path, "model.safetensors.index.json")
     if os.path.isfile(index):
@@ -190,8 +190,8 @@ class BaseFolderLoadingMixin:
         """An LLM this class has and a local folder does not store (a stage-1 checkpoint loaded into stage 2)."""
         stored = stored_parts(path)
         if "language_model" in cls._pretrained_components and stored is not None and "language_model" not in stored:
-            logger.warning(f"{os.fspath(path)!r} stores no LLM (a stage-1 checkpoint): the LLM is built from its config "
-                           "with its own initialisation; give config.base_models['language_model'] to load a "
+            logger.warning(f"{os.fspath(path)!r} stores no LLM (a stage-1 checkpoint): the LLM is built from its "
+                           "config with its own initialisation; give config.base_models['language_model'] to load a "
                            "pretrained one.")
             return ["language_model"]
         return []

@@ -160,7 +160,8 @@ class MintConfig(PreTrainedConfig):
         if "alm" in self.stage1_objectives and "alc" not in self.stage1_objectives:
             raise ValueError("ALM mines its hard negatives from the ALC similarities: 'alm' needs 'alc' as well.")
         if self.alm_negative_sampling not in ("sample", "hardest"):
-            raise ValueError(f"alm_negative_sampling must be 'sample' or 'hardest', got {self.alm_negative_sampling!r}.")
+            raise ValueError("alm_negative_sampling must be 'sample' or 'hardest', got "
+                             f"{self.alm_negative_sampling!r}.")
         layers = self.audio_feature_layers
         depth = self.audio_config.num_hidden_layers
         if not layers or any(not -depth - 1 <= layer <= depth for layer in layers):

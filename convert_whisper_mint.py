@@ -29,7 +29,8 @@ _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
 def read_ctranslate2(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray]]:
-    """Reads a CTranslate2 `model.bin` (binary version 6); returns the spec name and the variables (aliases resolved)."""
+    """Reads a CTranslate2 `model.bin` (binary version 6); returns the spec name and the variables, aliases
+    resolved."""
     with open(path, "rb") as f:
         data = f.read()
     position = 0

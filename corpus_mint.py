@@ -223,16 +223,15 @@ def build_corpus(output_dir: str | os.PathLike, settings: CorpusSettings | None 
         with open(marker) as f:
             if json.load(f).get("fingerprint") == settings.fingerprint():
                 return load_from_disk(os.fspath(output_dir))
-    steps = [("instruments", lambda: render_instruments(settings)),
-             ("speech", lambda: render_speech(settings, workers)),
-             ("events", lambda: render_events(settings))]
+    steps = [lambda: render_instruments(settings), lambda: render_speech(settings, workers),
+             lambda: render_events(settings)]
     rows = []
-    for name, render in tqdm(steps, desc="Rendering corpus", disable=not progress):
+    for render in tqdm(steps, desc="Rendering corpus", disable=not progress):
         rows.extend(render())
     columns = {key: [row[key] for row in rows] for key in rows[0]}
     dataset = Dataset.from_dict(columns).cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
-    corpus = DatasetDict({split: dataset.filter(lambda s: s == split, input_columns="split").shuffle(seed=settings.seed)
-                          for split in ("train", "test")})
+    corpus = DatasetDict({split: dataset.filter(lambda s, wanted=split: s == wanted, input_columns="split")
+                          .shuffle(seed=settings.seed) for split in ("train", "test")})
     if os.path.isdir(output_dir):
         shutil.rmtree(output_dir)
     corpus.save_to_disk(os.fspath(output_dir))

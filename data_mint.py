@@ -172,7 +172,8 @@ def _audio_column_named(dataset: Dataset, audio_column: str) -> Dataset:
 
 def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_column: str = "caption") -> Dataset:
     """
-    Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_encoder_features", "caption"}` when
+    Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_encoder_features",
+    "caption"}` when
     `audio_column="audio_encoder_features"` (a dataset written by [`cache_audio_features`]).
     """
     _check_columns(dataset, {"audio": audio_column, "caption": caption_column})
@@ -236,7 +237,8 @@ def pad_audio_features(rows: list[np.ndarray | torch.Tensor]) -> tuple[torch.Ten
 class MintDataCollator:
     """
     Batches MINT examples with [`MintProcessor`]: stage 1 takes `{"audio", "caption"}`, stage 2
-    `{"audio", "prompt", "target"}`. Examples from the frozen-feature cache carry `audio_encoder_features` instead of `audio`.
+    `{"audio", "prompt", "target"}`. Examples from the frozen-feature cache carry `audio_encoder_features` instead of
+    `audio`.
     """
 
     processor: MintProcessor
@@ -305,8 +307,8 @@ def cache_audio_features(
     max_shard_size: str | int | None = None,
 ) -> Dataset | None:
     """
-    Runs the frozen audio encoder once over `dataset` (MINT examples with an `audio` column) and saves the examples
-    with `audio_encoder_features` (each clip's real frames, `(frames, hidden)`, without padding) in place of `audio`, as an
+    Runs the frozen audio encoder once over `dataset` (MINT examples with an `audio` column) and saves the examples with
+    `audio_encoder_features` (each clip's real frames, `(frames, hidden)`, without padding) in place of `audio`, as an
     Arrow dataset in `output_dir`, with each clip's frame count in `audio_length` (for length-grouped batches,
     `MintRecipe(group_by_length=True)`). Training reads them through [`MintDataCollator`], skipping the encoder.
 
@@ -367,7 +369,8 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
         with torch.inference_mode():
             hidden, mask = model.get_audio_encoder_features(**audio)
         lengths = mask.sum(-1).tolist()
-        return {"audio_encoder_features": [h[:n].float().cpu().numpy().astype(np_dtype) for h, n in zip(hidden, lengths)],
+        features = [h[:n].float().cpu().numpy().astype(np_dtype) for h, n in zip(hidden, lengths)]
+        return {"audio_encoder_features": features,
                 "audio_length": lengths}
 
     features = shard.features.copy()

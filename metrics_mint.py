@@ -125,8 +125,8 @@ def rouge_l(predictions: list[str], references: list[list[str]], beta: float = 1
     for prediction, refs in zip(predictions, references):
         candidate = prediction.split(" ")
         lcs = [_lcs(ref.split(" "), candidate) for ref in refs]
-        precision = max(l / len(candidate) for l in lcs)
-        recall = max(l / len(ref.split(" ")) for l, ref in zip(lcs, refs))
+        precision = max(common / len(candidate) for common in lcs)
+        recall = max(common / len(ref.split(" ")) for common, ref in zip(lcs, refs))
         scores.append(0.0 if precision == 0 or recall == 0 else
                       (1 + beta**2) * precision * recall / (recall + beta**2 * precision))
     return float(np.mean(scores))

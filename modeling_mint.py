@@ -305,9 +305,10 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         given = {"input_values": input_values, "input_features": input_features}
         wrong = [name for name, value in given.items() if value is not None and name != expected]
         if wrong or given.get(expected) is None:
+            passed = [name for name, value in given.items() if value is not None]
             raise ValueError(f"This MINT's audio encoder ({type(self.audio_model).__name__}) takes its audio as "
-                             f"{expected}, as the processor returns it; got {[k for k, v in given.items() if v is not None]}"
-                             " (or pass cached encoder output as audio_encoder_features).")
+                             f"{expected}, as the processor returns it; got {passed} (or pass cached encoder output "
+                             "as audio_encoder_features).")
         audio = given[expected]
         if audio.dim() != (2 if expected == "input_values" else 3):
             raise ValueError(f"{expected} has shape {tuple(audio.shape)}; expected (batch, samples) waveforms"
@@ -783,8 +784,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         The LLM's input embeddings with the soft prompt scattered into the audio placeholder tokens: what `forward`,
         `generate` and `score_candidates` feed the LLM. Without `input_ids` the soft prompt stands alone.
 
-        Returns `(inputs_embeds (batch, length, llm_hidden_size), attention_mask (batch, length), audio_encoder_features)`,
-        the last being [`get_audio_features`]'s output.
+        Returns `(inputs_embeds (batch, length, llm_hidden_size), attention_mask (batch, length), audio_features)`,
+        the last being [`get_audio_features`]'s output (the soft prompt and the Q-Former output).
         """
         features = self.get_audio_features(qformer_input_ids=qformer_input_ids,
                                            qformer_attention_mask=qformer_attention_mask, **audio)

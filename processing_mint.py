@@ -309,7 +309,8 @@ class MintProcessor(ProcessorMixin):
                 clip_index.append(index)
             elif policy == "crop":
                 warnings.warn(f"audio clip {index} lasts {clip.shape[0] / self.sampling_rate:.1f} s; cropped to its "
-                              f"first {self.max_audio_seconds} s (use long_audio_policy='window' to keep it all).")
+                              f"first {self.max_audio_seconds} s (use long_audio_policy='window' to keep it all).",
+                              stacklevel=3)
                 out.append(clip[:limit])
                 clip_index.append(index)
             else:
@@ -329,7 +330,8 @@ class MintProcessor(ProcessorMixin):
     def window_bounds(self, num_samples: int) -> list[tuple[float, float]]:
         """`(start, end)` in seconds of the windows that `long_audio_policy="window"` cuts a clip of `num_samples`
         samples (at `sampling_rate`) into."""
-        return [(start / self.sampling_rate, end / self.sampling_rate) for start, end in self._window_spans(num_samples)]
+        rate = self.sampling_rate
+        return [(start / rate, end / rate) for start, end in self._window_spans(num_samples)]
 
     def _extract_features(self, clips: list[np.ndarray]) -> dict[str, Any]:
         features = self.feature_extractor(
@@ -348,7 +350,7 @@ class MintProcessor(ProcessorMixin):
         qformer = self.qformer_tokenizer(texts, padding="longest", truncation=False)["input_ids"]
         if any(len(ids) > self.max_text_length for ids in qformer):
             warnings.warn(f"Some texts are longer than max_text_length={self.max_text_length} Q-Former tokens and "
-                          "are truncated.")
+                          "are truncated.", stacklevel=3)
         qformer = self.qformer_tokenizer(texts, padding="longest", truncation=True, max_length=self.max_text_length,
                                          return_tensors="np", return_token_type_ids=False)
         return {"qformer_input_ids": qformer["input_ids"], "qformer_attention_mask": qformer["attention_mask"]}
@@ -384,7 +386,8 @@ class MintProcessor(ProcessorMixin):
         return [ids + eos for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def tokenize_candidates(self, candidates: Sequence[str], return_tensors: str = "pt") -> BatchFeature:
-        """Candidate labels for `MintForConditionalGeneration.score_candidates`: `candidate_ids`, `candidate_attention_mask`."""
+        """Candidate labels for `MintForConditionalGeneration.score_candidates`: `candidate_ids` and
+        `candidate_attention_mask`, each with the end-of-sequence token."""
         candidates = self._as_text_list(candidates, "candidates")
         if not candidates:
             raise ValueError("Got an empty list of candidate labels; expected at least one.")

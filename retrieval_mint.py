@@ -40,7 +40,8 @@ class MintRetrievalIndex:
     """
 
     def __init__(self, model, processor):
-        if not all(hasattr(model, name) for name in ("get_audio_features", "get_text_features", "audio_text_similarity")) \
+        needed = ("get_audio_features", "get_text_features", "audio_text_similarity")
+        if not all(hasattr(model, name) for name in needed) \
                 or not hasattr(model, "audio_proj"):
             raise ValueError(f"Retrieval needs a stage-1 MINT (MintForPreTraining), got {type(model).__name__}.")
         self.model = model.eval()

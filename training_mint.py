@@ -31,6 +31,7 @@ from transformers.utils import logging
 
 
 try:
+    from .checkpoint_mint import stored_parts
     from .configuration_mint import MintConfig
     from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
                             merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
@@ -38,6 +39,7 @@ try:
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
 except ImportError:  # installed as top-level modules
+    from checkpoint_mint import stored_parts
     from configuration_mint import MintConfig
     from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
                            merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
@@ -256,7 +258,7 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
 
 
 class CompleteCheckpointCallback(TrainerCallback):
-    """Marks a checkpoint complete once the Trainer has written all of it, so a checkpoint cut short is never resumed."""
+    """Marks a checkpoint complete once the Trainer has written all of it: a checkpoint cut short is never resumed."""
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -317,13 +319,12 @@ class CheckedCollator:
     """
     Checks each example, then batches the valid ones with `collator` ([`MintDataCollator`]).
 
-    An example is invalid when its cached `audio_encoder_features` hold a NaN or infinite value, or when the processor refuses
-    its audio (undecodable, empty, non-finite or too short). An invalid example raises a `ValueError` naming its
+    An example is invalid when its cached `audio_encoder_features` hold a NaN or infinite value, or when the processor
+    refuses its audio (undecodable, empty, non-finite or too short). An invalid example raises a `ValueError` naming its
     dataset (`sources[mint_source]`), its row (`mint_row`, see [`number_rows`]), the column and the audio file; with
     `skip_invalid` it is left out of the batch with a logged warning instead, and the batch counts it under
-    `mint_skipped`. Each batch lists where its examples come from under `mint_examples`, for [`MintTrainer`]'s
-    messages. With the processor's `"window"` policy every window of a clip is a training example with the clip's
-    text.
+    `mint_skipped`. Each batch lists where its examples come from under `mint_examples`, for [`MintTrainer`]'s messages.
+    With the processor's `"window"` policy every window of a clip is a training example with the clip's text.
     """
 
     collator: Any
@@ -533,6 +534,7 @@ def load_model(recipe: MintRecipe):
     if recipe.bert_init:
         model.init_qformer_from_bert(recipe.bert_init)
     if recipe.lora:
+        lora_base_folders(model, recipe.model)
         model = add_lora(model, **recipe.lora)
     return model
 
@@ -541,7 +543,8 @@ def add_lora(model, targets=("language_model",), r: int = 8, alpha: int = 16, dr
     """
     Wraps `model` with `peft` LoRA adapters on the attention projections of the LLM (`"language_model"`) and/or the
     Q-Former (`"qformer"`). Whatever the config does not freeze (Bridge-Net in stage 2) stays trainable and is saved
-    with the adapters ([`save_adapters`]); the frozen base weights are not saved. [`load_adapters`] puts them back.
+    with the adapters ([`save_lora_run`]); the frozen base weights are not saved, and `from_pretrained` of the saved
+    folder puts them back with the adapters merged.
     """
     from peft import LoraConfig, get_peft_model
 
@@ -562,32 +565,37 @@ def add_lora(model, targets=("language_model",), r: int = 8, alpha: int = 16, dr
     return peft_model
 
 
-EXTRA_PARAMETERS_FILE = "mint_parameters.safetensors"
+def lora_base_folders(model, folder: str | os.PathLike) -> dict[str, str]:
+    """
+    Where the frozen parts of a LoRA run come from when its output is reloaded: `folder` (the recipe's model) for a
+    part it stores, else the base folder its config names. A part found in neither (the LLM of a stage-1 folder built
+    from its config) is refused before training, since the adapters could not be reloaded onto it.
+    """
+    stored = stored_parts(folder) or set()
+    bases = model.config.base_models or {}
+    found = {name: os.fspath(folder) if name in stored else bases.get(name) for name in model._frozen_module_names()}
+    missing = [name for name, base in found.items() if not base]
+    if missing:
+        raise ValueError(f"LoRA adapts frozen parts that must be reloadable: {os.fspath(folder)!r} stores no {missing} "
+                         "and names no base folder for it. Start LoRA from a stage-2 folder that stores its LLM.")
+    return found
 
 
-def save_adapters(peft_model, path: str | os.PathLike) -> None:
-    """Saves the LoRA adapters and trained modules (peft) plus the trained bare parameters (the queries)."""
-    from safetensors.torch import save_file
+def save_lora_run(peft_model, processor: MintProcessor, recipe: "MintRecipe") -> None:
+    """
+    Writes a LoRA run as a MINT folder of its trained parts (`hub_mint.save_for_hub(trained_parts_only=True)`):
+    Bridge-Net and the queries, peft's own adapter folder `adapters/`, and `config.base_models` pointing at the frozen
+    parts' folders; `from_pretrained(output_dir)` reassembles the model and merges the adapters.
+    """
+    try:
+        from .hub_mint import save_for_hub
+    except ImportError:
+        from hub_mint import save_for_hub
 
-    check_finite_weights(peft_model, path)
-    peft_model.save_pretrained(path)
+    check_finite_weights(peft_model, recipe.output_dir)
     base = peft_model.get_base_model()
-    extra = {n: p.detach().contiguous() for n, p in base.named_parameters(recurse=False) if p.requires_grad}
-    save_file(extra, os.path.join(path, EXTRA_PARAMETERS_FILE))
-
-
-def load_adapters(base_model, path: str | os.PathLike):
-    """Loads what [`save_adapters`] wrote onto `base_model` (the same frozen base it was trained on)."""
-    from peft import PeftModel
-    from safetensors.torch import load_file
-
-    model = PeftModel.from_pretrained(base_model, path)
-    extra = os.path.join(path, EXTRA_PARAMETERS_FILE)
-    if os.path.isfile(extra):
-        with torch.no_grad():
-            for name, value in load_file(extra).items():
-                getattr(base_model, name).copy_(value)
-    return model
+    save_for_hub(peft_model, processor, recipe.output_dir, trained_parts_only=True,
+                 base_models=lora_base_folders(base, recipe.model), recipe=recipe)
 
 
 # A streamed dataset is read as this many contiguous shards: enough to split over 2 nodes x 8 GPUs x 4 dataloader
@@ -749,7 +757,7 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     if trainer.skipped_examples:
         logger.warning(f"Skipped {trainer.skipped_examples} invalid training examples (see the warnings above).")
     if recipe.lora:
-        save_adapters(trainer.model, recipe.output_dir)
+        save_lora_run(trainer.model, processor, recipe)
     else:
         trainer.save_model(recipe.output_dir)
     processor.save_pretrained(recipe.output_dir)

@@ -280,7 +280,8 @@ def adamw(model: nn.Module) -> torch.optim.Optimizer:
 def train_step(loss_fn: Callable[[], torch.Tensor], optimizer, device: str, autocast: bool):
     """One optimizer step on `loss_fn()` (under bf16 autocast when `autocast`), its parts marked on a clock."""
 
-    def step(clock: PartClock | NoClock = NoClock()):
+    def step(clock: PartClock | NoClock | None = None):
+        clock = clock or NoClock()
         clock.enter("other")
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             loss = loss_fn()

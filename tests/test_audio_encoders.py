@@ -28,7 +28,8 @@ ENCODERS = [Wav2Vec2Config(**SMALL_WAV2VEC, feat_extract_norm="layer"),
             tiny.audio_config()]
 
 
-@pytest.mark.parametrize("audio_config", ENCODERS, ids=lambda c: f"{c.model_type}-{getattr(c, 'feat_extract_norm', '')}")
+@pytest.mark.parametrize("audio_config", ENCODERS,
+                         ids=lambda c: f"{c.model_type}-{getattr(c, 'feat_extract_norm', '')}")
 def test_a_clip_gives_the_same_features_alone_and_in_any_padded_batch(audio_config):
     model = MintForPreTraining(tiny.mint_config(audio_config=audio_config)).eval()
     processor = tiny.processor()

@@ -46,4 +46,5 @@ def test_pretraining_model_initialises_its_qformer_from_bert():
     bert = BertModel.from_pretrained(tiny.MINILM_DIR)
     assert torch.equal(model.qformer.encoder.layer[5].output.dense.weight, bert.encoder.layer[5].output.dense.weight)
     # The ATG decoder is tied to the word embeddings, so it follows the BERT initialisation.
-    assert model.atg_head.predictions.decoder.weight.data_ptr() == model.qformer.embeddings.word_embeddings.weight.data_ptr()
+    decoder, words = model.atg_head.predictions.decoder.weight, model.qformer.embeddings.word_embeddings.weight
+    assert decoder.data_ptr() == words.data_ptr()

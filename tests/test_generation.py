@@ -14,7 +14,8 @@ TARGETS = ["a dog bark loudly", "cat", "jazz"]
 
 def make(decoder_only=False, text_config=None, **kwargs):
     text = text_config or (tiny.opt_config() if decoder_only else tiny.t5_config())
-    return MintForConditionalGeneration(tiny.mint_config(text_config=text, **kwargs)).eval(), tiny.processor(decoder_only)
+    model = MintForConditionalGeneration(tiny.mint_config(text_config=text, **kwargs)).eval()
+    return model, tiny.processor(decoder_only)
 
 
 def inputs(processor, audio=None, prompts=PROMPTS, targets=None):
@@ -170,7 +171,8 @@ def test_bf16_keeps_the_bridge_in_fp32(tmp_path):
 def test_gradient_checkpointing_gives_the_same_gradients():
     # Dropout off, so that both runs compute the same function.
     model, processor = make(text_config=tiny.t5_config(dropout_rate=0.0), freeze_language_model=False,
-                            qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+                            qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
+                                                               attention_probs_dropout_prob=0.0))
     batch = inputs(processor, targets=TARGETS)
     model.train()
     model(**batch).loss.backward()

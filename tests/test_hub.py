@@ -22,7 +22,7 @@ from test_pretraining import clips
 
 @pytest.fixture(scope="module")
 def components(tmp_path_factory):
-    """An audio encoder folder (with its feature extractor), the real MiniLM BERT, and an LLM folder (with tokenizer)."""
+    """An audio encoder folder (with its feature extractor), the real MiniLM BERT, an LLM folder (with tokenizer)."""
     root = tmp_path_factory.mktemp("components")
     torch.manual_seed(0)
     Data2VecAudioModel(tiny.audio_config()).save_pretrained(root / "audio")
@@ -133,7 +133,8 @@ def run_offline(folder, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
     work = tmp_path / "cwd"  # an empty working directory: the repository's modules are not importable
     work.mkdir(exist_ok=True)
-    result = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT % tiny.AUDIO_TOKEN_ID, str(folder)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT % tiny.AUDIO_TOKEN_ID, str(folder)],
+                            capture_output=True, text=True,
                             env=env, cwd=work, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -170,9 +171,8 @@ def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_
     assert torch.equal(torch.tensor(report["logits"]), logits)
     assert report["captions"] == captions and all(len(c["generated_text"].split()) == 4 for c in captions)
     # The installed package loads the same folder without remote code.
-    assert torch.equal(AutoModelForSpeechSeq2Seq.from_pretrained(folder).eval()(**processor(
-        audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)).logits.flatten(),
-        logits)
+    batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
+    assert torch.equal(AutoModelForSpeechSeq2Seq.from_pretrained(folder).eval()(**batch).logits.flatten(), logits)
 
 
 def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_path):

@@ -47,6 +47,12 @@ def batch(processor, captions=CAPTIONS, audio=None):
     return processor(audio=audio, text=captions, sampling_rate=16000, return_llm_inputs=False)
 
 
+def audio_features(model, inputs):
+    """The ALC audio embeddings of the clips of a processor batch."""
+    return model.get_audio_features(input_values=inputs["input_values"],
+                                    audio_attention_mask=inputs["audio_attention_mask"]).pooler_output
+
+
 def smoothed_ce(logits, target_dist, eps):
     """Cross-entropy with label smoothing written out: -(sum_k ((1-eps) y_k + eps/K) log p_k), averaged."""
     k = logits.shape[-1]
@@ -57,7 +63,7 @@ def smoothed_ce(logits, target_dist, eps):
 def test_alc_loss_equals_hand_computation(model, processor):
     inputs = batch(processor)
     out = model(**inputs)
-    audio = model.get_audio_features(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"]).pooler_output
+    audio = audio_features(model, inputs)
     text = model.get_text_features(inputs["qformer_input_ids"], inputs["qformer_attention_mask"]).pooler_output
     n = len(CAPTIONS)
     sim = torch.empty(n, n, dtype=torch.float64)
@@ -119,7 +125,7 @@ def test_atg_text_is_causal_and_queries_see_no_text(model, processor):
     assert not torch.allclose(out.atg_logits[0, 3], out_changed.atg_logits[0, 3], atol=1e-3)
     # The queries of the ATG pass equal a query-only pass (they feed ALC): the audio embeddings do not move.
     assert torch.allclose(out.audio_embeds, out_changed.audio_embeds, atol=1e-6)
-    query_only = model.get_audio_features(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"]).pooler_output
+    query_only = audio_features(model, inputs)
     assert torch.allclose(out.audio_embeds, query_only, atol=1e-5)
 
 
@@ -155,7 +161,7 @@ def test_text_embedding_does_not_see_audio(model, processor):
     inputs = batch(processor)
     other = batch(processor, audio=clips(seed=7))
     a = model(**inputs).text_embeds
-    b = model(**{**inputs, "input_values": other["input_values"], "audio_attention_mask": other["audio_attention_mask"]})
+    b = model(**{**inputs, **{k: other[k] for k in ("input_values", "audio_attention_mask")}})
     assert torch.equal(a, b.text_embeds)
     assert not torch.allclose(model(**inputs).audio_embeds, b.audio_embeds)
 
@@ -166,7 +172,7 @@ def test_audio_padding_is_masked(model, processor):
     together = model.get_audio_features(**{k: v for k, v in batch(processor, audio=audio).items()
                                             if k in ("input_values", "audio_attention_mask")}).pooler_output
     alone = processor(audio=[audio[2]], sampling_rate=16000)
-    alone = model.get_audio_features(input_values=alone["input_values"], audio_attention_mask=alone["audio_attention_mask"]).pooler_output
+    alone = audio_features(model, alone)
     assert torch.allclose(together[2], alone[0], atol=1e-5)
 
 
@@ -239,19 +245,21 @@ def test_frozen_encoder_stays_frozen_and_in_eval_mode(processor):
     assert not model.audio_model.training and model.qformer.training
     inputs = batch(processor)
     # The tiny data2vec config has layerdrop 0.5, time masking 0.5 and dropout 0.3: none may fire.
-    first, _ = model.encode_audio(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"])
-    second, _ = model.encode_audio(input_values=inputs["input_values"], audio_attention_mask=inputs["audio_attention_mask"])
+    audio = {k: inputs[k] for k in ("input_values", "audio_attention_mask")}
+    first, second = model.encode_audio(**audio)[0], model.encode_audio(**audio)[0]
     assert torch.equal(first, second)
     model(**inputs).loss.backward()
     assert all(p.grad is None and not p.requires_grad for p in model.audio_model.parameters())
-    assert model.query_tokens.grad is not None and model.qformer.encoder.layer[0].crossattention.attention.key.weight.grad is not None
+    cross_attention = model.qformer.encoder.layer[0].crossattention.attention
+    assert model.query_tokens.grad is not None and cross_attention.key.weight.grad is not None
 
 
 def test_tiny_model_overfits_four_pairs(processor):
     # A randomly initialised tiny Q-Former starts collapsed (every [CLS] output alike), so it needs a few hundred
     # steps; dropout is off so that the batch can be memorised.
     torch.manual_seed(0)
-    config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
+                                                                 attention_probs_dropout_prob=0.0))
     model = MintForPreTraining(config).train()
     inputs = batch(processor)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)

@@ -111,8 +111,8 @@ def test_batch_decode_skips_special_tokens(processor):
     "kwargs, error, message",
     [
         (dict(audio=np.zeros(0, dtype=np.float32), sampling_rate=16000), ValueError, "is empty"),
-        (dict(audio=np.array([0.0, np.nan] * 400, dtype=np.float32), sampling_rate=16000), ValueError, "NaN or infinite"),
-        (dict(audio=np.array([0.0, np.inf] * 400, dtype=np.float32), sampling_rate=16000), ValueError, "NaN or infinite"),
+        (dict(audio=np.array([0.0, np.nan] * 400, dtype=np.float32), sampling_rate=16000), ValueError, "NaN or inf"),
+        (dict(audio=np.array([0.0, np.inf] * 400, dtype=np.float32), sampling_rate=16000), ValueError, "NaN or inf"),
         (dict(audio=np.zeros((2, 2, 800), dtype=np.float32), sampling_rate=16000), ValueError, r"shape \(2, 2, 800\)"),
         (dict(audio=np.zeros(1600, dtype=np.float32)), ValueError, "without a sampling rate"),
         (dict(audio="/no/such/file.wav"), ValueError, "does not exist"),

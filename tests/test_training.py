@@ -30,8 +30,8 @@ from training_mint import (
     MintRecipe,
     add_lora,
     default_recipe,
-    load_adapters,
-    save_adapters,
+    lora_base_folders,
+    save_lora_run,
     last_complete_checkpoint,
     load_recipe,
     per_device_batch_size,
@@ -56,7 +56,8 @@ def make_audio_dataset(folder):
         soundfile.write(path, clip, 16000)
         paths.append(str(path))
     data = Dataset.from_dict({"audio": paths, "caption": CAPTIONS, "label": [0, 1, 2, 3, 4, 5],
-                              "instruments": [["piano"], ["piano", "violin"], ["flute"], ["drum"], ["flute"], ["drum"]]})
+                              "instruments": [["piano"], ["piano", "violin"], ["flute"], ["drum"], ["flute"],
+                                              ["drum"]]})
     data = data.cast_column("audio", Audio()).cast_column(
         "label", ClassLabel(names=["dog", "cat", "piano", "rain", "flute", "drum"]))
     return data
@@ -234,7 +235,8 @@ def test_trainer_counts_every_target_token(audio_dataset, mint_folder, tmp_path)
 
     model = MintForConditionalGeneration.from_pretrained(mint_folder)
     trainer = MintTrainer(model=model, args=training_arguments(recipe(mint_folder, tmp_path, stage=2)))
-    batch = MintDataCollator(tiny.processor(), stage=2)([to_mint_examples(audio_dataset, "NSynth")[i] for i in range(4)])
+    examples = to_mint_examples(audio_dataset, "NSynth")
+    batch = MintDataCollator(tiny.processor(), stage=2)([examples[i] for i in range(4)])
     counted = trainer._get_num_items_in_batch([batch], torch.device("cpu"))  # the Trainer's own count
     assert int(counted) == int((batch["labels"] != -100).sum()) == 8
 
@@ -317,14 +319,18 @@ def test_cache_features_command_writes_a_dataset(audio_dataset, mint_folder, tmp
 
 
 def test_lora_adapters_train_save_and_load_alone(audio_dataset, mint_folder, tmp_path):
-    torch.manual_seed(0)  # the stage-1 folder has no LLM: seed its random init, which plays the frozen base here
-    model = MintForConditionalGeneration.from_pretrained(mint_folder)
+    torch.manual_seed(0)  # the stage-1 folder has no LLM: a stage-2 folder that stores one is the frozen base
+    MintForConditionalGeneration.from_pretrained(mint_folder).save_pretrained(tmp_path / "base")
+    with pytest.raises(ValueError, match=r"stores no \['language_model'\]"):
+        lora_base_folders(MintForConditionalGeneration.from_pretrained(mint_folder), mint_folder)
+    model = MintForConditionalGeneration.from_pretrained(tmp_path / "base")
     lora = add_lora(model, targets=["language_model", "qformer"], r=4)
     trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
     assert any("language_model" in n and "lora_A" in n for n in trainable)
     assert any("qformer" in n and "lora_B" in n for n in trainable)
     assert not any("language_model" in n and "lora" not in n for n in trainable)
-    batch = MintDataCollator(tiny.processor(), stage=2)([to_mint_examples(audio_dataset, "NSynth")[i] for i in range(3)])
+    batch = MintDataCollator(tiny.processor(), stage=2)([to_mint_examples(audio_dataset, "NSynth")[i]
+                                                         for i in range(3)])
     optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(2):
         optimizer.zero_grad()
@@ -332,17 +338,17 @@ def test_lora_adapters_train_save_and_load_alone(audio_dataset, mint_folder, tmp
         optimizer.step()
     lora.eval()
     expected = lora(**batch).logits
-    save_adapters(lora, tmp_path / "adapter")
-    saved = os.listdir(tmp_path / "adapter")
-    assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
+    save_lora_run(lora, tiny.processor(), MintRecipe(stage=2, model=str(tmp_path / "base"),
+                                                      output_dir=str(tmp_path / "run")))
     from safetensors.torch import load_file
 
-    adapter_keys = load_file(tmp_path / "adapter" / "adapter_model.safetensors").keys()
+    adapter_keys = load_file(tmp_path / "run" / "adapters" / "adapter_model.safetensors").keys()
+    assert any("lora_A" in k for k in adapter_keys)
     assert not any("language_model" in k and "lora" not in k for k in adapter_keys)  # no frozen LLM weight
     assert not any(k.startswith("base_model.model.audio_model") for k in adapter_keys)
-    torch.manual_seed(0)
-    base = MintForConditionalGeneration.from_pretrained(mint_folder)
-    reloaded = load_adapters(base, tmp_path / "adapter").eval()
+    stored = load_file(tmp_path / "run" / "model.safetensors").keys()
+    assert "query_tokens" in stored and not any(k.startswith(("language_model.", "audio_model.")) for k in stored)
+    reloaded = MintForConditionalGeneration.from_pretrained(tmp_path / "run").eval()  # the one loading path
     assert torch.allclose(reloaded(**batch).logits, expected, atol=1e-5)
 
 
