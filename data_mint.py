@@ -334,6 +334,9 @@ def cache_audio_features(
     if (num_proc or 1) > 1 and device.type != "cpu":
         raise ValueError(f"num_proc encodes in forked CPU processes, but the model is on {device}: run one process per "
                          "device instead, each with its own shard_indices.")
+    if processor.long_audio_policy != "crop":
+        raise ValueError("The feature cache stores one clip per row: build it with a processor whose "
+                         f"long_audio_policy is 'crop', not {processor.long_audio_policy!r}.")
     dataset = _undecoded(dataset, "audio")
     model.eval()
     for index in indices:
@@ -341,7 +344,8 @@ def cache_audio_features(
         folder = _shard_folder(output_dir, index, num_shards)
         record = _finished_shard(folder)
         if record is None:
-            _cache_shard(model, processor, shard, folder, batch_size, dtype, num_proc, progress)
+            offset = sum(dataset.shard(num_shards, i, contiguous=True).num_rows for i in range(index))
+            _cache_shard(model, processor, shard, folder, batch_size, dtype, num_proc, progress, offset)
         elif record["num_rows"] != shard.num_rows or record["dtype"] != dtype:
             raise ValueError(f"{folder} holds a finished shard of {record['num_rows']} {record['dtype']} rows, but "
                              f"shard {index} of this dataset has {shard.num_rows} rows to cache in {dtype}: it belongs "
@@ -351,9 +355,20 @@ def cache_audio_features(
     return merge_feature_cache(output_dir, max_shard_size=max_shard_size, progress=progress)
 
 
+def _check_cacheable(features: np.ndarray, dtype: np.dtype, name: str) -> None:
+    """Refuses to cache non-finite features, and features that overflow the cache's dtype (float16 above 65504)."""
+    if not np.isfinite(features).all():
+        raise ValueError(f"The audio encoder gave NaN or infinite features for {name}; nothing was cached for it.")
+    with np.errstate(over="ignore"):
+        if not np.isfinite(features.astype(dtype)).all():
+            raise ValueError(f"The features of {name} reach {np.abs(features).max():.4g}, beyond {dtype}'s range: "
+                             "cache in float32.")
+
+
 def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, batch_size: int, dtype: str,
-                 num_proc: int | None, progress: bool) -> None:
-    """Encodes one shard into Arrow files in `folder`, then marks it finished."""
+                 num_proc: int | None, progress: bool, offset: int) -> None:
+    """Encodes one shard (its first row being row `offset` of the dataset) into Arrow files in `folder`, then marks it
+    finished."""
     if os.path.isdir(folder):  # cut short by an earlier run
         shutil.rmtree(folder)
     os.makedirs(folder)
@@ -361,17 +376,19 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
     device = next(model.parameters()).device
     threads = max(1, torch.get_num_threads() // num_proc) if (num_proc or 1) > 1 else None
 
-    def encode(batch):
+    def encode(batch, rows):
         if threads:  # each of the num_proc processes takes its share of the cores
             torch.set_num_threads(threads)
-        inputs = processor(audio=batch["audio"])
-        audio = {k: v.to(device) for k, v in inputs.items() if k != "clip_index"}
+        names = [f"row {offset + row} of the dataset" for row in rows]
+        clips = processor.load_audio(batch["audio"], names=names)
+        inputs = processor(audio=clips, sampling_rate=processor.sampling_rate)
         with torch.inference_mode():
-            hidden, mask = model.get_audio_encoder_features(**audio)
+            hidden, mask = model.get_audio_encoder_features(**{k: v.to(device) for k, v in inputs.items()})
         lengths = mask.sum(-1).tolist()
-        features = [h[:n].float().cpu().numpy().astype(np_dtype) for h, n in zip(hidden, lengths)]
-        return {"audio_encoder_features": features,
-                "audio_length": lengths}
+        features = [h[:n].float().cpu().numpy() for h, n in zip(hidden, lengths)]
+        for name, clip_features in zip(names, features):
+            _check_cacheable(clip_features, np_dtype, name)
+        return {"audio_encoder_features": [f.astype(np_dtype) for f in features], "audio_length": lengths}
 
     features = shard.features.copy()
     del features["audio"]
@@ -380,7 +397,8 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
     name = os.path.basename(folder)
     with _progress_bars(progress):
         # Rows of features are large: Arrow batches of `batch_size` rows keep the writer's memory small.
-        cached = shard.map(encode, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
+        cached = shard.map(encode, batched=True, with_indices=True, batch_size=batch_size, remove_columns=["audio"],
+                           features=features,
                            writer_batch_size=batch_size, num_proc=num_proc, load_from_cache_file=False,
                            cache_file_name=os.path.join(folder, "features.arrow"), new_fingerprint=name,
                            desc=f"Caching audio features ({name})")
