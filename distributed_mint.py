@@ -1,13 +1,12 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """Cross-process gathering for the stage-1 negatives (ALC / ALM over the global batch, as LAVIS's BLIP-2 does).
 
-Under DDP every process contrasts its rows against the columns of all processes. Gathers with gradients use
-`torch.distributed.nn` (whose backward sums every process's gradient for this process's slice, LAVIS's
-`all_gather_with_grad`); in one process every function is the identity.
+Under DDP every process contrasts its rows against the columns of all processes. A gather with gradients sums, in
+its backward, every process's gradient for this process's slice (LAVIS's `GatherLayer` / `all_gather_with_grad`);
+in one process every function is the identity.
 """
 
 import torch
-import torch.distributed.nn
 import torch.nn.functional as F
 
 
@@ -35,11 +34,27 @@ def _negatives_group():
     return _NEGATIVES_GROUPS[default]
 
 
+class _GatherWithGradient(torch.autograd.Function):
+    """all_gather whose backward sums every process's gradient for this process's slice."""
+
+    @staticmethod
+    def forward(ctx, tensor):
+        gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(gathered, tensor.contiguous(), group=_negatives_group())
+        return tuple(gathered)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        grads = torch.stack(grads)
+        torch.distributed.all_reduce(grads, group=_negatives_group())
+        return grads[torch.distributed.get_rank()]
+
+
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """`tensor` of every process concatenated along dim 0, differentiable."""
     if not is_distributed():
         return tensor
-    return torch.cat(torch.distributed.nn.all_gather(tensor.contiguous(), group=_negatives_group()), dim=0)
+    return torch.cat(_GatherWithGradient.apply(tensor), dim=0)
 
 
 def gather_padded(tensor: torch.Tensor, dim: int, differentiable: bool = False) -> torch.Tensor:

@@ -7,7 +7,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng timgm6mb-soundfont openjdk-17-jre-headless >/dev/null
 fi
-# The CPU wheel of torch kept on this machine kind's disk; an unpinned torch would pull a CUDA build of several GB.
+# The CPU wheel of torch (CI machines have no GPU); an unpinned torch would pull a CUDA build of several GB.
 python3 -m pip install --quiet torch==2.13.0
 python3 -m pip install --quiet ".[dev,demo]"
 # tinysoundfont renders soundfont notes; its declared pyaudio dependency does not build and is not needed.

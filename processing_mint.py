@@ -234,16 +234,23 @@ class MintProcessor(ProcessorMixin):
         return [self._load_one(item, sampling_rate, name) for item, name in zip(items, names)]
 
     def _load_one(self, item: AudioInput, sampling_rate: int | float | None, name: str) -> np.ndarray:
+        path = os.fspath(item) if isinstance(item, (str, os.PathLike)) else \
+            item.get("path") if isinstance(item, dict) else None
+        try:
+            return self._decode_and_check(item, sampling_rate, name)
+        except (ValueError, TypeError) as error:
+            if not path:
+                raise
+            raise type(error)(f"{error} (file {path!r})") from None
+
+    def _decode_and_check(self, item: AudioInput, sampling_rate: int | float | None, name: str) -> np.ndarray:
         if isinstance(item, (str, os.PathLike)):
-            name = f"{name} ({os.fspath(item)!r})"
             if not os.path.isfile(item):
                 raise ValueError(f"{name}: the path does not exist or is not a file.")
             data, rate = _decode_file(item, name)
         elif isinstance(item, bytes):
             data, rate = _decode_file(io.BytesIO(item), f"{name} (encoded bytes)")
         elif isinstance(item, dict):
-            if item.get("path"):
-                name = f"{name} ({item['path']!r})"
             data, rate = self._from_datasets_row(item, name)
         elif isinstance(item, (np.ndarray, torch.Tensor)):
             if sampling_rate is None:

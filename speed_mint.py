@@ -154,18 +154,23 @@ def _text_length(inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 def trim_padding(inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """
-    Cuts from a batch the trailing columns that are padding in every example (prompt, instruction, targets, cached
-    audio frames): what is left is what the examples occupy. Padding is only cut at the end of a row, where it cannot
-    shift the positions of real tokens, so every example's outputs are unchanged. Returns a new dict.
+    Cuts from a batch the leading and trailing columns that are padding in every example (prompt, instruction, targets,
+    cached audio frames): what is left is what the examples occupy. Every example keeps its real tokens in order and
+    the positions between them (decoder-only positions count real tokens only), so its outputs are unchanged. A
+    decoder-only LLM's labels, aligned with its inputs, are cut with them. Returns a new dict.
     """
-    trimmed = dict(inputs)
+    trimmed, done = dict(inputs), set()
     for (name, padding), aligned in TRIMMED_ENTRIES.items():
-        if not all(entry in trimmed for entry in aligned):
+        if not all(entry in trimmed for entry in aligned) or name in done:
             continue
+        if name == "attention_mask" and trimmed.get("labels") is not None and \
+                trimmed["labels"].shape == trimmed["input_ids"].shape:
+            aligned = (*aligned, "labels")  # a decoder-only LLM's labels are aligned with its inputs
+            done.add("labels")
         used = (trimmed[name] != padding).any(0).nonzero()
-        keep = int(used.max()) + 1 if len(used) else 1
+        start, stop = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
         for entry in aligned:
-            trimmed[entry] = trimmed[entry][:, :keep].contiguous()
+            trimmed[entry] = trimmed[entry][:, start:stop].contiguous()
     return trimmed
 
 

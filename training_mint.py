@@ -797,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     cache.add_argument("--num-shards", type=int, default=1,
                        help="split the work into this many shards; a rerun skips the finished ones")
     cache.add_argument("--shard-index", type=int, nargs="+", default=None, metavar="I",
-                       help="compute only these shards (this machine's share); then --merge once all are finished")
+                       help="compute only these shards (one machine's share); then --merge once all are finished")
     cache.add_argument("--merge", action="store_true", help="merge the finished shards into --output")
     cache.add_argument("--max-shard-size", default=None, help="size of the merged cache's Arrow files (e.g. 500MB)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -7,8 +7,8 @@
         --static-cache --compile                         # the opt-in levers of speed_mint, each measured
     python benchmarks/benchmark_mint.py --show bench.json   # the tables of a run (also of one cut short)
 
-The baseline is `shared/bench/naive_hf_mint.py` (stock Data2VecAudio -> InstructBLIP Q-Former -> Linear -> T5, bf16
-frozen parts, autocast Q-Former), ported here unchanged in what it computes. The stock parts, MINT's stage 1 and MINT's
+The baseline is MINT's stage-2 step composed from stock transformers parts (Data2VecAudio -> InstructBLIP Q-Former ->
+Linear -> T5, bf16 frozen parts, autocast Q-Former), as the stock-parts reference computes it. The stock parts, MINT's stage 1 and MINT's
 stage 2 are each built, measured and freed in turn, so a peak memory figure is that of one model. For each it prints
 samples/s, ms per step, MFU (FLOPs counted with `torch.utils.flop_counter`, against `--peak-tflops`), peak memory
 (CUDA max allocated; peak RSS on the CPU) and the ratios:
@@ -86,7 +86,7 @@ def t5_config(size: dict) -> T5Config:
 
 
 class NaiveMint(nn.Module):
-    """The baseline of `shared/bench/naive_hf_mint.py`: stock parts wired together."""
+    """The stock-parts baseline: transformers' own modules wired together as MINT's stage 2."""
 
     def __init__(self, size: dict, device: str):
         super().__init__()

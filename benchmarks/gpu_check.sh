@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The one script for a lent GPU (device tool): every figure of the benchmark in one short call, at most about
+# The one script for a GPU machine: every figure of the benchmark in one short call, at most about
 # 7 minutes on an H200 (each run has its own time limit; JSON is written under $OUT after every row, so a run cut at
 # its limit keeps what it measured, and its tables are printed from that JSON).
 #   1. tiny sizes in fp32, TF32 off (limit 90 s): exact checks on the GPU, batched == unbatched captions and static
 #      cache == default (compiled by transformers on CUDA), and the levers' losses against the plain model's;
-#   2. the data path on this machine's cores (limit 30 s): how many DataLoader workers feed a training step;
+#   2. the data path on the machine's cores (limit 30 s): how many DataLoader workers feed a training step;
 #   3. full size against the stock parts in the same process (limit 300 s): batch 64, 10 s clips, every row with its
 #      parts and MFU, then the levers one after another, regional compilation last (the slowest to set up).
-# The device image lacks the data path's audio packages (soundfile, librosa, datasets): carry them as wheels in .whl
-# (see the device notes) to get figure 2; without them it is reported as skipped.
+# On a machine without the data path's audio packages (soundfile, librosa, datasets), install them (or their wheels
+# from .whl) to get figure 2; without them it is reported as skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark-results}

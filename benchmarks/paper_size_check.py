@@ -45,15 +45,17 @@ DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 def paper_config(tiny: bool = False) -> MintConfig:
     """The paper's sizes (section 3.2), or a tiny model of the same structure for a smoke test."""
     if not tiny:
+        # FlanT5's tokenizer has 32100 entries for 32128 rows: its added audio placeholder is id 32100.
         return MintConfig(audio_config=Data2VecAudioConfig(), qformer_config=MintQFormerConfig(),
-                          text_config=T5Config(**FLAN_T5_XL_KWARGS), num_query_tokens=32)
+                          text_config=T5Config(**FLAN_T5_XL_KWARGS), num_query_tokens=32, audio_token_id=32100)
     audio = Data2VecAudioConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                                 conv_dim=(16,) * 7, num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=4,
                                 conv_pos_kernel_size=5, num_conv_pos_embedding_layers=2)
     qformer = MintQFormerConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     text = T5Config(**{**FLAN_T5_XL_KWARGS, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2,
                        "num_decoder_layers": 2, "num_heads": 4, "vocab_size": 1000})
-    return MintConfig(audio_config=audio, qformer_config=qformer, text_config=text, num_query_tokens=4)
+    return MintConfig(audio_config=audio, qformer_config=qformer, text_config=text, num_query_tokens=4,
+                      audio_token_id=999)
 
 
 def build(config: MintConfig, stage: int, frozen_dtype: torch.dtype) -> torch.nn.Module:
@@ -127,10 +129,11 @@ def inputs(config: MintConfig, stage: int, batch: int, seconds: float, text_toke
     values = {"input_values": audio, "audio_attention_mask": torch.ones_like(audio, dtype=torch.long),
               "qformer_input_ids": captions, "qformer_attention_mask": torch.ones_like(captions)}
     if stage == 2:
-        vocab = config.text_config.vocab_size
-        values["input_ids"] = torch.randint(3, vocab, (batch, text_tokens), generator=g)
+        prompt = torch.randint(3, config.audio_token_id, (batch, text_tokens), generator=g)
+        placeholders = torch.full((batch, config.num_query_tokens), config.audio_token_id)
+        values["input_ids"] = torch.cat([placeholders, prompt], 1)  # as MintProcessor lays them out
         values["attention_mask"] = torch.ones_like(values["input_ids"])
-        values["labels"] = torch.randint(3, vocab, (batch, target_tokens), generator=g)
+        values["labels"] = torch.randint(3, config.audio_token_id, (batch, target_tokens), generator=g)
     return values
 
 

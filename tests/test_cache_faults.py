@@ -23,7 +23,7 @@ def dataset(tmp_path):
 
 def test_a_clip_too_short_for_the_encoder_is_named_by_row_and_file(dataset, tmp_path):
     model = MintForPreTraining(tiny.mint_config())
-    with pytest.raises(ValueError, match=r"row 1 of the dataset \('.*clip 1\.wav'\) lasts 18\.8 ms"):
+    with pytest.raises(ValueError, match=r"row 1 of the dataset lasts 18\.8 ms.*clip 1\.wav"):
         cache_audio_features(model, tiny.processor(), dataset, tmp_path / "cache", progress=False)
 
 

@@ -134,7 +134,7 @@ def test_bad_input_raises_a_clear_error(processor, kwargs, error, message):
 def test_a_file_that_is_not_audio_is_rejected(processor, tmp_path):
     bogus = tmp_path / "notes.wav"
     bogus.write_text("this is not audio")
-    with pytest.raises(ValueError, match="Could not decode .*notes.wav.* as audio"):
+    with pytest.raises(ValueError, match="Could not decode audio clip 0 as audio.*notes.wav"):
         processor(audio=bogus)
     with pytest.raises(ValueError, match="Could not decode"):
         processor(audio={"bytes": b"garbage", "path": "x.wav"})
