@@ -2,6 +2,7 @@
 """Evaluating MINT on the paper's benchmarks (Tables 2-6): classification, retrieval, captioning, and a leakage check.
 
     mint-eval classify  --model M --dataset D --template NSynth [--label-column label] [--multi-label]
+                        [--length-normalize]                              # vocabulary ranking (Table 2)
     mint-eval zero-shot --model M --dataset D --label-column label        # stage-1 embeddings (Table 6)
     mint-eval retrieval --model M --dataset D --caption-column captions [--rerank-top-k 10]
     mint-eval caption   --model M --dataset D --caption-column captions [--num-beams 3 --max-new-tokens 30]
@@ -197,7 +198,8 @@ def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_l
     known = set(candidates)
     targets = []
     for value in dataset[label_column]:
-        labels = [label_text(v, names) for v in value] if isinstance(value, (list, tuple)) else [label_text(value, names)]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        labels = [label_text(v, names) for v in values]
         outside = [label for label in labels if label not in known]
         if outside:
             raise ValueError(f"Labels {outside} are not in the candidate list {candidates}; every label must be a "
@@ -242,12 +244,12 @@ def _check_candidates(candidates: Sequence[str]) -> None:
 
 
 @torch.no_grad()
-def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
-                    reader: _ClipReader) -> tuple[list[int], np.ndarray]:
+def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str, reader: _ClipReader,
+                    length_normalize: bool = False) -> tuple[list[int], np.ndarray]:
     tokens = _to(processor.tokenize_candidates(candidates), _device(model))
     rows, scores = [], []
     for batch in reader.batches(model, _undecoded(dataset, reader.audio_column), "Vocabulary ranking", prompt):
-        window_scores = model.score_candidates(**tokens, **batch.inputs).float()
+        window_scores = model.score_candidates(**tokens, **batch.inputs, length_normalize=length_normalize).float()
         scores.append(mean_over_windows(window_scores, batch.clip_index, len(batch.rows)).cpu().numpy())
         rows += batch.rows
     return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
@@ -272,16 +274,17 @@ def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
 @torch.no_grad()
 def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
                               batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
-                              long_audio_policy: str | None = None) -> np.ndarray:
+                              long_audio_policy: str | None = None, length_normalize: bool = False) -> np.ndarray:
     """
-    `(clips, candidates)` summed log-likelihoods of each candidate under the prompt (section 4.1), one row per clip of
-    `dataset` (with the window policy, the mean of its windows' scores). A clip the processor refuses raises a
-    `ValueError` naming its row and file.
+    `(clips, candidates)` log-likelihoods of each candidate under the prompt (section 4.1), one row per clip of
+    `dataset` (with the window policy, the mean of its windows' scores): summed over the candidate's tokens as in the
+    paper, or with `length_normalize=True` their mean per token (the end-of-sequence token included), as the sum
+    favours short labels. A clip the processor refuses raises a `ValueError` naming its row and file.
     """
     _check_candidates(candidates)
     _check_columns(dataset, {"audio": audio_column})
     reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
-    return _ranking_scores(model, processor, dataset, list(candidates), prompt, reader)[1]
+    return _ranking_scores(model, processor, dataset, list(candidates), prompt, reader, length_normalize)[1]
 
 
 @torch.no_grad()
@@ -330,11 +333,12 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
                             multi_label: bool = False, known_column: str | None = None, mode: str = "llm",
                             batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
                             label_template: str | None = None, long_audio_policy: str | None = None,
-                            skip_invalid: bool = False) -> dict[str, Any]:
+                            skip_invalid: bool = False, length_normalize: bool = False) -> dict[str, Any]:
     """
     Classification of every clip: by vocabulary ranking under the LLM (`mode="llm"`, stage 2, Table 2: the candidates
-    scored after `prompt` or the prompt of the Table-1 `template`) or by stage-1 embedding similarity to label prompts
-    (`mode="embedding"`, Table 6: `label_template` with each label, default "This is a sound of {label}.").
+    scored after `prompt` or the prompt of the Table-1 `template`, by their summed log-likelihood as in the paper, or
+    by their mean log-likelihood per token with `length_normalize=True`) or by stage-1 embedding similarity to label
+    prompts (`mode="embedding"`, Table 6: `label_template` with each label, default "This is a sound of {label}.").
     Single-label: accuracy; multi-label: macro PR-AUC and ROC-AUC with missing annotations (`known_column`) ignored.
 
     Returns the metrics, the settings used, `predictions` (one per evaluated clip, in dataset order) and what
@@ -353,12 +357,15 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
         if prompt is None and template is None:
             raise ValueError("Vocabulary ranking needs a prompt or a Table-1 template name.")
         prompt = prompt or get_template(template).prompt
-        rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader)
-        settings = {"prompt": prompt}
+        rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize)
+        settings = {"prompt": prompt, "length_normalize": length_normalize}
     elif mode == "embedding":
         if prompt is not None or template is not None:
             raise ValueError("mode='embedding' scores label prompts made with label_template (e.g. "
                              f"{DEFAULT_LABEL_TEMPLATE!r}); prompt and template are for mode='llm'.")
+        if length_normalize:
+            raise ValueError("length_normalize is for mode='llm': it averages a candidate's log-likelihood over its "
+                             "tokens; mode='embedding' scores similarities.")
         label_template = label_template or DEFAULT_LABEL_TEMPLATE
         rows, scores = _embedding_scores(model, processor, dataset, candidates, label_template, reader)
         settings = {"label_template": label_template}
@@ -634,6 +641,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "classify":
             task.add_argument("--template", help="a Table-1 template name, whose prompt is used")
             task.add_argument("--prompt", help="the instruction before the candidates (instead of --template)")
+            task.add_argument("--length-normalize", action="store_true",
+                              help="rank the candidates by their mean log-likelihood per token instead of the sum "
+                                   "(the paper's), which favours short labels")
         if name == "zero-shot":
             task.add_argument("--label-template", default=DEFAULT_LABEL_TEMPLATE,
                               help="each label's text, with {label} where the label goes (default: %(default)r)")
@@ -680,7 +690,8 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
             model, processor, dataset, args.label_column, args.candidates.split(",") if args.candidates else None,
             prompt=args.prompt if classify else None, template=args.template if classify else None,
             multi_label=args.multi_label, known_column=args.known_column, mode="llm" if classify else "embedding",
-            label_template=None if classify else args.label_template, **common)
+            label_template=None if classify else args.label_template,
+            length_normalize=args.length_normalize if classify else False, **common)
     if args.task == "retrieval":
         return evaluate_retrieval(model, processor, dataset, args.caption_column, args.rerank_top_k, **common)
     return evaluate_captioning(model, processor, dataset, args.caption_column, args.prompt, args.num_beams,

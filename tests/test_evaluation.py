@@ -1,5 +1,6 @@
-"""Evaluation (issue 4): classification, retrieval, captioning, leakage, the mint-eval command; against hand values."""
+"""Evaluation: classification, retrieval, captioning, leakage, the mint-eval command; against hand values."""
 
+import json
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ import torch
 from datasets import Audio, ClassLabel, Dataset
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+import evaluation_mint
+import modeling_mint
 import tiny
 from evaluation_mint import (
     evaluate_captioning,
@@ -17,6 +20,7 @@ from evaluation_mint import (
     markdown_table,
     multi_label_auc,
     retrieval_metrics,
+    vocabulary_ranking_scores,
 )
 from metrics_mint import compute_caption_metrics
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
@@ -73,7 +77,8 @@ def test_multi_label_auc_ignores_missing_annotations():
     known = [["a", "b"], ["a", "b"], ["b"], ["a", "b"]]  # clip 2 has no annotation for "a"
     result = multi_label_auc(scores, targets, ["a", "b"], known)
     truth_a, truth_b = np.array([1, 1, 0]), np.array([0, 1, 1, 0])
-    expected_pr = (average_precision_score(truth_a, scores[[0, 1, 3], 0]) + average_precision_score(truth_b, scores[:, 1])) / 2
+    expected_pr = (average_precision_score(truth_a, scores[[0, 1, 3], 0])
+                   + average_precision_score(truth_b, scores[:, 1])) / 2
     expected_roc = (roc_auc_score(truth_a, scores[[0, 1, 3], 0]) + roc_auc_score(truth_b, scores[:, 1])) / 2
     assert result["pr_auc"] == pytest.approx(expected_pr) and result["roc_auc"] == pytest.approx(expected_roc)
 
@@ -87,8 +92,75 @@ def test_vocabulary_ranking_accuracy_equals_argmax_of_the_scores(eval_dataset, s
     expected = ["dog", "cat", "piano"]
     predictions = [expected[i] for i in scores.argmax(-1).tolist()]
     assert result["predictions"] == predictions
-    assert result["accuracy"] == pytest.approx(np.mean([p == t for p, t in zip(predictions, ["dog", "cat", "piano", "dog", "cat"])]))
+    targets = ["dog", "cat", "piano", "dog", "cat"]
+    assert result["accuracy"] == pytest.approx(np.mean([p == t for p, t in zip(predictions, targets)]))
     assert result["chance"] == pytest.approx(1 / 3)
+
+
+LONG_LABEL = "high piano note"  # 3 words and the end-of-sequence token, against 2 tokens for "dog"
+
+
+def test_length_normalised_scores_are_the_summed_scores_divided_by_the_token_counts(eval_dataset, stage2):
+    model, processor = stage2
+    candidates = ["dog", LONG_LABEL, "cat"]
+    summed = vocabulary_ranking_scores(model, processor, eval_dataset, candidates, "This is a sound of", batch_size=2,
+                                       progress=False)
+    normalised = vocabulary_ranking_scores(model, processor, eval_dataset, candidates, "This is a sound of",
+                                           batch_size=2, progress=False, length_normalize=True)
+    counts = processor.tokenize_candidates(candidates)["candidate_attention_mask"].sum(-1).numpy()
+    assert counts.tolist() == [2, 4, 2]
+    assert summed.shape == (5, 3) and not np.allclose(normalised, summed)
+    np.testing.assert_allclose(normalised, summed / counts, rtol=1e-5, atol=1e-6)
+
+
+def test_length_normalisation_can_change_the_ranking(eval_dataset, stage2, monkeypatch):
+    """
+    Hand-set summed log-likelihoods of "dog" (2 tokens) and LONG_LABEL (4 tokens) for the 5 clips: the sum ranks the
+    short label first on clips 1 and 4, where the mean per token ranks the long one first.
+    """
+    model, processor = stage2
+    summed = torch.tensor([[-1.0, -3.0], [-3.0, -4.0], [-5.0, -4.0], [-2.0, -5.0], [-2.5, -4.4]])
+    calls = []
+
+    def hand_set(logits, labels):  # the model's per-candidate summed log-likelihood, (clips x candidates) rows
+        calls.append(labels.shape[0])
+        return summed.flatten().to(logits.dtype)
+
+    monkeypatch.setattr(modeling_mint, "_sequence_log_likelihood", hand_set)
+    data = eval_dataset.remove_columns("label").add_column("label", ["dog", LONG_LABEL, LONG_LABEL, "dog", LONG_LABEL])
+    results = {normalise: evaluate_classification(model, processor, data, candidates=["dog", LONG_LABEL],
+                                                  prompt="This is a sound of", batch_size=5, progress=False,
+                                                  length_normalize=normalise) for normalise in (False, True)}
+    assert calls == [10, 10]  # one batch of 5 clips x 2 candidates per evaluation
+    short, long = "dog", LONG_LABEL
+    assert results[False]["predictions"] == [short, short, long, short, short]
+    assert results[True]["predictions"] == [short, long, long, short, long]
+    assert results[False]["accuracy"] == pytest.approx(3 / 5) and results[True]["accuracy"] == pytest.approx(1.0)
+    assert [results[n]["length_normalize"] for n in (False, True)] == [False, True]
+
+
+def test_mint_eval_classify_length_normalize(eval_dataset, stage2, tmp_path):
+    model, processor = stage2
+    model.save_pretrained(tmp_path / "stage2")
+    processor.save_pretrained(tmp_path / "stage2")
+    eval_dataset.save_to_disk(str(tmp_path / "data"))
+    argv = ["classify", "--model", str(tmp_path / "stage2"), "--dataset", str(tmp_path / "data"), "--template",
+            "NSynth", "--quiet"]
+    for flag, normalise in (([], False), (["--length-normalize"], True)):
+        output = tmp_path / f"classify-{normalise}.json"
+        assert evaluation_mint.main(argv + flag + ["--output", str(output)]) == 0
+        written = json.loads(output.read_text())
+        expected = evaluate_classification(model, processor, eval_dataset, template="NSynth", progress=False,
+                                           length_normalize=normalise)
+        assert written["length_normalize"] is normalise
+        assert written["predictions"] == expected["predictions"]
+
+
+def test_length_normalize_is_for_vocabulary_ranking(eval_dataset, stage1):
+    model, processor = stage1
+    with pytest.raises(ValueError, match="length_normalize is for mode='llm'"):
+        evaluate_classification(model, processor, eval_dataset, mode="embedding", length_normalize=True,
+                                progress=False)
 
 
 def test_multi_label_classification_runs_with_missing_labels(eval_dataset, stage2):
@@ -103,7 +175,8 @@ def test_multi_label_classification_runs_with_missing_labels(eval_dataset, stage
     expected = multi_label_auc(scores, [list(x) for x in eval_dataset["instruments"]], candidates,
                                [list(x) for x in eval_dataset["annotated"]])
     assert result["classes_scored"] == 3
-    assert result["pr_auc"] == pytest.approx(expected["pr_auc"]) and result["roc_auc"] == pytest.approx(expected["roc_auc"])
+    assert result["pr_auc"] == pytest.approx(expected["pr_auc"])
+    assert result["roc_auc"] == pytest.approx(expected["roc_auc"])
 
 
 def test_embedding_zero_shot_classification(eval_dataset, stage1):
@@ -191,7 +264,8 @@ def test_captioning_end_to_end(eval_dataset, stage2):
     assert len(result["predictions"]) == 5 and result["generation"]["num_beams"] == 2
     expected = compute_caption_metrics(result["predictions"], [list(c) for c in eval_dataset["captions"]],
                                        allow_empty=True)
-    assert {k: result[k] for k in ("bleu_1", "rouge_l", "cider_d")} == {k: expected[k] for k in ("bleu_1", "rouge_l", "cider_d")}
+    keys = ("bleu_1", "rouge_l", "cider_d")
+    assert {k: result[k] for k in keys} == {k: expected[k] for k in keys}
     assert result["spice"] is None
     assert "SPIDEr" in markdown_table(result)
 

@@ -162,8 +162,7 @@ def test_clear_early_errors_all_at_once(data, mint_folder, tmp_path):
         {"path": str(data / "esc50-ready"), "template": "WavCaps"},
         {"path": str(data / "half-labelled"), "template": "NSynth"},
         {"path": str(data / "esc50-ready"), "split": "test", "template": "NSynth"},
-        {"path": str(data / "esc50-ready")},
-        {"path": str(data / "esc50-ready"), "template": "AudioSet", "weight": 0}])
+        {"path": str(data / "esc50-ready")}])
     with pytest.raises(ValueError) as error:
         plan_recipe(recipe, num_processes=4)
     message = str(error.value)
@@ -173,9 +172,10 @@ def test_clear_early_errors_all_at_once(data, mint_folder, tmp_path):
     assert "dataset 4" in message and "1 of 2 rows have an empty 'label'" in message and "--labeled-only" in message
     assert "dataset 5" in message and "no split 'test'" in message
     assert "dataset 6" in message and "needs a 'template'" in message
-    assert "dataset 7" in message and "weight 0 is not positive" in message
     assert "stage1-output" in message and "--model" in message
     assert "does not divide across 4 processes" in message
+    with pytest.raises(ValueError, match=r"datasets\[0\]\['weight'\] must be positive, got 0"):  # the recipe itself
+        MintRecipe(stage=2, datasets=[{"path": str(data / "esc50-ready"), "template": "AudioSet", "weight": 0}])
     stage1 = MintRecipe(stage=1, model=mint_folder, datasets=[{"path": str(data / "esc50-ready")}])
     with pytest.raises(ValueError, match="no caption column 'caption'"):
         plan_recipe(stage1)
