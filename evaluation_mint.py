@@ -92,8 +92,9 @@ def pool_window_embeddings(embeddings: torch.Tensor, clip_index: torch.Tensor, n
 
 
 def clip_error_reason(error: Exception) -> str:
-    """The processor's message about a single clip, without the clip's position in the list it was given."""
-    return re.sub(r"^audio clip \d+:?\s*", "", str(error))
+    """The processor's message about a single clip, without the clip's position in the list it was given and the file
+    it names (the caller names the dataset row and its file itself)."""
+    return re.sub(r" \(file '.*'\)$", "", re.sub(r"^audio clip \d+:?\s*", "", str(error)))
 
 
 def audio_path(audio: Any) -> str | None:

@@ -185,14 +185,14 @@ def test_a_clip_too_short_is_named_by_row_and_file_or_skipped(with_a_short_clip,
     processor = tiny.processor()
     path = with_a_short_clip.cast_column("audio", Audio(decode=False))[2]["audio"]["path"]
     # Before: "audio clip 0 lasts 19.0 ms" (its place in a batch of one) aborted the evaluation.
-    with pytest.raises(ValueError, match=rf"Row 2 of the dataset \({path!r}\): lasts 19.0 ms; expected at least 25 "
-                                         r"ms. Pass skip_invalid=True \(mint-eval --skip-invalid\)"):
+    with pytest.raises(ValueError, match=rf"Row 2 of the dataset \({path!r}\): lasts 19.0 ms; the audio encoder needs "
+                                         r"at least 25 ms. Pass skip_invalid=True \(mint-eval --skip-invalid\)"):
         evaluate_classification(stage1, processor, with_a_short_clip, mode="embedding", batch_size=1, progress=False)
     with pytest.warns(UserWarning, match=rf"Row 2 of the dataset \({path!r}\) is skipped"):
         result = evaluate_classification(stage1, processor, with_a_short_clip, mode="embedding", skip_invalid=True,
                                          progress=False)
     assert result["num_clips"] == 3 and result["num_skipped"] == 1
-    assert result["skipped"] == [{"row": 2, "path": path, "reason": "lasts 19.0 ms; expected at least 25 ms."}]
+    assert result["skipped"] == [{"row": 2, "path": path, "reason": "lasts 19.0 ms; the audio encoder needs at least 25 ms."}]
     others = evaluate_classification(stage1, processor, with_a_short_clip.select([0, 1, 3]), mode="embedding",
                                      candidates=LABELS, progress=False)
     assert result["predictions"] == others["predictions"] and result["accuracy"] == others["accuracy"]
