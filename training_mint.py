@@ -38,6 +38,7 @@ try:
     from .evaluation_mint import clip_error_reason
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from .processing_mint import MintProcessor
+    from .speed_mint import autocast_bridge, compile_regions, length_grouped_loss
 except ImportError:  # installed as top-level modules
     from checkpoint_mint import stored_parts
     from configuration_mint import MintConfig
@@ -46,6 +47,7 @@ except ImportError:  # installed as top-level modules
     from evaluation_mint import clip_error_reason
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
     from processing_mint import MintProcessor
+    from speed_mint import autocast_bridge, compile_regions, length_grouped_loss
 
 
 logger = logging.get_logger(__name__)
@@ -82,6 +84,10 @@ class MintRecipe:
     `max_train_minutes`: a wall-clock budget for the training loop (model loading excluded): once spent, training stops
     after the current optimizer step and saves a complete checkpoint and the model, as at the end of a run; a later
     run with `resume` continues from there (with a fresh budget).
+    Opt-in speed levers (`speed_mint`): `bridge_autocast` runs the trainable Bridge-Net under bf16 autocast with fp32
+    weights (with `bf16: false`, the frozen parts loaded in bf16); `compile: "regional"` compiles each transformer
+    layer of the Q-Former and the LLM; `length_groups: N` (stage 2) computes each batch's loss over N micro-batches
+    of examples of similar length, their padding cut, with the same loss and gradients.
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
 
     Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
@@ -117,6 +123,9 @@ class MintRecipe:
     lora: dict[str, Any] | None = None
     skip_invalid_examples: bool = False
     max_train_minutes: float | None = None
+    bridge_autocast: bool = False
+    compile: str | None = None
+    length_groups: int = 1
     training_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -189,7 +198,9 @@ def _check_recipe_values(recipe: "MintRecipe") -> None:
     if recipe.stage not in (1, 2):
         raise ValueError(f"Recipe field stage must be 1 or 2 (MINT's two training stages), got {recipe.stage!r}.")
     _check_at_least(recipe, ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
-                             "save_total_limit"), 1)
+                             "save_total_limit", "length_groups"), 1)
+    if recipe.compile not in (None, "regional"):
+        raise ValueError(f"Recipe field compile must be null or 'regional', got {recipe.compile!r}.")
     _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
     for name in ("num_train_epochs", "max_train_minutes"):
         if getattr(recipe, name) is not None and getattr(recipe, name) <= 0:
@@ -421,8 +432,9 @@ class MintTrainer(Trainer):
     skipped invalid examples, logged as `skipped_examples` (the total so far).
     """
 
-    def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
+    def __init__(self, *args, learning_rates: dict[str, float] | None = None, length_groups: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
+        self.length_groups = length_groups
         self.skipped_examples = 0
         self._schedule_scale = 1.0
         self._objective_totals: dict[str, list[float]] = {}
@@ -459,6 +471,8 @@ class MintTrainer(Trainer):
         return self.args.learning_rate * self._schedule_scale
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.length_groups > 1 and "labels" in inputs and not return_outputs:
+            return length_grouped_loss(model, inputs, self.length_groups, num_items_in_batch)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
                                              num_items_in_batch=num_items_in_batch)
         for name in OBJECTIVE_LOSSES:
@@ -533,6 +547,10 @@ def load_model(recipe: MintRecipe):
         model = model_class.from_pretrained(recipe.model, **overrides)
     if recipe.bert_init:
         model.init_qformer_from_bert(recipe.bert_init)
+    if recipe.bridge_autocast:
+        autocast_bridge(model)
+    if recipe.compile == "regional":
+        compile_regions(model, parts=tuple(part for part in ("language_model", "qformer") if hasattr(model, part)))
     if recipe.lora:
         lora_base_folders(model, recipe.model)
         model = add_lora(model, **recipe.lora)
@@ -749,6 +767,7 @@ def train(recipe: MintRecipe, train_dataset: Dataset | None = None, callbacks: l
     trainer = MintTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,
         callbacks=[CompleteCheckpointCallback(), *(callbacks or [])], learning_rates=recipe.learning_rates,
+        length_groups=recipe.length_groups,
     )
     if recipe.max_train_minutes is not None:
         trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))

@@ -1,4 +1,4 @@
-"""Caption metrics equal the reference implementation pycocoevalcap on the same tokens (issue 4)."""
+"""Caption metrics equal the reference implementation pycocoevalcap on the same tokens."""
 
 import os
 import shutil

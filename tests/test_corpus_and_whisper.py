@@ -1,4 +1,4 @@
-"""The built-in corpus (held-out splits, labels, determinism) and the real Whisper tiny.en conversion (issue 7)."""
+"""The built-in corpus (held-out splits, labels, determinism) and the real Whisper tiny.en conversion."""
 
 import io
 import os

@@ -1,4 +1,4 @@
-"""mint-train plan (issue 15): a recipe resolved on prepared fixture datasets, its numbers against hand computation."""
+"""mint-train plan: a recipe resolved on prepared fixture datasets, its numbers against hand computation."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""mint-data prepare (issue 15): each release read from a fixture in its official layout, every column checked."""
+"""mint-data prepare: each release read from a fixture in its official layout, every column checked."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""Training with Trainer (issue 3): templates, datasets, recipes, both stages, accumulation, resume, cache, LoRA."""
+"""Training with Trainer: templates, datasets, recipes, both stages, accumulation, resume, cache, LoRA."""
 
 import json
 import os
@@ -28,14 +28,17 @@ from test_pretraining import clips
 from training_mint import (
     COMPLETE_MARKER,
     MintRecipe,
+    MintTrainer,
     add_lora,
     default_recipe,
     lora_base_folders,
     save_lora_run,
     last_complete_checkpoint,
+    load_model,
     load_recipe,
     per_device_batch_size,
     train,
+    training_arguments,
 )
 
 
@@ -438,3 +441,18 @@ def test_group_by_length_batches_clips_of_similar_length(audio_dataset, mint_fol
     with pytest.raises(ValueError, match="group_by_length needs the 'audio_length' column"):
         train(recipe(mint_folder, tmp_path / "live", stage=2, group_by_length=True),
               to_mint_examples(audio_dataset, "NSynth"))
+
+
+def test_speed_levers_from_the_recipe(audio_dataset, mint_folder, tmp_path):
+    model = load_model(recipe(mint_folder, tmp_path, stage=2, bridge_autocast=True))
+    assert "forward" in vars(model.qformer) and "forward" in vars(model.language_projection)  # under autocast
+    with pytest.raises(ValueError, match="compile must be null or 'regional'"):
+        recipe(mint_folder, tmp_path, stage=2, compile="everything")
+    plain = MintForConditionalGeneration.from_pretrained(mint_folder).eval()
+    examples = to_mint_examples(audio_dataset, "NSynth")
+    batch = dict(MintDataCollator(tiny.processor(), stage=2)([examples[i] for i in range(4)]))
+    grouped = MintTrainer(model=plain, args=training_arguments(recipe(mint_folder, tmp_path, stage=2)),
+                          length_groups=2)
+    with torch.no_grad():
+        expected = plain(**batch).loss
+        torch.testing.assert_close(grouped.compute_loss(plain, dict(batch)), expected, rtol=1e-5, atol=1e-6)
