@@ -10,8 +10,8 @@
 The baseline is MINT's stage-2 step composed from stock transformers parts (Data2VecAudio -> InstructBLIP Q-Former ->
 Linear -> T5, bf16 frozen parts, autocast Q-Former), as the stock-parts reference computes it. The stock parts,
 MINT's stage 1 and MINT's stage 2 are each built, measured and freed in turn, so a peak memory figure is that of one
-model. For each it prints samples/s, ms per step, MFU (FLOPs counted with `torch.utils.flop_counter`, against `--peak-tflops`), peak memory
-(CUDA max allocated; peak RSS on the CPU) and the ratios:
+model. For each it prints samples/s, ms per step, MFU (FLOPs counted with `torch.utils.flop_counter`, against
+`--peak-tflops`), peak memory (CUDA max allocated; peak RSS on the CPU) and the ratios:
 
 * stage-2 training step with the audio encoder in the loop, and (package) from the frozen-feature cache;
 * 30-token greedy captioning, batched (the package's batched outputs are checked equal to unbatched ones);
