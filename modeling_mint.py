@@ -46,12 +46,16 @@ try:
     from .configuration_mint import MintConfig, MintQFormerConfig
     from .convert_bert_mint import bert_to_qformer_state_dict, load_bert_into_qformer
     from .distributed_mint import gather_padded, gather_with_grad, rank
+    from .objectives_mint import (Stage1Batch, attention_bias, alc_loss, alm_loss, atg_attention_mask, atg_loss,
+                                  mine_hard_negatives, same_caption)
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
     from audio_encoder_mint import build_audio_encoder, run_audio_encoder
     from checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
     from configuration_mint import MintConfig, MintQFormerConfig
     from convert_bert_mint import bert_to_qformer_state_dict, load_bert_into_qformer
     from distributed_mint import gather_padded, gather_with_grad, rank
+    from objectives_mint import (Stage1Batch, attention_bias, alc_loss, alm_loss, atg_attention_mask, atg_loss,
+                                 mine_hard_negatives, same_caption)
 
 
 logger = logging.get_logger(__name__)
@@ -156,30 +160,6 @@ class MintQFormerModel(InstructBlipQFormerModel):
     def load_bert_state_dict(self, bert_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Copies BERT weights into this Q-Former; returns the mapped entries that belong elsewhere (the MLM head)."""
         return load_bert_into_qformer(self, bert_state_dict)
-
-
-def _attention_bias(mask: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
-    """A boolean `(batch, 1, q_len, kv_len)` mask (True = may attend) in the form the attention backend takes."""
-    if attn_implementation == "eager":
-        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
-    return mask
-
-
-def atg_attention_mask(num_queries: int, text_attention_mask: torch.Tensor) -> torch.Tensor:
-    """
-    The ATG self-attention pattern of section 2.2 (BLIP-2's "multimodal causal" mask), as a boolean
-    `(batch, 1, num_queries + text_length, num_queries + text_length)` tensor, True where attention is allowed:
-    queries attend to all queries and to no text; each text token attends to all queries and to the non-padding text
-    tokens up to itself.
-    """
-    batch, text_length = text_attention_mask.shape
-    total = num_queries + text_length
-    device = text_attention_mask.device
-    mask = torch.zeros(batch, total, total, dtype=torch.bool, device=device)
-    mask[:, :, :num_queries] = True
-    causal = torch.ones(text_length, text_length, dtype=torch.bool, device=device).tril()
-    mask[:, num_queries:, num_queries:] = causal & text_attention_mask.bool()[:, None, :]
-    return mask[:, None]
 
 
 def _check_text_not_empty(attention_mask: torch.Tensor, name: str) -> None:
@@ -384,7 +364,7 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
             query_mask = torch.ones(batch, queries.shape[1], dtype=attention_mask.dtype, device=attention_mask.device)
             attention_mask = torch.cat([query_mask, attention_mask], dim=1)
         elif attention_mask is not None:
-            attention_mask = _attention_bias(
+            attention_mask = attention_bias(
                 attention_mask, self.qformer.config._attn_implementation, self.query_tokens.dtype
             )
         return self.qformer(
@@ -504,49 +484,10 @@ class MintModel(MintPreTrainedModel):
                           audio_embeds=audio_embeds, text_embeds=text_embeds)
 
 
-def _same_caption(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """`(batch, batch)` boolean: captions i and j have identical tokens."""
-    ids = input_ids.masked_fill(attention_mask == 0, -1)
-    return (ids[:, None, :] == ids[None, :, :]).all(dim=-1)
-
-
-@torch.no_grad()
-def mine_hard_negatives(logits: torch.Tensor, positives: torch.Tensor, hardest: bool = False) -> torch.Tensor:
-    """
-    For each row, samples one column with probability softmax(logits) over the columns that are not positives of the
-    row (LAVIS BLIP-2's hard-negative mining, which never picks the positive), or takes the most similar one when
-    `hardest`. Returns `(rows,)` indices, -1 for a row without any non-positive column.
-    """
-    if not torch.isfinite(logits).all():
-        raise ValueError("ALM hard-negative mining got non-finite ALC similarities: the model's weights or inputs "
-                         "hold NaN or infinite values.")
-    masked = logits.float().masked_fill(positives, float("-inf"))
-    valid = ~positives.all(dim=1)
-    negatives = torch.full((logits.shape[0],), -1, dtype=torch.long, device=logits.device)
-    if valid.any():
-        chosen = masked[valid].argmax(dim=1) if hardest else torch.multinomial(masked[valid].softmax(dim=1), 1)[:, 0]
-        negatives[valid] = chosen
-    return negatives
-
-
-@dataclass
-class _Stage1Batch:
-    """What the three stage-1 objectives share: this process's rows and the global batch's (section 2.2)."""
-
-    audio_hidden_states: torch.Tensor  # (batch, audio_length, audio_feature_size), after audio_layernorm
-    audio_mask: torch.Tensor
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    all_input_ids: torch.Tensor  # the global batch (every process) from here on
-    all_attention_mask: torch.Tensor
-    positives: torch.Tensor  # (batch, global_batch): identical captions
-    offset: int  # where this process's rows start in the global batch
-
-
 class MintForPreTraining(MintModel):
     """
     MINT stage 1 (section 2.2): audio-language representation learning with the frozen audio encoder and
-    Bridge-Net, trained with ALC ([`alc_loss`]), ALM ([`alm_loss`]) and ATG ([`atg_loss`]), any subset of them
+    Bridge-Net, trained with ALC, ALM and ATG (`objectives_mint.alc_loss`, `alm_loss`, `atg_loss`), any subset of them
     (`config.stage1_objectives`, the ablation of Table 5).
 
     Heads as in LAVIS BLIP-2: the contrastive projections and temperature of [`MintModel`], `alm_head` (two-class
@@ -625,11 +566,11 @@ class MintForPreTraining(MintModel):
         all_ids = gather_padded(qformer_input_ids, dim=1)
         all_mask = gather_padded(qformer_attention_mask, dim=1)
         offset = rank() * audio.shape[0]
-        batch = _Stage1Batch(audio, audio_mask, qformer_input_ids, qformer_attention_mask, all_ids, all_mask,
-                             _same_caption(all_ids, all_mask)[offset : offset + audio.shape[0]], offset)
+        batch = Stage1Batch(audio, audio_mask, qformer_input_ids, qformer_attention_mask, all_ids, all_mask,
+                             same_caption(all_ids, all_mask)[offset : offset + audio.shape[0]], offset)
         objectives = self.config.stage1_objectives
 
-        atg = self.atg_loss(batch) if "atg" in objectives else None
+        atg = atg_loss(self, batch) if "atg" in objectives else None
         # Under the ATG mask the queries see no text, so ATG's pass also gives the query outputs that ALC needs.
         query_output = atg[2] if atg is not None else self.query_forward(audio, audio_mask).last_hidden_state
         audio_embeds = F.normalize(self.audio_proj(query_output), dim=-1)
@@ -637,8 +578,9 @@ class MintForPreTraining(MintModel):
         temperature = self.temperature()
         logits_per_audio = self.audio_text_similarity(audio_embeds, gather_with_grad(text_embeds)) / temperature
         logits_per_text = self.audio_text_similarity(gather_with_grad(audio_embeds), text_embeds).t() / temperature
-        loss_alc = self.alc_loss(logits_per_audio, logits_per_text, batch.positives) if "alc" in objectives else None
-        alm = self.alm_loss(batch, logits_per_audio, logits_per_text) if "alm" in objectives else (None,) * 5
+        loss_alc = alc_loss(logits_per_audio, logits_per_text, batch.positives, self.config.label_smoothing) \
+            if "alc" in objectives else None
+        alm = alm_loss(self, batch, logits_per_audio, logits_per_text) if "alm" in objectives else (None,) * 5
 
         losses = [x for x in (loss_alc, alm[0], atg[0] if atg else None) if x is not None]
         return MintForPreTrainingOutput(
@@ -647,65 +589,6 @@ class MintForPreTraining(MintModel):
             alm_logits=alm[1], alm_labels=alm[2], alm_negative_audio_indices=alm[3], alm_negative_text_indices=alm[4],
             atg_logits=atg[1] if atg else None, audio_embeds=audio_embeds, text_embeds=text_embeds,
         )
-
-    def alc_loss(self, logits_per_audio: torch.Tensor, logits_per_text: torch.Tensor,
-                 positives: torch.Tensor) -> torch.Tensor:
-        """
-        Audio-language contrastive loss (ALC, section 2.2): cross-entropy of each clip against the global batch's
-        texts and of each text against its clips, both ways averaged, with label smoothing (LAVIS BLIP-2's ITC).
-        `positives` `(batch, global_batch)` spreads the target over identical captions.
-        """
-        targets = positives.float() / positives.sum(dim=1, keepdim=True)
-        smoothing = self.config.label_smoothing
-        return (F.cross_entropy(logits_per_audio, targets, label_smoothing=smoothing)
-                + F.cross_entropy(logits_per_text, targets, label_smoothing=smoothing)) / 2
-
-    def alm_loss(self, batch: _Stage1Batch, logits_per_audio: torch.Tensor, logits_per_text: torch.Tensor):
-        """
-        Audio-language matching (ALM, section 2.2): a negative audio for each text and a negative text for each
-        audio, mined from the ALC similarities (LAVIS BLIP-2's ITM), then the two-class head on [positive pairs;
-        (negative audio, text); (audio, negative text)] with the bi-directional mask.
-
-        Returns `(loss, logits, labels, negative_audio_indices, negative_text_indices)`.
-        """
-        hardest = self.config.alm_negative_sampling == "hardest"
-        neg_audio = mine_hard_negatives(logits_per_text, batch.positives, hardest)
-        neg_text = mine_hard_negatives(logits_per_audio, batch.positives, hardest)
-        all_audio = gather_padded(batch.audio_hidden_states, dim=1, differentiable=True)
-        all_audio_mask = gather_padded(batch.audio_mask, dim=1)
-        local = torch.arange(neg_audio.shape[0], device=neg_audio.device) + batch.offset
-        has_neg_audio, has_neg_text = neg_audio >= 0, neg_text >= 0
-        audio_index = torch.cat([local, neg_audio[has_neg_audio], local[has_neg_text]])
-        text_index = torch.cat([local, local[has_neg_audio], neg_text[has_neg_text]])
-        logits = self._alm_logits(all_audio[audio_index], all_audio_mask[audio_index],
-                                  batch.all_input_ids[text_index], batch.all_attention_mask[text_index])
-        labels = (torch.arange(len(audio_index), device=logits.device) < len(local)).long()
-        if labels.eq(0).any():
-            loss = F.cross_entropy(logits.float(), labels)
-        else:
-            logger.warning_once("No ALM negative in this batch (batch of one or one repeated caption): loss_alm is 0.")
-            loss = logits.sum() * 0.0
-        return loss, logits, labels, neg_audio, neg_text
-
-    def atg_loss(self, batch: _Stage1Batch):
-        """
-        Audio-grounded text generation (ATG, section 2.2): `[DEC]` replaces `[CLS]`, the text attends causally to
-        itself and to all queries, the queries to no text; next-token cross-entropy with label smoothing (LAVIS
-        BLIP-2's ITG).
-
-        Returns `(loss, logits, query_output)`, the query outputs being those of a query-only pass.
-        """
-        num_queries = self.config.num_query_tokens
-        decoder_ids = batch.input_ids.clone()
-        decoder_ids[:, 0] = self.config.qformer_config.dec_token_id
-        pattern = atg_attention_mask(num_queries, batch.attention_mask)
-        output = self.query_forward(batch.audio_hidden_states, batch.audio_mask, decoder_ids, pattern).last_hidden_state
-        logits = self.atg_head(output[:, num_queries:])
-        labels = decoder_ids.masked_fill(batch.attention_mask == 0, -100)
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100,
-                               label_smoothing=self.config.label_smoothing)
-        return loss, logits, output[:, :num_queries]
-
 
 class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """

@@ -74,7 +74,7 @@ def test_saved_folder_loads_as_remote_code_in_a_fresh_process(tmp_path):
     audio = clips((16000, 12000))
     np.save(tmp_path / "audio.npy", np.stack([a[:12000] for a in audio]))
     for name in ("configuration_mint.py", "modeling_mint.py", "processing_mint.py", "audio_encoder_mint.py",
-                 "checkpoint_mint.py", "distributed_mint.py", "convert_bert_mint.py"):
+                 "checkpoint_mint.py", "distributed_mint.py", "convert_bert_mint.py", "objectives_mint.py"):
         assert (tmp_path / name).exists(), name
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModelForSpeechSeq2Seq"] == "modeling_mint.MintForConditionalGeneration"

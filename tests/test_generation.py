@@ -62,12 +62,16 @@ def test_lm_loss_is_on_the_target_only_and_equals_hand_computation(decoder_only)
 
 @pytest.mark.parametrize("decoder_only", [False, True])
 def test_generation_alone_equals_generation_in_a_padded_batch(decoder_only):
-    model, processor = make(decoder_only)
+    # Wide initialisations and amplified audio, so that each clip gets its own tokens: a batch mix-up would show.
+    text = tiny.opt_config(init_std=0.5) if decoder_only else tiny.t5_config(initializer_factor=10.0)
+    model, processor = make(decoder_only, text_config=text)
+    tiny.amplify_audio(model)
     audio = clips((16000, 9000, 13000))
-    batched = model.generate(**inputs(processor, audio), max_new_tokens=6, num_beams=1, do_sample=False)
+    settings = dict(max_new_tokens=6, min_new_tokens=6, num_beams=1, do_sample=False, suppress_tokens=[0, 1, 2, 3])
+    batched = model.generate(**inputs(processor, audio), **settings)
+    assert len({tuple(row.tolist()) for row in batched}) == 3  # distinct outputs per clip
     for i in range(3):
-        alone = model.generate(**inputs(processor, [audio[i]], [PROMPTS[i]]), max_new_tokens=6, num_beams=1,
-                               do_sample=False)
+        alone = model.generate(**inputs(processor, [audio[i]], [PROMPTS[i]]), **settings)
         assert batched[i, : alone.shape[1]].tolist() == alone[0].tolist()
 
 
