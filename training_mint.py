@@ -629,7 +629,8 @@ def _load_one_dataset(spec: dict[str, Any], stage: int, streaming: bool = False,
                       seed: int = 0) -> Dataset | IterableDataset:
     """
     One recipe dataset as MINT examples of the stage. With `streaming` it is an `IterableDataset` read lazily from its
-    folder (shuffled shards and a shuffle buffer), so nothing is converted or copied ahead of training.
+    memory-mapped folder (shuffled shards and a shuffle buffer): the examples are converted as training reads them,
+    never copied ahead of it. (An audio folder is still turned into Arrow files by `datasets` first.)
     """
     if not spec.get("path"):
         raise ValueError(f"Each recipe dataset needs a local 'path'; got {spec}.")
