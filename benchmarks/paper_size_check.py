@@ -1,7 +1,7 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """Does MINT at the paper's sizes train and generate, and in how much memory? Checked on the CPU before a GPU is rented.
 
-    python benchmarks/paper_size_check.py                      # paper sizes, batch 2, 10 s clips (about 6 min, 2 cores)
+    python benchmarks/paper_size_check.py                      # paper sizes, batch 2, 10 s clips (3-6 min, 2 cores)
     python benchmarks/paper_size_check.py --tiny               # CI smoke size (seconds)
     python benchmarks/paper_size_check.py --seconds 30 --output paper_size.json
 
