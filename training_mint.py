@@ -318,8 +318,14 @@ def number_rows(dataset, source: int = 0):
     datasets are returned as they are.
     """
     if isinstance(dataset, Dataset):
-        return dataset.add_column(ROW_COLUMN, np.arange(len(dataset))).add_column(
+        # Numbered unformatted: adding a column to a shuffled dataset rewrites it, which Arrow refuses for the
+        # numpy-formatted 2-D features of the feature cache. The format is restored afterwards.
+        form = dataset.format
+        numbered = dataset.with_format(None).add_column(ROW_COLUMN, np.arange(len(dataset))).add_column(
             SOURCE_COLUMN, np.full(len(dataset), source))
+        columns = form["columns"] if form["columns"] is None or form["output_all_columns"] else \
+            [*form["columns"], ROW_COLUMN, SOURCE_COLUMN]
+        return numbered.with_format(form["type"], columns=columns, output_all_columns=form["output_all_columns"])
     if isinstance(dataset, IterableDataset):
         return dataset.map(lambda _, row: {ROW_COLUMN: row, SOURCE_COLUMN: source}, with_indices=True)
     return dataset

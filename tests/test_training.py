@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 import torch
@@ -456,3 +457,19 @@ def test_speed_levers_from_the_recipe(audio_dataset, mint_folder, tmp_path):
     with torch.no_grad():
         expected = plain(**batch).loss
         torch.testing.assert_close(grouped.compute_loss(plain, dict(batch)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_shuffled_mixture_from_the_feature_cache_is_numbered_and_keeps_its_numpy_features(audio_dataset, mint_folder,
+                                                                                             tmp_path):
+    from training_mint import ROW_COLUMN, SOURCE_COLUMN, number_rows
+
+    encoder = MintForPreTraining.from_pretrained(mint_folder)
+    cached = cache_audio_features(encoder, tiny.processor(), audio_dataset, tmp_path / "cache", progress=False)
+    mixture = concatenate_datasets([to_mint_examples(cached, "NSynth", audio_column="audio_encoder_features")] * 2)
+    shuffled = mixture.shuffle(seed=0)  # an indices mapping: adding a column rewrites the rows
+    numbered = number_rows(shuffled, source=1)
+    assert numbered[ROW_COLUMN] == list(range(len(shuffled))) and set(numbered[SOURCE_COLUMN]) == {1}
+    for row in (0, 5):
+        features = numbered[row]["audio_encoder_features"]
+        assert isinstance(features, np.ndarray) and features.ndim == 2
+        np.testing.assert_array_equal(features, shuffled[row]["audio_encoder_features"])
