@@ -251,13 +251,18 @@ def paper_size_check():
     return module
 
 
-def test_paper_size_check_tiny(tmp_path):
-    output = tmp_path / "paper.json"
-    script = os.path.join(ROOT, "benchmarks", "paper_size_check.py")
-    result = subprocess.run([sys.executable, script, "--tiny", "--seconds", "1", "--new-tokens", "5", "--output",
-                             str(output)], capture_output=True, text=True, timeout=300)
+def run_benchmark(name: str, output, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Runs `benchmarks/<name> --tiny <args> --output <output>`; returns the process and the JSON it wrote."""
+    script = os.path.join(ROOT, "benchmarks", name)
+    result = subprocess.run([sys.executable, script, "--tiny", *args, "--output", str(output)], capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(output.read_text())
+    return result, json.loads(output.read_text())
+
+
+def test_paper_size_check_tiny(tmp_path):
+    result, figures = run_benchmark("paper_size_check.py", tmp_path / "paper.json", "--seconds", "1",
+                                    "--new-tokens", "5")
     for stage, key in ((1, "train_step"), (2, "train_step"), (2, "generation")):
         entry = figures[f"stage{stage}"][key]
         assert entry["gflop_per_sample"] > 0 and entry["peak_rss_gib"] > 0 and entry["seconds"] > 0
@@ -268,12 +273,7 @@ def test_paper_size_check_tiny(tmp_path):
 
 
 def test_scale_benchmark_tiny(tmp_path):
-    output = tmp_path / "scale.json"
-    script = os.path.join(ROOT, "benchmarks", "benchmark_scale.py")
-    result = subprocess.run([sys.executable, script, "--tiny", "--clips", "60", "--num-shards", "2", "--output",
-                             str(output)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(output.read_text())
+    result, figures = run_benchmark("benchmark_scale.py", tmp_path / "scale.json", "--clips", "60", "--num-shards", "2")
     assert figures["cached_clips"] == figures["streamed_clips"] == 60
     for phase in ("write", "prepare", "cache", "stream"):
         assert figures[phase]["clips_per_s"] > 0, phase
