@@ -6,11 +6,16 @@ its backward, every process's gradient for this process's slice (LAVIS's `Gather
 in one process every function is the identity.
 """
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 
 
-_NEGATIVES_GROUPS: dict = {}
+# Keyed weakly by the default group: when a run destroys it (`destroy_process_group`, `Accelerator.end_training`),
+# its negatives group goes with it rather than at interpreter exit, where freeing a shut-down gloo group can abort the
+# process ("terminate called without an active exception") after a successful run.
+_NEGATIVES_GROUPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def is_distributed() -> bool:

@@ -2,6 +2,7 @@
 started by `torch.multiprocessing`, `torchrun` or `accelerate launch` (with the launch/ files); a streamed recipe trains
 in two processes with the global batch split between them."""
 
+import gc
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import torch.multiprocessing as mp
 from datasets import Audio, Dataset
 from torch.nn.parallel import DistributedDataParallel
 
+import distributed_mint
 import tiny
 from modeling_mint import MintForPreTraining
 from test_pretraining import clips
@@ -91,6 +93,23 @@ def test_two_processes_match_one_process_over_the_concatenated_batch(tmp_path):
     assert len({len(c) for c in counts}) == 1
     mp.spawn(worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     assert_matches_one_process(torch.load(tmp_path / "ddp.pt"))
+
+
+def test_the_negatives_group_is_released_with_the_default_group(tmp_path):
+    """
+    Freed when the run destroys its default group, not at interpreter exit, where freeing a shut-down gloo group
+    aborted launched processes after a successful run.
+    """
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    try:
+        group = distributed_mint._negatives_group()
+        assert distributed_mint._negatives_group() is group  # one per default group, not one per call
+        assert len(distributed_mint._NEGATIVES_GROUPS) == 1
+    finally:
+        dist.destroy_process_group()
+    del group
+    gc.collect()
+    assert len(distributed_mint._NEGATIVES_GROUPS) == 0
 
 
 def free_port() -> str:
