@@ -25,12 +25,16 @@ from datasets import (Audio, ClassLabel, Dataset, Sequence, Value, concatenate_d
                       load_from_disk)
 from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
 from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import logging
 
 
 try:
-    from .processing_mint import MintProcessor
+    from .processing_mint import MintProcessor, audio_path, clip_error_reason
 except ImportError:  # installed as top-level modules
-    from processing_mint import MintProcessor
+    from processing_mint import MintProcessor, audio_path, clip_error_reason
+
+
+logger = logging.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,8 @@ def feature_cache_gb_per_hour(audio_config, dtype: str = "float32", num_feature_
 
 # Written in a finished shard's folder of the feature cache: the shard's Arrow files and row count.
 SHARD_COMPLETE_MARKER = "mint_shard_complete.json"
+SKIPPED_CLIPS_FILE = "skipped_clips.json"
+_SKIP_REASON = "mint_skip_reason"  # a shard's column while it is written; merging drops it with the skipped rows
 _SHARD_NAME = re.compile(r"^shard-(\d{5})-of-(\d{5})$")
 
 
@@ -305,6 +311,7 @@ def cache_audio_features(
     num_shards: int = 1,
     shard_indices: list[int] | None = None,
     max_shard_size: str | int | None = None,
+    skip_invalid: bool = False,
 ) -> Dataset | None:
     """
     Runs the frozen audio encoder once over `dataset` (MINT examples with an `audio` column) and saves the examples with
@@ -320,6 +327,10 @@ def cache_audio_features(
     `num_proc` encodes in that many processes (`datasets.map`; a model on the CPU only: with accelerators, run one
     process per device with its own `shard_indices`). The merged cache is saved in Arrow files of up to
     `max_shard_size` (`save_to_disk`; default 500MB).
+
+    A clip the processor refuses (unreadable, empty, non-finite, shorter than the encoder's minimum) stops the run with
+    an error naming its row and file; with `skip_invalid` it is left out of the cache instead, with a logged warning,
+    and listed (row, path, reason) in `skipped_clips.json` in `output_dir`.
 
     The trainable `audio_layernorm` is not applied: the cache holds the frozen encoder's raw outputs. Use `float16` to
     halve the disk cost (about 0.28 GB per hour of audio for a 768-d encoder at 50 frames/s, 0.55 GB in float32).
@@ -345,7 +356,7 @@ def cache_audio_features(
         record = _finished_shard(folder)
         if record is None:
             offset = sum(dataset.shard(num_shards, i, contiguous=True).num_rows for i in range(index))
-            _cache_shard(model, processor, shard, folder, batch_size, dtype, num_proc, progress, offset)
+            _cache_shard(model, processor, shard, folder, batch_size, dtype, num_proc, progress, offset, skip_invalid)
         elif record["num_rows"] != shard.num_rows or record["dtype"] != dtype:
             raise ValueError(f"{folder} holds a finished shard of {record['num_rows']} {record['dtype']} rows, but "
                              f"shard {index} of this dataset has {shard.num_rows} rows to cache in {dtype}: it belongs "
@@ -365,10 +376,28 @@ def _check_cacheable(features: np.ndarray, dtype: np.dtype, name: str) -> None:
                              "cache in float32.")
 
 
+def _clip_where(row: int, audio: Any) -> str:
+    path = audio_path(audio)
+    return f"Row {row} of the dataset" + (f" ({path!r})" if path else "")
+
+
+def _load_clips(processor: MintProcessor, audio: list) -> tuple[list, list[str]]:
+    """The decoded clips, with None and the processor's reason (else "") for each clip it refuses."""
+    clips, reasons = [], []
+    for item in audio:
+        try:
+            clips.append(processor.load_audio([item])[0])
+            reasons.append("")
+        except (ValueError, TypeError) as error:
+            clips.append(None)
+            reasons.append(clip_error_reason(error))
+    return clips, reasons
+
+
 def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, batch_size: int, dtype: str,
-                 num_proc: int | None, progress: bool, offset: int) -> None:
+                 num_proc: int | None, progress: bool, offset: int, skip_invalid: bool = False) -> None:
     """Encodes one shard (its first row being row `offset` of the dataset) into Arrow files in `folder`, then marks it
-    finished."""
+    finished. With `skip_invalid`, a refused clip keeps an empty row, and the record lists it for the merge to drop."""
     if os.path.isdir(folder):  # cut short by an earlier run
         shutil.rmtree(folder)
     os.makedirs(folder)
@@ -379,21 +408,28 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
     def encode(batch, rows):
         if threads:  # each of the num_proc processes takes its share of the cores
             torch.set_num_threads(threads)
-        names = [f"row {offset + row} of the dataset" for row in rows]
-        clips = processor.load_audio(batch["audio"], names=names)
-        inputs = processor(audio=clips, sampling_rate=processor.sampling_rate)
-        with torch.inference_mode():
-            hidden, mask = model.get_audio_encoder_features(**{k: v.to(device) for k, v in inputs.items()})
-        lengths = mask.sum(-1).tolist()
-        features = [h[:n].float().cpu().numpy() for h, n in zip(hidden, lengths)]
-        for name, clip_features in zip(names, features):
-            _check_cacheable(clip_features, np_dtype, name)
-        return {"audio_encoder_features": [f.astype(np_dtype) for f in features], "audio_length": lengths}
+        clips, reasons = _load_clips(processor, batch["audio"])
+        for row, audio, reason in zip(rows, batch["audio"], reasons):
+            if reason and not skip_invalid:
+                raise ValueError(f"{_clip_where(offset + row, audio)}: {reason} Pass skip_invalid=True (mint-train "
+                                 "cache-features --skip-invalid) to leave such clips out of the cache.")
+        kept = [index for index, clip in enumerate(clips) if clip is not None]
+        encoded, lengths = [np.zeros((0, 0), np_dtype)] * len(clips), [0] * len(clips)  # a refused clip's row
+        if kept:
+            inputs = processor(audio=[clips[i] for i in kept], sampling_rate=processor.sampling_rate)
+            with torch.inference_mode():
+                hidden, mask = model.get_audio_encoder_features(**{k: v.to(device) for k, v in inputs.items()})
+            for index, h, n in zip(kept, hidden, mask.sum(-1).tolist()):
+                clip_features = h[:n].float().cpu().numpy()
+                _check_cacheable(clip_features, np_dtype, f"row {offset + rows[index]} of the dataset")
+                encoded[index], lengths[index] = clip_features.astype(np_dtype), n
+        return {"audio_encoder_features": encoded, "audio_length": lengths, _SKIP_REASON: reasons}
 
     features = shard.features.copy()
     del features["audio"]
     features["audio_encoder_features"] = Sequence(Sequence(Value(dtype)))
     features["audio_length"] = Value("int32")
+    features[_SKIP_REASON] = Value("string")
     name = os.path.basename(folder)
     with _progress_bars(progress):
         # Rows of features are large: Arrow batches of `batch_size` rows keep the writer's memory small.
@@ -403,8 +439,14 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
                            cache_file_name=os.path.join(folder, "features.arrow"), new_fingerprint=name,
                            desc=f"Caching audio features ({name})")
     files = [os.path.basename(f["filename"]) for f in cached.cache_files]
+    skipped = []
+    for row, reason in enumerate(cached[_SKIP_REASON]):
+        if reason:
+            audio = shard[row]["audio"]
+            logger.warning(f"{_clip_where(offset + row, audio)} is left out of the feature cache: {reason}")
+            skipped.append({"row": offset + row, "path": audio_path(audio), "reason": reason})
     with open(os.path.join(folder, SHARD_COMPLETE_MARKER), "w") as f:
-        json.dump({"files": files, "num_rows": cached.num_rows, "dtype": dtype}, f)
+        json.dump({"files": files, "num_rows": cached.num_rows, "dtype": dtype, "skipped": skipped}, f)
 
 
 @contextmanager
@@ -446,10 +488,23 @@ def merge_feature_cache(
                          "(cache_audio_features with shard_indices, or cache-features --shard-index) before merging.")
     parts = [Dataset.from_file(os.path.join(_shard_folder(output_dir, i, total), name))
              for i, record in enumerate(records) for name in record["files"]]
+    merged = concatenate_datasets(parts)
+    skipped = [clip for record in records for clip in record["skipped"]]
+    merged = merged.remove_columns(_SKIP_REASON)
+    if skipped:
+        if len(skipped) == merged.num_rows:
+            raise ValueError(f"Every clip of the dataset ({len(skipped)}) was refused: nothing to cache. The first: "
+                             f"row {skipped[0]['row']} ({skipped[0]['path']!r}): {skipped[0]['reason']}")
+        left_out = {clip["row"] for clip in skipped}
+        merged = merged.select([row for row in range(merged.num_rows) if row not in left_out])
     with _progress_bars(progress):
-        concatenate_datasets(parts).save_to_disk(os.fspath(output_dir), max_shard_size=max_shard_size,
-                                                 num_shards=num_shards)
-    del parts
+        merged.save_to_disk(os.fspath(output_dir), max_shard_size=max_shard_size, num_shards=num_shards)
+    if skipped:
+        with open(os.path.join(output_dir, SKIPPED_CLIPS_FILE), "w") as f:
+            json.dump(skipped, f, indent=1)
+        logger.warning(f"{len(skipped)} clips were left out of the feature cache; they are listed in "
+                       f"{os.path.join(output_dir, SKIPPED_CLIPS_FILE)}.")
+    del parts, merged
     shutil.rmtree(shards_dir)
     return load_from_disk(os.fspath(output_dir)).with_format("numpy", columns=["audio_encoder_features"],
                                                               output_all_columns=True)

@@ -43,10 +43,12 @@ try:
     from .data_mint import (_check_columns, _label_names, _undecoded, get_template, label_text, load_local_dataset,
                             pad_audio_features)
     from .metrics_mint import compute_caption_metrics
+    from .processing_mint import audio_path, clip_error_reason
 except ImportError:  # installed as top-level modules
     from data_mint import (_check_columns, _label_names, _undecoded, get_template, label_text, load_local_dataset,
                            pad_audio_features)
     from metrics_mint import compute_caption_metrics
+    from processing_mint import audio_path, clip_error_reason
 
 
 def _batches(dataset: Dataset, batch_size: int, progress: bool, description: str) -> Iterator[tuple[int, dict]]:
@@ -89,19 +91,6 @@ def pool_window_embeddings(embeddings: torch.Tensor, clip_index: torch.Tensor, n
     """A clip's embedding from its windows' `(windows, ..., dim)`: the mean of the L2-normalised window embeddings,
     L2-normalised again (a one-window clip keeps its embedding)."""
     return F.normalize(mean_over_windows(F.normalize(embeddings, dim=-1), clip_index, num_clips), dim=-1)
-
-
-def clip_error_reason(error: Exception) -> str:
-    """The processor's message about a single clip, without the clip's position in the list it was given and the file
-    it names (the caller names the dataset row and its file itself)."""
-    return re.sub(r" \(file '.*'\)$", "", re.sub(r"^audio clip \d+:?\s*", "", str(error)))
-
-
-def audio_path(audio: Any) -> str | None:
-    """The file of a clip given as a path or a `datasets` Audio dict, if any."""
-    if isinstance(audio, (str, os.PathLike)):
-        return os.fspath(audio)
-    return audio.get("path") if isinstance(audio, dict) else None
 
 
 @dataclass

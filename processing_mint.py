@@ -3,6 +3,7 @@
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,20 @@ def _check_rate(rate, name: str) -> int:
         raise ValueError(f"{name} has sampling rate {rate} Hz; expected {SAMPLING_RATE_RANGE[0]} to "
                          f"{SAMPLING_RATE_RANGE[1]} Hz.")
     return int(rate)
+
+
+def clip_error_reason(error: Exception) -> str:
+    """The processor's message about a single clip, without the clip's position in the list it was given and the file
+    it names (the caller names the dataset row and its file itself)."""
+    reason = re.sub(r" \(file '.*'\)$", "", re.sub(r"^audio clip \d+:?\s*", "", str(error)))
+    return re.sub(r"audio clip \d+", "the clip", reason)
+
+
+def audio_path(audio: Any) -> str | None:
+    """The file of a clip given as a path or a `datasets` Audio dict, if any."""
+    if isinstance(audio, (str, os.PathLike)):
+        return os.fspath(audio)
+    return audio.get("path") if isinstance(audio, dict) else None
 
 
 def _decode_file(source: str | os.PathLike | io.BytesIO, name: str) -> tuple[np.ndarray, int]:

@@ -23,10 +23,12 @@ from tqdm.auto import tqdm
 
 try:
     from .data_mint import _undecoded
-    from .evaluation_mint import audio_path, clip_error_reason, pool_window_embeddings
+    from .evaluation_mint import pool_window_embeddings
+    from .processing_mint import audio_path, clip_error_reason
 except ImportError:  # installed as top-level modules
     from data_mint import _undecoded
-    from evaluation_mint import audio_path, clip_error_reason, pool_window_embeddings
+    from evaluation_mint import pool_window_embeddings
+    from processing_mint import audio_path, clip_error_reason
 
 
 INDEX_EMBEDDINGS = "audio_embeddings.safetensors"

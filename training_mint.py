@@ -33,20 +33,18 @@ from transformers.utils import logging
 try:
     from .checkpoint_mint import stored_parts
     from .configuration_mint import MintConfig
-    from .data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
-                            merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
-    from .evaluation_mint import clip_error_reason
+    from .data_mint import (CACHED_LENGTH, SKIPPED_CLIPS_FILE, MintDataCollator, cache_audio_features,
+                            load_local_dataset, merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
     from .modeling_mint import MintForConditionalGeneration, MintForPreTraining
-    from .processing_mint import MintProcessor
+    from .processing_mint import MintProcessor, clip_error_reason
     from .speed_mint import autocast_bridge, compile_regions, length_grouped_loss
 except ImportError:  # installed as top-level modules
     from checkpoint_mint import stored_parts
     from configuration_mint import MintConfig
-    from data_mint import (CACHED_LENGTH, MintDataCollator, cache_audio_features, load_local_dataset,
-                           merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
-    from evaluation_mint import clip_error_reason
+    from data_mint import (CACHED_LENGTH, SKIPPED_CLIPS_FILE, MintDataCollator, cache_audio_features,
+                           load_local_dataset, merge_feature_cache, mix_datasets, to_caption_pairs, to_mint_examples)
     from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-    from processing_mint import MintProcessor
+    from processing_mint import MintProcessor, clip_error_reason
     from speed_mint import autocast_bridge, compile_regions, length_grouped_loss
 
 
@@ -826,6 +824,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="compute only these shards (one machine's share); then --merge once all are finished")
     cache.add_argument("--merge", action="store_true", help="merge the finished shards into --output")
     cache.add_argument("--max-shard-size", default=None, help="size of the merged cache's Arrow files (e.g. 500MB)")
+    cache.add_argument("--skip-invalid", action="store_true",
+                       help="leave out clips the processor refuses (listed in skipped_clips.json) instead of stopping")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     try:  # imported here: plan_mint imports this module
         from .plan_mint import add_plan_arguments, run_plan
@@ -865,9 +865,14 @@ def _cache_features(args: argparse.Namespace, parser: argparse.ArgumentParser) -
                                   load_local_dataset(args.dataset, args.split), args.output,
                                   batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet,
                                   num_proc=args.num_proc, num_shards=args.num_shards, shard_indices=args.shard_index,
-                                  max_shard_size=args.max_shard_size)
-    print(f"mint-train cache-features: {len(cached) if cached is not None else 'the finished'} examples cached in "
-          f"{args.output}.")
+                                  max_shard_size=args.max_shard_size, skip_invalid=args.skip_invalid)
+    if cached is None:
+        print(f"mint-train cache-features: shards {args.shard_index} finished; merge them with --merge.")
+        return
+    skipped = os.path.join(args.output, SKIPPED_CLIPS_FILE)
+    left_out = len(json.load(open(skipped))) if os.path.isfile(skipped) else 0
+    print(f"mint-train cache-features: {len(cached)} examples cached in {args.output}"
+          + (f"; {left_out} clips left out, listed in {skipped}." if left_out else "."))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""The frozen-feature cache refuses what it cannot store faithfully, naming the row and the file."""
+"""The frozen-feature cache refuses what it cannot store faithfully, naming the row and the file, or leaves refused
+clips out and lists them when asked to."""
+
+import json
+import os
 
 import numpy as np
 import pytest
@@ -7,7 +11,7 @@ import torch
 from datasets import Audio, Dataset
 
 import tiny
-from data_mint import cache_audio_features
+from data_mint import SKIPPED_CLIPS_FILE, cache_audio_features
 from modeling_mint import MintForPreTraining
 from test_pretraining import clips
 
@@ -23,8 +27,36 @@ def dataset(tmp_path):
 
 def test_a_clip_too_short_for_the_encoder_is_named_by_row_and_file(dataset, tmp_path):
     model = MintForPreTraining(tiny.mint_config())
-    with pytest.raises(ValueError, match=r"row 1 of the dataset lasts 18\.8 ms.*clip 1\.wav"):
+    with pytest.raises(ValueError, match=r"Row 1 of the dataset \('.*clip 1\.wav'\): lasts 18\.8 ms.*--skip-invalid"):
         cache_audio_features(model, tiny.processor(), dataset, tmp_path / "cache", progress=False)
+
+
+def test_refused_clips_are_left_out_and_listed_with_skip_invalid(tmp_path):
+    """Two shards, a refused clip in each: the cache holds the other rows, as caching them alone gives."""
+    paths = []
+    for index, clip in enumerate(clips((16000, 300, 12000, 9000, 14000))):  # row 1 lasts 19 ms
+        paths.append(str(tmp_path / f"clip{index}.wav"))
+        soundfile.write(paths[-1], clip, 16000)
+    with open(paths[3], "w") as f:
+        f.write("not audio")
+    dataset = Dataset.from_dict({"audio": paths, "caption": list("abcde")}).cast_column("audio", Audio(decode=False))
+    model = MintForPreTraining(tiny.mint_config())
+    cached = cache_audio_features(model, tiny.processor(), dataset, tmp_path / "cache", batch_size=2, num_shards=2,
+                                  skip_invalid=True, progress=False)
+    expected = cache_audio_features(model, tiny.processor(), dataset.select([0, 2, 4]), tmp_path / "valid",
+                                    progress=False)
+    assert cached.column_names == expected.column_names
+    assert list(cached["caption"]) == ["a", "c", "e"] and list(cached["audio_length"]) == list(expected["audio_length"])
+    for got, want in zip(cached["audio_encoder_features"], expected["audio_encoder_features"]):
+        assert np.allclose(got, want, atol=1e-5)
+    skipped = json.load(open(os.path.join(tmp_path / "cache", SKIPPED_CLIPS_FILE)))
+    assert [(clip["row"], clip["path"]) for clip in skipped] == [(1, paths[1]), (3, paths[3])]
+    assert skipped[0]["reason"] == "lasts 18.8 ms; the audio encoder needs at least 25 ms."
+    assert skipped[1]["reason"].startswith("Could not decode the clip as audio")
+    assert not os.path.exists(os.path.join(tmp_path / "valid", SKIPPED_CLIPS_FILE))
+    with pytest.raises(ValueError, match=r"Every clip of the dataset \(1\) was refused.*row 0 \('.*clip1\.wav'\)"):
+        cache_audio_features(model, tiny.processor(), dataset.select([1]), tmp_path / "none", skip_invalid=True,
+                             progress=False)
 
 
 def test_windows_and_float16_overflow_are_refused(dataset, tmp_path, monkeypatch):

@@ -73,6 +73,9 @@ def runs(tmp_path_factory):
         "run": command("training_mint", "run", root / "recipe.json", "--max-train-minutes", "30"),
         "cache-features": command("training_mint", "cache-features", "--model", root / "stage1", "--dataset",
                                   root / "data", "--split", "validation", "--output", root / "cache", "--quiet"),
+        "cache-features-skip": command("training_mint", "cache-features", "--model", root / "stage1", "--dataset",
+                                       root / "data", "--split", "test", "--output", root / "cache-test",
+                                       "--skip-invalid", "--quiet"),
     }
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     with ThreadPoolExecutor(2) as pool:
@@ -160,3 +163,13 @@ def test_cache_features_reads_a_split(runs):
     assert done["cache-features"].returncode == 0, done["cache-features"].stderr[-3000:]
     assert "3 examples cached" in done["cache-features"].stdout
     assert load_from_disk(str(root / "cache"))["label"] == ["dog", "cat", "piano"]
+
+
+def test_cache_features_leaves_out_and_lists_refused_clips(runs):
+    done, root = runs
+    run = done["cache-features-skip"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    listed = root / "cache-test" / "skipped_clips.json"
+    assert f"3 examples cached in {root / 'cache-test'}; 1 clips left out, listed in {listed}." in run.stdout
+    assert [clip["row"] for clip in json.loads(listed.read_text())] == [2]
+    assert load_from_disk(str(root / "cache-test"))["label"] == ["dog", "cat", "dog"]  # rows 0, 1 and 3
