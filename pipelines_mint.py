@@ -331,6 +331,13 @@ def register_mint_pipelines() -> None:
     Adds `audio-to-text` and `mint-zero-shot-audio-classification` to transformers' pipeline registry, so that
     `pipeline(task, model=folder)` builds them from a MINT folder. No stock task is changed.
     """
+    # The Auto classes learn MINT's config, models and processor here (importing their modules registers them), so a
+    # folder's `auto_map` is read as local code and needs no `trust_remote_code`.
+    try:
+        from . import modeling_mint, processing_mint  # noqa: F401
+    except ImportError:  # installed as top-level modules
+        import modeling_mint  # noqa: F401
+        import processing_mint  # noqa: F401
     if PIPELINE_REGISTRY.supported_tasks.get(ZERO_SHOT_TASK, {}).get("impl") is not None:
         return
     PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,
