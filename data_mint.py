@@ -377,6 +377,7 @@ def _check_cacheable(features: np.ndarray, dtype: np.dtype, name: str) -> None:
 
 
 def _clip_where(row: int, audio: Any) -> str:
+    """How messages name one of a dataset's clips: Row N of the dataset ('its/file.wav')."""
     path = audio_path(audio)
     return f"Row {row} of the dataset" + (f" ({path!r})" if path else "")
 

@@ -40,15 +40,15 @@ from tqdm.auto import tqdm
 
 
 try:
-    from .data_mint import (_check_columns, _label_names, _undecoded, get_template, label_text, load_local_dataset,
-                            pad_audio_features)
+    from .data_mint import (_check_columns, _clip_where, _label_names, _load_clips, _undecoded, get_template,
+                            label_text, load_local_dataset, pad_audio_features)
     from .metrics_mint import compute_caption_metrics
-    from .processing_mint import audio_path, clip_error_reason
+    from .processing_mint import audio_path
 except ImportError:  # installed as top-level modules
-    from data_mint import (_check_columns, _label_names, _undecoded, get_template, label_text, load_local_dataset,
-                           pad_audio_features)
+    from data_mint import (_check_columns, _clip_where, _label_names, _load_clips, _undecoded, get_template,
+                           label_text, load_local_dataset, pad_audio_features)
     from metrics_mint import compute_caption_metrics
-    from processing_mint import audio_path, clip_error_reason
+    from processing_mint import audio_path
 
 
 def _batches(dataset: Dataset, batch_size: int, progress: bool, description: str) -> Iterator[tuple[int, dict]]:
@@ -152,22 +152,17 @@ class _ClipReader:
     def _valid_clips(self, clips: list, rows: list[int]) -> tuple[list, list[int]]:
         """The clips the processor accepts, with their rows. A refused clip raises an error naming its row and file,
         or, with `skip_invalid`, is left out and recorded."""
-        valid = []
-        for clip, row in zip(clips, rows):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    self.processor.load_audio([clip])
-            except (ValueError, TypeError) as error:
-                path, reason = audio_path(clip), clip_error_reason(error)
-                where = f"Row {row} of the dataset" + (f" ({path!r})" if path else "")
-                if not self.skip_invalid:
-                    raise ValueError(f"{where}: {reason} Pass skip_invalid=True (mint-eval --skip-invalid) to skip "
-                                     "such clips and count them.") from error
-                warnings.warn(f"{where} is skipped: {reason}", stacklevel=5)
-                self.skipped.append({"row": row, "path": path, "reason": reason})
-            else:
-                valid.append((clip, row))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, reasons = _load_clips(self.processor, clips)
+        for clip, row, reason in zip(clips, rows, reasons):
+            if reason and not self.skip_invalid:
+                raise ValueError(f"{_clip_where(row, clip)}: {reason} Pass skip_invalid=True (mint-eval "
+                                 "--skip-invalid) to skip such clips and count them.")
+            if reason:
+                warnings.warn(f"{_clip_where(row, clip)} is skipped: {reason}", stacklevel=5)
+                self.skipped.append({"row": row, "path": audio_path(clip), "reason": reason})
+        valid = [(clip, row) for clip, row, reason in zip(clips, rows, reasons) if not reason]
         return [clip for clip, _ in valid], [row for _, row in valid]
 
     def record(self) -> dict[str, Any]:
