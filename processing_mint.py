@@ -249,8 +249,7 @@ class MintProcessor(ProcessorMixin):
         return [self._load_one(item, sampling_rate, name) for item, name in zip(items, names)]
 
     def _load_one(self, item: AudioInput, sampling_rate: int | float | None, name: str) -> np.ndarray:
-        path = os.fspath(item) if isinstance(item, (str, os.PathLike)) else \
-            item.get("path") if isinstance(item, dict) else None
+        path = audio_path(item)
         try:
             return self._decode_and_check(item, sampling_rate, name)
         except (ValueError, TypeError) as error:
