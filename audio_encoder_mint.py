@@ -107,3 +107,8 @@ def _run_one_by_one(audio_model, audio, attention_mask, layers):
     for i, row in enumerate(rows):
         hidden[i, : row.shape[0]] = row
     return hidden, audio_frame_mask(audio_model, attention_mask, frames)
+
+
+# The keyword under which the frozen encoder's cached outputs `(batch, frames, hidden)` travel (feature cache,
+# collator, evaluation, the model's `encode_audio`).
+ENCODER_FEATURES_KEY = "audio_encoder_features"

@@ -76,13 +76,44 @@ def stored_parts(path: str | os.PathLike) -> set[str] | None:
     return None
 
 
+def read_folder_config(path: str | os.PathLike) -> dict | None:
+    """The parsed `config.json` of a local folder; None where `path` is not a local folder that holds one."""
+    file = os.path.join(os.fspath(path), "config.json")
+    if not os.path.isfile(file):
+        return None
+    try:
+        with open(file, encoding="utf-8") as f:
+            return json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{file!r} is not a readable JSON configuration: {error}.") from error
+
+
+# The class a MINT folder was saved from (`architectures` in its config) -> its stage (section 2.2 / 2.3).
+STAGE_OF_ARCHITECTURE = {"MintModel": 1, "MintForPreTraining": 1, "MintForConditionalGeneration": 2}
+
+
+def mint_stage(path: str | os.PathLike) -> int:
+    """
+    The stage of the local MINT folder `path`: 1 for a stage-1 model (embedding heads, no trained LLM), 2 for a
+    stage-2 model (`MintForConditionalGeneration`). A folder that is not a saved MINT model is refused with the reason.
+    """
+    config = read_folder_config(path)
+    if config is None:
+        raise ValueError(f"{os.fspath(path)!r} has no config.json: it is not a saved MINT model folder.")
+    if config.get("model_type") != "mint":
+        raise ValueError(f"{os.fspath(path)!r} is not a MINT model folder: its config.json has model_type "
+                         f"{config.get('model_type')!r}, not 'mint'.")
+    architecture = (config.get("architectures") or ["MintForConditionalGeneration"])[0]
+    if architecture not in STAGE_OF_ARCHITECTURE:
+        raise ValueError(f"{os.fspath(path)!r} was saved from {architecture!r}, not one of the MINT model classes "
+                         f"{sorted(STAGE_OF_ARCHITECTURE)}.")
+    return STAGE_OF_ARCHITECTURE[architecture]
+
+
 def saved_base_models(path: str | os.PathLike) -> dict[str, str] | None:
     """`base_models` of a local folder's `config.json`, or None."""
-    config = os.path.join(os.fspath(path), "config.json")
-    if not os.path.isfile(config):
-        return None
-    with open(config) as f:
-        return json.load(f).get("base_models")
+    config = read_folder_config(path)
+    return None if config is None else config.get("base_models")
 
 
 def check_model_folder(path: str | os.PathLike) -> None:

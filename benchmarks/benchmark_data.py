@@ -27,7 +27,7 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerFast, Wav2Vec2Fea
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark_mint import write_results  # noqa: E402  (this folder is on the path when run as a script)
-from data_mint import MintDataCollator  # noqa: E402
+from mint.data.examples import MintDataCollator  # noqa: E402
 from processing_mint import MintProcessor  # noqa: E402
 
 

@@ -48,7 +48,7 @@ from transformers.models.instructblip.modeling_instructblip import InstructBlipQ
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configuration_mint import MintConfig, MintQFormerConfig  # noqa: E402
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining  # noqa: E402
-from speed_mint import (  # noqa: E402
+from mint.training.speed import (  # noqa: E402
     CACHED_FEATURES,
     CACHED_FEATURES_MASK,
     autocast_bridge,

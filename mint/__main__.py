@@ -1,0 +1,6 @@
+import sys
+
+from mint.cli import main
+
+
+sys.exit(main())

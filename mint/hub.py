@@ -1,0 +1,365 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""Assembling MINT from component checkpoints, and publishing it: Hub-ready folders, model cards, trained parts only.
+
+    model, processor = assemble_mint("data2vec-audio-base", "bert-base-uncased", "flan-t5-xl", stage=1)
+    save_for_hub(model, processor, "mint-folder", repo_id="org/mint", eval_results=results)   # full, sharded
+    save_for_hub(model, processor, "mint-small", trained_parts_only=True,
+                 base_models={"audio_model": "data2vec-audio-base", "language_model": "flan-t5-xl"})
+    AutoModel.from_pretrained("mint-small")   # reassembles the frozen parts from the base folders
+
+With no pretrained LLM at hand, `word_level_tokenizer(texts)` and `small_t5_config(tokenizer)` give a tokenizer built
+from the task's texts and a small T5 to train in stage 2 (`freeze_language_model=False`):
+
+    tokenizer = word_level_tokenizer(captions + prompts)
+    model, processor = assemble_mint(encoder_dir, bert_dir, small_t5_config(tokenizer), tokenizer=tokenizer,
+                                     freeze_language_model=False)
+
+`save_for_hub(..., push_to_hub=True, repo_id="org/mint")` uploads the folder with `huggingface_hub`.
+"""
+
+import copy
+import dataclasses
+import os
+import shutil
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import (AutoConfig, AutoFeatureExtractor, AutoTokenizer, BertConfig, BertTokenizerFast,
+                          PreTrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config)
+
+
+import pipelines_mint
+from checkpoint_mint import load_component, save_adapters
+from configuration_mint import MintConfig, MintQFormerConfig
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from processing_mint import MintProcessor
+
+
+PAPER_CITATION = """@inproceedings{zhao2024mint,
+  title     = {MINT: Boosting Audio-Language Model via Multi-Target Pre-Training and Instruction Tuning},
+  author    = {Zhao, Hang and Xin, Yifei and Yu, Zhesong and Zhu, Bilei and Lu, Lu and Ma, Zejun},
+  booktitle = {Interspeech},
+  year      = {2024}
+}"""
+
+
+def word_level_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+    """
+    A T5-style word-level tokenizer (pad 0, end-of-sequence 1, unknown 2; lower-cased; punctuation split off) over
+    the words of `texts`: the vocabulary of a small LLM trained from scratch on a task's captions, prompts and labels.
+    """
+    splitter = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    words = sorted({w for text in texts for w, _ in splitter.pre_tokenize_str(text.lower())})
+    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>"] + words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = splitter
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def small_t5_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any) -> T5Config:
+    """
+    A small T5 (3+3 layers, 256-d) for `tokenizer`'s vocabulary (plus MINT's audio placeholder token), to train from
+    scratch where no pretrained seq2seq LLM is at hand. Its embeddings are tied: T5 then scales its output by
+    `d_model**-0.5`, so training starts at a loss near ln(vocabulary) (untied, as FlanT5, it starts near 50).
+    """
+    values = dict(d_model=256, d_kv=32, d_ff=512, num_layers=3, num_decoder_layers=3, num_heads=8,
+                  feed_forward_proj="gated-gelu", vocab_size=len(tokenizer) + 1, tie_word_embeddings=True,
+                  decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+                  eos_token_id=tokenizer.eos_token_id, dropout_rate=0.1)
+    values.update(overrides)
+    return T5Config(**values)
+
+
+def assemble_mint(
+    audio_encoder: str | os.PathLike,
+    bert: str | os.PathLike,
+    language_model: str | os.PathLike | PreTrainedConfig,
+    tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
+    stage: int = 1,
+    **config_kwargs: Any,
+) -> tuple[MintForPreTraining | MintForConditionalGeneration, MintProcessor]:
+    """
+    A MINT model and processor from component folders on disk (section 2): the frozen audio encoder (any transformers
+    audio encoder folder: data2vec-audio, wav2vec2, HuBERT, or Whisper, whose encoder is kept), a BERT folder that
+    initialises the Q-Former, and the LLM (a seq2seq or causal-LM folder, or a config for an LLM trained from scratch,
+    with `tokenizer` then given). `stage=1` gives [`MintForPreTraining`], `stage=2` [`MintForConditionalGeneration`];
+    `config_kwargs` go to [`MintConfig`] (e.g. `num_query_tokens`). The processor's audio placeholder token is added
+    to the LLM tokenizer (and the LLM's vocabulary grown where it has no row for it). A stage-1 model records the LLM
+    folder in `config.base_models`, so that stage 2, started from its checkpoint, loads the pretrained LLM.
+    """
+    pretrained_llm = not isinstance(language_model, PreTrainedConfig)
+    for name, path in (("audio_encoder", audio_encoder), ("bert", bert)) + (
+            (("language_model", language_model),) if pretrained_llm else ()):
+        if not os.path.isdir(path):
+            raise ValueError(f"{name}: {os.fspath(path)!r} is not a folder; expected a local checkpoint folder.")
+    if stage not in (1, 2):
+        raise ValueError(f"MINT has training stages 1 and 2, got {stage}.")
+    if tokenizer is None and not pretrained_llm:
+        raise ValueError("An LLM given as a config has no tokenizer folder: pass tokenizer=.")
+    tokenizer = tokenizer if tokenizer is not None else language_model
+    if not isinstance(tokenizer, PreTrainedTokenizerBase):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+    audio_config = AutoConfig.from_pretrained(audio_encoder)
+    text_config = AutoConfig.from_pretrained(language_model) if pretrained_llm else language_model
+    qformer_tokenizer = BertTokenizerFast.from_pretrained(bert)
+    qformer_tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    config = MintConfig(
+        audio_config=audio_config, text_config=text_config,
+        qformer_config=MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert), audio_config.hidden_size),
+        **config_kwargs,
+    )
+    processor = MintProcessor.from_config(config, AutoFeatureExtractor.from_pretrained(audio_encoder), tokenizer,
+                                          qformer_tokenizer)
+    config.audio_token_id = processor.audio_token_id
+    grown = config.audio_token_id >= config.text_config.vocab_size
+    if grown and not pretrained_llm:
+        raise ValueError(f"The LLM config's vocab_size ({config.text_config.vocab_size}) has no row for the audio "
+                         f"placeholder token (id {config.audio_token_id}): give it at least {len(tokenizer)} "
+                         "(small_t5_config does).")
+    model = (MintForPreTraining if stage == 1 else MintForConditionalGeneration)(config)
+    load_component(model.audio_model, audio_encoder)
+    model.init_qformer_from_bert(bert)
+    if pretrained_llm and stage == 2:
+        _load_llm(model, language_model, len(tokenizer) if grown else None)
+    elif pretrained_llm:  # stage 1 has no LLM: stage 2 loads it from this folder when it starts from the checkpoint
+        config.base_models = {"language_model": os.fspath(language_model)}
+    return model, processor
+
+
+def _load_llm(model: MintForConditionalGeneration, folder, vocab_size: int | None) -> None:
+    """The pretrained LLM into `model`, its vocabulary grown to `vocab_size` for the audio placeholder token."""
+    if vocab_size is not None:
+        model.language_model.resize_token_embeddings(model.config.text_config.vocab_size)
+    load_component(model.language_model, folder)
+    if vocab_size is not None:
+        model.language_model.resize_token_embeddings(vocab_size)
+        model.config.text_config.vocab_size = vocab_size
+
+
+def eval_results_from_json(results: dict, dataset_name: str, dataset_type: str,
+                           split: str | None = None) -> list[EvalResult]:
+    """
+    The Hub's model-index entries (task, dataset, metric) for one evaluation written by `mint-eval` (or
+    `evaluation_mint.evaluate_*`): classification accuracy (or multi-label PR/ROC AUC), retrieval R@k and mAP@10,
+    captioning BLEU, METEOR, ROUGE-L, CIDEr-D and SPICE/SPIDEr where computed. Chance levels are not metrics of the
+    model and are left out.
+    """
+    task = results.get("task")
+    if task == "classification":
+        task_type, metrics = "audio-classification", {"accuracy": "accuracy", "pr_auc": "pr_auc",
+                                                      "roc_auc": "roc_auc"}
+    elif task == "retrieval":
+        task_type = "text-to-audio-retrieval"
+        metrics = {f"R@{k}": f"recall@{k}" for k in (1, 5, 10)} | {"mAP@10": "map@10"}
+    elif task == "captioning":
+        task_type = "audio-captioning"
+        metrics = {"bleu_1": "bleu", "bleu_4": "bleu", "meteor": "meteor", "rouge_l": "rouge", "cider_d": "cider",
+                   "spice": "spice", "spider": "spider"}
+    else:
+        raise ValueError(f"Not an evaluation result of mint-eval (task {task!r}); expected classification, retrieval "
+                         "or captioning.")
+    return [EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=dataset_name,
+                       dataset_split=split, metric_type=metric_type, metric_name=key, metric_value=float(results[key]))
+            for key, metric_type in metrics.items() if isinstance(results.get(key), (int, float))]
+
+
+MODEL_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ model_name }}
+
+MINT ("Boosting Audio-Language Model via Multi-Target Pre-Training and Instruction Tuning", Zhao et al., Interspeech
+2024) connects a frozen audio encoder ({{ audio_encoder }}) to {{ llm }} through Bridge-Net, a Q-Former with
+{{ num_query_tokens }} learnable queries that read the audio through cross-attention. This checkpoint is a
+{{ stage }}.
+
+## How to use
+
+```python
+{{ usage }}
+```
+
+## Intended uses and limits
+
+{{ uses }} The model hears what its audio encoder carries: audio far from its training data (other languages, other
+recording conditions, clips much longer than {{ max_audio_seconds }} s, which are cropped or windowed) is outside what
+it was trained for. Labels are scored, not calibrated: compare scores of candidates for the same clip only.
+
+## Training data and procedure
+
+{{ training }}
+
+## Evaluation
+
+{{ evaluation }}
+
+## Citation
+
+```bibtex
+{{ citation }}
+```
+"""
+
+
+def model_card(model, repo_id: str = "your-org/mint", eval_results: list[EvalResult] | None = None,
+               datasets: list[str] | None = None, base_models: dict[str, str] | None = None,
+               recipe: Any = None) -> ModelCard:
+    """
+    The model card of a MINT checkpoint, written with huggingface_hub's `ModelCard` / `ModelCardData`: metadata with
+    `base_model` (the frozen parts), `datasets`, and a model-index built from `eval_results`
+    ([`eval_results_from_json`]); sections on the model, its use (snippets naming `repo_id`), its limits, training
+    data and procedure (from `recipe`, a `training_mint.MintRecipe` or dict) and evaluation.
+    """
+    config = model.config
+    stage2 = isinstance(model, MintForConditionalGeneration)
+    bases = [base for base in (base_models or {}).values() if base]
+    card_data = ModelCardData(
+        language="en", license="apache-2.0", library_name="transformers", model_name=repo_id.split("/")[-1],
+        pipeline_tag="audio-text-to-text" if stage2 else "zero-shot-audio-classification",
+        tags=["mint", "audio-language", "q-former", "audio-captioning" if stage2 else "audio-text-retrieval"],
+        base_model=bases or None, datasets=datasets or None, eval_results=eval_results or None,
+    )
+    return ModelCard.from_template(
+        card_data, template_str=MODEL_CARD_TEMPLATE, model_name=repo_id.split("/")[-1],
+        audio_encoder=config.audio_config.model_type,
+        llm=f"a {'frozen' if config.freeze_language_model else 'trained'} {config.text_config.model_type} LLM",
+        num_query_tokens=config.num_query_tokens, max_audio_seconds=config.max_audio_seconds,
+        stage=("stage-2 (instruction-tuned) model: captions, answers to instructions and classification by "
+               "vocabulary ranking" if stage2 else "stage-1 (representation learning) model: text-to-audio retrieval "
+               "and zero-shot classification by embedding similarity"),
+        usage=_usage(repo_id, stage2), uses=_uses(stage2), training=_training(recipe, datasets),
+        evaluation=_evaluation(eval_results), citation=PAPER_CITATION,
+    )
+
+
+def _usage(repo_id: str, stage2: bool) -> str:
+    if stage2:
+        return (f'from transformers import pipeline\n\ncaptioner = pipeline("audio-to-text", model="{repo_id}", '
+                'trust_remote_code=True)\ncaptioner("clip.wav")  # [{"generated_text": ...}]\n'
+                f'classifier = pipeline("mint-zero-shot-audio-classification", model="{repo_id}", '
+                'trust_remote_code=True)\nclassifier("clip.wav", candidate_labels=["dog", "piano"])')
+    return (f'from transformers import pipeline\n\nclassifier = pipeline("zero-shot-audio-classification", '
+            f'model="{repo_id}", trust_remote_code=True)\n'
+            'classifier("clip.wav", candidate_labels=["dog", "piano"])')
+
+
+def _uses(stage2: bool) -> str:
+    if stage2:
+        return ("Audio captioning, answering instructions about a clip, and audio classification by ranking candidate "
+                "labels under the LLM (the paper's vocabulary ranking).")
+    return ("Text-to-audio retrieval and zero-shot audio classification with the audio-language embeddings; it "
+            "writes no text (train stage 2 from it for that).")
+
+
+def _training(recipe: Any, datasets: list[str] | None) -> str:
+    if recipe is None:
+        return f"Trained on: {', '.join(datasets)}." if datasets else "The training recipe was not recorded."
+    values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
+    rows = [f"- {key}: `{values[key]}`" for key in ("stage", "batch_size", "learning_rate", "learning_rates",
+                                                     "num_train_epochs", "warmup_steps", "optim", "weight_decay")
+            if values.get(key) is not None]
+    sources = [f"- {entry.get('path')} ({entry.get('template', 'caption pairs')}, weight {entry.get('weight', 1)})"
+               for entry in values.get("datasets", [])]
+    return "\n".join(["Training data:", *sources, "", "Settings (`training_mint.MintRecipe`):", *rows])
+
+
+def _evaluation(eval_results: list[EvalResult] | None) -> str:
+    if not eval_results:
+        return "No evaluation was recorded with this checkpoint."
+    rows = [f"| {r.dataset_name} | {r.task_type} | {r.metric_name or r.metric_type} | {r.metric_value:.4f} |"
+            for r in eval_results]
+    return "\n".join(["| dataset | task | metric | value |", "|---|---|---|---|", *rows])
+
+
+def _plain_state_dict(model) -> dict:
+    """The weights under the model's own names when peft has wrapped some modules (the trained copy of a
+    `modules_to_save` module, the base weight of a LoRA layer; the LoRA matrices themselves go to the adapters)."""
+    plain = {}
+    for key, value in model.state_dict().items():
+        if "lora_" in key or ".original_module." in key:
+            continue
+        plain[key.replace(".modules_to_save.default.", ".").replace(".base_layer.", ".")] = value
+    return plain
+
+
+def embedding_processor(processor: MintProcessor) -> MintProcessor:
+    """
+    The processor of a published stage-1 (embedding) model: its text tokenizer is the Q-Former's, the only text such a
+    model reads, and a bare call of its feature extractor returns the audio alone (`MintProcessor` asks for the
+    padding mask itself). So transformers' `zero-shot-audio-classification` pipeline, which loads the folder's
+    tokenizer and feature extractor and calls the model with both outputs, runs it unchanged.
+    """
+    feature_extractor = copy.deepcopy(processor.feature_extractor)
+    feature_extractor.return_attention_mask = False
+    return MintProcessor(feature_extractor, copy.deepcopy(processor.qformer_tokenizer), processor.qformer_tokenizer,
+                         max_text_length=processor.max_text_length, min_audio_seconds=processor.min_audio_seconds,
+                         max_audio_seconds=processor.max_audio_seconds, long_audio_policy=processor.long_audio_policy,
+                         num_query_tokens=processor.num_query_tokens, audio_token=processor.audio_token)
+
+
+def save_for_hub(
+    model,
+    processor: MintProcessor,
+    folder: str | os.PathLike,
+    repo_id: str = "your-org/mint",
+    eval_results: list[EvalResult] | None = None,
+    datasets: list[str] | None = None,
+    recipe: Any = None,
+    max_shard_size: str | int = "2GB",
+    trained_parts_only: bool = False,
+    base_models: dict[str, str] | None = None,
+    push_to_hub: bool = False,
+    **push_kwargs: Any,
+) -> str:
+    """
+    Writes a Hub-ready folder: the config (with `auto_map` and `custom_pipelines`), sharded safetensors, the
+    processor, the modules that load it as remote code (`configuration_mint.py`, `modeling_mint.py` and the modules
+    it imports, `processing_mint.py`, `pipelines_mint.py`) and a model card ([`model_card`]). With
+    `trained_parts_only`, the frozen audio encoder and LLM are left out and `base_models` (`{"audio_model": folder,
+    "language_model": folder}`) records where loading finds them again; a peft model's LoRA adapters are saved beside,
+    in peft's own `adapters/` folder, and loading merges them into the reassembled model. `push_to_hub=True` then
+    uploads the folder to `repo_id`. A stage-1 model is saved with its [`embedding_processor`]. Returns the folder.
+    """
+    folder = os.fspath(folder)
+    adapted = hasattr(model, "get_base_model")  # a peft model: LoRA adapters on the frozen parts
+    if adapted and not trained_parts_only:
+        raise ValueError("A model with LoRA adapters is saved with trained_parts_only=True (the adapters beside the "
+                         "trained parts), or merged first with model.merge_and_unload().")
+    mint = model.get_base_model() if adapted else model
+    state_dict, saved = None, (mint.config.base_models, getattr(mint.config, "custom_pipelines", None))
+    auto_class = {"MintForPreTraining": "AutoModelForPreTraining", "MintModel": "AutoModel"}.get(
+        type(mint).__name__, "AutoModelForSpeechSeq2Seq")
+    mint.config.custom_pipelines = pipelines_mint.custom_pipelines(auto_class)
+    if trained_parts_only:
+        frozen = mint._frozen_module_names()
+        missing = [name for name in frozen if not (base_models or {}).get(name)]
+        if missing:
+            raise ValueError(f"trained_parts_only leaves out the frozen {missing}: give their base folders in "
+                             f"base_models={{{', '.join(repr(m) + ': ...' for m in missing)}}}.")
+        mint.config.base_models = {**(saved[0] or {}), **{name: os.fspath(base_models[name]) for name in frozen}}
+        state_dict = {k: v for k, v in _plain_state_dict(mint).items() if k.split(".")[0] not in frozen}
+    try:
+        mint.save_pretrained(folder, state_dict=state_dict, max_shard_size=max_shard_size)
+    finally:
+        mint.config.base_models, mint.config.custom_pipelines = saved
+    if adapted:
+        save_adapters(model, folder)
+    (processor if auto_class == "AutoModelForSpeechSeq2Seq" else embedding_processor(processor)).save_pretrained(folder)
+    shutil.copy(pipelines_mint.__file__, os.path.join(folder, "pipelines_mint.py"))
+    card = model_card(mint, repo_id, eval_results, datasets, base_models, recipe)
+    card.save(os.path.join(folder, "README.md"))
+    if push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True, private=push_kwargs.pop("private", None))
+        api.upload_folder(folder_path=folder, repo_id=repo_id, **push_kwargs)
+    return folder
+
+
+__all__ = ["assemble_mint", "eval_results_from_json", "model_card", "save_for_hub", "small_t5_config",
+           "word_level_tokenizer"]

@@ -1,0 +1,105 @@
+"""The built-in corpus (held-out splits, labels, determinism) and the real Whisper tiny.en conversion."""
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from mint.demo.whisper import convert_whisper_ctranslate2, default_model_dir, read_ctranslate2
+from mint.demo.corpus import EVENTS, INSTRUMENT_FAMILIES, LOUDNESS, WORDS, CorpusSettings, build_corpus, rms
+
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None and not os.environ.get("CI"),
+                                reason="espeak-ng is not installed (install.sh installs it, so CI never skips)")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return build_corpus(tmp_path_factory.mktemp("corpus"), progress=False)
+
+
+def test_corpus_size_labels_and_captions(corpus):
+    train, test = corpus["train"], corpus["test"]
+    assert len(train) + len(test) >= 2000
+    for row in train.select(range(300)):
+        if row["source"] == "instrument":
+            assert row["instrument_family"] in INSTRUMENT_FAMILIES
+            assert row["instrument_family"] in row["caption"] and row["register"] in row["caption"]
+            assert row["loudness"] in row["caption"]
+        elif row["source"] == "speech":
+            assert row["word"] in WORDS and row["caption"].endswith(f"the word {row['word']}")
+        else:
+            assert row["caption"] == EVENTS[row["event"]]
+    audio, rate = soundfile.read(io.BytesIO(train[0]["audio"]["bytes"]))
+    assert rate == 16000 and 0.3 < len(audio) / rate < 3.0 and np.abs(audio).max() > 0.01
+
+
+def test_loudness_is_the_level_one_hears(corpus):
+    levels = {name: [] for name in LOUDNESS}
+    for split in ("train", "test"):
+        notes = corpus[split].filter(lambda source: source == "instrument", input_columns="source")
+        for row in notes:
+            audio, _ = soundfile.read(io.BytesIO(row["audio"]["bytes"]))
+            levels[row["loudness"]].append(rms(audio))
+    soft, moderate, loud = (np.array(levels[name]) for name in ("softly", "moderately", "loudly"))
+    # The classes do not overlap, whatever the program's own gain; no note is silent (a program without a sample at
+    # a pitch is skipped).
+    assert soft.max() < moderate.min() and moderate.max() < loud.min()
+    assert soft.min() > 0.01 * 10 ** (-2.1 / 20) and np.median(loud) / np.median(soft) > 9
+
+
+def test_test_split_holds_out_whole_values(corpus):
+    train, test = corpus["train"], corpus["test"]
+    for column in ("voice", "program"):
+        held_out = {v for v in test[column] if v is not None}
+        assert held_out and not held_out & {v for v in train[column] if v is not None}, column
+    # Every label value of the test split is still seen in training (only the source varies).
+    for column in ("instrument_family", "word", "event"):
+        assert {v for v in test[column] if v} <= {v for v in train[column] if v}
+
+
+def test_corpus_is_deterministic_and_cached(corpus, tmp_path):
+    again = build_corpus(tmp_path / "again", progress=False)
+    assert again["train"]["caption"] == corpus["train"]["caption"]
+    assert again["train"][5]["audio"]["bytes"] == corpus["train"][5]["audio"]["bytes"]
+    assert build_corpus(tmp_path / "again", progress=False)["test"]["caption"] == again["test"]["caption"]
+    other = build_corpus(tmp_path / "other", CorpusSettings(seed=1), progress=False)
+    assert other["train"]["caption"] != corpus["train"]["caption"]  # another seed, another order
+
+
+def test_whisper_conversion_matches_ctranslate2_on_real_speech(tmp_path, corpus):
+    import ctranslate2  # the reference runtime, a dev extra
+    from transformers import WhisperFeatureExtractor
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    spec, variables = read_ctranslate2(f"{default_model_dir()}/model.bin")
+    assert spec == "WhisperSpec" and variables["decoder/projection/weight"] is variables["decoder/embeddings/weight"]
+    convert_whisper_ctranslate2(output_dir=tmp_path / "whisper")
+    encoder = WhisperEncoder.from_pretrained(tmp_path / "whisper").eval()
+    extractor = WhisperFeatureExtractor.from_pretrained(tmp_path / "whisper")
+    speech = [r for r in corpus["test"].select(range(40)) if r["source"] == "speech"][:3]
+    clips = [soundfile.read(io.BytesIO(r["audio"]["bytes"]), dtype="float32")[0] for r in speech]
+    features = extractor(clips, sampling_rate=16000, return_tensors="np").input_features
+    with torch.no_grad():
+        ours = encoder(torch.from_numpy(features)).last_hidden_state.numpy()
+    reference = ctranslate2.models.Whisper(default_model_dir(), device="cpu", compute_type="float32")
+    theirs = np.array(reference.encode(ctranslate2.StorageView.from_array(features), to_cpu=True))
+    # The weights are float16 upcast; both runtimes compute in float32.
+    assert np.linalg.norm(ours - theirs) / np.linalg.norm(theirs) < 1e-4
+    assert np.abs(ours - theirs).max() < 1e-2
+
+
+def test_short_window_encoder_keeps_the_first_positions(tmp_path):
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    convert_whisper_ctranslate2(output_dir=tmp_path / "short", max_source_positions=150)
+    encoder = WhisperEncoder.from_pretrained(tmp_path / "short")
+    _, variables = read_ctranslate2(f"{default_model_dir()}/model.bin")
+    table = torch.from_numpy(variables["encoder/position_encodings/encodings"].astype(np.float32))
+    assert torch.equal(encoder.embed_positions.weight, table[:150])
+    with pytest.raises(ValueError, match="max_source_positions"):
+        convert_whisper_ctranslate2(output_dir=tmp_path / "bad", max_source_positions=2000)
