@@ -84,7 +84,7 @@ def get_template(name: str) -> InstructionTemplate:
     return INSTRUCTION_TEMPLATES[name]
 
 
-def _check_columns(dataset: Dataset, needed: dict[str, str | None]) -> None:
+def check_columns(dataset: Dataset, needed: dict[str, str | None]) -> None:
     missing = {role: column for role, column in needed.items() if column is not None
                and column not in dataset.column_names}
     if missing:
@@ -93,7 +93,7 @@ def _check_columns(dataset: Dataset, needed: dict[str, str | None]) -> None:
                          "Name the right columns (audio_column=, label_column=, caption_column=).")
 
 
-def _undecoded(dataset: Dataset, audio_column: str) -> Dataset:
+def undecoded_audio(dataset: Dataset, audio_column: str) -> Dataset:
     """Audio columns are read as {"bytes", "path"} and decoded by the processor (no torchcodec needed)."""
     feature = dataset.features[audio_column]
     if isinstance(feature, Audio) and feature.decode:
@@ -101,7 +101,7 @@ def _undecoded(dataset: Dataset, audio_column: str) -> Dataset:
     return dataset
 
 
-def _label_names(dataset: Dataset, column: str) -> list[str] | None:
+def label_names(dataset: Dataset, column: str) -> list[str] | None:
     feature = dataset.features[column]
     if isinstance(feature, ClassLabel):
         return feature.names
@@ -143,15 +143,15 @@ def to_mint_examples(
     spec = get_template(template)
     if spec.needs_caption:
         caption_column = caption_column or "caption"
-        _check_columns(dataset, {"audio": audio_column, "caption": caption_column})
+        check_columns(dataset, {"audio": audio_column, "caption": caption_column})
         source = caption_column
     else:
         label_column = label_column or next((c for c in ("label", "labels") if c in dataset.column_names), "label")
-        _check_columns(dataset, {"audio": audio_column, "label": label_column})
+        check_columns(dataset, {"audio": audio_column, "label": label_column})
         source = label_column
-    names = None if spec.needs_caption else _label_names(dataset, source)
+    names = None if spec.needs_caption else label_names(dataset, source)
     text_prompt = prompt or spec.prompt
-    dataset = _undecoded(dataset, audio_column)
+    dataset = undecoded_audio(dataset, audio_column)
 
     def convert(value):
         return {"prompt": text_prompt,
@@ -177,8 +177,8 @@ def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_colu
     "caption"}` when
     `audio_column="audio_encoder_features"` (a dataset written by [`cache_audio_features`]).
     """
-    _check_columns(dataset, {"audio": audio_column, "caption": caption_column})
-    dataset = _undecoded(dataset, audio_column)
+    check_columns(dataset, {"audio": audio_column, "caption": caption_column})
+    dataset = undecoded_audio(dataset, audio_column)
     dataset = dataset.select_columns([audio_column, caption_column]
                                      + [CACHED_LENGTH] * (CACHED_LENGTH in dataset.column_names))
     if caption_column != "caption":
@@ -334,7 +334,7 @@ def cache_audio_features(
     """
     if not model.config.freeze_audio_encoder:
         raise ValueError("The feature cache is for a frozen audio encoder; this model's config trains it.")
-    _check_columns(dataset, {"audio": "audio"})
+    check_columns(dataset, {"audio": "audio"})
     indices = list(range(num_shards)) if shard_indices is None else sorted(set(shard_indices))
     if num_shards < 1 or any(not 0 <= i < num_shards for i in indices):
         raise ValueError(f"Shard indices must lie in 0..{num_shards - 1} (num_shards={num_shards}); got {indices}.")
@@ -345,7 +345,7 @@ def cache_audio_features(
     if processor.long_audio_policy != "crop":
         raise ValueError("The feature cache stores one clip per row: build it with a processor whose "
                          f"long_audio_policy is 'crop', not {processor.long_audio_policy!r}.")
-    dataset = _undecoded(dataset, "audio")
+    dataset = undecoded_audio(dataset, "audio")
     model.eval()
     for index in indices:
         shard = dataset.shard(num_shards, index, contiguous=True)
@@ -373,13 +373,13 @@ def _check_cacheable(features: np.ndarray, dtype: np.dtype, name: str) -> None:
                              "cache in float32.")
 
 
-def _clip_where(row: int, audio: Any) -> str:
+def describe_clip(row: int, audio: Any) -> str:
     """How messages name one of a dataset's clips: Row N of the dataset ('its/file.wav')."""
     path = audio_path(audio)
     return f"Row {row} of the dataset" + (f" ({path!r})" if path else "")
 
 
-def _load_clips(processor: MintProcessor, audio: list) -> tuple[list, list[str]]:
+def load_clips(processor: MintProcessor, audio: list) -> tuple[list, list[str]]:
     """The decoded clips, with None and the processor's reason (else "") for each clip it refuses."""
     clips, reasons = [], []
     for item in audio:
@@ -406,10 +406,10 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
     def encode(batch, rows):
         if threads:  # each of the num_proc processes takes its share of the cores
             torch.set_num_threads(threads)
-        clips, reasons = _load_clips(processor, batch["audio"])
+        clips, reasons = load_clips(processor, batch["audio"])
         for row, audio, reason in zip(rows, batch["audio"], reasons):
             if reason and not skip_invalid:
-                raise ValueError(f"{_clip_where(offset + row, audio)}: {reason} Pass skip_invalid=True (mint-train "
+                raise ValueError(f"{describe_clip(offset + row, audio)}: {reason} Pass skip_invalid=True (mint-train "
                                  "cache-features --skip-invalid) to leave such clips out of the cache.")
         kept = [index for index, clip in enumerate(clips) if clip is not None]
         encoded, lengths = [np.zeros((0, 0), np_dtype)] * len(clips), [0] * len(clips)  # a refused clip's row
@@ -441,7 +441,7 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
     for row, reason in enumerate(cached[_SKIP_REASON]):
         if reason:
             audio = shard[row]["audio"]
-            logger.warning(f"{_clip_where(offset + row, audio)} is left out of the feature cache: {reason}")
+            logger.warning(f"{describe_clip(offset + row, audio)} is left out of the feature cache: {reason}")
             skipped.append({"row": offset + row, "path": audio_path(audio), "reason": reason})
     with open(os.path.join(folder, SHARD_COMPLETE_MARKER), "w") as f:
         json.dump({"files": files, "num_rows": cached.num_rows, "dtype": dtype, "skipped": skipped}, f)

@@ -39,7 +39,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm.auto import tqdm
 
 
-from mint.data.examples import (_check_columns, _clip_where, _label_names, _load_clips, _undecoded, get_template,
+from mint.data.examples import (check_columns, describe_clip, label_names, load_clips, undecoded_audio, get_template,
                        label_text, load_local_dataset, pad_audio_features)
 from mint.evaluation.caption_metrics import compute_caption_metrics
 from processing_mint import audio_path
@@ -148,13 +148,13 @@ class _ClipReader:
         or, with `skip_invalid`, is left out and recorded."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, reasons = _load_clips(self.processor, clips)
+            _, reasons = load_clips(self.processor, clips)
         for clip, row, reason in zip(clips, rows, reasons):
             if reason and not self.skip_invalid:
-                raise ValueError(f"{_clip_where(row, clip)}: {reason} Pass skip_invalid=True (mint-eval "
+                raise ValueError(f"{describe_clip(row, clip)}: {reason} Pass skip_invalid=True (mint-eval "
                                  "--skip-invalid) to skip such clips and count them.")
             if reason:
-                warnings.warn(f"{_clip_where(row, clip)} is skipped: {reason}", stacklevel=5)
+                warnings.warn(f"{describe_clip(row, clip)} is skipped: {reason}", stacklevel=5)
                 self.skipped.append({"row": row, "path": audio_path(clip), "reason": reason})
         valid = [(clip, row) for clip, row, reason in zip(clips, rows, reasons) if not reason]
         return [clip for clip, _ in valid], [row for _, row in valid]
@@ -173,7 +173,7 @@ class _ClipReader:
 # ---- classification (Table 2, section 4.1; Table 6) ----------------------------------------------------------------
 
 def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_label: bool) -> list:
-    names = _label_names(dataset, label_column)
+    names = label_names(dataset, label_column)
     known = set(candidates)
     targets = []
     for value in dataset[label_column]:
@@ -189,7 +189,7 @@ def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_l
 
 def candidate_labels(dataset: Dataset, label_column: str) -> list[str]:
     """The class names of a `ClassLabel` column, else the sorted distinct labels."""
-    names = _label_names(dataset, label_column)
+    names = label_names(dataset, label_column)
     if names is not None:
         return list(names)
     values = dataset[label_column]
@@ -227,7 +227,7 @@ def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], p
                     length_normalize: bool = False) -> tuple[list[int], np.ndarray]:
     tokens = _to(processor.tokenize_candidates(candidates), _device(model))
     rows, scores = [], []
-    for batch in reader.batches(model, _undecoded(dataset, reader.audio_column), "Vocabulary ranking", prompt):
+    for batch in reader.batches(model, undecoded_audio(dataset, reader.audio_column), "Vocabulary ranking", prompt):
         window_scores = model.score_candidates(**tokens, **batch.inputs, length_normalize=length_normalize).float()
         scores.append(mean_over_windows(window_scores, batch.clip_index, len(batch.rows)).cpu().numpy())
         rows += batch.rows
@@ -242,7 +242,7 @@ def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
     text_embeds = model.get_text_features(texts["qformer_input_ids"].to(device),
                                           texts["qformer_attention_mask"].to(device)).pooler_output
     rows, scores = [], []
-    for batch in reader.batches(model, _undecoded(dataset, reader.audio_column), "Embedding audio"):
+    for batch in reader.batches(model, undecoded_audio(dataset, reader.audio_column), "Embedding audio"):
         windows = model.get_audio_features(**batch.inputs).pooler_output
         audio_embeds = pool_window_embeddings(windows, batch.clip_index, len(batch.rows))
         scores.append(model.audio_text_similarity(audio_embeds, text_embeds).float().cpu().numpy())
@@ -261,7 +261,7 @@ def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: li
     favours short labels. A clip the processor refuses raises a `ValueError` naming its row and file.
     """
     _check_candidates(candidates)
-    _check_columns(dataset, {"audio": audio_column})
+    check_columns(dataset, {"audio": audio_column})
     reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
     return _ranking_scores(model, processor, dataset, list(candidates), prompt, reader, length_normalize)[1]
 
@@ -277,7 +277,7 @@ def embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
     naming its row and file.
     """
     _check_candidates(candidates)
-    _check_columns(dataset, {"audio": audio_column})
+    check_columns(dataset, {"audio": audio_column})
     reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
     return _embedding_scores(model, processor, dataset, list(candidates), label_template, reader)[1]
 
@@ -323,8 +323,8 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
     Returns the metrics, the settings used, `predictions` (one per evaluated clip, in dataset order) and what
     happened to the clips (`num_cropped`, and the `skipped` ones with `skip_invalid`, which are not evaluated).
     """
-    _check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
-    dataset = _undecoded(dataset, audio_column)
+    check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
+    dataset = undecoded_audio(dataset, audio_column)
     candidates = list(candidates) if candidates is not None else candidate_labels(dataset, label_column)
     _check_candidates(candidates)
     targets = _targets(dataset, label_column, candidates, multi_label)
@@ -386,7 +386,7 @@ def retrieval_metrics(similarity: np.ndarray, relevant: list[set[int]], ks: Sequ
 
 
 def _captions_per_clip(dataset: Dataset, caption_columns: Sequence[str]) -> list[list[str]]:
-    _check_columns(dataset, {f"caption ({c})": c for c in caption_columns})
+    check_columns(dataset, {f"caption ({c})": c for c in caption_columns})
     if len(caption_columns) == 1:
         values = dataset[caption_columns[0]]
         return [list(v) if isinstance(v, (list, tuple)) else [v] for v in values]
@@ -420,8 +420,8 @@ def evaluate_retrieval(model, processor, dataset: Dataset, caption_columns: Sequ
     re-ranking; with the window policy, the mean of the windows' probabilities); the other clips keep their order below
     them. Skipped clips (`skip_invalid`) are left out of the collection, and their captions out of the queries.
     """
-    _check_columns(dataset, {"audio": audio_column})
-    dataset = _undecoded(dataset, audio_column)
+    check_columns(dataset, {"audio": audio_column})
+    dataset = undecoded_audio(dataset, audio_column)
     captions = _captions_per_clip(dataset, caption_columns)
     reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     rows, audio_embeds, features, feature_clip = [], [], [], []
@@ -493,8 +493,8 @@ def evaluate_captioning(model, processor, dataset: Dataset, caption_columns: Seq
     window policy a clip's caption is its windows' non-empty captions joined by a space, in order (as the
     `audio-to-text` pipeline writes them). Skipped clips (`skip_invalid`) are left out of the scores.
     """
-    _check_columns(dataset, {"audio": audio_column})
-    dataset = _undecoded(dataset, audio_column)
+    check_columns(dataset, {"audio": audio_column})
+    dataset = undecoded_audio(dataset, audio_column)
     references = _captions_per_clip(dataset, caption_columns)
     reader = _ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     rows, predictions = [], []
@@ -542,7 +542,7 @@ def leakage_report(train_datasets: Sequence[Dataset], eval_dataset: Dataset, aud
                    id_column: str | None = None) -> dict[str, Any]:
     """How many evaluation clips share an identifier with any training clip: check before calling a result zero-shot."""
     def identifiers(dataset):
-        dataset = _undecoded(dataset, audio_column)
+        dataset = undecoded_audio(dataset, audio_column)
         ids = dataset[id_column] if id_column and id_column in dataset.column_names else [None] * len(dataset)
         return [clip_identifiers(audio, None if i is None else str(i)) for audio, i in zip(dataset[audio_column], ids)]
 

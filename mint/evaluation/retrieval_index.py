@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 
-from mint.data.examples import _undecoded
+from mint.data.examples import undecoded_audio
 from mint.evaluation.benchmarks import pool_window_embeddings
 from processing_mint import audio_path, clip_error_reason
 
@@ -64,7 +64,7 @@ class MintRetrievalIndex:
         if hasattr(clips, "column_names"):  # a datasets Dataset
             if "audio" not in clips.column_names:
                 raise ValueError(f"The dataset has no 'audio' column; its columns are {clips.column_names}.")
-            clips = _undecoded(clips, "audio")["audio"]
+            clips = undecoded_audio(clips, "audio")["audio"]
         clips = list(clips)
         if not clips:
             raise ValueError("Got no clips to add; expected at least one.")

@@ -27,7 +27,8 @@ from datasets import Dataset
 
 
 from configuration_mint import MintConfig
-from mint.data.examples import _undecoded, feature_cache_gb_per_hour, get_template, load_local_dataset, mix_datasets
+from mint.data.examples import (feature_cache_gb_per_hour, get_template, load_local_dataset, mix_datasets,
+                               undecoded_audio)
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from mint.training.trainer import MintRecipe, add_lora, load_recipe, per_device_batch_size
 
@@ -233,7 +234,7 @@ def audio_hours(dataset: Dataset, max_seconds: float, audio_column: str = "audio
                            dtype=np.float64)
         if len(known):
             return float(np.minimum(known, max_seconds).mean()) * len(dataset) / 3600, "duration column"
-    dataset = _undecoded(dataset, audio_column)
+    dataset = undecoded_audio(dataset, audio_column)
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(header_samples, len(dataset))).round().astype(int))
     rows = dataset.select_columns([audio_column]).select(picks.tolist())[audio_column]
     seconds = [s for s in (_header_seconds(r if isinstance(r, str) else r["path"]) for r in rows) if s is not None]
