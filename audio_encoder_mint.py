@@ -1,18 +1,22 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""The frozen audio encoder of MINT (section 2.1): building it from its config and running it batch-invariantly.
+"""The frozen audio encoder of MINT (section 2.1): the audio inputs a MINT model takes, building the encoder from its
+config, and running it batch-invariantly.
 
 MINT promises that a clip's features are the same alone and in any padded batch. Two transformers encoders break
 that with padding, and are run here so that they do not:
 
 * data2vec-audio's positional embedding is a stack of convolutions; transformers zeroes the padded frames before
-  the first one only, so padding leaks into a clip's last frames from the second on. A forward pre-hook on each
-  layer of the stack zeroes the padded frames again.
+  the first one only, so padding leaks into a clip's last frames from the second on. For each call, forward
+  pre-hooks given the batch's frame mask zero the padded frames again before every layer of the stack.
 * wav2vec2 / HuBERT with `feat_extract_norm="group"` (wav2vec2-base, HuBERT-base) normalise the first convolution's
   output over the whole padded length. Padded batches of such encoders are run one clip at a time, unpadded, and
   the outputs padded afterwards.
 """
 
 import contextlib
+from collections.abc import Iterator
+from functools import partial
+from typing import Final, TypedDict
 
 import torch
 from torch import nn
@@ -20,46 +24,69 @@ from transformers import AutoModel, PreTrainedModel, WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 
+class MintAudioKwargs(TypedDict, total=False):
+    """
+    The audio of a MINT call, as keyword arguments (the processor returns them under these names). Pass the audio once:
+    under the encoder's own input name, or as the encoder's cached output.
+
+    input_values (`torch.Tensor` of shape `(batch, samples)`):
+        Waveforms, for wav2vec2-family encoders (data2vec-audio, wav2vec2, HuBERT).
+    input_features (`torch.Tensor` of shape `(batch, n_mels, frames)`):
+        Log-mel features, for Whisper's encoder.
+    audio_encoder_features (`torch.Tensor` of shape `(batch, frames, audio_feature_size)`):
+        The frozen encoder's features, as `get_audio_encoder_features` returns them and the feature cache stores
+        them; the encoder does not run. Its keyword is [`ENCODER_FEATURES_KEY`].
+    audio_attention_mask (`torch.Tensor` of shape `(batch, samples | frames)`):
+        1 on real audio, 0 on padding, over the samples / mel frames of the raw audio or over the frames of
+        `audio_encoder_features`. All ones when left out.
+    """
+
+    input_values: torch.Tensor
+    input_features: torch.Tensor
+    audio_encoder_features: torch.Tensor
+    audio_attention_mask: torch.Tensor
+
+
+# The keyword under which the frozen encoder's cached outputs `(batch, frames, hidden)` travel (feature cache,
+# collator, evaluation, the model's `encode_audio`).
+ENCODER_FEATURES_KEY: Final = "audio_encoder_features"
+
+
+def split_audio_kwargs(kwargs: dict) -> tuple[MintAudioKwargs, dict]:
+    """`kwargs` divided into the audio ([`MintAudioKwargs`]) and everything else."""
+    audio = {name: value for name, value in kwargs.items() if name in MintAudioKwargs.__optional_keys__}
+    return audio, {name: value for name, value in kwargs.items() if name not in audio}
+
+
 def build_audio_encoder(audio_config) -> PreTrainedModel:
     """The audio encoder for `audio_config`: Whisper's encoder for a Whisper config, else `AutoModel`'s base model."""
     if isinstance(audio_config, WhisperConfig):
-        encoder = WhisperEncoder._from_config(audio_config)
-    else:
-        encoder = AutoModel.from_config(audio_config)
-    _mask_padding_between_positional_convs(encoder)
-    return encoder
+        return WhisperEncoder._from_config(audio_config)
+    return AutoModel.from_config(audio_config)
 
 
-def _mask_padding_between_positional_convs(audio_model: nn.Module) -> None:
-    """Zeroes the padded frames before every layer of data2vec-audio's positional convolution stack."""
-    layers = getattr(getattr(getattr(audio_model, "encoder", None), "pos_conv_embed", None), "layers", None)
-    if layers is None:
-        return
-
-    def zero_padding(module, args):
-        mask = getattr(audio_model, "_mint_frame_mask", None)
-        if mask is None:
-            return None
-        hidden = args[0]
-        return (hidden * mask[:, None, : hidden.shape[-1]].to(hidden.dtype),)
-
-    for layer in layers:
-        layer.register_forward_pre_hook(zero_padding)
+def _zero_padding(frame_mask: torch.Tensor, module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook of a positional convolution: its input `(batch, hidden, frames)` with the padded frames 0."""
+    hidden = args[0]
+    return (hidden * frame_mask[:, None, : hidden.shape[-1]].to(hidden.dtype),)
 
 
 @contextlib.contextmanager
-def _padding_mask_for_hooks(audio_model: nn.Module, attention_mask: torch.Tensor):
-    """Exposes the output-frame padding mask to the hooks of [`_mask_padding_between_positional_convs`]."""
-    if not hasattr(audio_model, "_get_feat_extract_output_lengths"):
+def _padding_zeroed_between_positional_convs(audio_model: nn.Module, attention_mask: torch.Tensor) -> Iterator[None]:
+    """While open, every layer of data2vec-audio's positional convolution stack sees this batch's padding as 0."""
+    layers = getattr(getattr(getattr(audio_model, "encoder", None), "pos_conv_embed", None), "layers", None)
+    if layers is None:
         yield
         return
     lengths = audio_model._get_feat_extract_output_lengths(attention_mask.sum(-1))
     frames = int(audio_model._get_feat_extract_output_lengths(torch.tensor(attention_mask.shape[1])))
-    audio_model._mint_frame_mask = torch.arange(frames, device=attention_mask.device)[None] < lengths[:, None]
+    frame_mask = torch.arange(frames, device=attention_mask.device)[None] < lengths[:, None]
+    handles = [layer.register_forward_pre_hook(partial(_zero_padding, frame_mask)) for layer in layers]
     try:
         yield
     finally:
-        audio_model._mint_frame_mask = None
+        for handle in handles:
+            handle.remove()
 
 
 def audio_frame_mask(audio_model: PreTrainedModel, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -89,7 +116,7 @@ def run_audio_encoder(audio_model: PreTrainedModel, audio: torch.Tensor, attenti
     padded = bool((attention_mask == 0).any())
     if padded and _normalises_over_padding(audio_model):
         return _run_one_by_one(audio_model, audio, attention_mask, layers)
-    with _padding_mask_for_hooks(audio_model, attention_mask):
+    with _padding_zeroed_between_positional_convs(audio_model, attention_mask):
         output = audio_model(audio.to(audio_model.dtype), attention_mask=attention_mask,
                              output_hidden_states=layers != [-1])
     # The last of `hidden_states` is `last_hidden_state` (after the final LayerNorm) for every supported encoder.
@@ -109,6 +136,11 @@ def _run_one_by_one(audio_model, audio, attention_mask, layers):
     return hidden, audio_frame_mask(audio_model, attention_mask, frames)
 
 
-# The keyword under which the frozen encoder's cached outputs `(batch, frames, hidden)` travel (feature cache,
-# collator, evaluation, the model's `encode_audio`).
-ENCODER_FEATURES_KEY = "audio_encoder_features"
+__all__ = [
+    "ENCODER_FEATURES_KEY",
+    "MintAudioKwargs",
+    "audio_frame_mask",
+    "build_audio_encoder",
+    "run_audio_encoder",
+    "split_audio_kwargs",
+]

@@ -1,7 +1,7 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """MINT checkpoint folders: safetensors reading, frozen parts taken from base folders, and LoRA adapters.
 
-A MINT folder stores every weight (`save_pretrained`), or only the trained parts (`hub_mint.save_for_hub(...,
+A MINT folder stores every weight (`save_pretrained`), or only the trained parts (`mint.hub.save_for_hub(...,
 trained_parts_only=True)`), in which case `config.base_models` names the folders of the frozen audio encoder and LLM
 and an `adapters/` subfolder may hold peft LoRA adapters of those frozen parts. `MintPreTrainedModel.from_pretrained`
 reassembles such a folder with the functions here. Only safetensors files are read (no pickle).
@@ -9,6 +9,7 @@ reassembles such a folder with the functions here. Only safetensors files are re
 
 import json
 import os
+from collections.abc import Iterable
 
 import torch
 from safetensors import safe_open
@@ -181,29 +182,33 @@ class BaseFolderLoadingMixin:
     whose `_pretrained_components` name the parts that can come from base folders.
     """
 
+    def __init__(self, config, *args, parts_loaded_separately: Iterable[str] = (), **kwargs):
+        """
+        `parts_loaded_separately`: the top-level parts (`"audio_model"`, `"language_model"`) whose weights
+        `from_pretrained` takes from elsewhere than the checkpoint it loads (a base folder, or the part's own
+        initialisation): the checkpoint's load report does not list them as missing. `from_pretrained` passes it.
+        """
+        super().__init__(config, *args, **kwargs)
+        ignored = self._keys_to_ignore_on_load_missing or []
+        self._keys_to_ignore_on_load_missing = [*ignored, *(rf"^{name}\." for name in parts_loaded_separately)]
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, base_models: dict[str, str] | None = None,
                         **kwargs):
         """
         As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
-        with only its trained parts by `hub_mint.save_for_hub`, or a stage-1 folder from `hub_mint.assemble_mint`,
+        with only its trained parts by `mint.hub.save_for_hub`, or a stage-1 folder from `mint.hub.assemble_mint`,
         which has no LLM) comes from the base folder named in `config.base_models`; pass
         `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them. LoRA adapters
         stored in the folder's `adapters/` (peft's format) are merged into the frozen parts.
         """
         check_model_folder(pretrained_model_name_or_path)
         from_bases = parts_from_base_folders(pretrained_model_name_or_path, cls._pretrained_components, base_models)
-        ignored = cls._keys_to_ignore_on_load_missing
         missing_parts = list(from_bases) + ([] if "language_model" in from_bases else cls._parts_missing_in(
             pretrained_model_name_or_path))
-        if missing_parts:  # parts loaded or built below: no "newly initialised" report for them
-            cls._keys_to_ignore_on_load_missing = list(ignored or []) + [rf"^{name}\." for name in missing_parts]
         wants_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
-                                                  **kwargs)
-        finally:
-            cls._keys_to_ignore_on_load_missing = ignored
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
+                                              parts_loaded_separately=missing_parts, **kwargs)
         if "language_model" in missing_parts and "language_model" not in from_bases:
             model._reinit_language_model()
         load_parts_from_base_folders(model, from_bases)
@@ -239,4 +244,15 @@ class BaseFolderLoadingMixin:
         self.language_model.train(self.training)
 
 
-__all__ = ["ADAPTERS_FOLDER", "load_checkpoint_state_dict", "load_component", "merge_adapters", "save_adapters"]
+__all__ = [
+    "ADAPTERS_FOLDER",
+    "STAGE_OF_ARCHITECTURE",
+    "BaseFolderLoadingMixin",
+    "load_checkpoint_state_dict",
+    "load_component",
+    "merge_adapters",
+    "mint_stage",
+    "read_folder_config",
+    "save_adapters",
+    "stored_parts",
+]

@@ -90,7 +90,7 @@ class MintConfig(PreTrainedConfig):
         audio_token_id (`int`, *optional*):
             The LLM-vocabulary id of the audio placeholder token: the processor puts `num_query_tokens` of them in
             front of the instruction and the model scatters the projected queries into their places (section 2.3).
-            `hub_mint.assemble_mint` sets it from the processor.
+            `mint.hub.assemble_mint` sets it from the processor.
         audio_text_hidden_size (`int`, defaults to 256):
             Size of the contrastive embedding space of ALC (BLIP-2's `embed_dim`; the paper does not give it).
         temperature_init (`float`, defaults to 0.07):
@@ -113,7 +113,7 @@ class MintConfig(PreTrainedConfig):
             has no pretrained weights.
         base_models (`dict[str, str]`, *optional*):
             Folders of the pretrained `audio_model` and `language_model` for a checkpoint that does not store them
-            (`hub_mint.save_for_hub(trained_parts_only=True)`; a stage-1 model from `hub_mint.assemble_mint`, for
+            (`mint.hub.save_for_hub(trained_parts_only=True)`; a stage-1 model from `mint.hub.assemble_mint`, for
             its LLM): loading takes their weights from there.
     """
 

@@ -5,9 +5,13 @@ Paper: "MINT: Boosting Audio-Language Model via Multi-Target Pre-Training and In
 
 * [`MintModel`]: Bridge-Net (section 2.1) with the audio-language embedding space of ALC, for retrieval and
   embedding zero-shot classification (`get_audio_features`, `get_text_features`, `logits_per_audio`).
-* [`MintForPreTraining`]: stage 1 (section 2.2), the ALC, ALM and ATG objectives.
-* [`MintForConditionalGeneration`]: stage 2 (section 2.3), instruction-aware Bridge-Net feeding a frozen LLM;
-  generation and classification by vocabulary ranking (section 4.1).
+* [`MintForPreTraining`]: stage 1 (section 2.2). Its `forward` runs the shared query pass and composes the objectives
+  of `objectives_mint`: ALC (`alc_loss`), ALM (`alm_loss`, on the head `matching_logits`) and ATG (`atg_loss`).
+* [`MintForConditionalGeneration`]: stage 2 (section 2.3), instruction-aware Bridge-Net feeding a frozen LLM: the soft
+  prompt (`get_audio_features`, placed by `prepare_inputs_embeds`), generation (`generate`) and classification by
+  vocabulary ranking (`score_candidates`, section 4.1).
+
+The audio enters every model as the keyword arguments of `audio_encoder_mint.MintAudioKwargs`.
 
 Where the paper is silent, the code follows BLIP-2 / InstructBLIP as LAVIS and transformers implement them; such
 places say so.
@@ -16,6 +20,7 @@ places say so.
 import copy
 from dataclasses import dataclass
 from functools import partial
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
@@ -41,21 +46,23 @@ from transformers.utils import ModelOutput, logging
 
 
 try:
-    from .audio_encoder_mint import build_audio_encoder, run_audio_encoder
+    from .audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
+                                     split_audio_kwargs)
     from .checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
-    from .configuration_mint import MintConfig, MintQFormerConfig
-    from .convert_bert_mint import bert_to_qformer_state_dict, load_bert_into_qformer
-    from .distributed_mint import gather_padded, gather_with_grad, rank
-    from .objectives_mint import (Stage1Batch, attention_bias, alc_loss, alm_loss, atg_attention_mask, atg_loss,
-                                  mine_hard_negatives, same_caption)
+    from .configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
+    from .convert_bert_mint import load_bert_into_qformer
+    from .distributed_mint import gather_padded, rank
+    from .objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
+                                  atg_loss, audio_text_similarity, same_caption)
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
-    from audio_encoder_mint import build_audio_encoder, run_audio_encoder
+    from audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
+                                    split_audio_kwargs)
     from checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
-    from configuration_mint import MintConfig, MintQFormerConfig
-    from convert_bert_mint import bert_to_qformer_state_dict, load_bert_into_qformer
-    from distributed_mint import gather_padded, gather_with_grad, rank
-    from objectives_mint import (Stage1Batch, attention_bias, alc_loss, alm_loss, atg_attention_mask, atg_loss,
-                                 mine_hard_negatives, same_caption)
+    from configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
+    from convert_bert_mint import load_bert_into_qformer
+    from distributed_mint import gather_padded, rank
+    from objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
+                                 atg_loss, audio_text_similarity, same_caption)
 
 
 logger = logging.get_logger(__name__)
@@ -154,12 +161,8 @@ class MintQFormerModel(InstructBlipQFormerModel):
         config = MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert_path), encoder_hidden_size,
                                                     **config_overrides)
         model = cls(config)
-        model.load_bert_state_dict(load_checkpoint_state_dict(bert_path))
+        load_bert_into_qformer(model, load_checkpoint_state_dict(bert_path))
         return model
-
-    def load_bert_state_dict(self, bert_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Copies BERT weights into this Q-Former; returns the mapped entries that belong elsewhere (the MLM head)."""
-        return load_bert_into_qformer(self, bert_state_dict)
 
 
 def _check_text_not_empty(attention_mask: torch.Tensor, name: str) -> None:
@@ -169,6 +172,13 @@ def _check_text_not_empty(attention_mask: torch.Tensor, name: str) -> None:
             f"{name} of batch item(s) {empty} is all padding: every text needs at least its [CLS] token "
             "(tokenize an empty caption with the processor rather than passing an all-zero mask)."
         )
+
+
+def _attention_bias(mask: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean `(batch, 1, q_len, kv_len)` mask (True = may attend) in the form the attention backend takes."""
+    if attn_implementation == "eager":
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+    return mask
 
 
 def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int | None = None) -> None:
@@ -223,23 +233,24 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
 
     def init_qformer_from_bert(self, bert_path) -> None:
         """Initialises the Q-Former (and the ATG head, where the checkpoint has an MLM head) from a local BERT."""
-        extra = self.qformer.load_bert_state_dict(load_checkpoint_state_dict(bert_path))
+        extra = load_bert_into_qformer(self.qformer, load_checkpoint_state_dict(bert_path))
         head = {k.removeprefix("atg_head."): v for k, v in extra.items() if k.startswith("atg_head.")}
         if head and hasattr(self, "atg_head"):
             self.atg_head.load_state_dict(head, strict=False)
 
-    def _frozen_module_names(self) -> list[str]:
+    def frozen_module_names(self) -> list[str]:
+        """The parts the config keeps frozen (section 2): `audio_model`, and in stage 2 `language_model`."""
         return ["audio_model"] if self.config.freeze_audio_encoder else []
 
     def _freeze(self) -> None:
         """Freezes the parts the config marks frozen (section 2: frozen audio encoder and LLM)."""
-        for name in self._frozen_module_names():
+        for name in self.frozen_module_names():
             getattr(self, name).requires_grad_(False).eval()
 
     def train(self, mode: bool = True):
         """Frozen parts stay in eval mode, so layerdrop, SpecAugment-style time masking and dropout never fire."""
         super().train(mode)
-        for name in self._frozen_module_names():
+        for name in self.frozen_module_names():
             getattr(self, name).eval()
         return self
 
@@ -251,44 +262,55 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
 
     # Bridge-Net (section 2.1)
 
-    def get_audio_encoder_features(
-        self,
-        *,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_audio_encoder_features(self, **audio: Unpack[MintAudioKwargs]) -> tuple[torch.Tensor, torch.Tensor]:
         """
         The frozen encoder's features `(batch, frames, audio_feature_size)` (its hidden states at
         `config.audio_feature_layer`, concatenated if several) and their frame mask `(batch, frames)`: what the
-        feature cache stores and what `audio_encoder_features` takes back.
+        feature cache stores and `audio_encoder_features` takes back. Given cached `audio_encoder_features`, the
+        encoder does not run: they are checked and returned with their mask.
 
         Args:
-            input_values `(batch, samples)` (wav2vec2 / data2vec / HuBERT) or input_features `(batch, n_mels, frames)`
-                (Whisper): the audio under the encoder's own input name, as the processor returns it.
-            audio_attention_mask: 1 on real audio, 0 on padding, `(batch, samples)` or `(batch, frames)`.
+            **audio ([`MintAudioKwargs`]): `input_values` `(batch, samples)` (wav2vec2 / data2vec / HuBERT) or
+                `input_features` `(batch, n_mels, frames)` (Whisper), the audio under the encoder's own input name
+                as the processor returns it, or cached `audio_encoder_features` `(batch, frames,
+                audio_feature_size)`; `audio_attention_mask`, 1 on real audio, 0 on padding, `(batch, samples)` or
+                `(batch, frames)`.
         """
-        audio = self._audio_input(input_values, input_features)
-        if audio_attention_mask is None:
-            audio_attention_mask = torch.ones(audio.shape[0], audio.shape[-1], dtype=torch.long, device=audio.device)
-        _check_batch("audio_attention_mask", audio_attention_mask, audio.shape[0], dims=2)
-        if not torch.isfinite(audio).all():
-            bad = (~torch.isfinite(audio)).flatten(1).any(-1).nonzero().flatten().tolist()
+        unexpected = sorted(audio.keys() - MintAudioKwargs.__optional_keys__)
+        if unexpected:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) {unexpected}; the audio comes "
+                            f"as {sorted(MintAudioKwargs.__optional_keys__)}.")
+        mask = audio.get("audio_attention_mask")
+        cached = audio.get(ENCODER_FEATURES_KEY)
+        raw = {name: audio[name] for name in ("input_values", "input_features") if audio.get(name) is not None}
+        if cached is not None:
+            if raw:
+                raise ValueError("Pass the audio once: as input_values / input_features, or as "
+                                 f"{ENCODER_FEATURES_KEY}.")
+            self._check_encoder_features(cached, mask)
+            if mask is None:
+                mask = torch.ones(cached.shape[:2], dtype=torch.long, device=cached.device)
+            return cached, mask
+        waveform_or_mels = self._raw_audio(raw)
+        if mask is None:
+            mask = torch.ones(waveform_or_mels.shape[0], waveform_or_mels.shape[-1], dtype=torch.long,
+                              device=waveform_or_mels.device)
+        _check_batch("audio_attention_mask", mask, waveform_or_mels.shape[0], dims=2)
+        if not torch.isfinite(waveform_or_mels).all():
+            bad = (~torch.isfinite(waveform_or_mels)).flatten(1).any(-1).nonzero().flatten().tolist()
             raise ValueError(f"The audio of batch item(s) {bad} contains NaN or infinite values; expected finite "
                              "samples (the processor refuses such clips).")
         trainable = not self.config.freeze_audio_encoder
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
-            return run_audio_encoder(self.audio_model, audio, audio_attention_mask, self.config.audio_feature_layers)
+            return run_audio_encoder(self.audio_model, waveform_or_mels, mask, self.config.audio_feature_layers)
 
-    def _audio_input(self, input_values, input_features) -> torch.Tensor:
+    def _raw_audio(self, given: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The waveforms or log-mels among `given` (`{"input_values" | "input_features": tensor}`), checked."""
         expected = self.audio_model.main_input_name
-        given = {"input_values": input_values, "input_features": input_features}
-        wrong = [name for name, value in given.items() if value is not None and name != expected]
-        if wrong or given.get(expected) is None:
-            passed = [name for name, value in given.items() if value is not None]
+        if set(given) != {expected}:
             raise ValueError(f"This MINT's audio encoder ({type(self.audio_model).__name__}) takes its audio as "
-                             f"{expected}, as the processor returns it; got {passed} (or pass cached encoder output "
-                             "as audio_encoder_features).")
+                             f"{expected}, as the processor returns it; got {list(given)} (or pass cached encoder "
+                             f"output as {ENCODER_FEATURES_KEY}).")
         audio = given[expected]
         if audio.dim() != (2 if expected == "input_values" else 3):
             raise ValueError(f"{expected} has shape {tuple(audio.shape)}; expected (batch, samples) waveforms"
@@ -296,44 +318,30 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
                              f"{expected} has shape {tuple(audio.shape)}; expected (batch, n_mels, frames) log-mels.")
         return audio
 
-    def encode_audio(
-        self,
-        *,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """
-        The audio features Bridge-Net's cross-attention reads: the encoder's features after `audio_layernorm`
-        `(batch, audio_length, audio_feature_size)`, in the Q-Former's dtype, with their padding mask
-        `(batch, audio_length)`. The audio comes under the encoder's input name (see
-        [`get_audio_encoder_features`]), or as cached `audio_encoder_features` `(batch, audio_length,
-        audio_feature_size)` with `audio_attention_mask` over their frames.
-        """
-        if audio_encoder_features is None:
-            hidden, mask = self.get_audio_encoder_features(input_values=input_values, input_features=input_features,
-                                                           audio_attention_mask=audio_attention_mask)
-        else:
-            if input_values is not None or input_features is not None:
-                raise ValueError("Pass the audio once: as input_values / input_features, or as audio_encoder_features.")
-            hidden, mask = audio_encoder_features, audio_attention_mask
-            self._check_encoder_features(hidden, mask)
-            if mask is None:
-                mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
-        return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
-
     def _check_encoder_features(self, features: torch.Tensor, mask: torch.Tensor | None) -> None:
         if features.dim() != 3 or features.shape[-1] != self.config.audio_feature_size:
             raise ValueError(
-                f"audio_encoder_features have shape {tuple(features.shape)}, but this model reads (batch, frames, "
+                f"{ENCODER_FEATURES_KEY} have shape {tuple(features.shape)}, but this model reads (batch, frames, "
                 f"{self.config.audio_feature_size}) audio encoder features (audio_feature_layer="
                 f"{self.config.audio_feature_layer}): rebuild the feature cache with this model."
             )
         _check_batch("audio_attention_mask", mask, features.shape[0], dims=2)
         if not torch.isfinite(features).all():
             bad = (~torch.isfinite(features)).flatten(1).any(-1).nonzero().flatten().tolist()
-            raise ValueError(f"audio_encoder_features of batch item(s) {bad} contain NaN or infinite values.")
+            raise ValueError(f"{ENCODER_FEATURES_KEY} of batch item(s) {bad} contain NaN or infinite values.")
+
+    def encode_audio(self, **audio: Unpack[MintAudioKwargs]) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        The audio features Bridge-Net's cross-attention reads: the encoder's features
+        ([`get_audio_encoder_features`]) after `audio_layernorm`, `(batch, audio_length, audio_feature_size)` in the
+        Q-Former's dtype, with their padding mask `(batch, audio_length)`.
+
+        Args:
+            **audio ([`MintAudioKwargs`]): `input_values` / `input_features` (under the encoder's input name) or
+                cached `audio_encoder_features`, and `audio_attention_mask`.
+        """
+        hidden, mask = self.get_audio_encoder_features(**audio)
+        return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
 
     def query_forward(
         self,
@@ -343,7 +351,8 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """
-        Runs the queries (and optional text) through the Q-Former with cross-attention to the audio.
+        Runs the learnable queries (and optional text) through the Q-Former with cross-attention to the audio
+        (section 2.1).
 
         Args:
             audio_hidden_states `(batch, audio_length, audio_feature_size)` and audio_mask `(batch, audio_length)`:
@@ -364,7 +373,7 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
             query_mask = torch.ones(batch, queries.shape[1], dtype=attention_mask.dtype, device=attention_mask.device)
             attention_mask = torch.cat([query_mask, attention_mask], dim=1)
         elif attention_mask is not None:
-            attention_mask = attention_bias(
+            attention_mask = _attention_bias(
                 attention_mask, self.qformer.config._attn_implementation, self.query_tokens.dtype
             )
         return self.qformer(
@@ -388,8 +397,8 @@ class MintModel(MintPreTrainedModel):
     # A stage-1 or stage-2 checkpoint loads into this headless model: their other heads are left out.
     _keys_to_ignore_on_load_unexpected = [r"^(alm_head|atg_head|language_projection|language_model)\."]
 
-    def __init__(self, config: MintConfig):
-        super().__init__(config)
+    def __init__(self, config: MintConfig, **kwargs):
+        super().__init__(config, **kwargs)
         self._init_bridge(config)
         self._init_embedding_heads(config)
         self.post_init()
@@ -406,25 +415,22 @@ class MintModel(MintPreTrainedModel):
         equivalent."""
         return self.temp.clamp(0.001, 0.5)
 
-    def get_audio_features(
-        self,
-        *,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-    ) -> BaseModelOutputWithPooling:
+    # The ALC similarity `(num_audio, num_text)` of embeddings, for retrieval and zero-shot scoring.
+    audio_text_similarity = staticmethod(audio_text_similarity)
+
+    def get_audio_features(self, **audio: Unpack[MintAudioKwargs]) -> BaseModelOutputWithPooling:
         """
-        Normalised audio embeddings for retrieval (section 4.1), one per query. The audio comes under the encoder's
-        input name or as cached `audio_encoder_features` (see [`MintPreTrainedModel.encode_audio`]).
+        Normalised audio embeddings for retrieval (section 4.1), one per query.
+
+        Args:
+            **audio ([`MintAudioKwargs`]): `input_values` / `input_features` (under the encoder's input name) or
+                cached `audio_encoder_features`, and `audio_attention_mask` (see [`MintPreTrainedModel.encode_audio`]).
 
         Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens,
         audio_text_hidden_size)`, L2-normalised, and `last_hidden_state` the query outputs of the Q-Former.
         """
-        audio, mask = self.encode_audio(input_values=input_values, input_features=input_features,
-                                        audio_encoder_features=audio_encoder_features,
-                                        audio_attention_mask=audio_attention_mask)
-        query_output = self.query_forward(audio, mask).last_hidden_state
+        audio_hidden_states, mask = self.encode_audio(**audio)
+        query_output = self.query_forward(audio_hidden_states, mask).last_hidden_state
         return BaseModelOutputWithPooling(
             last_hidden_state=query_output, pooler_output=F.normalize(self.audio_proj(query_output), dim=-1)
         )
@@ -445,23 +451,12 @@ class MintModel(MintPreTrainedModel):
             last_hidden_state=text_output, pooler_output=F.normalize(self.text_proj(text_output[:, 0]), dim=-1)
         )
 
-    @staticmethod
-    def audio_text_similarity(audio_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
-        """
-        ALC similarity (section 2.2): for each audio `(num_audio, num_queries, dim)` and text `(num_text, dim)`, the
-        highest similarity between any query embedding and the text embedding; `(num_audio, num_text)`.
-        """
-        return torch.einsum("aqd,td->atq", audio_embeds, text_embeds).amax(dim=-1)
-
     def forward(
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
+        **audio: Unpack[MintAudioKwargs],
     ) -> MintOutput:
         """
         The ALC similarity of every clip with every text, divided by the temperature.
@@ -469,15 +464,13 @@ class MintModel(MintPreTrainedModel):
         Args:
             input_ids `(num_text, text_length)`, attention_mask: texts in the Q-Former's (BERT) vocabulary; a stage-1
                 model has no LLM, so its text is the Q-Former's.
-            input_values / input_features / audio_encoder_features, audio_attention_mask: the audio, see
-                [`MintPreTrainedModel.encode_audio`].
             token_type_ids: accepted as BERT tokenizers return them; all must be 0 (the Q-Former has no token types).
+            **audio ([`MintAudioKwargs`]): `input_values` / `input_features` / `audio_encoder_features`,
+                `audio_attention_mask`: the audio, see [`MintPreTrainedModel.encode_audio`].
         """
         if token_type_ids is not None and bool(token_type_ids.any()):
             raise ValueError("The Q-Former has no token types: token_type_ids must be all 0 (one text per row).")
-        audio_embeds = self.get_audio_features(input_values=input_values, input_features=input_features,
-                                               audio_encoder_features=audio_encoder_features,
-                                               audio_attention_mask=audio_attention_mask).pooler_output
+        audio_embeds = self.get_audio_features(**audio).pooler_output
         text_embeds = self.get_text_features(input_ids, attention_mask).pooler_output
         logits_per_audio = self.audio_text_similarity(audio_embeds, text_embeds) / self.temperature()
         return MintOutput(logits_per_audio=logits_per_audio, logits_per_text=logits_per_audio.t(),
@@ -491,16 +484,16 @@ class MintForPreTraining(MintModel):
     (`config.stage1_objectives`, the ablation of Table 5).
 
     Heads as in LAVIS BLIP-2: the contrastive projections and temperature of [`MintModel`], `alm_head` (two-class
-    matching classifier on every query output) and `atg_head` (BERT's MLM head, decoder tied to the Q-Former's word
-    embeddings).
+    matching classifier on every query output, [`matching_logits`]) and `atg_head` (BERT's MLM head, decoder tied to
+    the Q-Former's word embeddings).
     """
 
     accepts_loss_kwargs = False  # contrastive losses are batch means: the Trainer averages over accumulation steps
     _tied_weights_keys = {"atg_head.predictions.decoder.weight": "qformer.embeddings.word_embeddings.weight",
                           "atg_head.predictions.decoder.bias": "atg_head.predictions.bias"}
 
-    def __init__(self, config: MintConfig):
-        MintPreTrainedModel.__init__(self, config)
+    def __init__(self, config: MintConfig, **kwargs):
+        MintPreTrainedModel.__init__(self, config, **kwargs)
         self._init_bridge(config)
         self._init_embedding_heads(config)
         self.alm_head = nn.Linear(config.qformer_config.hidden_size, 2)
@@ -508,87 +501,111 @@ class MintForPreTraining(MintModel):
         self.post_init()
         self._freeze()
 
+    def matching_logits(
+        self,
+        audio_hidden_states: torch.Tensor,
+        audio_mask: torch.Tensor,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """
+        The ALM head (section 2.2): two-class logits `(batch, 2)` (unmatched, matched) of audio i with text i. The
+        queries and the text see each other (bi-directional mask); each query output is classified and the logits
+        are averaged over the queries.
+
+        Args:
+            audio_hidden_states `(batch, audio_length, audio_feature_size)`, audio_mask `(batch, audio_length)`: from
+                [`encode_audio`].
+            input_ids, attention_mask `(batch, text_length)`: the texts in the Q-Former's vocabulary.
+        """
+        output = self.query_forward(audio_hidden_states, audio_mask, input_ids, attention_mask).last_hidden_state
+        return self.alm_head(output[:, : self.config.num_query_tokens]).mean(dim=1)
+
     def get_matching_scores(
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
-        *,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
+        **audio: Unpack[MintAudioKwargs],
     ) -> torch.Tensor:
-        """ALM probability that audio i and text i (Q-Former vocabulary) match, `(batch,)` (section 2.2)."""
-        audio, mask = self.encode_audio(input_values=input_values, input_features=input_features,
-                                        audio_encoder_features=audio_encoder_features,
-                                        audio_attention_mask=audio_attention_mask)
-        _check_batch("input_ids", input_ids, audio.shape[0], dims=2)
+        """
+        ALM probability that audio i and text i (Q-Former vocabulary) match, `(batch,)` (section 2.2); the audio as
+        in [`MintPreTrainedModel.encode_audio`].
+        """
+        audio_hidden_states, mask = self.encode_audio(**audio)
+        _check_batch("input_ids", input_ids, audio_hidden_states.shape[0], dims=2)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        return self._alm_logits(audio, mask, input_ids, attention_mask).softmax(dim=-1)[:, 1]
-
-    def _alm_logits(self, audio_hidden_states, audio_mask, input_ids, attention_mask) -> torch.Tensor:
-        # Queries and text see each other (bi-directional mask); the 2-class logits are averaged over the queries.
-        output = self.query_forward(audio_hidden_states, audio_mask, input_ids, attention_mask).last_hidden_state
-        return self.alm_head(output[:, : self.config.num_query_tokens]).mean(dim=1)
+        return self.matching_logits(audio_hidden_states, mask, input_ids, attention_mask).softmax(dim=-1)[:, 1]
 
     def forward(
         self,
         qformer_input_ids: torch.LongTensor,
         qformer_attention_mask: torch.Tensor | None = None,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
+        **audio: Unpack[MintAudioKwargs],
     ) -> MintForPreTrainingOutput:
         """
-        Stage-1 losses on a batch of audio-caption pairs (section 2.2).
+        Stage-1 losses on a batch of audio-caption pairs (section 2.2): ALC ([`objectives_mint.alc_loss`]), ALM
+        ([`objectives_mint.alm_loss`]) and ATG ([`objectives_mint.atg_loss`]), those of `config.stage1_objectives`.
 
         Args:
             qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
             qformer_attention_mask `(batch, text_length)`: caption padding mask.
-            input_values / input_features / audio_encoder_features, audio_attention_mask: the audio, see
-                [`MintPreTrainedModel.encode_audio`].
+            **audio ([`MintAudioKwargs`]): `input_values` / `input_features` / `audio_encoder_features`,
+                `audio_attention_mask`: the audio, see [`MintPreTrainedModel.encode_audio`].
 
         Captions with identical token ids are positives of each other: ALC spreads its target over them (as LAVIS
         does for samples sharing an `image_id`) and ALM never mines one as a negative. Where a sample has no valid
         negative (a batch of one, or a batch of one repeated caption) it contributes only its positive pair to ALM;
         when no sample has a negative, `loss_alm` is 0. An all-padding caption raises a `ValueError`.
         """
-        audio, audio_mask = self.encode_audio(input_values=input_values, input_features=input_features,
-                                              audio_encoder_features=audio_encoder_features,
-                                              audio_attention_mask=audio_attention_mask)
-        _check_batch("qformer_input_ids", qformer_input_ids, audio.shape[0], dims=2)
+        audio_hidden_states, audio_mask = self.encode_audio(**audio)
+        batch = audio_hidden_states.shape[0]
+        _check_batch("qformer_input_ids", qformer_input_ids, batch, dims=2)
         if qformer_attention_mask is None:
             qformer_attention_mask = torch.ones_like(qformer_input_ids)
-        _check_batch("qformer_attention_mask", qformer_attention_mask, audio.shape[0], dims=2)
+        _check_batch("qformer_attention_mask", qformer_attention_mask, batch, dims=2)
         _check_text_not_empty(qformer_attention_mask, "qformer_attention_mask")
+        # The negatives of ALC and ALM come from every process's batch.
         all_ids = gather_padded(qformer_input_ids, dim=1)
         all_mask = gather_padded(qformer_attention_mask, dim=1)
-        offset = rank() * audio.shape[0]
-        batch = Stage1Batch(audio, audio_mask, qformer_input_ids, qformer_attention_mask, all_ids, all_mask,
-                             same_caption(all_ids, all_mask)[offset : offset + audio.shape[0]], offset)
+        offset = rank() * batch
+        positives = same_caption(all_ids, all_mask)[offset : offset + batch]
         objectives = self.config.stage1_objectives
+        num_queries = self.config.num_query_tokens
+        label_smoothing = self.config.label_smoothing
 
-        atg = atg_loss(self, batch) if "atg" in objectives else None
-        # Under the ATG mask the queries see no text, so ATG's pass also gives the query outputs that ALC needs.
-        query_output = atg[2] if atg is not None else self.query_forward(audio, audio_mask).last_hidden_state
-        audio_embeds = F.normalize(self.audio_proj(query_output), dim=-1)
+        # One query pass serves every objective. With ATG it runs over [queries; [DEC] caption] under the ATG mask,
+        # where the queries see no text: its text outputs are ATG's, its query outputs those of a query-only pass.
+        atg = AtgOutput()
+        if "atg" in objectives:
+            decoder_ids = atg_input_ids(qformer_input_ids, self.config.qformer_config.dec_token_id)
+            pattern = atg_attention_mask(num_queries, qformer_attention_mask)
+            hidden = self.query_forward(audio_hidden_states, audio_mask, decoder_ids, pattern).last_hidden_state
+            atg = atg_loss(self.atg_head(hidden[:, num_queries:]), decoder_ids, qformer_attention_mask,
+                           label_smoothing)
+        else:
+            hidden = self.query_forward(audio_hidden_states, audio_mask).last_hidden_state
+        audio_embeds = F.normalize(self.audio_proj(hidden[:, :num_queries]), dim=-1)
         text_embeds = self.get_text_features(qformer_input_ids, qformer_attention_mask).pooler_output
-        temperature = self.temperature()
-        logits_per_audio = self.audio_text_similarity(audio_embeds, gather_with_grad(text_embeds)) / temperature
-        logits_per_text = self.audio_text_similarity(gather_with_grad(audio_embeds), text_embeds).t() / temperature
-        loss_alc = alc_loss(logits_per_audio, logits_per_text, batch.positives, self.config.label_smoothing) \
-            if "alc" in objectives else None
-        alm = alm_loss(self, batch, logits_per_audio, logits_per_text) if "alm" in objectives else (None,) * 5
 
-        losses = [x for x in (loss_alc, alm[0], atg[0] if atg else None) if x is not None]
+        # The ALC similarities are reported, and feed ALM's negatives, whichever objectives are trained.
+        alc = alc_loss(audio_embeds, text_embeds, self.temperature(), positives, label_smoothing)
+        alm = AlmOutput()
+        if "alm" in objectives:
+            alm = alm_loss(self.matching_logits, audio_hidden_states, audio_mask, all_ids, all_mask,
+                           alc.logits_per_audio, alc.logits_per_text, positives, offset=offset,
+                           hardest=self.config.alm_negative_sampling == "hardest")
+
+        losses = {"alc": alc.loss, "alm": alm.loss, "atg": atg.loss}
         return MintForPreTrainingOutput(
-            loss=torch.stack(losses).sum(), loss_alc=loss_alc, loss_alm=alm[0], loss_atg=atg[0] if atg else None,
-            logits_per_audio=logits_per_audio, logits_per_text=logits_per_text,
-            alm_logits=alm[1], alm_labels=alm[2], alm_negative_audio_indices=alm[3], alm_negative_text_indices=alm[4],
-            atg_logits=atg[1] if atg else None, audio_embeds=audio_embeds, text_embeds=text_embeds,
+            loss=torch.stack([losses[name] for name in STAGE1_OBJECTIVES if name in objectives]).sum(),
+            loss_alc=alc.loss if "alc" in objectives else None, loss_alm=alm.loss, loss_atg=atg.loss,
+            logits_per_audio=alc.logits_per_audio, logits_per_text=alc.logits_per_text,
+            alm_logits=alm.logits, alm_labels=alm.labels, alm_negative_audio_indices=alm.negative_audio_indices,
+            alm_negative_text_indices=alm.negative_text_indices, atg_logits=atg.logits, audio_embeds=audio_embeds,
+            text_embeds=text_embeds,
         )
+
 
 class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """
@@ -604,8 +621,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     _pretrained_components = ("audio_model", "language_model")
     _keep_in_fp32_modules_strict = MintPreTrainedModel._keep_in_fp32_modules_strict + ["language_projection"]
 
-    def __init__(self, config: MintConfig):
-        super().__init__(config)
+    def __init__(self, config: MintConfig, **kwargs):
+        super().__init__(config, **kwargs)
         self._init_bridge(config)
         self.language_projection = nn.Linear(config.qformer_config.hidden_size, config.text_config.hidden_size)
         decoder_only = config.use_decoder_only_language_model
@@ -616,8 +633,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         self.post_init()
         self._freeze()
 
-    def _frozen_module_names(self) -> list[str]:
-        return super()._frozen_module_names() + (["language_model"] if self.config.freeze_language_model else [])
+    def frozen_module_names(self) -> list[str]:
+        return super().frozen_module_names() + (["language_model"] if self.config.freeze_language_model else [])
 
     def get_input_embeddings(self) -> nn.Module:
         return self.language_model.get_input_embeddings()
@@ -628,27 +645,27 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     def get_audio_features(
         self,
         *,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
+        **audio: Unpack[MintAudioKwargs],
     ) -> BaseModelOutputWithPooling:
         """
-        The soft audio prompt: instruction-aware query outputs projected to the LLM width (section 2.3). The audio
-        comes under the encoder's input name or as cached `audio_encoder_features`; `qformer_input_ids` is the
-        instruction in the Q-Former's vocabulary.
+        The soft audio prompt (section 2.3): the instruction-aware query outputs projected to the LLM's width.
+
+        Args:
+            qformer_input_ids, qformer_attention_mask `(batch, instruction_length)`: the instruction in the
+                Q-Former's vocabulary.
+            **audio ([`MintAudioKwargs`]): `input_values` / `input_features` (under the encoder's input name) or
+                cached `audio_encoder_features`, and `audio_attention_mask` (see [`MintPreTrainedModel.encode_audio`]).
 
         Returns a `BaseModelOutputWithPooling` whose `pooler_output` is `(batch, num_query_tokens, llm_hidden_size)`
         and `last_hidden_state` the Q-Former output over `[queries; instruction]`.
         """
-        audio, mask = self.encode_audio(input_values=input_values, input_features=input_features,
-                                        audio_encoder_features=audio_encoder_features,
-                                        audio_attention_mask=audio_attention_mask)
-        _check_batch("qformer_input_ids", qformer_input_ids, audio.shape[0], dims=2)
-        _check_batch("qformer_attention_mask", qformer_attention_mask, audio.shape[0], dims=2)
-        qformer_output = self.query_forward(audio, mask, qformer_input_ids, qformer_attention_mask)
+        audio_hidden_states, mask = self.encode_audio(**audio)
+        batch = audio_hidden_states.shape[0]
+        _check_batch("qformer_input_ids", qformer_input_ids, batch, dims=2)
+        _check_batch("qformer_attention_mask", qformer_attention_mask, batch, dims=2)
+        qformer_output = self.query_forward(audio_hidden_states, mask, qformer_input_ids, qformer_attention_mask)
         queries = qformer_output.last_hidden_state[:, : self.config.num_query_tokens]
         return BaseModelOutputWithPooling(
             last_hidden_state=qformer_output.last_hidden_state, pooler_output=self.language_projection(queries)
@@ -661,11 +678,12 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
-        **audio,
+        **audio: Unpack[MintAudioKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor, BaseModelOutputWithPooling]:
         """
-        The LLM's input embeddings with the soft prompt scattered into the audio placeholder tokens: what `forward`,
-        `generate` and `score_candidates` feed the LLM. Without `input_ids` the soft prompt stands alone.
+        The LLM's input embeddings with the soft prompt (section 2.3) scattered into the audio placeholder tokens:
+        what `forward`, `generate` and `score_candidates` feed the LLM. Without `input_ids` the soft prompt stands
+        alone. The arguments are those of [`forward`] without `labels`.
 
         Returns `(inputs_embeds (batch, length, llm_hidden_size), attention_mask (batch, length), audio_features)`,
         the last being [`get_audio_features`]'s output (the soft prompt and the Q-Former output).
@@ -676,7 +694,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         batch, num_queries = soft_prompt.shape[:2]
         token = self.config.audio_token_id
         if token is None:
-            raise ValueError("config.audio_token_id is not set: assemble the model with hub_mint.assemble_mint, or set "
+            raise ValueError("config.audio_token_id is not set: assemble the model with mint.hub.assemble_mint, or set "
                              "it to the LLM tokenizer's id of the processor's audio token.")
         if input_ids is None:
             input_ids = torch.full((batch, num_queries), token, dtype=torch.long, device=soft_prompt.device)
@@ -699,13 +717,9 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
-        input_values: torch.Tensor | None = None,
-        input_features: torch.Tensor | None = None,
-        audio_encoder_features: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[MintAudioKwargs],
     ) -> MintForConditionalGenerationOutput:
         """
         Args:
@@ -713,16 +727,17 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                 vocabulary, as the processor builds them (for a decoder-only LLM followed by the target).
             qformer_input_ids, qformer_attention_mask `(batch, instruction_length)`: the same instruction in the
                 Q-Former's vocabulary (instruction-aware extraction).
-            input_values / input_features / audio_encoder_features, audio_attention_mask: the audio, see
-                [`MintPreTrainedModel.encode_audio`].
             labels: target tokens, -100 where nothing is predicted: `(batch, target_length)` for a seq2seq LLM (the
                 decoder's targets), `(batch, length)` aligned with `input_ids` for a decoder-only LLM.
             num_items_in_batch: target-token count of the whole (accumulated) batch, passed by the Trainer.
+            **kwargs: the audio ([`MintAudioKwargs`]: `input_values` / `input_features` / `audio_encoder_features`,
+                `audio_attention_mask`, see [`MintPreTrainedModel.encode_audio`]); any other keyword argument goes to
+                the LLM (`decoder_input_ids`, `output_attentions`, ...).
         """
+        audio, kwargs = split_audio_kwargs(kwargs)
         embeds, mask, features = self.prepare_inputs_embeds(
             input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
-            qformer_attention_mask=qformer_attention_mask, input_values=input_values, input_features=input_features,
-            audio_encoder_features=audio_encoder_features, audio_attention_mask=audio_attention_mask)
+            qformer_attention_mask=qformer_attention_mask, **audio)
         if labels is not None:
             _check_batch("labels", labels, embeds.shape[0], dims=2)
             if num_items_in_batch is None and not bool((labels != -100).any()):
@@ -744,17 +759,31 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         )
 
     @torch.no_grad()
-    def generate(self, **kwargs) -> torch.LongTensor:
+    def generate(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[MintAudioKwargs],
+    ) -> torch.LongTensor:
         """
-        Generates text for each clip (captioning, open answers), batched. `kwargs` are the inputs of [`forward`]
-        (without `labels`) and the LLM's generation arguments (`max_new_tokens`, `num_beams`, ...). The padding masks
-        make a clip's output independent of the other clips in its batch. Returns the LLM's generated ids
-        `(batch, new_tokens)` (for a seq2seq LLM they start with the decoder start token); decode them with
-        `processor.batch_decode`.
+        Generates text for each clip (captioning, open answers), batched. The padding masks make a clip's output
+        independent of the other clips in its batch.
+
+        Args:
+            input_ids, attention_mask, qformer_input_ids, qformer_attention_mask: as in [`forward`].
+            **kwargs: the audio ([`MintAudioKwargs`], as in [`forward`]); any other keyword argument is the LLM's
+                generation argument (`max_new_tokens`, `num_beams`, ...).
+
+        Returns the LLM's generated ids `(batch, new_tokens)` (for a seq2seq LLM they start with the decoder start
+        token); decode them with `processor.batch_decode`.
         """
-        inputs = {name: kwargs.pop(name) for name in MODEL_INPUT_NAMES if name in kwargs}
-        embeds, mask, _ = self.prepare_inputs_embeds(**inputs)
-        return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        audio, generation_kwargs = split_audio_kwargs(kwargs)
+        embeds, mask, _ = self.prepare_inputs_embeds(
+            input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
+            qformer_attention_mask=qformer_attention_mask, **audio)
+        return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **generation_kwargs)
 
     @torch.no_grad()
     def score_candidates(
@@ -762,9 +791,13 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         candidate_ids: torch.LongTensor,
         candidate_attention_mask: torch.Tensor,
         *,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.Tensor | None = None,
         length_normalize: bool = False,
         candidate_chunk_size: int | None = None,
-        **inputs,
+        **audio: Unpack[MintAudioKwargs],
     ) -> torch.Tensor:
         """
         Classification by vocabulary ranking (section 4.1): the log-likelihood of each candidate label under the LLM,
@@ -779,7 +812,10 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             candidate_ids `(num_candidates, candidate_length)`, candidate_attention_mask: the candidate labels in the
                 LLM's vocabulary, as `processor.tokenize_candidates` returns them (with the LLM's end-of-sequence
                 token, so a label is not rewarded for being the prefix of a longer one, as in LAVIS).
-            inputs: the keyword arguments of [`forward`] without `labels` (as the processor returns them).
+            input_ids, attention_mask, qformer_input_ids, qformer_attention_mask, **audio: the clips and the prompt,
+                as in [`forward`] (as the processor returns them).
+            length_normalize: average the log-likelihood over the candidate's tokens rather than sum it.
+            candidate_chunk_size: how many candidates the LLM decoder scores at once.
 
         Returns:
             `(batch, num_candidates)` log-likelihoods: argmax for single-label classification; thresholds (or a
@@ -792,7 +828,9 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         if empty:
             raise ValueError(f"Candidate(s) {empty} have no token (an all-zero candidate_attention_mask); each label "
                              "needs at least one token.")
-        embeds, mask, _ = self.prepare_inputs_embeds(**inputs)
+        embeds, mask, _ = self.prepare_inputs_embeds(
+            input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
+            qformer_attention_mask=qformer_attention_mask, **audio)
         if self.config.use_decoder_only_language_model:
             prefix = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=_positions(mask),
                                          use_cache=True)
@@ -828,11 +866,6 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         # The first candidate token is predicted by the prefix's last position, token t+1 by candidate token t.
         logits = torch.cat([prefix.logits[:, -1:].repeat_interleave(n, dim=0), logits[:, :-1]], dim=1)
         return _sequence_log_likelihood(logits, ids.masked_fill(cmask == 0, -100)).view(batch, n)
-
-
-# What the processor (or the collator) gives the stage-2 model.
-MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "qformer_input_ids", "qformer_attention_mask", "input_values",
-                     "input_features", "audio_encoder_features", "audio_attention_mask")
 
 
 def _positions(attention_mask: torch.Tensor) -> torch.LongTensor:
@@ -871,7 +904,4 @@ __all__ = [
     "MintModel",
     "MintPreTrainedModel",
     "MintQFormerModel",
-    "atg_attention_mask",
-    "bert_to_qformer_state_dict",
-    "mine_hard_negatives",
 ]

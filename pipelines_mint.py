@@ -2,8 +2,8 @@
 """MINT pipelines: `audio-to-text` (captions and instruction answers) and `mint-zero-shot-audio-classification`
 (vocabulary ranking, embedding or matching scores).
 
-Importing this module changes nothing; `register_mint_pipelines()` adds the two tasks to transformers' registry
-(no stock task is replaced):
+Importing this module adds no pipeline task; `register_mint_pipelines()` adds the two to transformers' registry (no
+stock task is replaced):
 
     from transformers import pipeline
     from pipelines_mint import register_mint_pipelines
@@ -13,7 +13,7 @@ Importing this module changes nothing; `register_mint_pipelines()` adds the two 
     classifier = pipeline("mint-zero-shot-audio-classification", model="path/to/mint")
     classifier("a.wav", candidate_labels=["dog", "piano"])         # [{"label", "score"}, ...] best first
 
-A folder written by `hub_mint.save_for_hub` lists both in its config's `custom_pipelines` and carries this module, so
+A folder written by `mint.hub.save_for_hub` lists both in its config's `custom_pipelines` and carries this module, so
 `pipeline(task, model=folder, trust_remote_code=True)` finds them without the package installed. A stage-1 folder
 also works in transformers' own `zero-shot-audio-classification` pipeline (embedding scores).
 """
@@ -31,9 +31,19 @@ from transformers.pipelines.base import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 
+try:
+    from .processing_mint import mean_over_windows, read_conversations
+except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
+    from processing_mint import mean_over_windows, read_conversations
+
+def _class_named(model, class_name: str) -> type | None:
+    """The class of that name among `model`'s classes, by name, so that the installed classes and a folder's
+    remote-code copies of them both count."""
+    return next((cls for cls in type(model).__mro__ if cls.__name__ == class_name), None)
+
+
 def _is_a(model, class_name: str) -> bool:
-    """By class name, so that the installed classes and a folder's remote-code copies of them both count."""
-    return any(cls.__name__ == class_name for cls in type(model).__mro__)
+    return _class_named(model, class_name) is not None
 
 
 # The Table-1 captioning instruction (WavCaps, FreeSound, Clotho): the default prompt of `audio-to-text`.
@@ -49,19 +59,6 @@ def _audio_of(item: Any) -> Any:
     if isinstance(item, dict) and "audio" in item:
         return item["audio"]
     return item
-
-
-def _conversation_audio_and_text(conversation: list[dict]) -> tuple[Any, str | None]:
-    """The one audio item of a conversation and its text items joined by spaces (the instruction), as
-    `MintProcessor.apply_chat_template` reads them."""
-    items = [item for message in conversation for item in (
-        [{"type": "text", "text": message["content"]}] if isinstance(message.get("content"), str)
-        else message.get("content") or [])]
-    clips = [item.get("audio", item.get("path")) for item in items if item.get("type") == "audio"]
-    if len(clips) != 1:
-        raise ValueError(f"A conversation given to audio-to-text holds {len(clips)} audio items; expected one.")
-    texts = [item["text"] for item in items if item.get("type") == "text"]
-    return clips[0], " ".join(texts) if texts else None
 
 
 def _collate_clips(items: list[dict[str, list]]) -> dict[str, list]:
@@ -177,7 +174,8 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
 
     def preprocess(self, inputs, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None) -> dict:
         if hasattr(inputs, "messages"):  # a chat conversation, which the base pipeline wraps in a `Chat`
-            inputs, prompt = _conversation_audio_and_text(inputs.messages)
+            (inputs,), (prompt,) = read_conversations(inputs.messages)
+            prompt = prompt or None  # a conversation without text: the soft prompt alone
         return {"clips": [self._load_clip(inputs, sampling_rate)], "prompts": [prompt]}
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None,
@@ -203,7 +201,6 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
             result["chunks"] = [{"timestamp": bound, "generated_text": text.strip()}
                                 for bound, text in zip(bounds, windows)]
         return result
-
 
 
 class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
@@ -266,8 +263,9 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
         audio = self._model_inputs(clips, [prompt] * len(clips) if scoring == "llm" else None)
         clip_index = audio.pop("clip_index", None)
         scores = _SCORERS[scoring](self, audio, labels[0], hypothesis_template=hypothesis_template,
-                                   length_normalize=length_normalize)
-        scores = windows_to_clips(scores.float(), clip_index, len(clips))
+                                   length_normalize=length_normalize).float()
+        if clip_index is not None:
+            scores = mean_over_windows(scores, clip_index, len(clips))
         return {"clip": list(range(len(clips))), "scores": scores.cpu().tolist(), "candidate_labels": labels,
                 "scoring": [scoring] * len(clips)}
 
@@ -289,10 +287,11 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
 
     def _embedding_scores(self, audio: dict, candidates, hypothesis_template: str, **_) -> torch.Tensor:
         text = self._hypotheses(candidates, hypothesis_template)
-        text_embeds = self.model.get_text_features(text["qformer_input_ids"], text["qformer_attention_mask"])
-        audio_embeds = self.model.get_audio_features(**audio)
-        similarity = self.model.audio_text_similarity(audio_embeds.pooler_output, text_embeds.pooler_output)
-        return similarity / self.model.temperature()
+        # The embedding model's own forward, as transformers' zero-shot pipeline runs it (a stage-1
+        # MintForPreTraining's forward is its training step instead).
+        embedding_model = _class_named(self.model, "MintModel")
+        return embedding_model.forward(self.model, input_ids=text["qformer_input_ids"],
+                                       attention_mask=text["qformer_attention_mask"], **audio).logits_per_audio
 
     def _matching_scores(self, audio: dict, candidates, hypothesis_template: str, **_) -> torch.Tensor:
         text = self._hypotheses(candidates, hypothesis_template)
@@ -313,31 +312,18 @@ def _check_template(template: str) -> None:
         raise ValueError(f"hypothesis_template must hold exactly one '{{}}' for the label, got {template!r}.")
 
 
-def windows_to_clips(scores: torch.Tensor, clip_index: torch.Tensor | None, num_clips: int) -> torch.Tensor:
-    """
-    One row per clip from one row per window (`clip_index` `(rows,)` maps windows to clips, as the processor's
-    `"window"` policy returns it): the mean of each clip's windows. Without `clip_index` rows are clips already.
-    """
-    if clip_index is None:
-        return scores
-    index = clip_index.to(scores.device)
-    total = scores.new_zeros(num_clips, *scores.shape[1:]).index_add_(0, index, scores)
-    counts = torch.bincount(index, minlength=num_clips).to(scores.dtype)
-    return total / counts.view(-1, *([1] * (scores.dim() - 1)))
-
-
 def register_mint_pipelines() -> None:
     """
     Adds `audio-to-text` and `mint-zero-shot-audio-classification` to transformers' pipeline registry, so that
     `pipeline(task, model=folder)` builds them from a MINT folder. No stock task is changed.
     """
-    # The Auto classes learn MINT's config, models and processor here (importing their modules registers them), so a
-    # folder's `auto_map` is read as local code and needs no `trust_remote_code`.
+    # The Auto classes learn MINT's models here (importing modeling_mint registers them, as importing processing_mint
+    # above registered the config and processor), so a folder's `auto_map` is read as local code and needs no
+    # `trust_remote_code`.
     try:
-        from . import modeling_mint, processing_mint  # noqa: F401
+        from . import modeling_mint  # noqa: F401
     except ImportError:  # installed as top-level modules
         import modeling_mint  # noqa: F401
-        import processing_mint  # noqa: F401
     if PIPELINE_REGISTRY.supported_tasks.get(ZERO_SHOT_TASK, {}).get("impl") is not None:
         return
     PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,

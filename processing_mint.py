@@ -1,9 +1,7 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""MINT processor: audio decoding and feature extraction, plus the LLM and Q-Former tokenizers."""
+"""MINT processor: audio (read by `audio_io_mint`) to features under a clip-length policy, text for the LLM and the
+Q-Former; with the window policy's pooling of per-window results back to one per clip, and the chat-input reader."""
 
-import io
-import os
-import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -16,81 +14,14 @@ from transformers.processing_utils import ProcessorMixin
 
 
 try:
+    from .audio_io_mint import MIN_CLIP_SECONDS, AudioInput, decode_clips
     from .configuration_mint import MintConfig
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
+    from audio_io_mint import MIN_CLIP_SECONDS, AudioInput, decode_clips
     from configuration_mint import MintConfig
 
 
-AudioInput = str | os.PathLike | np.ndarray | torch.Tensor | dict
 LONG_AUDIO_POLICIES = ("crop", "window")
-# The shortest clip the wav2vec2-family convolutional front end turns into one frame (400 samples at 16 kHz);
-# Whisper pads every clip to its 30 s window, so it takes shorter ones.
-MIN_CLIP_SECONDS = 0.025
-# Float audio is nominally in [-1, 1]; far larger values are integer PCM passed as floats, or corrupt data.
-MAX_ABS_SAMPLE = 1e4
-SAMPLING_RATE_RANGE = (1000, 1_000_000)
-
-
-def _as_float_samples(data: np.ndarray, name: str) -> np.ndarray:
-    """Float32 samples: integer PCM is scaled by its full-scale value (int16 by 32768), bool is refused."""
-    if data.dtype == np.bool_:
-        raise TypeError(f"{name} is a bool array; expected float samples or integer PCM.")
-    if np.issubdtype(data.dtype, np.integer):
-        info = np.iinfo(data.dtype)
-        full_scale = float(info.max) + 1.0
-        if info.min < 0:
-            return (data.astype(np.float64) / full_scale).astype(np.float32)
-        half = full_scale / 2  # unsigned PCM (uint8) is centred on half its range
-        return ((data.astype(np.float64) - half) / half).astype(np.float32)
-    if not np.issubdtype(data.dtype, np.floating):
-        raise TypeError(f"{name} has dtype {data.dtype}; expected float samples or integer PCM.")
-    return data.astype(np.float32)
-
-
-def _check_rate(rate, name: str) -> int:
-    """The sampling rate as an int; fractional, non-numeric or absurd rates are refused."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or rate != int(rate):
-        raise ValueError(f"{name} has sampling rate {rate!r}; expected a whole number of Hz.")
-    if not SAMPLING_RATE_RANGE[0] <= rate <= SAMPLING_RATE_RANGE[1]:
-        raise ValueError(f"{name} has sampling rate {rate} Hz; expected {SAMPLING_RATE_RANGE[0]} to "
-                         f"{SAMPLING_RATE_RANGE[1]} Hz.")
-    return int(rate)
-
-
-def clip_error_reason(error: Exception) -> str:
-    """The processor's message about a single clip, without the clip's position in the list it was given and the file
-    it names (the caller names the dataset row and its file itself)."""
-    reason = re.sub(r" \(file '.*'\)$", "", re.sub(r"^audio clip \d+:?\s*", "", str(error)))
-    return re.sub(r"audio clip \d+", "the clip", reason)
-
-
-def audio_path(audio: Any) -> str | None:
-    """The file of a clip given as a path or a `datasets` Audio dict, if any."""
-    if isinstance(audio, (str, os.PathLike)):
-        return os.fspath(audio)
-    return audio.get("path") if isinstance(audio, dict) else None
-
-
-def _decode_file(source: str | os.PathLike | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
-    """Decodes an audio file to `(channels, samples)` float32 with soundfile, falling back to librosa."""
-    import soundfile
-
-    try:
-        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
-        return data.T, rate
-    except Exception as soundfile_error:  # soundfile lacks some codecs (mp3 on old libsndfile): try librosa
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        try:
-            import librosa
-
-            data, rate = librosa.load(source, sr=None, mono=False)
-            return np.atleast_2d(data).astype(np.float32), int(rate)
-        except Exception as librosa_error:
-            raise ValueError(
-                f"Could not decode {name} as audio (soundfile: {soundfile_error}; librosa: {librosa_error}). "
-                "Expected a readable audio file such as wav, flac or ogg."
-            ) from None
 
 
 class MintProcessor(ProcessorMixin):
@@ -237,87 +168,11 @@ class MintProcessor(ProcessorMixin):
     def load_audio(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | float | None = None,
                    names: Sequence[str] | None = None) -> list[np.ndarray]:
         """
-        Decodes, checks, mixes to mono and resamples each clip; returns 1-D float32 arrays at `self.sampling_rate`.
-        `names` say what each clip is in the caller's terms (a dataset row, a pipeline input) for error messages.
+        Decodes, checks, mixes to mono and resamples each clip (see [`audio_io_mint.decode_clips`]); returns 1-D
+        float32 arrays at `self.sampling_rate`. `names` say what each clip is in the caller's terms (a dataset row, a
+        pipeline input) for error messages.
         """
-        single = isinstance(audio, (str, os.PathLike, bytes, np.ndarray, torch.Tensor, dict)) or \
-            not hasattr(audio, "__iter__")
-        items = [audio] if single else list(audio)  # lists, tuples, a datasets Column
-        if not items:
-            raise ValueError("Got an empty list of audio clips.")
-        names = list(names) if names is not None else [f"audio clip {index}" for index in range(len(items))]
-        return [self._load_one(item, sampling_rate, name) for item, name in zip(items, names)]
-
-    def _load_one(self, item: AudioInput, sampling_rate: int | float | None, name: str) -> np.ndarray:
-        path = audio_path(item)
-        try:
-            return self._decode_and_check(item, sampling_rate, name)
-        except (ValueError, TypeError) as error:
-            if not path:
-                raise
-            raise type(error)(f"{error} (file {path!r})") from None
-
-    def _decode_and_check(self, item: AudioInput, sampling_rate: int | float | None, name: str) -> np.ndarray:
-        if isinstance(item, (str, os.PathLike)):
-            if not os.path.isfile(item):
-                raise ValueError(f"{name}: the path does not exist or is not a file.")
-            data, rate = _decode_file(item, name)
-        elif isinstance(item, bytes):
-            data, rate = _decode_file(io.BytesIO(item), f"{name} (encoded bytes)")
-        elif isinstance(item, dict):
-            data, rate = self._from_datasets_row(item, name)
-        elif isinstance(item, (np.ndarray, torch.Tensor)):
-            if sampling_rate is None:
-                raise ValueError(
-                    f"{name} is a raw array without a sampling rate: pass sampling_rate= (expected "
-                    f"{self.sampling_rate} Hz, other rates are resampled)."
-                )
-            data = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item
-            rate = sampling_rate
-        else:
-            raise TypeError(
-                f"{name} has type {type(item).__name__}; expected a file path, encoded bytes, a numpy array or torch "
-                "tensor with sampling_rate, or a datasets Audio dict."
-            )
-        return self._to_mono_at_rate(_as_float_samples(np.asarray(data), name), _check_rate(rate, name), name)
-
-    @staticmethod
-    def _from_datasets_row(item: dict, name: str) -> tuple[np.ndarray, int]:
-        if "array" in item:
-            if item.get("sampling_rate") is None:
-                raise ValueError(f"{name}: a datasets Audio dict with 'array' needs its 'sampling_rate'.")
-            return np.asarray(item["array"]), item["sampling_rate"]
-        if item.get("bytes") is not None:
-            return _decode_file(io.BytesIO(item["bytes"]), f"{name} (bytes)")
-        if item.get("path") is not None:
-            if not os.path.isfile(item["path"]):
-                raise ValueError(f"{name}: the path does not exist or is not a file.")
-            return _decode_file(item["path"], name)
-        raise ValueError(f"{name}: a datasets Audio dict needs 'array' and 'sampling_rate', or 'bytes' or 'path'; "
-                         f"got keys {sorted(item)}.")
-
-    def _to_mono_at_rate(self, data: np.ndarray, rate: int, name: str) -> np.ndarray:
-        if data.ndim not in (1, 2):
-            raise ValueError(f"{name} has shape {data.shape}; expected (samples,) or (channels, samples).")
-        if data.size == 0:
-            raise ValueError(f"{name} is empty (shape {data.shape}): expected at least "
-                             f"{MIN_CLIP_SECONDS * 1000:.0f} ms of audio.")
-        if data.ndim == 2:
-            data = data.mean(axis=int(np.argmin(data.shape)))
-        if not np.isfinite(data).all():
-            raise ValueError(f"{name} contains NaN or infinite samples; expected finite values.")
-        peak = float(np.abs(data).max())
-        if peak > MAX_ABS_SAMPLE:
-            raise ValueError(f"{name} has samples up to {peak:.3g}; expected float audio near [-1, 1] (at most "
-                             f"{MAX_ABS_SAMPLE:g}): pass integer PCM as its integer dtype, which is scaled.")
-        if rate != self.sampling_rate:
-            import librosa
-
-            data = librosa.resample(data, orig_sr=rate, target_sr=self.sampling_rate)
-        if data.shape[0] < MIN_CLIP_SECONDS * self.sampling_rate and not self._fixed_length:
-            raise ValueError(f"{name} lasts {data.shape[0] / self.sampling_rate * 1000:.1f} ms; the audio encoder "
-                             f"needs at least {MIN_CLIP_SECONDS * 1000:.0f} ms.")
-        return data.astype(np.float32)
+        return decode_clips(audio, self.sampling_rate, sampling_rate, names, require_min_length=not self._fixed_length)
 
     def _apply_length_policy(self, clips: list[np.ndarray], policy: str) -> tuple[list[np.ndarray], list[int]]:
         if policy not in LONG_AUDIO_POLICIES:
@@ -429,15 +284,7 @@ class MintProcessor(ProcessorMixin):
         exactly one audio item; its text items, joined by spaces, are the instruction. Returns what `__call__` returns
         for the same audio and text; `kwargs` go to `__call__`.
         """
-        conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
-        audio, text = [], []
-        for index, messages in enumerate(conversations):
-            items = [item for message in messages for item in _content_items(message, index)]
-            clips = [item.get("audio", item.get("path")) for item in items if item.get("type") == "audio"]
-            if len(clips) != 1:
-                raise ValueError(f"Conversation {index} holds {len(clips)} audio items; expected exactly one.")
-            audio.append(clips[0])
-            text.append(" ".join(item["text"] for item in items if item.get("type") == "text"))
+        audio, text = read_conversations(conversation)
         return self(audio=audio, text=text if any(text) else None, sampling_rate=sampling_rate, **kwargs)
 
     def batch_decode(self, *args, **kwargs) -> list[str]:
@@ -455,6 +302,26 @@ class MintProcessor(ProcessorMixin):
                 "qformer_attention_mask", "input_ids", "attention_mask"]
 
 
+def read_conversations(conversation: list[dict] | list[list[dict]]) -> tuple[list[Any], list[str]]:
+    """
+    The audio clip and the instruction of each conversation of chat-style input (see
+    [`MintProcessor.apply_chat_template`]): one conversation or a list of them. Returns one clip per conversation (its
+    one audio item's `"audio"`, or `"path"`) and one text per conversation (its text items joined by spaces, `""` if
+    none). A conversation without exactly one audio item, or a message whose content is neither a string nor a list
+    of items, is refused.
+    """
+    conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
+    audio, text = [], []
+    for index, messages in enumerate(conversations):
+        items = [item for message in messages for item in _content_items(message, index)]
+        clips = [item.get("audio", item.get("path")) for item in items if item.get("type") == "audio"]
+        if len(clips) != 1:
+            raise ValueError(f"Conversation {index} holds {len(clips)} audio items; expected exactly one.")
+        audio.append(clips[0])
+        text.append(" ".join(item["text"] for item in items if item.get("type") == "text"))
+    return audio, text
+
+
 def _content_items(message: dict, index: int) -> list[dict]:
     """The content items of one chat message; a plain string content is one text item."""
     content = message.get("content") if isinstance(message, dict) else None
@@ -464,6 +331,18 @@ def _content_items(message: dict, index: int) -> list[dict]:
         raise ValueError(f"Conversation {index}: each message needs a 'content' list of {{'type': 'audio' | 'text', "
                          f"...}} items; got {message!r:.200}.")
     return content
+
+
+def mean_over_windows(values: torch.Tensor, clip_index: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """
+    One result per clip from one per window: `values` `(windows, ...)` averaged over each clip's windows, `(num_clips,
+    ...)`. `clip_index` `(windows,)` gives the clip of each window, as [`MintProcessor`] returns it with
+    `long_audio_policy="window"` (a clip that was not cut is one window of its own).
+    """
+    clip_index = clip_index.to(values.device)
+    total = values.new_zeros((num_clips, *values.shape[1:])).index_add_(0, clip_index, values)
+    counts = torch.bincount(clip_index, minlength=num_clips).to(values.dtype)
+    return total / counts.view(-1, *[1] * (values.dim() - 1))
 
 
 def _pad(rows: list[list[int]], value: int, side: str) -> np.ndarray:
@@ -477,4 +356,4 @@ def _pad(rows: list[list[int]], value: int, side: str) -> np.ndarray:
 MintProcessor.register_for_auto_class()
 AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
 
-__all__ = ["MintProcessor"]
+__all__ = ["MintProcessor", "mean_over_windows", "read_conversations"]

@@ -27,7 +27,7 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerFast, Wav2Vec2Fea
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark_mint import write_results  # noqa: E402  (this folder is on the path when run as a script)
-from mint.data.examples import MintDataCollator  # noqa: E402
+from mint.data.collator import MintDataCollator  # noqa: E402
 from processing_mint import MintProcessor  # noqa: E402
 
 
@@ -62,14 +62,14 @@ def per_stage(proc: MintProcessor, paths: list[str]) -> dict:
     """Seconds per clip on one core for each stage."""
     torch.set_num_threads(1)
     times = {"decode": 0.0, "mono_resample": 0.0, "features": 0.0}
-    from processing_mint import _decode_file
+    from audio_io_mint import decode_file, mono_at_rate
 
     proc._extract_features(proc.load_audio(paths[0]))  # warm-up: imports and resampler set-up are not per clip
     for path in paths:
         start = time.perf_counter()
-        data, rate = _decode_file(path, path)
+        data, rate = decode_file(path, path)
         decoded = time.perf_counter()
-        clip = proc._to_mono_at_rate(data, rate, path)
+        clip = mono_at_rate(data, rate, proc.sampling_rate, path)
         resampled = time.perf_counter()
         proc._extract_features([clip])
         done = time.perf_counter()

@@ -4,7 +4,7 @@
     python benchmarks/benchmark_mint.py                  # full size (data2vec-base, BERT-base Q-Former, FlanT5-XL T5)
     python benchmarks/benchmark_mint.py --tiny           # CPU smoke size (what CI runs; no speed claims)
     python benchmarks/benchmark_mint.py --batch 64 --output bench.json --length-groups 2 --bridge-autocast \\
-        --static-cache --compile                         # the opt-in levers of speed_mint, each measured
+        --static-cache --compile                         # the opt-in speed levers, each measured
     python benchmarks/benchmark_mint.py --show bench.json   # the tables of a run (also of one cut short)
 
 The baseline is MINT's stage-2 step composed from stock transformers parts (Data2VecAudio -> InstructBLIP Q-Former ->
@@ -46,17 +46,16 @@ from transformers.models.instructblip.modeling_instructblip import InstructBlipQ
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from audio_encoder_mint import ENCODER_FEATURES_KEY  # noqa: E402
 from configuration_mint import MintConfig, MintQFormerConfig  # noqa: E402
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining  # noqa: E402
 from mint.training.speed import (  # noqa: E402
-    CACHED_FEATURES,
     CACHED_FEATURES_MASK,
     autocast_bridge,
     compile_regions,
     length_grouped_loss,
-    static_cache_generation,
     trim_padding,
 )
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining  # noqa: E402
 
 
 # A training step's parts, in the order they run; "other" is whatever runs between them (masks, LayerNorm, the loss).
@@ -474,7 +473,7 @@ def bench_captioning_and_ranking(bench: Bench, model, wav: torch.Tensor, text: d
 def bench_static_cache(bench: Bench, model, caption: Callable, batched: torch.Tensor) -> None:
     """Captioning with a static key/value cache (compiled by transformers on CUDA), checked equal to the default."""
     model.eval()
-    static_cache_generation(model)
+    model.language_model.generation_config.cache_implementation = "static"
     bench.record("mint_caption_static_cache", caption, len(batched))
     bench.results["static_cache_equals_default"] = torch.equal(caption(), batched)
     model.train()
@@ -575,7 +574,7 @@ def bench_stage2(bench: Bench, size: dict, wav: torch.Tensor, text: dict, bf16: 
     with torch.no_grad():
         features, frame_mask = model.get_audio_encoder_features(input_values=wav)
     in_loop = {"input_values": wav, **text}
-    cached = {**text, CACHED_FEATURES: features, CACHED_FEATURES_MASK: frame_mask}
+    cached = {**text, ENCODER_FEATURES_KEY: features, CACHED_FEATURES_MASK: frame_mask}
     levers = Stage2Levers(bench, model, in_loop, cached, autocast=bf16)
     levers.plain()
     caption, batched = bench_captioning_and_ranking(bench, model, wav, text, autocast=bf16)
@@ -714,7 +713,7 @@ def main(argv=None):
                         help="the card's peak for MFU (default: H200/H100 dense bf16, 790)")
     parser.add_argument("--output", default=None, help="write the figures as JSON here (after every row)")
     parser.add_argument("--show", default=None, metavar="JSON", help="print the tables of a results file and exit")
-    levers = parser.add_argument_group("levers (speed_mint), applied one after another in this order")
+    levers = parser.add_argument_group("levers (mint.training.speed), applied one after another in this order")
     levers.add_argument("--length-groups", type=int, default=1, metavar="N",
                         help="split each batch into N micro-batches of similar text length, padding cut")
     levers.add_argument("--bridge-autocast", action="store_true",

@@ -40,10 +40,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark_data import processor  # noqa: E402  (this folder is on the path when run as a script)
 from benchmark_mint import write_results  # noqa: E402
 from configuration_mint import MintConfig, MintQFormerConfig  # noqa: E402
-from mint.data.examples import MintDataCollator, cache_audio_features  # noqa: E402
+from mint.data.cache import cache_audio_features  # noqa: E402
+from mint.data.collator import MintDataCollator  # noqa: E402
 from modeling_mint import MintForPreTraining  # noqa: E402
 from paper_size_check import GIB, PeakRss  # noqa: E402
-from mint.training.trainer import MintRecipe, build_train_dataset  # noqa: E402
+from mint.training.recipe import MintRecipe  # noqa: E402
+from mint.training.train_data import build_train_dataset  # noqa: E402
 
 
 WORDS = "a dog cat piano flute drum rain bird plays barks sings softly loudly low high note in the room".split()

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark_mint import write_results  # noqa: E402  (this folder is on the path when run as a script)
 from configuration_mint import FLAN_T5_XL_KWARGS, MintConfig, MintQFormerConfig  # noqa: E402
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining  # noqa: E402
-from mint.training.trainer import check_llm_precision  # noqa: E402
+from mint.training.recipe import check_llm_precision  # noqa: E402
 
 
 GIB = 2**30

@@ -1,3 +1,5 @@
+"""`python -m mint`: the `mint` command."""
+
 import sys
 
 from mint.cli import main

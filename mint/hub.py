@@ -23,11 +23,11 @@ import os
 import shutil
 from typing import Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoTokenizer, BertConfig, BertTokenizerFast,
                           PreTrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config)
-
+from transformers.dynamic_module_utils import get_relative_import_files
 
 import pipelines_mint
 from checkpoint_mint import load_component, save_adapters
@@ -142,10 +142,10 @@ def _load_llm(model: MintForConditionalGeneration, folder, vocab_size: int | Non
 def eval_results_from_json(results: dict, dataset_name: str, dataset_type: str,
                            split: str | None = None) -> list[EvalResult]:
     """
-    The Hub's model-index entries (task, dataset, metric) for one evaluation written by `mint-eval` (or
-    `evaluation_mint.evaluate_*`): classification accuracy (or multi-label PR/ROC AUC), retrieval R@k and mAP@10,
-    captioning BLEU, METEOR, ROUGE-L, CIDEr-D and SPICE/SPIDEr where computed. Chance levels are not metrics of the
-    model and are left out.
+    The Hub's model-index entries (task, dataset, metric) for one evaluation written by `mint eval` (or returned by
+    `mint.evaluate_classification`, `evaluate_retrieval`, `evaluate_captioning`): classification accuracy (or
+    multi-label PR/ROC AUC), retrieval R@k and mAP@10, captioning BLEU, METEOR, ROUGE-L, CIDEr-D and SPICE/SPIDEr
+    where computed. Chance levels are not metrics of the model and are left out.
     """
     task = results.get("task")
     if task == "classification":
@@ -159,8 +159,8 @@ def eval_results_from_json(results: dict, dataset_name: str, dataset_type: str,
         metrics = {"bleu_1": "bleu", "bleu_4": "bleu", "meteor": "meteor", "rouge_l": "rouge", "cider_d": "cider",
                    "spice": "spice", "spider": "spider"}
     else:
-        raise ValueError(f"Not an evaluation result of mint-eval (task {task!r}); expected classification, retrieval "
-                         "or captioning.")
+        raise ValueError(f"Not an evaluation result of `mint eval` (task {task!r}); expected classification, "
+                         "retrieval or captioning.")
     return [EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=dataset_name,
                        dataset_split=split, metric_type=metric_type, metric_name=key, metric_value=float(results[key]))
             for key, metric_type in metrics.items() if isinstance(results.get(key), (int, float))]
@@ -212,7 +212,7 @@ def model_card(model, repo_id: str = "your-org/mint", eval_results: list[EvalRes
     The model card of a MINT checkpoint, written with huggingface_hub's `ModelCard` / `ModelCardData`: metadata with
     `base_model` (the frozen parts), `datasets`, and a model-index built from `eval_results`
     ([`eval_results_from_json`]); sections on the model, its use (snippets naming `repo_id`), its limits, training
-    data and procedure (from `recipe`, a `training_mint.MintRecipe` or dict) and evaluation.
+    data and procedure (from `recipe`, a `mint.MintRecipe` or dict) and evaluation.
     """
     config = model.config
     stage2 = isinstance(model, MintForConditionalGeneration)
@@ -264,7 +264,7 @@ def _training(recipe: Any, datasets: list[str] | None) -> str:
             if values.get(key) is not None]
     sources = [f"- {entry.get('path')} ({entry.get('template', 'caption pairs')}, weight {entry.get('weight', 1)})"
                for entry in values.get("datasets", [])]
-    return "\n".join(["Training data:", *sources, "", "Settings (`training_mint.MintRecipe`):", *rows])
+    return "\n".join(["Training data:", *sources, "", "Settings (`mint.MintRecipe`):", *rows])
 
 
 def _evaluation(eval_results: list[EvalResult] | None) -> str:
@@ -317,12 +317,13 @@ def save_for_hub(
 ) -> str:
     """
     Writes a Hub-ready folder: the config (with `auto_map` and `custom_pipelines`), sharded safetensors, the
-    processor, the modules that load it as remote code (`configuration_mint.py`, `modeling_mint.py` and the modules
-    it imports, `processing_mint.py`, `pipelines_mint.py`) and a model card ([`model_card`]). With
-    `trained_parts_only`, the frozen audio encoder and LLM are left out and `base_models` (`{"audio_model": folder,
-    "language_model": folder}`) records where loading finds them again; a peft model's LoRA adapters are saved beside,
-    in peft's own `adapters/` folder, and loading merges them into the reassembled model. `push_to_hub=True` then
-    uploads the folder to `repo_id`. A stage-1 model is saved with its [`embedding_processor`]. Returns the folder.
+    processor, the modules that load it as remote code (`configuration_mint.py`, `modeling_mint.py`,
+    `processing_mint.py`, `pipelines_mint.py` and every module they import relatively) and a model card
+    ([`model_card`]). With `trained_parts_only`, the frozen audio encoder and LLM are left out and `base_models`
+    (`{"audio_model": folder, "language_model": folder}`) records where loading finds them again; a peft model's LoRA
+    adapters are saved beside, in peft's own `adapters/` folder, and loading merges them into the reassembled model.
+    `push_to_hub=True` then uploads the folder to `repo_id`. A stage-1 model is saved with its
+    [`embedding_processor`]. Returns the folder.
     """
     folder = os.fspath(folder)
     adapted = hasattr(model, "get_base_model")  # a peft model: LoRA adapters on the frozen parts
@@ -335,7 +336,7 @@ def save_for_hub(
         type(mint).__name__, "AutoModelForSpeechSeq2Seq")
     mint.config.custom_pipelines = pipelines_mint.custom_pipelines(auto_class)
     if trained_parts_only:
-        frozen = mint._frozen_module_names()
+        frozen = mint.frozen_module_names()
         missing = [name for name in frozen if not (base_models or {}).get(name)]
         if missing:
             raise ValueError(f"trained_parts_only leaves out the frozen {missing}: give their base folders in "
@@ -349,12 +350,13 @@ def save_for_hub(
     if adapted:
         save_adapters(model, folder)
     (processor if auto_class == "AutoModelForSpeechSeq2Seq" else embedding_processor(processor)).save_pretrained(folder)
-    shutil.copy(pipelines_mint.__file__, os.path.join(folder, "pipelines_mint.py"))
+    # transformers copies the model's and the processor's modules with their relative imports; the pipelines are
+    # registered through `custom_pipelines` only, so their module (and what it imports) is copied here.
+    for file in (pipelines_mint.__file__, *get_relative_import_files(pipelines_mint.__file__)):
+        shutil.copy(file, os.path.join(folder, os.path.basename(file)))
     card = model_card(mint, repo_id, eval_results, datasets, base_models, recipe)
     card.save(os.path.join(folder, "README.md"))
     if push_to_hub:
-        from huggingface_hub import HfApi
-
         api = HfApi()
         api.create_repo(repo_id, exist_ok=True, private=push_kwargs.pop("private", None))
         api.upload_folder(folder_path=folder, repo_id=repo_id, **push_kwargs)

@@ -1,0 +1,12 @@
+"""MINT's data: the paper's dataset releases read into `datasets` folders, and those datasets turned into training
+examples, batches and the frozen-feature cache.
+
+    templates        the instruction templates of Table 1
+    examples         MINT examples from `datasets` (stage 1 pairs, stage 2 prompts and targets), mixtures
+    collator         batches of examples through the processor (raw audio or cached features)
+    cache            the frozen audio encoder's features, computed once in resumable shards
+    progress         `datasets` progress bars on or off for a block
+    release_files    finding and reading a release's files (CSV, audio by name, YouTube clips)
+    release_layouts  each dataset's release layout and its reader
+    releases         `prepare_dataset`: a release written as a `datasets` folder
+"""

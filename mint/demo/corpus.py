@@ -9,13 +9,12 @@
 Every clip gets the labels its recipe implies and a caption written from them. The test split holds out whole values
 (unseen soundfont programs, unseen voices, unseen event parameters), so it measures generalisation, not memory.
 
-    python -m corpus_mint --output mint-corpus [--seed 0] [--quiet]
+    mint corpus --output mint-corpus [--seed 0] [--quiet]
 
 Deterministic from the seed, cached (a finished corpus with the same settings is reused), written as a `datasets`
 `DatasetDict` with an `Audio` column (wav bytes embedded).
 """
 
-import argparse
 import hashlib
 import io
 import json
@@ -24,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import soundfile
@@ -82,8 +81,7 @@ class CorpusSettings:
     event_variations: int = 40
     speech_rates: tuple[int, ...] = (150, 190)
     soundfont: str = SOUNDFONT
-    version: int = 3  # 2: more soundfont programs per instrument family; 3: loudness is the clip's level
-    extra: dict = field(default_factory=dict)
+    version: int = 3  # raised whenever the rendering changes, so that a corpus cached before is rendered again
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -240,16 +238,3 @@ def build_corpus(output_dir: str | os.PathLike, settings: CorpusSettings | None 
                    "sizes": {k: len(v) for k, v in corpus.items()}}, f, indent=2)
     return corpus
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="mint-corpus")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    corpus = build_corpus(args.output, CorpusSettings(seed=args.seed), progress=not args.quiet)
-    print({split: len(data) for split, data in corpus.items()})
-
-
-if __name__ == "__main__":
-    main()

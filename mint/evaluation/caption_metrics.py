@@ -10,7 +10,8 @@ Tokenisation: the PTB tokenizer of `pycocoevalcap` (Stanford CoreNLP, Java) lowe
 punctuation tokens are dropped. Without Java a Python fallback does the same for plain English captions (lower-case,
 split off punctuation and clitics, drop the same punctuation tokens); the output records which one ran.
 
-This file is also an `evaluate` metric module: `evaluate.load(metrics_mint.__file__)` works offline.
+This file is also an `evaluate` metric module: `evaluate.load(mint.evaluation.caption_metrics.__file__)` works
+offline.
 """
 
 import logging

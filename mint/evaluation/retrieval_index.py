@@ -20,10 +20,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-
+from audio_io_mint import audio_path, clip_error_reason
 from mint.data.examples import undecoded_audio
-from mint.evaluation.benchmarks import pool_window_embeddings
-from processing_mint import audio_path, clip_error_reason
+from mint.evaluation.embeddings import clip_embeddings, text_embeddings
 
 
 INDEX_EMBEDDINGS = "audio_embeddings.safetensors"
@@ -38,8 +37,7 @@ class MintRetrievalIndex:
 
     def __init__(self, model, processor):
         needed = ("get_audio_features", "get_text_features", "audio_text_similarity")
-        if not all(hasattr(model, name) for name in needed) \
-                or not hasattr(model, "audio_proj"):
+        if not all(hasattr(model, name) for name in needed) or not hasattr(model, "audio_proj"):
             raise ValueError(f"Retrieval needs a stage-1 MINT (MintForPreTraining), got {type(model).__name__}.")
         self.model = model.eval()
         self.processor = processor
@@ -77,8 +75,8 @@ class MintRetrievalIndex:
             batch = clips[start : start + batch_size]
             inputs = self._inputs(batch, ids[start : start + batch_size], start, sampling_rate)
             clip_index = inputs.pop("clip_index", torch.arange(len(batch))).long().to(self._device)
-            windows = self.model.get_audio_features(**{k: v.to(self._device) for k, v in inputs.items()})
-            embedded.append(pool_window_embeddings(windows.pooler_output, clip_index, len(batch)).float().cpu())
+            audio = {k: v.to(self._device) for k, v in inputs.items()}
+            embedded.append(clip_embeddings(self.model, audio, clip_index, len(batch)).float().cpu())
         self.embeddings = torch.cat([self.embeddings, *embedded])
         self.ids.extend(ids)
         return self
@@ -103,9 +101,7 @@ class MintRetrievalIndex:
         if not len(self):
             raise ValueError("The index is empty: add clips before searching it.")
         texts = [queries] if isinstance(queries, str) else list(queries)
-        tokens = self.processor(text=texts, return_llm_inputs=False)
-        text = self.model.get_text_features(tokens["qformer_input_ids"].to(self._device),
-                                            tokens["qformer_attention_mask"].to(self._device)).pooler_output
+        text = text_embeddings(self.model, self.processor, texts)
         return self.model.audio_text_similarity(self.embeddings.to(text), text).t().float().cpu()
 
     def search(self, queries: str | Sequence[str], top_k: int = 10) -> list[dict] | list[list[dict]]:

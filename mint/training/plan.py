@@ -1,19 +1,17 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """Planning a MINT run before renting GPUs: what a recipe will train on, for how many steps, in how much memory.
 
-    mint-train plan recipes/paper_stage2.json --processes 8 [--accumulation 1] [--model FOLDER] [--json plan.json]
+    mint plan recipes/paper_stage2.json --processes 8 [--accumulation 1] [--model FOLDER] [--json plan.json]
 
 `plan_recipe(recipe, num_processes=8)` resolves every dataset of the recipe without decoding audio (Arrow columns and
 at most a few file headers are read) and returns a [`RecipePlan`]: examples per dataset and per template, each
 dataset's effective share of the mixture and how often an epoch passes over it, optimizer steps per epoch and in all,
 the parameter / gradient / optimizer-state memory of one process, and the disk the frozen-feature cache would take. It
 fails early, naming every problem at once: a missing folder or split, an unknown template, a dataset without the
-column its template or stage reads, rows with an empty label, a model folder that is not MINT, a batch that does not
-divide.
+column its template or stage reads, rows with an empty label, and what `train` checks before it starts
+(`mint.training.recipe.recipe_problems`: a model folder that is not MINT, a batch that does not divide, ...).
 """
 
-import argparse
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -22,15 +20,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import soundfile
 import torch
 from datasets import Dataset
 
-
+from audio_encoder_mint import ENCODER_FEATURES_KEY
 from configuration_mint import MintConfig
-from mint.data.examples import (feature_cache_gb_per_hour, get_template, load_local_dataset, mix_datasets,
-                               undecoded_audio)
+from mint.data.cache import feature_cache_gb_per_hour
+from mint.data.examples import load_local_dataset, mix_datasets, undecoded_audio
+from mint.data.templates import get_template
+from mint.training.lora import add_lora
+from mint.training.recipe import MintRecipe, load_recipe, per_device_batch_size, recipe_problems
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-from mint.training.trainer import MintRecipe, add_lora, load_recipe, per_device_batch_size
 
 
 GIB = 2**30
@@ -155,7 +156,7 @@ class RecipePlan:
 def _needed_columns(spec: dict[str, Any], stage: int, dataset: Dataset) -> tuple[str, dict[str, str], str | None]:
     """The template's name, the columns the stage reads (role -> column), and the label or caption column."""
     audio = spec.get("audio_column", "audio")
-    if "audio_encoder_features" in dataset.column_names:
+    if ENCODER_FEATURES_KEY in dataset.column_names:
         return spec.get("template", "cached"), {"cached text": "caption" if stage == 1 else "target"}, None
     if stage == 1:
         caption = spec.get("caption_column", "caption")
@@ -171,7 +172,7 @@ def _needed_columns(spec: dict[str, Any], stage: int, dataset: Dataset) -> tuple
 
 
 def _empty_values(dataset: Dataset, column: str) -> int:
-    """Rows whose value is null, blank text or an empty list (what `data_mint.label_text` rejects)."""
+    """Rows whose value is null, blank text or an empty list (what `mint.data.examples.label_text` rejects)."""
     values = dataset.select_columns([column]).with_format("arrow")[:][column]
     empty = values.is_null()
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
@@ -193,7 +194,7 @@ def resolve_dataset(spec: dict[str, Any], stage: int) -> tuple[Dataset, str, str
     if not float(spec.get("weight", 1.0)) > 0:
         raise ValueError(f"weight {spec['weight']} is not positive")
     if not os.path.exists(path):
-        raise ValueError(f"folder {path!r} does not exist (`mint-data prepare NAME ROOT --output {path}` writes one)")
+        raise ValueError(f"folder {path!r} does not exist (`mint data prepare NAME ROOT --output {path}` writes one)")
     dataset = load_local_dataset(path, spec.get("split", "train"))
     template, needed, text_column = _needed_columns(spec, stage, dataset)
     missing = {role: column for role, column in needed.items() if column not in dataset.column_names}
@@ -207,14 +208,12 @@ def resolve_dataset(spec: dict[str, Any], stage: int) -> tuple[Dataset, str, str
     empty = _empty_values(dataset, text_column) if text_column else 0
     if empty:
         raise ValueError(f"{path} ({spec.get('split', 'train')}): {empty} of {len(dataset)} rows have an empty "
-                         f"{text_column!r}, which training rejects; prepare the dataset with `mint-data prepare ... "
+                         f"{text_column!r}, which training rejects; prepare the dataset with `mint data prepare ... "
                          "--labeled-only` into a folder for training.")
     return dataset, template, text_column
 
 
 def _header_seconds(path: str) -> float | None:
-    import soundfile
-
     try:
         return float(soundfile.info(path).duration)
     except Exception:  # soundfile raises several types for a file it cannot open
@@ -225,7 +224,7 @@ def audio_hours(dataset: Dataset, max_seconds: float, audio_column: str = "audio
                 header_samples: int = 16) -> tuple[float, str]:
     """
     Hours of audio the encoder sees (each clip cropped at `max_seconds`), and where they come from: the `duration`
-    column that `mint-data prepare` writes (clips without one count as the mean of those with one), else the headers
+    column that `mint data prepare` writes (clips without one count as the mean of those with one), else the headers
     of `header_samples` clips spread over the dataset (their mean times the number of clips), else `max_seconds` per
     clip as an upper bound.
     """
@@ -245,7 +244,7 @@ def audio_hours(dataset: Dataset, max_seconds: float, audio_column: str = "audio
 
 
 def mixture_counts(lengths: list[int], weights: list[float], seed: int) -> list[int]:
-    """Examples drawn from each dataset per epoch by `data_mint.mix_datasets` (run on stand-ins of those lengths)."""
+    """Examples drawn from each dataset per epoch by `mix_datasets` (run on stand-ins of those lengths)."""
     stand_ins = [Dataset.from_dict({"source": np.full(n, i, dtype=np.int32)}) for i, n in enumerate(lengths)]
     mixed = mix_datasets(stand_ins, weights, seed=seed)
     sources = np.asarray(mixed.with_format("numpy")["source"])
@@ -315,20 +314,6 @@ def parameter_memory(config: MintConfig, stage: int, lora: dict[str, Any] | None
                       sum(p.numel() * own.itemsize for p, own in trainable), _optimizer_state_bytes(optim, trainable))
 
 
-def _model_config(folder: str, stage: int) -> MintConfig:
-    config_file = os.path.join(folder, "config.json")
-    if not os.path.isfile(config_file):
-        hint = (" Stage 2 starts from the stage-1 output, which stage 1 writes: before it exists, plan with --model "
-                "(model=) set to a MINT folder of the same configuration, e.g. the stage-1 recipe's model."
-                if stage == 2 else "")
-        raise ValueError(f"model folder {folder!r} has no config.json.{hint}")
-    with open(config_file) as f:
-        if json.load(f).get("model_type") != "mint":
-            raise ValueError(f"model folder {folder!r} is not a MINT checkpoint (its config.json's model_type is not "
-                             "'mint').")
-    return MintConfig.from_pretrained(folder)
-
-
 # ---- the plan ----------------------------------------------------------------------------------------------------
 
 def plan_recipe(
@@ -350,23 +335,15 @@ def plan_recipe(
     accumulation = gradient_accumulation_steps or recipe.gradient_accumulation_steps
     model_folder = os.fspath(model or recipe.model)
     problems, resolved = [], []
-    if not recipe.datasets:
-        problems.append("the recipe lists no datasets")
     for i, spec in enumerate(recipe.datasets, 1):
         try:
             resolved.append((spec, *resolve_dataset(spec, recipe.stage)))
         except ValueError as error:
             problems.append(f"dataset {i} ({spec.get('path')}): {error}")
-    try:
-        config = _model_config(model_folder, recipe.stage)
-    except ValueError as error:
-        problems.append(str(error))
-    try:
-        per_device_batch_size(recipe.batch_size, num_processes, accumulation)
-    except ValueError as error:
-        problems.append(str(error))
+    problems += recipe_problems(recipe, num_processes, accumulation, model_folder)
     if problems:
         raise ValueError(f"Cannot plan {name}:\n- " + "\n- ".join(problems))
+    config = MintConfig.from_pretrained(model_folder)
 
     lengths = [len(dataset) for _, dataset, _, _ in resolved]
     weights = [float(spec.get("weight", 1.0)) for spec, *_ in resolved]
@@ -375,7 +352,7 @@ def plan_recipe(
     per_hour = feature_cache_gb_per_hour(config.audio_config, cache_dtype, len(config.audio_feature_layers))
     plans = []
     for (spec, dataset, template, _), weight, n in zip(resolved, weights, drawn):
-        if "audio_encoder_features" in dataset.column_names:
+        if ENCODER_FEATURES_KEY in dataset.column_names:
             hours, source = None, "feature cache"
             cache = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(spec["path"]) for f in files)
             cache_gb = cache / 1e9
@@ -395,29 +372,6 @@ def plan_recipe(
                       per_device, recipe.batch_size, per_epoch, recipe.num_train_epochs, steps, recipe.warmup_steps,
                       parameter_memory(config, recipe.stage, recipe.lora, recipe.optim, recipe.from_scratch),
                       cache_dtype, per_hour)
-
-
-def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `mint-train plan`."""
-    parser.add_argument("recipe")
-    parser.add_argument("--processes", type=int, default=1, help="training processes (GPUs), default 1")
-    parser.add_argument("--accumulation", type=int, help="gradient accumulation steps (default: the recipe's)")
-    parser.add_argument("--model", help="a MINT folder to count parameters from instead of the recipe's model")
-    parser.add_argument("--cache-dtype", choices=["float16", "float32"], default="float16")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", help="also write the plan as JSON here")
-
-
-def run_plan(args: argparse.Namespace) -> RecipePlan:
-    """`mint-train plan`: prints the plan's report (and writes its JSON with --json)."""
-    recipe = load_recipe(args.recipe, args.overrides)
-    plan = plan_recipe(recipe, args.processes, args.accumulation, args.model, args.cache_dtype)
-    plan.recipe = args.recipe
-    print(plan.report())
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(plan.to_dict(), f, indent=2)
-    return plan
 
 
 __all__ = ["DatasetPlan", "MemoryPlan", "RecipePlan", "audio_hours", "mixture_counts", "parameter_memory",

@@ -6,11 +6,9 @@ or within bf16 rounding where the arithmetic changes:
 * [`compile_regions`]: regional `torch.compile`, each transformer layer of the LLM and the Q-Former on its own.
 * [`split_by_length`] / [`length_grouped_loss`]: micro-batches of similar text length with their padding columns cut
   off, so that padded tokens do not reach the LLM; the loss is the batch's.
-* [`static_cache_generation`]: generation with a static key/value cache (on CUDA transformers then compiles the
-  decoding step).
 
-`benchmarks/benchmark_mint.py` measures each of them (`--bridge-autocast`, `--compile`, `--length-groups`,
-`--static-cache`).
+`benchmarks/benchmark_mint.py` measures each of them (`--bridge-autocast`, `--compile`, `--length-groups`), and
+transformers' own static key/value cache for generation (`--static-cache`).
 """
 
 import functools
@@ -21,9 +19,9 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
+from audio_encoder_mint import ENCODER_FEATURES_KEY
 
-# The model's keyword for cached audio-encoder outputs (the frozen-feature cache), and their padding mask.
-CACHED_FEATURES = "audio_encoder_features"
+# The padding mask of cached audio-encoder outputs (`ENCODER_FEATURES_KEY`, the frozen-feature cache).
 CACHED_FEATURES_MASK = "audio_attention_mask"
 
 # Bridge-Net's trainable modules (stage 2's projection, stage 1's heads), whichever the model has.
@@ -35,7 +33,7 @@ BRIDGE_MODULES = ("qformer", "language_projection", "audio_proj", "text_proj", "
 TRIMMED_ENTRIES = {
     ("attention_mask", 0): ("input_ids", "attention_mask"),
     ("qformer_attention_mask", 0): ("qformer_input_ids", "qformer_attention_mask"),
-    (CACHED_FEATURES_MASK, 0): (CACHED_FEATURES, CACHED_FEATURES_MASK),
+    (CACHED_FEATURES_MASK, 0): (ENCODER_FEATURES_KEY, CACHED_FEATURES_MASK),
     ("labels", -100): ("labels",),
 }
 
@@ -211,24 +209,12 @@ def length_grouped_loss(
     return torch.stack(losses).sum()
 
 
-def static_cache_generation(model: nn.Module) -> nn.Module:
-    """
-    Makes `model.generate` decode with a static key/value cache (`cache_implementation="static"`), allocated once at
-    its final length so that every decoding step has the same shapes. On CUDA, transformers then compiles the decoding
-    step (CUDA graphs), which is where the time goes; on the CPU it only changes the cache. Greedy outputs are
-    unchanged. Returns `model`, changed in place.
-    """
-    model.language_model.generation_config.cache_implementation = "static"
-    return model
-
-
 __all__ = [
     "autocast_bridge",
     "compile_regions",
     "length_grouped_loss",
     "remove_autocast_bridge",
     "split_by_length",
-    "static_cache_generation",
     "transformer_layers",
     "trim_padding",
 ]

@@ -10,9 +10,10 @@ import soundfile
 import torch
 from datasets import Audio, Dataset
 
-from tests.utils import tiny
-from mint.data.examples import SKIPPED_CLIPS_FILE, cache_audio_features
+from mint.cli import main
+from mint.data.cache import SKIPPED_CLIPS_FILE, cache_audio_features
 from modeling_mint import MintForPreTraining
+from tests.utils import tiny
 from tests.utils.audio import clips
 
 
@@ -93,3 +94,21 @@ def test_non_finite_features_are_never_written(dataset, tmp_path, monkeypatch):
         cache_audio_features(model, tiny.processor(), dataset.select([0, 2]), tmp_path / "cache", batch_size=2,
                              progress=False)
     assert not list((tmp_path / "cache").glob("*.arrow"))
+
+
+def test_the_command_refuses_bad_numbers_and_shards_before_loading_anything(tmp_path, capsys):
+    output = str(tmp_path / "cache")
+    for option in (["--num-shards", "0"], ["--batch-size", "0"], ["--num-proc", "0"], ["--shard-index", "-1"],
+                   ["--merge", "--shard-index", "0"]):
+        with pytest.raises(SystemExit) as refused:
+            main(["cache-features", "--output", output, *option])
+        assert refused.value.code == 2
+        assert option[0] in capsys.readouterr().err
+    absent = str(tmp_path / "absent")
+    assert main(["cache-features", "--model", absent, "--dataset", absent, "--output", output, "--num-shards", "2",
+                 "--shard-index", "0", "2"]) == 1
+    assert "--shard-index [2] lies outside the 2 shards of --num-shards" in capsys.readouterr().err
+    assert main(["cache-features", "--output", output]) == 1
+    assert "needs --model and --dataset (or --merge" in capsys.readouterr().err
+    assert main(["cache-features", "--merge", "--output", output]) == 1
+    assert "No feature-cache shards" in capsys.readouterr().err

@@ -1,16 +1,19 @@
-"""mint-data prepare: each release read from a fixture in its official layout, every column checked."""
+"""mint data prepare: each release read from a fixture in its official layout, every column checked."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from datasets import Audio, load_from_disk
 
+from mint.cli import main
+from mint.data.collator import MintDataCollator
 from mint.data.examples import to_caption_pairs, to_mint_examples
-from mint.evaluation.benchmarks import leakage_report
-from mint.data.releases import LAYOUTS, YouTubeClips, prepare_dataset
+from mint.data.release_files import YouTubeClips
+from mint.data.release_layouts import LAYOUTS
+from mint.data.releases import prepare_dataset
+from mint.evaluation.leakage import leakage_report
+from tests.utils import tiny
 from tests.utils.releases import (
     audioset_release,
     clip,
@@ -23,7 +26,6 @@ from tests.utils.releases import (
     wavcaps_release,
     write,
 )
-from tests.utils import ROOT
 
 
 
@@ -345,9 +347,6 @@ def test_clotho_as_aac_datasets_lays_it_out(tmp_path):
 
 
 def test_prepared_examples_batch_through_the_collator(tmp_path):
-    from tests.utils import tiny
-    from mint.data.examples import MintDataCollator
-
     root = tmp_path / "ESC-50-master"
     write(root / "meta" / "esc50.csv", "filename,fold,target,category,esc10,src_file,take\n"
                                        "1-1-A-0.wav,1,0,dog,True,1,A\n2-2-A-1.wav,2,1,rooster,False,2,A\n")
@@ -410,22 +409,33 @@ def test_saved_audio_column_holds_paths_and_casts_to_undecoded_audio(tmp_path):
     assert loaded.cast_column("audio", Audio(decode=False))[0]["audio"] == {"bytes": None, "path": path}
 
 
-def test_cli_prepare_writes_the_folder_the_missing_list_and_the_summary(tmp_path):
+def test_cli_prepare_writes_the_folder_the_missing_list_and_the_summary(tmp_path, capsys):
     root = tmp_path / "esc50"
     write(root / "meta" / "esc50.csv", "filename,fold,target,category,esc10,src_file,take\n"
                                        "1-1-A-0.wav,1,0,dog,True,1,A\n3-3-A-0.wav,3,0,dog,True,3,A\n")
     clip(root / "audio" / "1-1-A-0.wav")
-    command = [sys.executable, "-m", "prepare_mint", "prepare", "esc50", str(root), "--output", str(tmp_path / "out"),
+    command = ["data", "prepare", "esc50", str(root), "--output", str(tmp_path / "out"),
                "--missing-list", str(tmp_path / "missing.tsv"), "--json", str(tmp_path / "counts.json"), "--quiet"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "esc50 ->" in done.stdout and (tmp_path / "missing.tsv").read_text() == "train\taudio/3-3-A-0.wav\n"
+    assert main(command) == 0, capsys.readouterr().err
+    assert "esc50 ->" in capsys.readouterr().out
+    assert (tmp_path / "missing.tsv").read_text() == "train\taudio/3-3-A-0.wav\n"
     assert json.loads((tmp_path / "counts.json").read_text())["splits"]["train"] == {
         "rows": 1, "missing": 1, "unreadable": 0, "unlabeled": 0, "excluded": 0}
     assert len(load_from_disk(str(tmp_path / "out"))["train"]) == 1
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert again.returncode != 0 and "--overwrite" in again.stderr
-    assert subprocess.run(command + ["--overwrite"], cwd=ROOT, capture_output=True, timeout=120).returncode == 0
+    assert main(command) != 0 and "--overwrite" in capsys.readouterr().err
+    assert main(command + ["--overwrite"]) == 0
+
+
+def test_cli_layouts_lists_every_dataset(capsys):
+    assert main(["data", "layouts"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(LAYOUTS)
+    assert lines[-1].split(None, 1)[1] == LAYOUTS["esc50"].layout
+
+
+def test_cli_prepare_names_an_unknown_dataset(tmp_path, capsys):
+    assert main(["data", "prepare", "librispeech", str(tmp_path), "--output", str(tmp_path / "out")]) == 1
+    assert "Unknown dataset 'librispeech'" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_guards_name_the_problem(tmp_path):

@@ -9,8 +9,9 @@ import pytest
 import soundfile
 import torch
 
-from mint.demo.whisper import convert_whisper_ctranslate2, default_model_dir, read_ctranslate2
+import mint.cli
 from mint.demo.corpus import EVENTS, INSTRUMENT_FAMILIES, LOUDNESS, WORDS, CorpusSettings, build_corpus, rms
+from mint.demo.whisper import convert_whisper_ctranslate2, default_model_dir, read_ctranslate2
 
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None and not os.environ.get("CI"),
@@ -18,8 +19,20 @@ pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None and not os.env
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return build_corpus(tmp_path_factory.mktemp("corpus"), progress=False)
+def corpus_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    build_corpus(folder, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_dir):
+    return build_corpus(corpus_dir, progress=False)  # the cached corpus
+
+
+def test_mint_corpus_prints_the_size_of_each_split(corpus_dir, corpus, capsys):
+    assert mint.cli.main(["corpus", "--output", str(corpus_dir), "--quiet"]) == 0
+    assert capsys.readouterr().out == f"{{'train': {len(corpus['train'])}, 'test': {len(corpus['test'])}}}\n"
 
 
 def test_corpus_size_labels_and_captions(corpus):
@@ -96,7 +109,7 @@ def test_whisper_conversion_matches_ctranslate2_on_real_speech(tmp_path, corpus)
 def test_short_window_encoder_keeps_the_first_positions(tmp_path):
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    convert_whisper_ctranslate2(output_dir=tmp_path / "short", max_source_positions=150)
+    assert mint.cli.main(["convert-whisper", "--output", str(tmp_path / "short"), "--max-source-positions", "150"]) == 0
     encoder = WhisperEncoder.from_pretrained(tmp_path / "short")
     _, variables = read_ctranslate2(f"{default_model_dir()}/model.bin")
     table = torch.from_numpy(variables["encoder/position_encodings/encodings"].astype(np.float32))

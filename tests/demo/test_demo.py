@@ -11,11 +11,12 @@ from datasets import Audio, Dataset
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-import mint.demo.run as demo_mint
 import modeling_mint
-from tests.utils import tiny
-from mint.demo.run import pooled_encoder_states
+from mint.demo import probe, report, run
+from mint.demo.probe import pooled_encoder_states
+from mint.demo.settings import PROBE_FILE, RESULTS_FILE, TASKS
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import tiny
 
 
 def _wav(seconds: float, seed: int, amplitude: float = 0.3) -> dict:
@@ -64,29 +65,29 @@ def test_probe_encoder_scores_each_held_out_program(tmp_path, monkeypatch):
     def split(programs, families, amplitudes, seed):
         audio = [_wav(0.6, seed + i, amplitude) for i, amplitude in enumerate(amplitudes + [0.3, 0.3])]
         columns = {"audio": audio, "program": programs + [None, None], "instrument_family": families + [None, None]}
-        for column, _ in demo_mint.TASKS.values():  # the other label types on other clips: not in the program table
+        for column, _ in TASKS.values():  # the other label types on other clips: not in the program table
             columns.setdefault(column, [None] * len(programs) + ["a", "b"])
         return Dataset.from_dict(columns).cast_column("audio", Audio(decode=False))
 
     train = split([1, 1, 1, 2, 2, 2], ["piano"] * 3 + ["organ"] * 3, [0.003] * 3 + [0.5] * 3, 0)
     test = split([3, 3, 3, 4, 4], ["piano"] * 3 + ["organ"] * 2, [0.003] * 5, 100)
-    monkeypatch.setattr(demo_mint, "build_corpus", lambda *a, **k: DatasetDict(train=train, test=test))
-    monkeypatch.setattr(demo_mint, "whisper_encoder_dir", lambda output: str(tmp_path))
-    demo_mint.write_results(str(tmp_path), _results())  # a finished demo in the same folder: no probe column yet
+    monkeypatch.setattr(probe, "build_corpus", lambda *a, **k: DatasetDict(train=train, test=test))
+    monkeypatch.setattr(probe, "whisper_encoder_dir", lambda output: str(tmp_path))
+    report.write_results(str(tmp_path), _results())  # a finished demo in the same folder: no probe column yet
     assert "Encoder probe" not in (tmp_path / "results.md").read_text()
-    table = demo_mint.probe_encoder(str(tmp_path), progress=False).splitlines()
+    table = probe.probe_encoder(str(tmp_path), progress=False).splitlines()
 
     assert table[2].startswith("| hidden state 0 | 60.0 |")  # 3 of the 5 held-out instrument clips
     assert table[-5:] == ["| Encoder features | piano (3) | organ (4) |", "|---|---|---|",
                           "| hidden state 0 | 100.0 | 0.0 |", "| hidden state 1 | 100.0 | 0.0 |",
                           "| hidden states 0 and -1 (the demo's) | 100.0 | 0.0 |"]
-    written = json.loads((tmp_path / demo_mint.PROBE_FILE).read_text())["accuracy"]
+    written = json.loads((tmp_path / PROBE_FILE).read_text())["accuracy"]
     assert list(written) == ["hidden state 0", "hidden state 1", "hidden states 0 and -1 (the demo's)"]
-    assert list(written["hidden state 0"]) == list(demo_mint.TASKS)
+    assert list(written["hidden state 0"]) == list(TASKS)
     assert written["hidden state 0"]["instrument family"] == pytest.approx(0.6)
     # The demo's results now carry the probe's best accuracy per label type.
-    bounds = json.loads((tmp_path / demo_mint.RESULTS_FILE).read_text())["encoder_probe"]
-    for name in demo_mint.TASKS:
+    bounds = json.loads((tmp_path / RESULTS_FILE).read_text())["encoder_probe"]
+    for name in TASKS:
         assert bounds[name]["accuracy"] == max(accuracy[name] for accuracy in written.values())
         assert bounds[name]["accuracy"] == written[bounds[name]["features"]][name]
     assert "Encoder probe, best features (supervised)" in (tmp_path / "results.md").read_text()
@@ -98,7 +99,7 @@ def _results() -> dict:
     classification = {name: {"vocabulary_ranking": 0.5 + i / 100,
                              "vocabulary_ranking_length_normalised": 0.6 + i / 100,
                              "embedding_zero_shot": 0.3 + i / 100, "chance": 0.25, "clips": 10 + i}
-                      for i, name in enumerate(demo_mint.TASKS)}
+                      for i, name in enumerate(TASKS)}
     return {"classification": classification, "retrieval": {"R@1": 0.1, "R@5": 0.2, "R@10": 0.3, "mAP@10": 0.15},
             "captioning": dict.fromkeys(("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider"), 0.5),
             "timing": {"total_s": 600.0, "stage1_s": 300.0, "stage2_s": 240.0}}
@@ -107,7 +108,7 @@ def _results() -> dict:
 def test_results_report_both_rankings_against_chance_and_the_probe_where_it_ran(tmp_path):
     header = ("| Held-out task | Vocabulary ranking, summed (stage 2) | Vocabulary ranking, length-normalised "
               "(stage 2) | Embedding zero-shot (stage 1) |")
-    table = demo_mint.write_results(str(tmp_path), _results())
+    table = report.write_results(str(tmp_path), _results())
     assert (tmp_path / "results.md").read_text() == table
     lines = table.splitlines()
     assert lines[:3] == [header + " Chance | Clips |", "|---|---|---|---|---|---|",
@@ -117,10 +118,10 @@ def test_results_report_both_rankings_against_chance_and_the_probe_where_it_ran(
     assert written["encoder_probe"] is None
     assert written["classification"]["loudness"]["vocabulary_ranking_length_normalised"] == pytest.approx(0.64)
 
-    probe = {f"hidden state {i}": dict.fromkeys(demo_mint.TASKS, accuracy) for i, accuracy in enumerate((0.7, 0.9))}
+    probe = {f"hidden state {i}": dict.fromkeys(TASKS, accuracy) for i, accuracy in enumerate((0.7, 0.9))}
     probe["hidden state 0"]["loudness"] = 0.95
-    (tmp_path / demo_mint.PROBE_FILE).write_text(json.dumps({"accuracy": probe}))
-    lines = demo_mint.write_results(str(tmp_path), _results()).splitlines()
+    (tmp_path / PROBE_FILE).write_text(json.dumps({"accuracy": probe}))
+    lines = report.write_results(str(tmp_path), _results()).splitlines()
     assert lines[:3] == [header + " Encoder probe, best features (supervised) | Chance | Clips |",
                          "|---|---|---|---|---|---|---|",
                          "| instrument family | 50.0 | 60.0 | 30.0 | 90.0 | 25.0 | 10 |"]
@@ -129,7 +130,7 @@ def test_results_report_both_rankings_against_chance_and_the_probe_where_it_ran(
     assert written["encoder_probe"]["loudness"] == {"accuracy": 0.95, "features": "hidden state 0"}
     assert written["encoder_probe"]["register"] == {"accuracy": 0.9, "features": "hidden state 1"}
     # Reported against chance and the probe only: no goals anywhere.
-    assert not hasattr(demo_mint, "goals")
+    assert not any(hasattr(module, "goals") for module in (probe, report, run))
     assert "goal" not in (tmp_path / "results.md").read_text().lower()
     assert "goal" not in (tmp_path / "results.json").read_text().lower()
 
@@ -147,22 +148,21 @@ def test_classification_ranks_the_labels_summed_and_length_normalised(monkeypatc
 
     monkeypatch.setattr(modeling_mint, "_sequence_log_likelihood", by_length)
     audio = [_wav(0.6, seed) for seed in range(4)]
-    columns = {column: [short, long, long, None] for column, _ in demo_mint.TASKS.values()}
+    columns = {column: [short, long, long, None] for column, _ in TASKS.values()}
     test = Dataset.from_dict({"audio": audio, **columns}).cast_column("audio", Audio(decode=False))
     torch.manual_seed(0)
     stage1, stage2 = MintForPreTraining(tiny.mint_config()).eval(), MintForConditionalGeneration(tiny.mint_config())
-    results = demo_mint.classification_results(stage1, stage2.eval(), tiny.processor(), test, progress=False)
-    assert list(results) == list(demo_mint.TASKS)
+    results = run.classification_results(stage1, stage2.eval(), tiny.processor(), test, progress=False)
+    assert list(results) == list(TASKS)
     for name, result in results.items():
         assert result["vocabulary_ranking"] == pytest.approx(1 / 3), name
         assert result["vocabulary_ranking_length_normalised"] == pytest.approx(2 / 3), name
         assert 0 <= result["embedding_zero_shot"] <= 1 and (result["chance"], result["clips"]) == (0.5, 3)
 
 
-
 def test_retrieval_in_pool_counts_as_mint_eval_retrieval():
     """Each distinct caption of the pool is a query, every clip with it relevant, as in `evaluate_retrieval`."""
-    from mint.evaluation.benchmarks import evaluate_retrieval
+    from mint.evaluation.retrieval import evaluate_retrieval
 
     captions = ["a dog barks", "a cat meows", "a dog barks", "rain falls", "a cat meows", "a dog barks"]
     test = Dataset.from_dict({"audio": [_wav(0.6, seed) for seed in range(6)], "caption": captions}).cast_column(
@@ -170,7 +170,7 @@ def test_retrieval_in_pool_counts_as_mint_eval_retrieval():
     torch.manual_seed(0)
     model, processor = MintForPreTraining(tiny.mint_config()).eval(), tiny.processor()
     with torch.no_grad():
-        metrics, similarity, pool = demo_mint.retrieval_in_pool(model, processor, test, pool_size=5, seed=1)
+        metrics, similarity, pool = run.retrieval_in_pool(model, processor, test, pool_size=5, seed=1)
     assert len(pool) == 5 and similarity.shape == (len(set(pool["caption"])), 5)
     expected = evaluate_retrieval(model, processor, pool, ["caption"], progress=False)
     assert expected["num_queries"] == similarity.shape[0]

@@ -1,4 +1,4 @@
-"""Evaluation: classification, retrieval, captioning, leakage, the mint-eval command; against hand values."""
+"""Evaluation: classification, retrieval, captioning, leakage, the mint eval command; against hand values."""
 
 import json
 
@@ -9,21 +9,16 @@ import torch
 from datasets import Audio, ClassLabel, Dataset
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-import mint.evaluation.benchmarks as evaluation_mint
+import mint.cli
 import modeling_mint
-from tests.utils import tiny
-from mint.evaluation.benchmarks import (
-    evaluate_captioning,
-    evaluate_classification,
-    evaluate_retrieval,
-    leakage_report,
-    markdown_table,
-    multi_label_auc,
-    retrieval_metrics,
-    vocabulary_ranking_scores,
-)
 from mint.evaluation.caption_metrics import compute_caption_metrics
+from mint.evaluation.captioning import evaluate_captioning
+from mint.evaluation.classification import evaluate_classification, multi_label_auc, vocabulary_ranking_scores
+from mint.evaluation.leakage import leakage_report
+from mint.evaluation.reports import markdown_table
+from mint.evaluation.retrieval import evaluate_retrieval, retrieval_metrics
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import tiny
 from tests.utils.audio import clips
 
 
@@ -144,16 +139,41 @@ def test_mint_eval_classify_length_normalize(eval_dataset, stage2, tmp_path):
     model.save_pretrained(tmp_path / "stage2")
     processor.save_pretrained(tmp_path / "stage2")
     eval_dataset.save_to_disk(str(tmp_path / "data"))
-    argv = ["classify", "--model", str(tmp_path / "stage2"), "--dataset", str(tmp_path / "data"), "--template",
+    argv = ["eval", "classify", "--model", str(tmp_path / "stage2"), "--dataset", str(tmp_path / "data"), "--template",
             "NSynth", "--quiet"]
     for flag, normalise in (([], False), (["--length-normalize"], True)):
         output = tmp_path / f"classify-{normalise}.json"
-        assert evaluation_mint.main(argv + flag + ["--output", str(output)]) == 0
+        assert mint.cli.main(argv + flag + ["--output", str(output)]) == 0
         written = json.loads(output.read_text())
         expected = evaluate_classification(model, processor, eval_dataset, template="NSynth", progress=False,
                                            length_normalize=normalise)
         assert written["length_normalize"] is normalise
         assert written["predictions"] == expected["predictions"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["classify", "--template", "NSynth", "--batch-size", "0"], "expected a positive integer, got '0'"),
+    (["retrieval", "--rerank-top-k", "0"], "expected a positive integer, got '0'"),
+    (["retrieval", "--rerank-top-k", "-1"], "expected a positive integer, got '-1'"),
+    (["caption", "--num-beams", "0"], "expected a positive integer, got '0'"),
+    (["caption", "--max-new-tokens", "x"], "expected an integer, got 'x'"),
+    (["classify", "--template", "NSynth", "--prompt", "It is"], "not allowed with argument"),
+    (["classify"], "one of the arguments --template --prompt is required"),
+])
+def test_mint_eval_parser_refuses_bad_options(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        mint.cli.main(["eval", *argv, "--model", "m", "--dataset", "d"])
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_mint_eval_refuses_a_model_of_the_other_stage(tmp_path, capsys):
+    config = tiny.mint_config()
+    config.architectures = ["MintForPreTraining"]
+    config.save_pretrained(tmp_path / "stage1")
+    argv = ["eval", "classify", "--model", str(tmp_path / "stage1"), "--dataset", str(tmp_path / "data"),
+            "--template", "NSynth"]
+    assert mint.cli.main(argv) == 1
+    assert "holds a stage-1 MINT model; this task evaluates a stage-2 one" in capsys.readouterr().err
 
 
 def test_length_normalize_is_for_vocabulary_ranking(eval_dataset, stage1):

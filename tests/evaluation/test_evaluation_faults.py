@@ -9,19 +9,18 @@ import torch
 import torch.nn.functional as F
 from datasets import Audio, Dataset
 
-import mint.evaluation.benchmarks as evaluation_mint
-from tests.utils import tiny
-from mint.evaluation.benchmarks import (
+import mint.evaluation.captioning
+from mint.evaluation.captioning import evaluate_captioning
+from mint.evaluation.classification import (
     embedding_scores,
-    evaluate_captioning,
     evaluate_classification,
-    evaluate_retrieval,
     label_prompts,
-    retrieval_metrics,
     vocabulary_ranking_scores,
 )
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from mint.evaluation.retrieval import evaluate_retrieval, retrieval_metrics
 from mint.evaluation.retrieval_index import MintRetrievalIndex
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import tiny
 from tests.utils.audio import clips
 
 
@@ -149,7 +148,7 @@ class WindowNamer(torch.nn.Module):
 
 def test_captioning_joins_the_window_captions_of_each_clip(long_clips, window_processor, monkeypatch):
     scored = {}
-    monkeypatch.setattr(evaluation_mint, "compute_caption_metrics",
+    monkeypatch.setattr(mint.evaluation.captioning, "compute_caption_metrics",
                         lambda predictions, references, allow_empty: scored.update(refs=references) or {})
     result = evaluate_captioning(WindowNamer(), window_processor, long_clips, batch_size=2, progress=False)
     assert result["predictions"] == ["low", "high high low", "high note"]
@@ -165,7 +164,7 @@ def test_cropping_warns_once_per_evaluation_with_the_count(long_clips, stage1):
         result = evaluate_classification(stage1, crop, long_clips, mode="embedding", batch_size=1, progress=False)
     cropped = [str(w.message) for w in caught if "cropped" in str(w.message)]
     assert cropped == ["2 clips are longer than 1.0 s and were cropped to their first 1.0 s; pass "
-                       "long_audio_policy='window' (mint-eval --long-audio-policy window) to use all of their audio."]
+                       "long_audio_policy='window' (mint eval --long-audio-policy window) to use all of their audio."]
     assert result["num_cropped"] == 2 and result["long_audio_policy"] == "crop"
 
 
@@ -186,7 +185,7 @@ def test_a_clip_too_short_is_named_by_row_and_file_or_skipped(with_a_short_clip,
     path = with_a_short_clip.cast_column("audio", Audio(decode=False))[2]["audio"]["path"]
     # Before: "audio clip 0 lasts 19.0 ms" (its place in a batch of one) aborted the evaluation.
     with pytest.raises(ValueError, match=rf"Row 2 of the dataset \({path!r}\): lasts 19.0 ms; the audio encoder needs "
-                                         r"at least 25 ms. Pass skip_invalid=True \(mint-eval --skip-invalid\)"):
+                                         r"at least 25 ms. Pass skip_invalid=True \(mint eval --skip-invalid\)"):
         evaluate_classification(stage1, processor, with_a_short_clip, mode="embedding", batch_size=1, progress=False)
     with pytest.warns(UserWarning, match=rf"Row 2 of the dataset \({path!r}\) is skipped"):
         result = evaluate_classification(stage1, processor, with_a_short_clip, mode="embedding", skip_invalid=True,

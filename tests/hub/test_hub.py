@@ -12,12 +12,16 @@ from safetensors import safe_open
 from huggingface_hub import ModelCard
 from transformers import (AutoModelForSpeechSeq2Seq, Data2VecAudioModel, T5ForConditionalGeneration,
                           Wav2Vec2FeatureExtractor)
+from transformers.dynamic_module_utils import get_relative_imports
 
-from tests.utils import tiny
+import mint.hub
+from checkpoint_mint import read_folder_config
 from mint.hub import assemble_mint, eval_results_from_json, model_card, save_for_hub
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-from tests.utils.tiny import WORDS
+from pipelines_mint import register_mint_pipelines
+from tests.utils import tiny
 from tests.utils.audio import clips
+from tests.utils.tiny import WORDS
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +147,7 @@ def run_offline(folder, tmp_path):
 def expected_outputs(model, processor, audio):
     from transformers import pipeline
 
+    register_mint_pipelines()  # the installed package's `audio-to-text`, the reference for the remote-code copy
     batch = processor(audio=audio, text=["this is a sound of"] * 2, text_target=["dog", "cat"], sampling_rate=16000)
     with torch.no_grad():
         logits = model(**batch).logits.flatten()
@@ -160,7 +165,9 @@ def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_
     assert {"configuration_mint.py", "modeling_mint.py", "processing_mint.py", "pipelines_mint.py", "README.md",
             "model.safetensors.index.json", "processor_config.json"} <= files
     assert len([f for f in files if f.endswith(".safetensors")]) > 1 and not any(f.endswith(".bin") for f in files)
-    config = json.loads(open(os.path.join(folder, "config.json")).read())
+    for module in [f for f in files if f.endswith(".py")]:  # remote code finds every module it imports
+        assert {f"{name}.py" for name in get_relative_imports(os.path.join(folder, module))} <= files, module
+    config = read_folder_config(folder)
     assert config["auto_map"]["AutoModelForSpeechSeq2Seq"] == "modeling_mint.MintForConditionalGeneration"
     assert config["auto_map"]["AutoModel"] == "modeling_mint.MintModel"
     assert "zero-shot-audio-classification" not in config["custom_pipelines"]  # the stock task stays stock
@@ -188,7 +195,7 @@ def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_pat
         keys = list(f.keys())
     assert keys and not any(k.startswith(("audio_model.", "language_model.")) for k in keys)
     assert any(k.startswith("qformer.") for k in keys) and "language_projection.weight" in keys
-    assert json.loads(open(os.path.join(folder, "config.json")).read())["base_models"] == bases
+    assert read_folder_config(folder)["base_models"] == bases
     assert model.config.base_models is None  # the in-memory model is unchanged
     audio = [a[:12000] for a in clips((16000, 12000))]
     np.save(tmp_path / "audio.npy", np.stack(audio))
@@ -201,7 +208,7 @@ def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_pat
     report = run_offline(folder, tmp_path)
     assert torch.equal(torch.tensor(report["logits"]), logits) and report["captions"] == captions
     moved = {"audio_model": str(tmp_path / "gone"), "language_model": components["llm"]}
-    config = json.loads(open(os.path.join(folder, "config.json")).read())
+    config = read_folder_config(folder)
     config["base_models"] = moved
     open(os.path.join(folder, "config.json"), "w").write(json.dumps(config))
     with pytest.raises(ValueError, match="does not store its frozen audio_model; it comes from the base model .*gone"):
@@ -212,7 +219,7 @@ def test_trained_parts_only_reassemble_from_the_base_folders(components, tmp_pat
 
 
 def test_trained_parts_with_lora_adapters_reload_merged(components, tmp_path):
-    from mint.training.trainer import add_lora
+    from mint.training.lora import add_lora
 
     model, processor = assembled(components)
     torch.manual_seed(0)
@@ -241,8 +248,6 @@ def test_trained_parts_with_lora_adapters_reload_merged(components, tmp_path):
 
 def test_push_to_hub_uploads_the_folder(components, tmp_path, monkeypatch):
     """No Hub here: a stand-in HfApi records what save_for_hub asks of it."""
-    import huggingface_hub
-
     calls = []
 
     class RecordingApi:
@@ -252,7 +257,7 @@ def test_push_to_hub_uploads_the_folder(components, tmp_path, monkeypatch):
         def upload_folder(self, folder_path, repo_id, **kwargs):
             calls.append(("upload_folder", repo_id, sorted(os.listdir(folder_path))))
 
-    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    monkeypatch.setattr(mint.hub, "HfApi", RecordingApi)
     model, processor = assembled(components)
     save_for_hub(model, processor, tmp_path / "b", push_to_hub=True, repo_id="org/mint")
     assert calls[0] == ("create_repo", "org/mint", True)

@@ -44,6 +44,21 @@ def test_a_clip_gives_the_same_features_alone_and_in_any_padded_batch(audio_conf
     assert not torch.allclose(batched[0], batched[1], atol=1e-3)  # distinct clips, distinct embeddings
 
 
+def test_the_padding_mask_leaves_no_state_on_the_encoder():
+    model = MintForPreTraining(tiny.mint_config()).eval()
+    attributes = set(vars(model.audio_model))
+    with torch.no_grad():
+        model.get_audio_features(**tiny.processor()(audio=clips((16000, 7000)), sampling_rate=16000))
+    assert all(not layer._forward_pre_hooks for layer in model.audio_model.encoder.pos_conv_embed.layers)
+    assert set(vars(model.audio_model)) == attributes
+
+
+def test_an_unknown_audio_keyword_is_refused():
+    model = MintForPreTraining(tiny.mint_config()).eval()
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['input_value'\]"):
+        model.get_audio_features(input_value=torch.randn(1, 16000))
+
+
 def test_whisper_clips_are_batch_invariant():
     whisper = WhisperConfig(d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=64,
                             decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64, num_mel_bins=80)

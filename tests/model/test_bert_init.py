@@ -1,10 +1,11 @@
-"""Initialising Bridge-Net's Q-Former from a real BERT checkpoint (issue: 'Initialisation from BERT')."""
+"""Initialising Bridge-Net's Q-Former from a real BERT checkpoint (section 2.1)."""
 
 import torch
 from transformers import BertModel
 
 from tests.utils import tiny
-from modeling_mint import MintForPreTraining, MintQFormerModel, bert_to_qformer_state_dict
+from convert_bert_mint import bert_to_qformer_state_dict
+from modeling_mint import MintForPreTraining, MintQFormerModel
 
 
 def test_text_only_qformer_equals_bert_hidden_states():

@@ -6,12 +6,10 @@ import pytest
 import torch
 
 from tests.utils import tiny
-from modeling_mint import MintForPreTraining, atg_attention_mask, mine_hard_negatives
+from modeling_mint import MintForPreTraining
+from objectives_mint import (alc_loss, alm_loss, atg_attention_mask, atg_input_ids, atg_loss, mine_hard_negatives,
+                             same_caption)
 from tests.utils.audio import CAPTIONS, clips
-
-
-
-
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +154,29 @@ def test_audio_padding_is_masked(model, processor):
     alone = processor(audio=[audio[2]], sampling_rate=16000)
     alone = audio_features(model, alone)
     assert torch.allclose(together[2], alone[0], atol=1e-5)
+
+
+def test_each_objective_runs_alone_on_tensors(model, processor):
+    """The objectives are functions of tensors: called one by one, they give what `forward` reports."""
+    inputs = batch(processor)
+    torch.manual_seed(3)
+    out = model(**inputs)
+    ids, mask = inputs["qformer_input_ids"], inputs["qformer_attention_mask"]
+    audio, audio_mask = model.encode_audio(input_values=inputs["input_values"],
+                                           audio_attention_mask=inputs["audio_attention_mask"])
+    positives = same_caption(ids, mask)
+    alc = alc_loss(out.audio_embeds, out.text_embeds, model.temperature(), positives, label_smoothing=0.1)
+    assert torch.equal(alc.loss, out.loss_alc) and torch.equal(alc.logits_per_audio, out.logits_per_audio)
+    torch.manual_seed(3)  # the same negatives as in `forward`, where nothing else draws random numbers in eval mode
+    alm = alm_loss(model.matching_logits, audio, audio_mask, ids, mask, alc.logits_per_audio, alc.logits_per_text,
+                   positives)
+    assert torch.equal(alm.negative_text_indices, out.alm_negative_text_indices)
+    assert torch.equal(alm.loss, out.loss_alm) and torch.equal(alm.labels, out.alm_labels)
+    decoder_ids = atg_input_ids(ids, model.config.qformer_config.dec_token_id)
+    pattern = atg_attention_mask(model.config.num_query_tokens, mask)
+    hidden = model.query_forward(audio, audio_mask, decoder_ids, pattern).last_hidden_state
+    atg = atg_loss(model.atg_head(hidden[:, model.config.num_query_tokens :]), decoder_ids, mask, label_smoothing=0.1)
+    assert torch.equal(atg.loss, out.loss_atg) and torch.equal(atg.logits, out.atg_logits)
 
 
 def test_hard_negative_mining_never_picks_a_positive():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from datasets import Audio, Dataset
 from transformers import pipeline
 from transformers.pipelines import ZeroShotAudioClassificationPipeline
 
+import mint
 from tests.utils import tiny
 from mint.hub import save_for_hub
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining, MintModel
@@ -118,6 +120,13 @@ def test_chat_messages_give_the_plain_call_output(stage2_folder):
                        text=["this is a sound of"] * 2)
     assert from_chat.keys() == direct.keys()
     assert all(torch.equal(from_chat[k], direct[k]) for k in direct)
+    # The pipeline reads a conversation with the processor's checks.
+    two_clips = [{"role": "user", "content": [conversations[0][0]["content"][0]] * 2}]
+    for reader in (captioner, processor.apply_chat_template):
+        with pytest.raises(ValueError, match="Conversation 0 holds 2 audio items; expected exactly one"):
+            reader(two_clips)
+    with pytest.raises(ValueError, match="each message needs a 'content' list"):
+        captioner([{"role": "user", "content": {"type": "audio"}}])
 
 
 REGISTRY_SCRIPT = """
@@ -136,7 +145,9 @@ print(json.dumps({"imported": imported, "stock_kept": {t: after[t] for t in stoc
 
 def test_importing_mint_patches_no_pipeline_task():
     modules = [name[:-3] for name in sorted(os.listdir(ROOT)) if name.endswith("_mint.py")]
-    assert {"modeling_mint", "pipelines_mint", "hub_mint", "training_mint"} <= set(modules)
+    modules += [module.name for module in pkgutil.walk_packages(mint.__path__, "mint.")
+                if not module.name.endswith("__main__")]
+    assert {"modeling_mint", "pipelines_mint", "mint.hub", "mint.training.trainer"} <= set(modules)
     result = subprocess.run([sys.executable, "-c", REGISTRY_SCRIPT, *modules], capture_output=True, text=True,
                             cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.utils import tiny
+from tests.utils.audio import clips as sample_clips
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -78,9 +79,7 @@ def test_integer_pcm_equals_its_float_scaling(processor, pcm):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(range(4)), size=st.integers(1, 4))
 def test_scores_and_captions_of_a_clip_do_not_depend_on_its_batch(model, processor, order, size):
-    from tests.utils.audio import clips as test_clips
-
-    audio = test_clips()
+    audio = sample_clips()
     chosen = list(order[:size])
     batch = processor(audio=[audio[i] for i in chosen], text=["this is a sound of"] * size, sampling_rate=16000)
     candidates = processor.tokenize_candidates(["dog", "cat meow", "piano"])
@@ -100,9 +99,7 @@ def test_scores_and_captions_of_a_clip_do_not_depend_on_its_batch(model, process
 @given(drop=st.sampled_from(["input_ids", "qformer_input_ids", "labels", "audio_attention_mask"]),
        rows=st.integers(1, 2))
 def test_mismatched_batches_are_refused_by_name(model, processor, drop, rows):
-    from tests.utils.audio import clips as test_clips
-
-    batch = dict(processor(audio=test_clips()[:3], text=["this is a sound of"] * 3, text_target=["dog"] * 3,
+    batch = dict(processor(audio=sample_clips()[:3], text=["this is a sound of"] * 3, text_target=["dog"] * 3,
                            sampling_rate=16000))
     batch[drop] = batch[drop][:rows]
     with pytest.raises(ValueError, match=f"{drop} holds {rows} rows but the audio holds 3 clips"):
@@ -110,9 +107,7 @@ def test_mismatched_batches_are_refused_by_name(model, processor, drop, rows):
 
 
 def test_stage2_entry_points_refuse_bad_inputs_clearly(model, processor):
-    from tests.utils.audio import clips as test_clips
-
-    batch = dict(processor(audio=test_clips()[:2], text=["this is a sound of"] * 2, text_target=["dog", "cat"],
+    batch = dict(processor(audio=sample_clips()[:2], text=["this is a sound of"] * 2, text_target=["dog", "cat"],
                            sampling_rate=16000))
     candidates = processor.tokenize_candidates(["dog", "cat"])
     nan_audio = {**batch, "input_values": batch["input_values"].clone()}
@@ -133,6 +128,6 @@ def test_stage2_entry_points_refuse_bad_inputs_clearly(model, processor):
     with pytest.raises(ValueError, match="audio placeholder tokens"):
         model(**{**batch, "input_ids": batch["input_ids"][:, 2:], "attention_mask": batch["attention_mask"][:, 2:]})
     with pytest.raises(TypeError, match="audios"):
-        processor(audios=test_clips()[:1], sampling_rate=16000)
+        processor(audios=sample_clips()[:1], sampling_rate=16000)
 
 

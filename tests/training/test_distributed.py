@@ -18,10 +18,9 @@ from datasets import Audio, Dataset
 from torch.nn.parallel import DistributedDataParallel
 
 import distributed_mint
-from tests.utils import tiny
 from modeling_mint import MintForPreTraining
+from tests.utils import ROOT, tiny
 from tests.utils.audio import clips
-from tests.utils import ROOT
 
 
 # Four words each, so both processes hold the same number of ATG tokens (the ATG loss is a token mean).
@@ -119,8 +118,8 @@ def free_port() -> str:
 
 
 def launch(command, tmp_path, extra_env=None):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]), "OMP_NUM_THREADS": "1",
-           **(extra_env or {})}
+    """Runs `command` in `tmp_path`; the launched processes find the `tests` package under the repository root."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1", **(extra_env or {})}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result

@@ -1,4 +1,4 @@
-"""mint-train plan: a recipe resolved on prepared fixture datasets, its numbers against hand computation."""
+"""mint plan: a recipe resolved on prepared fixture datasets, its numbers against hand computation."""
 
 import json
 import math
@@ -12,15 +12,17 @@ import torch
 from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
-from tests.utils import tiny
-from mint.data.examples import INSTRUCTION_TEMPLATES, get_template
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-from mint.training.plan import parameter_memory, plan_recipe, training_steps
+import mint.cli
 from mint.data.releases import prepare_dataset
-from tests.utils.releases import (clip, fma_release, fsd50k_release, music4all_release, nsynth_release, openmic_release,
-                          audioset_release, vggsound_release, wavcaps_release, write)
-from mint.training.trainer import MintRecipe, build_train_dataset, load_recipe
-from tests.utils import ROOT
+from mint.data.templates import INSTRUCTION_TEMPLATES, get_template
+from mint.training.plan import parameter_memory, plan_recipe, training_steps
+from mint.training.recipe import MintRecipe, load_recipe
+from mint.training.train_data import build_train_dataset
+from mint.training.trainer import train
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import ROOT, tiny
+from tests.utils.releases import (audioset_release, clip, fma_release, fsd50k_release, music4all_release,
+                                  nsynth_release, openmic_release, vggsound_release, wavcaps_release, write)
 
 
 ESC50_CSV = "filename,fold,target,category,esc10,src_file,take\n" + "".join(
@@ -166,7 +168,7 @@ def test_clear_early_errors_all_at_once(data, mint_folder, tmp_path):
     with pytest.raises(ValueError) as error:
         plan_recipe(recipe, num_processes=4)
     message = str(error.value)
-    assert "dataset 1" in message and "does not exist" in message and "mint-data prepare" in message
+    assert "dataset 1" in message and "does not exist" in message and "mint data prepare" in message
     assert "dataset 2" in message and "No instruction template named 'ESC-50'" in message
     assert "dataset 3" in message and "no caption column 'caption'" in message and "'label'" in message
     assert "dataset 4" in message and "1 of 2 rows have an empty 'label'" in message and "--labeled-only" in message
@@ -181,12 +183,35 @@ def test_clear_early_errors_all_at_once(data, mint_folder, tmp_path):
         plan_recipe(stage1)
 
 
+def test_plan_runs_the_checks_train_runs(data, mint_folder, tmp_path):
+    """`recipe_problems` is what `train` checks before it starts: the plan refuses the same recipes."""
+    streamed = stage2_recipe(data, mint_folder, max_steps=-1, training_args={"fp16": True}, datasets=[
+        {"path": str(data / "esc50-ready"), "template": "AudioSet", "streaming": True}])
+    with pytest.raises(ValueError) as error:
+        plan_recipe(streamed)
+    assert "set max_steps" in str(error.value) and "T5 overflows in fp16" in str(error.value)
+    with pytest.raises(ValueError, match="T5 overflows in fp16"):
+        train(streamed)
+    with pytest.raises(ValueError, match="set max_steps"):
+        build_train_dataset(streamed)
+
+
+def test_cli_refuses_bad_numbers_in_the_parser(tmp_path, capsys):
+    for argv in (["plan", "r.json", "--processes", "0"], ["plan", "r.json", "--processes", "-2"],
+                 ["plan", "r.json", "--accumulation", "0"], ["train", "r.json", "--max-train-minutes", "0"],
+                 ["train", "r.json", "--max-train-minutes", "nan"]):
+        with pytest.raises(SystemExit) as exit_:
+            mint.cli.main(argv)
+        assert exit_.value.code == 2, argv
+        assert "expected a" in capsys.readouterr().err, argv
+
+
 def test_cli_plan_prints_and_writes_json(data, mint_folder, tmp_path):
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({"stage": 1, "model": mint_folder, "batch_size": 8,
                                   "datasets": [{"path": str(data / "clotho-ready")}]}))
-    command = [sys.executable, "-m", "training_mint", "plan", str(recipe), "--processes", "2", "--set",
-               "num_train_epochs=2", "--json", str(tmp_path / "plan.json")]
+    command = [sys.executable, "-m", "mint", "plan", str(recipe), "num_train_epochs=2", "--processes", "2", "--json",
+               str(tmp_path / "plan.json")]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     saved = json.loads((tmp_path / "plan.json").read_text())
@@ -212,7 +237,7 @@ def test_paper_recipes_cover_table1_with_the_papers_settings():
 
 
 def test_paper_stage2_recipe_plans_on_prepared_fixture_releases(tmp_path, mint_folder, monkeypatch):
-    """Every folder, split and column the stage-2 recipe names is one `mint-data prepare` writes."""
+    """Every folder, split and column the stage-2 recipe names is one `mint data prepare` writes."""
     releases = tmp_path / "releases"
     for name, build in (("audioset", audioset_release), ("vggsound", vggsound_release), ("nsynth", nsynth_release),
                         ("fsd50k", fsd50k_release), ("music4all", music4all_release), ("fma", fma_release),

@@ -1,7 +1,6 @@
 """Datasets larger than memory: streamed recipes, the feature cache in shards (several processes or machines, resumed,
 merged), fp16 refused for T5, and the paper-size check and scale benchmark at smoke size."""
 
-import importlib.util
 import itertools
 import json
 import os
@@ -15,26 +14,22 @@ import torch
 from datasets import Audio, Dataset, IterableDataset, load_from_disk
 from transformers import set_seed
 
-from tests.utils import tiny
-from mint.data.examples import (
-    SHARD_COMPLETE_MARKER,
-    MintDataCollator,
-    cache_audio_features,
-    feature_cache_shards_dir,
-    merge_feature_cache,
-    to_caption_pairs,
-)
+import mint.cli
+from audio_encoder_mint import ENCODER_FEATURES_KEY as FEATURES
+from mint.data.cache import SHARD_COMPLETE_MARKER, cache_audio_features, feature_cache_shards_dir, merge_feature_cache
+from mint.data.collator import MintDataCollator
+from mint.data.examples import to_caption_pairs
+from mint.training.recipe import check_llm_precision
+from mint.training.train_data import build_train_dataset
+from mint.training.trainer import load_model, train, training_arguments
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import ROOT, tiny
 from tests.utils.audio import clips
 from tests.utils.training import CrashAt, LossRecorder, recipe
-from mint.training.trainer import build_train_dataset, check_llm_precision, load_model, main, train, training_arguments
-from tests.utils import ROOT
 
 
 CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
             "a drum hits loudly"]
-# The feature cache's column of encoder outputs.
-FEATURES = "audio_encoder_features"
 
 
 @pytest.fixture(scope="module")
@@ -218,37 +213,29 @@ def test_cache_features_command_shards_and_merge(saved_dataset, folders, one_go,
     to_caption_pairs(load_from_disk(saved_dataset)).save_to_disk(pairs_folder)
     common = ["cache-features", "--model", folders[1], "--dataset", pairs_folder, "--output", str(tmp_path / "c"),
               "--batch-size", "3", "--num-shards", "2", "--quiet"]
-    main(common + ["--shard-index", "0"])
+    assert mint.cli.main(common + ["--shard-index", "0"]) == 0
     marker = os.path.join(feature_cache_shards_dir(tmp_path / "c"), "shard-00000-of-00002", SHARD_COMPLETE_MARKER)
     with open(marker) as f:
         assert json.load(f)["num_rows"] == 3
-    main(common + ["--shard-index", "1"])
-    main(["cache-features", "--merge", "--output", str(tmp_path / "c"), "--max-shard-size", "10MB", "--quiet"])
+    assert mint.cli.main(common + ["--shard-index", "1"]) == 0
+    assert mint.cli.main(["cache-features", "--merge", "--output", str(tmp_path / "c"), "--max-shard-size", "10MB",
+                          "--quiet"]) == 0
     assert_same_cache(load_from_disk(str(tmp_path / "c")).with_format("numpy", columns=[FEATURES],
                                                                       output_all_columns=True), one_go)
 
 
 # ---- precision ------------------------------------------------------------------------------------------------------
 
-def test_fp16_is_refused_for_a_t5_llm(folders, tmp_path, monkeypatch):
+def test_fp16_is_refused_for_a_t5_llm(folders, tmp_path):
     with pytest.raises(ValueError, match=r"T5 overflows in fp16.*Use bf16"):
         training_arguments(recipe(folders[2], tmp_path, stage=2, training_args={"fp16": True}))
     with pytest.raises(ValueError, match="fp16 is refused with a t5 LLM"):
         check_llm_precision("t5", "fp16")
     for llm, precision in (("t5", "bf16"), ("t5", "fp32"), ("opt", "fp16")):
         assert check_llm_precision(llm, precision) is None
-    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
-    with pytest.raises(ValueError, match="T5 overflows in fp16"):
-        paper_size_check().main(["--tiny", "--precision", "fp16"])
-
-
-def paper_size_check():
-    """The script as a module (its folder on `sys.path`, as when it runs)."""
-    spec = importlib.util.spec_from_file_location("paper_size_check", os.path.join(ROOT, "benchmarks",
-                                                                                   "paper_size_check.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    check = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "paper_size_check.py"), "--tiny",
+                            "--precision", "fp16"], capture_output=True, text=True, timeout=300)
+    assert check.returncode != 0 and "ValueError: fp16 is refused with a t5 LLM: T5 overflows in fp16" in check.stderr
 
 
 def run_benchmark(name: str, output, *args: str) -> tuple[subprocess.CompletedProcess, dict]:

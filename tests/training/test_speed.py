@@ -1,4 +1,4 @@
-"""The opt-in speed levers of `speed_mint` leave outputs unchanged: exactly, or within bf16 rounding where the
+"""The opt-in speed levers of `mint.training.speed` leave outputs unchanged: exactly, or within bf16 rounding where the
 arithmetic changes (Bridge-Net under autocast)."""
 
 import os
@@ -9,19 +9,18 @@ import pytest
 import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
-from tests.utils import tiny
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.training.speed import (
-    CACHED_FEATURES,
     CACHED_FEATURES_MASK,
     autocast_bridge,
     compile_regions,
     length_grouped_loss,
     remove_autocast_bridge,
     split_by_length,
-    static_cache_generation,
     transformer_layers,
 )
+from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import tiny
 
 
 PROMPTS = ["generate audio caption :", "this is a sound of", "the genre of this music is", "this is",
@@ -152,10 +151,10 @@ def test_length_groups_cut_cached_audio_frames_and_honour_num_items_in_batch():
     with torch.no_grad():
         features, frames = model.get_audio_encoder_features(input_values=batch.pop("input_values"),
                                                                   audio_attention_mask=batch.pop("audio_attention_mask"))
-    batch.update({CACHED_FEATURES: features, CACHED_FEATURES_MASK: frames})
+    batch.update({ENCODER_FEATURES_KEY: features, CACHED_FEATURES_MASK: frames})
     groups = split_by_length(batch, 2)
-    assert all(g[CACHED_FEATURES].shape[1] == int(g[CACHED_FEATURES_MASK].sum(-1).max()) for g in groups)
-    assert any(g[CACHED_FEATURES].shape[1] < features.shape[1] for g in groups)
+    assert all(g[ENCODER_FEATURES_KEY].shape[1] == int(g[CACHED_FEATURES_MASK].sum(-1).max()) for g in groups)
+    assert any(g[ENCODER_FEATURES_KEY].shape[1] < features.shape[1] for g in groups)
     count = int((batch["labels"] != -100).sum()) * 4  # as under 4 steps of gradient accumulation
     expected = model(**batch, num_items_in_batch=count).loss
     torch.testing.assert_close(length_grouped_loss(model, batch, 2, num_items_in_batch=count), expected,
@@ -163,11 +162,11 @@ def test_length_groups_cut_cached_audio_frames_and_honour_num_items_in_batch():
 
 
 def test_static_cache_generation_equals_default_greedy():
+    """transformers' static key/value cache (`benchmark_mint.py --static-cache`) decodes as the default cache does."""
     model, batch = stage2(text_config=tiny.t5_config(initializer_factor=5.0))  # varied tokens, not one repeated
     batch.pop("labels")
     kwargs = dict(max_new_tokens=8, min_new_tokens=8, num_beams=1, do_sample=False)
     default = model.generate(**batch, **kwargs)
     assert len(default[:, 1:].unique()) > 3
-    static_cache_generation(model)
-    assert model.language_model.generation_config.cache_implementation == "static"
+    model.language_model.generation_config.cache_implementation = "static"
     assert torch.equal(model.generate(**batch, **kwargs), default)

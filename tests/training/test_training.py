@@ -10,37 +10,18 @@ import pytest
 import torch
 from datasets import Dataset, concatenate_datasets, load_from_disk
 
-from tests.utils import tiny
-from mint.data.examples import (
-    INSTRUCTION_TEMPLATES,
-    MintDataCollator,
-    cache_audio_features,
-    get_template,
-    label_text,
-    mix_datasets,
-    register_template,
-    to_caption_pairs,
-    to_mint_examples,
-)
+from mint.data.cache import cache_audio_features
+from mint.data.collator import MintDataCollator
+from mint.data.examples import label_text, mix_datasets, to_caption_pairs, to_mint_examples
+from mint.data.templates import INSTRUCTION_TEMPLATES, get_template, register_template
+from mint.training.checkpoints import COMPLETE_MARKER, last_complete_checkpoint
+from mint.training.collator import ROW_COLUMN, SOURCE_COLUMN, number_rows
+from mint.training.lora import add_lora, lora_base_folders, save_lora_run
+from mint.training.recipe import MintRecipe, default_recipe, load_recipe, per_device_batch_size
+from mint.training.trainer import MintTrainer, load_model, train, training_arguments
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-from mint.training.trainer import (
-    COMPLETE_MARKER,
-    MintRecipe,
-    MintTrainer,
-    add_lora,
-    default_recipe,
-    lora_base_folders,
-    save_lora_run,
-    last_complete_checkpoint,
-    load_model,
-    load_recipe,
-    per_device_batch_size,
-    train,
-    training_arguments,
-)
+from tests.utils import tiny
 from tests.utils.training import CrashAt, LossRecorder, make_audio_dataset, make_mint_folder, recipe
-
-
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +29,9 @@ def audio_dataset(tmp_path_factory):
     return make_audio_dataset(tmp_path_factory.mktemp("audio"))
 
 
-
-
 @pytest.fixture(scope="module")
 def mint_folder(tmp_path_factory):
     return make_mint_folder(tmp_path_factory.mktemp("mint"))
-
-
-
-
 
 
 # ---- templates and data -------------------------------------------------------------------------------------------
@@ -116,8 +91,8 @@ def test_default_recipes_are_the_papers(tmp_path):
     assert (stage1.learning_rate, stage1.warmup_steps, stage1.lr_scheduler_type, stage1.batch_size) == (
         1e-4, 2000, "linear", 64)
     assert (stage1.num_train_epochs, stage2.num_train_epochs) == (5.0, 3.0)
-    printed = subprocess.run([sys.executable, "-m", "training_mint", "print-recipe", "stage2"], capture_output=True,
-                             text=True, check=True, env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout
+    printed = subprocess.run([sys.executable, "-m", "mint", "recipe", "stage2"], capture_output=True, text=True,
+                             check=True).stdout
     path = tmp_path / "r.json"
     path.write_text(printed)
     loaded = load_recipe(path, ["batch_size=32", "output_dir=elsewhere"])
@@ -168,7 +143,6 @@ def test_batch_size_must_divide_across_processes():
 # ---- Trainer runs ---------------------------------------------------------------------------------------------------
 
 
-
 def test_stage1_then_stage2_with_trainer(audio_dataset, mint_folder, tmp_path):
     recorder = LossRecorder()
     trainer = train(recipe(mint_folder, tmp_path / "s1", stage1_objectives=["alc", "atg"]),
@@ -197,8 +171,6 @@ def test_stage2_must_start_from_a_mint_checkpoint(audio_dataset, tmp_path):
 
 def test_trainer_counts_every_target_token(audio_dataset, mint_folder, tmp_path):
     """num_items_in_batch must be the number of target tokens: one-word labels + EOS are 2 tokens each, not 1."""
-    from mint.training.trainer import MintTrainer, training_arguments
-
     model = MintForConditionalGeneration.from_pretrained(mint_folder)
     trainer = MintTrainer(model=model, args=training_arguments(recipe(mint_folder, tmp_path, stage=2)))
     examples = to_mint_examples(audio_dataset, "NSynth")
@@ -223,8 +195,6 @@ def test_gradient_accumulation_gives_the_larger_batch_update(audio_dataset, mint
         # Float noise only: averaging the two micro-batches' token means instead would be off by several percent
         # here, since their target-token counts differ.
         assert (update_acc - update_big).norm() / update_big.norm() < 1e-3, name
-
-
 
 
 def test_resume_continues_with_exactly_the_uninterrupted_losses(audio_dataset, mint_folder, tmp_path):
@@ -268,9 +238,9 @@ def test_feature_cache_gives_the_same_losses(audio_dataset, mint_folder, tmp_pat
 
 def test_cache_features_command_writes_a_dataset(audio_dataset, mint_folder, tmp_path):
     to_caption_pairs(audio_dataset).save_to_disk(str(tmp_path / "pairs"))
-    result = subprocess.run([sys.executable, "-m", "training_mint", "cache-features", "--model", mint_folder,
-                             "--dataset", str(tmp_path / "pairs"), "--output", str(tmp_path / "c"), "--dtype",
-                             "float16"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    result = subprocess.run([sys.executable, "-m", "mint", "cache-features", "--model", mint_folder, "--dataset",
+                             str(tmp_path / "pairs"), "--output", str(tmp_path / "c"), "--dtype", "float16"],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Caching audio features" in result.stderr  # the progress bar
     cached = load_from_disk(str(tmp_path / "c"))
@@ -380,7 +350,6 @@ def test_group_by_length_batches_clips_of_similar_length(audio_dataset, mint_fol
     cached = cache_audio_features(encoder, tiny.processor(), audio_dataset, tmp_path / "cache", progress=False)
     # The sampler sorts within mega-batches of up to 50 batches, as many as the dataset allows.
     examples = concatenate_datasets([to_mint_examples(cached, "NSynth", audio_column="audio_encoder_features")] * 8)
-    from mint.training.trainer import MintTrainer, training_arguments
 
     def padding(group_by_length):
         args = training_arguments(recipe(mint_folder, tmp_path / f"g{group_by_length}", stage=2, batch_size=2,
@@ -416,8 +385,6 @@ def test_speed_levers_from_the_recipe(audio_dataset, mint_folder, tmp_path):
 
 def test_a_shuffled_mixture_from_the_feature_cache_is_numbered_and_keeps_its_numpy_features(audio_dataset, mint_folder,
                                                                                              tmp_path):
-    from mint.training.trainer import ROW_COLUMN, SOURCE_COLUMN, number_rows
-
     encoder = MintForPreTraining.from_pretrained(mint_folder)
     cached = cache_audio_features(encoder, tiny.processor(), audio_dataset, tmp_path / "cache", progress=False)
     mixture = concatenate_datasets([to_mint_examples(cached, "NSynth", audio_column="audio_encoder_features")] * 2)

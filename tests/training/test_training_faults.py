@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
@@ -13,12 +12,15 @@ import torch
 from datasets import Audio, Dataset, load_from_disk
 from transformers import TrainerCallback
 
-from tests.utils import tiny
-from mint.data.examples import MintDataCollator, cache_audio_features, to_caption_pairs, to_mint_examples
+from mint.data.cache import cache_audio_features
+from mint.data.collator import MintDataCollator
+from mint.data.examples import to_caption_pairs, to_mint_examples
+from mint.training.collator import CheckedBatch, CheckedCollator, number_rows
+from mint.training.trainer import MintTrainer, train, training_arguments
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
+from tests.utils import tiny
 from tests.utils.audio import clips
 from tests.utils.training import LossRecorder, make_audio_dataset, make_mint_folder, recipe
-from mint.training.trainer import CheckedCollator, MintTrainer, number_rows, train, training_arguments
 
 
 CAPTIONS = ["a dog barks", "a cat meows", "rain on a roof", "a flute plays"]
@@ -83,12 +85,11 @@ def test_invalid_examples_are_skipped_and_counted_when_the_recipe_asks(poisoned_
 
 
 def test_the_recipe_names_the_dataset_and_the_command_fails(poisoned_cache, mint_folder, tmp_path):
-    """The original report: `mint-train run` on a corrupt cache exited 0 with NaN weights saved."""
+    """The original report: `mint train` on a corrupt cache exited 0 with NaN weights saved."""
     spec = recipe(mint_folder, tmp_path / "out", datasets=[{"path": poisoned_cache}])
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(dataclasses.asdict(spec)))
-    run = subprocess.run([sys.executable, "-m", "training_mint", "run", str(path)], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    run = subprocess.run([sys.executable, "-m", "mint", "train", str(path)], capture_output=True, text=True)
     assert run.returncode != 0
     assert f"row 1 of {poisoned_cache!r}, column 'audio_encoder_features'" in run.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
@@ -166,7 +167,11 @@ def test_windows_of_a_long_clip_train_as_examples_of_its_text():
                                            "caption": ["a dog barks", "a cat meows"]}))
     collator = CheckedCollator(MintDataCollator(windowed, stage=1), ["'clips'"])
     batch = collator([pairs[0], pairs[1]])
-    assert "clip_index" not in batch and batch["input_values"].shape[0] == 3  # two windows of 0.5 s, one of 0.375 s
-    assert windowed.qformer_tokenizer.batch_decode(batch["qformer_input_ids"], skip_special_tokens=True) == [
+    assert isinstance(batch, CheckedBatch)
+    inputs = batch.model_inputs
+    assert "clip_index" not in inputs and inputs["input_values"].shape[0] == 3  # two windows of 0.5 s, one of 0.375 s
+    assert windowed.qformer_tokenizer.batch_decode(inputs["qformer_input_ids"], skip_special_tokens=True) == [
         "a dog barks", "a dog barks", "a cat meows"]
-    assert batch["mint_examples"] == ["row 0 of 'clips'", "row 1 of 'clips'"] and batch["mint_skipped"] == 0
+    assert batch.examples == ["row 0 of 'clips'", "row 1 of 'clips'"] and batch.skipped == 0
+    # The record of the examples stays beside the model's inputs, never among them.
+    assert set(inputs) == set(MintDataCollator(windowed, stage=1)([pairs[0], pairs[1]])) - {"clip_index"}

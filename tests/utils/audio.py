@@ -6,7 +6,6 @@ import numpy as np
 CAPTIONS = ["a dog barks loudly", "a cat meows", "a piano plays a low note softly", "rain on a roof"]
 
 
-
 def clips(lengths=(16000, 12000, 9000, 14000), seed=0):
     """Distinct sounds (tones, noise, a click train), so that a tiny random encoder can tell them apart."""
     rng = np.random.default_rng(seed)

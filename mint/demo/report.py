@@ -1,0 +1,101 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""The demo's report in its output folder: `results.json`, the Markdown table `results.md` (with the encoder probe's
+best accuracies where the probe has run there) and the plots `demo_plots.png`."""
+
+import json
+import os
+
+from mint.demo.settings import POOL_SIZE, PROBE_FILE, RESULTS_FILE, TASKS
+
+
+def encoder_probe_bounds(output: str) -> dict[str, dict] | None:
+    """
+    Each label type's best held-out accuracy of the encoder probe that `mint demo --probe-encoder` wrote into
+    `output`, over the feature sets it probed (`{"accuracy", "features"}`); None where it has not run there.
+    """
+    path = os.path.join(output, PROBE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        accuracy = json.load(f)["accuracy"]
+    bounds = {}
+    for name in TASKS:
+        of_task = {features: by_task[name] for features, by_task in accuracy.items()}
+        best = max(of_task, key=of_task.get)
+        bounds[name] = {"accuracy": of_task[best], "features": best}
+    return bounds
+
+
+def write_results(output: str, results: dict) -> str:
+    """
+    Writes `results` to `results.json` and their table to `results.md` in `output`, with the encoder probe's best
+    accuracy per label type (`encoder_probe`) where the probe's results are in `output`; returns the table.
+    """
+    results["encoder_probe"] = encoder_probe_bounds(output)
+    with open(os.path.join(output, RESULTS_FILE), "w") as f:
+        json.dump(results, f, indent=2)
+    table = results_table(results)
+    with open(os.path.join(output, "results.md"), "w") as f:
+        f.write(table)
+    return table
+
+
+def results_table(results: dict) -> str:
+    """
+    The demo's results in Markdown: per label type the accuracies of vocabulary ranking (summed, the paper's, and
+    length-normalised), of embedding zero-shot, of the encoder probe (where `results["encoder_probe"]` holds it) and
+    chance; then retrieval, captioning and the wall time.
+    """
+    probe = results.get("encoder_probe")
+    columns = ["Held-out task", "Vocabulary ranking, summed (stage 2)",
+               "Vocabulary ranking, length-normalised (stage 2)", "Embedding zero-shot (stage 1)"]
+    if probe:
+        columns.append("Encoder probe, best features (supervised)")
+    columns += ["Chance", "Clips"]
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    for name, c in results["classification"].items():
+        accuracies = [c["vocabulary_ranking"], c["vocabulary_ranking_length_normalised"], c["embedding_zero_shot"]]
+        if probe:
+            accuracies.append(probe[name]["accuracy"])
+        accuracies.append(c["chance"])
+        lines.append(f"| {name} | " + " | ".join(f"{100 * a:.1f}" for a in accuracies) + f" | {c['clips']} |")
+    r = results["retrieval"]
+    lines += ["", f"Text-to-audio retrieval, pool of {POOL_SIZE} held-out clips: R@1 {100 * r['R@1']:.1f}, "
+                  f"R@5 {100 * r['R@5']:.1f}, R@10 {100 * r['R@10']:.1f}, mAP@10 {100 * r['mAP@10']:.1f}", ""]
+    c = results["captioning"]
+    fmt = lambda x: "n/a" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    lines += ["| BLEU-1 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | SPICE | SPIDEr |", "|---|---|---|---|---|---|---|",
+              "| " + " | ".join(fmt(c[k]) for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice",
+                                                       "spider")) + " |", "",
+              f"Wall time: {results['timing']['total_s'] / 60:.1f} min "
+              f"(stage 1 {results['timing']['stage1_s'] / 60:.1f}, stage 2 {results['timing']['stage2_s'] / 60:.1f})"]
+    return "\n".join(lines) + "\n"
+
+
+def plots(output: str, stage1_logs: list[dict], stage2_logs: list[dict], similarity) -> str:
+    """
+    Stage 1's losses and stage 2's loss over the steps of their Trainer logs, and the retrieval similarity matrix
+    (`(queries, clips)`), in `demo_plots.png` in `output`; returns its path.
+    """
+    import matplotlib  # the `[demo]` extra: only the demo's last step needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    for name in ("loss_alc", "loss_alm", "loss_atg"):
+        points = [(log["step"], log[name]) for log in stage1_logs if name in log]
+        if points:
+            axes[0].plot(*zip(*points), label=name)
+    axes[0].set(title="Stage 1 losses", xlabel="step")
+    axes[0].legend()
+    points = [(log["step"], log["loss"]) for log in stage2_logs if "loss" in log]
+    axes[1].plot(*zip(*points))
+    axes[1].set(title="Stage 2 LM loss", xlabel="step")
+    image = axes[2].imshow(similarity, aspect="auto", cmap="viridis")
+    axes[2].set(title="Text-to-audio similarity (held-out pool)", xlabel="clip", ylabel="caption")
+    figure.colorbar(image, ax=axes[2])
+    figure.tight_layout()
+    path = os.path.join(output, "demo_plots.png")
+    figure.savefig(path, dpi=110)
+    return path

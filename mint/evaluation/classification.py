@@ -1,0 +1,208 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""Classification (Table 2, section 4.1; Table 6): candidates scored by vocabulary ranking under the LLM (stage 2) or by
+embedding similarity to label prompts (stage 1); accuracy, or macro PR-AUC and ROC-AUC for multi-label datasets."""
+
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from mint.data.examples import check_columns, label_names, label_text, undecoded_audio
+from mint.data.templates import get_template
+from mint.evaluation.embeddings import clip_embeddings, text_embeddings
+from mint.evaluation.reading import ClipReader, inputs_on, model_device
+from processing_mint import mean_over_windows
+
+
+DEFAULT_LABEL_TEMPLATE = "This is a sound of {label}."
+
+
+def candidate_labels(dataset: Dataset, label_column: str) -> list[str]:
+    """The class names of a `ClassLabel` column, else the sorted distinct labels."""
+    names = label_names(dataset, label_column)
+    if names is not None:
+        return list(names)
+    values = dataset[label_column]
+    flat = [v for value in values for v in (value if isinstance(value, (list, tuple)) else [value])]
+    return sorted({label_text(v) for v in flat})
+
+
+def label_prompts(label_template: str, candidates: Sequence[str]) -> list[str]:
+    """Each candidate label put into `label_template`, in place of its one `{label}` (or `{}`) placeholder."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(label_template) if name is not None]
+    except ValueError as error:
+        fields = [str(error)]
+    if fields not in (["label"], [""]):
+        raise ValueError(f"A label template needs one placeholder, {{label}} or {{}}, where the label goes (e.g. "
+                         f"{DEFAULT_LABEL_TEMPLATE!r}); got {label_template!r}.")
+    return [label_template.format(c) if fields == [""] else label_template.format(label=c) for c in candidates]
+
+
+def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_label: bool) -> list:
+    names = label_names(dataset, label_column)
+    known = set(candidates)
+    targets = []
+    for value in dataset[label_column]:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        labels = [label_text(v, names) for v in values]
+        outside = [label for label in labels if label not in known]
+        if outside:
+            raise ValueError(f"Labels {outside} are not in the candidate list {candidates}; every label must be a "
+                             "candidate.")
+        targets.append(labels if multi_label else labels[0])
+    return targets
+
+
+def _check_candidates(candidates: Sequence[str]) -> None:
+    if not candidates:
+        raise ValueError("Got an empty candidate list; expected at least one label.")
+
+
+@torch.no_grad()
+def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str, reader: ClipReader,
+                    length_normalize: bool = False) -> tuple[list[int], np.ndarray]:
+    tokens = inputs_on(processor.tokenize_candidates(candidates), model_device(model))
+    rows, scores = [], []
+    for batch in reader.batches(model, undecoded_audio(dataset, reader.audio_column), "Vocabulary ranking", prompt):
+        window_scores = model.score_candidates(**tokens, **batch.inputs, length_normalize=length_normalize).float()
+        scores.append(mean_over_windows(window_scores, batch.clip_index, len(batch.rows)).cpu().numpy())
+        rows += batch.rows
+    return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
+
+
+@torch.no_grad()
+def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str], label_template: str,
+                      reader: ClipReader) -> tuple[list[int], np.ndarray]:
+    text_embeds = text_embeddings(model, processor, label_prompts(label_template, candidates))
+    rows, scores = [], []
+    for batch in reader.batches(model, undecoded_audio(dataset, reader.audio_column), "Embedding audio"):
+        audio_embeds = clip_embeddings(model, batch.inputs, batch.clip_index, len(batch.rows))
+        scores.append(model.audio_text_similarity(audio_embeds, text_embeds).float().cpu().numpy())
+        rows += batch.rows
+    return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
+
+
+@torch.no_grad()
+def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
+                              batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
+                              long_audio_policy: str | None = None, length_normalize: bool = False) -> np.ndarray:
+    """
+    `(clips, candidates)` log-likelihoods of each candidate under the prompt (section 4.1), one row per clip of
+    `dataset` (with the window policy, the mean of its windows' scores): summed over the candidate's tokens as in the
+    paper, or with `length_normalize=True` their mean per token (the end-of-sequence token included), as the sum
+    favours short labels. A clip the processor refuses raises a `ValueError` naming its row and file.
+    """
+    _check_candidates(candidates)
+    check_columns(dataset, {"audio": audio_column})
+    reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
+    return _ranking_scores(model, processor, dataset, list(candidates), prompt, reader, length_normalize)[1]
+
+
+@torch.no_grad()
+def embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
+                     label_template: str = DEFAULT_LABEL_TEMPLATE, batch_size: int = 8, progress: bool = True,
+                     audio_column: str = "audio", long_audio_policy: str | None = None) -> np.ndarray:
+    """
+    `(clips, candidates)` stage-1 similarities of each clip to the label prompts, `label_template` with each label
+    (zero-shot by embeddings, Table 6), one row per clip of `dataset`. With the window policy a clip's embedding is
+    the re-normalised mean of its windows' normalised embeddings. A clip the processor refuses raises a `ValueError`
+    naming its row and file.
+    """
+    _check_candidates(candidates)
+    check_columns(dataset, {"audio": audio_column})
+    reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
+    return _embedding_scores(model, processor, dataset, list(candidates), label_template, reader)[1]
+
+
+def single_label_accuracy(scores: np.ndarray, targets: list[str], candidates: list[str]) -> float:
+    """The fraction of clips whose best-scored candidate (`scores` `(clips, candidates)`) is their target label."""
+    index = {c: i for i, c in enumerate(candidates)}
+    return float(np.mean(scores.argmax(axis=1) == np.array([index[t] for t in targets])))
+
+
+def multi_label_auc(scores: np.ndarray, targets: list[list[str]], candidates: list[str],
+                    known: list[list[str]] | None = None) -> dict[str, float]:
+    """
+    Macro PR-AUC (average precision) and ROC-AUC over the classes, OpenMIC-style: for each class only the clips where
+    that class was annotated (`known`, default all) count, and classes without both a positive and a negative among
+    them are left out.
+    """
+    pr, roc = [], []
+    for j, name in enumerate(candidates):
+        rows = [i for i in range(len(targets)) if known is None or name in known[i]]
+        truth = np.array([name in targets[i] for i in rows])
+        if truth.all() or not truth.any():
+            continue
+        pr.append(average_precision_score(truth, scores[rows, j]))
+        roc.append(roc_auc_score(truth, scores[rows, j]))
+    if not pr:
+        raise ValueError("No class has both a positive and a negative clip: PR-AUC and ROC-AUC are undefined.")
+    return {"pr_auc": float(np.mean(pr)), "roc_auc": float(np.mean(roc)), "classes_scored": len(pr)}
+
+
+def evaluate_classification(model, processor, dataset: Dataset, label_column: str = "label",
+                            candidates: list[str] | None = None, prompt: str | None = None, template: str | None = None,
+                            multi_label: bool = False, known_column: str | None = None, mode: str = "llm",
+                            batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
+                            label_template: str | None = None, long_audio_policy: str | None = None,
+                            skip_invalid: bool = False, length_normalize: bool = False) -> dict[str, Any]:
+    """
+    Classification of every clip: by vocabulary ranking under the LLM (`mode="llm"`, stage 2, Table 2: the candidates
+    scored after `prompt` or the prompt of the Table-1 `template`, by their summed log-likelihood as in the paper, or
+    by their mean log-likelihood per token with `length_normalize=True`) or by stage-1 embedding similarity to label
+    prompts (`mode="embedding"`, Table 6: `label_template` with each label, default "This is a sound of {label}.").
+    Single-label: accuracy; multi-label: macro PR-AUC and ROC-AUC with missing annotations (`known_column`) ignored.
+    With the window policy a clip scores the mean of its windows' scores (vocabulary ranking) or its pooled embedding.
+
+    Returns the metrics, the settings used, `predictions` (one per evaluated clip, in dataset order) and what
+    happened to the clips (`num_cropped`, and the `skipped` ones with `skip_invalid`, which are not evaluated).
+    """
+    check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
+    dataset = undecoded_audio(dataset, audio_column)
+    candidates = list(candidates) if candidates is not None else candidate_labels(dataset, label_column)
+    _check_candidates(candidates)
+    targets = _targets(dataset, label_column, candidates, multi_label)
+    reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
+    if mode == "llm":
+        if label_template is not None:
+            raise ValueError("label_template is for mode='embedding'; vocabulary ranking scores the labels themselves "
+                             "after the prompt.")
+        if prompt is None and template is None:
+            raise ValueError("Vocabulary ranking needs a prompt or a Table-1 template name.")
+        prompt = prompt or get_template(template).prompt
+        rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize)
+        settings = {"prompt": prompt, "length_normalize": length_normalize}
+    elif mode == "embedding":
+        if prompt is not None or template is not None:
+            raise ValueError("mode='embedding' scores label prompts made with label_template (e.g. "
+                             f"{DEFAULT_LABEL_TEMPLATE!r}); prompt and template are for mode='llm'.")
+        if length_normalize:
+            raise ValueError("length_normalize is for mode='llm': it averages a candidate's log-likelihood over its "
+                             "tokens; mode='embedding' scores similarities.")
+        label_template = label_template or DEFAULT_LABEL_TEMPLATE
+        rows, scores = _embedding_scores(model, processor, dataset, candidates, label_template, reader)
+        settings = {"label_template": label_template}
+    else:
+        raise ValueError(f"mode must be 'llm' or 'embedding', got {mode!r}.")
+    reader.check_some_evaluated(rows)
+    targets = [targets[row] for row in rows]
+    result: dict[str, Any] = {"task": "classification", "mode": mode, **settings, "num_clips": len(rows),
+                              "num_candidates": len(candidates), **reader.record()}
+    if multi_label:
+        annotated = dataset[known_column] if known_column else None
+        known = [list(annotated[row]) for row in rows] if known_column else None
+        result.update(multi_label_auc(scores, targets, candidates, known))
+    else:
+        result["accuracy"] = single_label_accuracy(scores, targets, candidates)
+        result["chance"] = 1.0 / len(candidates)
+    result["predictions"] = [candidates[i] for i in scores.argmax(axis=1)]
+    return result
+
+
+__all__ = ["DEFAULT_LABEL_TEMPLATE", "candidate_labels", "embedding_scores", "evaluate_classification",
+           "label_prompts", "multi_label_auc", "single_label_accuracy", "vocabulary_ranking_scores"]
