@@ -17,6 +17,9 @@ from tests.utils import ROOT, tiny
 from tests.utils.audio import clips
 
 
+pytestmark = pytest.mark.slow
+
+
 LABELS = ["dog", "cat", "piano"]
 
 

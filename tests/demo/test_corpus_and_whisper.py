@@ -30,6 +30,7 @@ def corpus(corpus_dir):
     return build_corpus(corpus_dir, progress=False)  # the cached corpus
 
 
+@pytest.mark.slow
 def test_mint_corpus_prints_the_size_of_each_split(corpus_dir, corpus, capsys):
     assert mint.cli.main(["corpus", "--output", str(corpus_dir), "--quiet"]) == 0
     assert capsys.readouterr().out == f"{{'train': {len(corpus['train'])}, 'test': {len(corpus['test'])}}}\n"
@@ -75,6 +76,7 @@ def test_test_split_holds_out_whole_values(corpus):
         assert {v for v in test[column] if v} <= {v for v in train[column] if v}
 
 
+@pytest.mark.slow
 def test_corpus_is_deterministic_and_cached(corpus, tmp_path):
     again = build_corpus(tmp_path / "again", progress=False)
     assert again["train"]["caption"] == corpus["train"]["caption"]

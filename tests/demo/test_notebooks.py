@@ -9,6 +9,9 @@ from nbclient import NotebookClient
 from tests.utils import ROOT
 
 
+pytestmark = pytest.mark.slow
+
+
 NOTEBOOKS = sorted(n for n in os.listdir(os.path.join(ROOT, "notebooks"))
                    if n.endswith(".ipynb"))
 

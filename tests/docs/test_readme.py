@@ -109,6 +109,7 @@ def user_files(work: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_every_illustration_snippet_runs_as_written_on_stand_ins(tmp_path):
     """The `python illustration` snippets, in reading order, in one folder of stand-ins for the files they name."""
     snippets = illustration_snippets()

@@ -95,6 +95,7 @@ def test_errors():
     assert compute_caption_metrics(["a dog", ""], [["a dog"], ["a cat"]], allow_empty=True)["bleu_1"] > 0
 
 
+@pytest.mark.slow
 def test_evaluate_module_loads_from_a_local_path(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     metric = evaluate.load(metrics_mint.__file__)

@@ -277,6 +277,7 @@ def test_retrieval_with_five_distinct_captions_per_clip_counts_as_before(eval_da
     assert (result["num_queries"], result["num_captions"]) == (25, 25)
 
 
+@pytest.mark.slow
 def test_captioning_end_to_end(eval_dataset, stage2):
     model, processor = stage2
     result = evaluate_captioning(model, processor, eval_dataset, ["captions"], num_beams=2, max_new_tokens=5,

@@ -155,6 +155,7 @@ def expected_outputs(model, processor, audio):
     return logits, captioner(audio, sampling_rate=16000, **WORDS)
 
 
+@pytest.mark.slow
 def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_path):
     model, processor = assembled(components)
     model.eval()

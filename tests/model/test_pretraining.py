@@ -257,6 +257,7 @@ def test_frozen_encoder_stays_frozen_and_in_eval_mode(processor):
     assert model.query_tokens.grad is not None and cross_attention.key.weight.grad is not None
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_four_pairs(processor):
     # A randomly initialised tiny Q-Former starts collapsed (every [CLS] output alike), so it needs a few hundred
     # steps; dropout is off so that the batch can be memorised.

@@ -11,6 +11,9 @@ import pytest
 from tests.utils import ROOT
 
 
+pytestmark = pytest.mark.slow
+
+
 PARTS = ("encoder", "qformer_forward", "llm_forward", "llm_backward", "qformer_backward", "optimizer", "other")
 TRAINING = ("baseline_train", "mint_train", "mint_train_cached", "mint_train_cached+length_groups",
             "mint_train_cached+length_groups+bridge_autocast", "mint_train+length_groups+bridge_autocast",

@@ -23,6 +23,9 @@ from tests.utils import ROOT, tiny
 from tests.utils.audio import clips
 
 
+pytestmark = pytest.mark.slow
+
+
 # Four words each, so both processes hold the same number of ATG tokens (the ATG loss is a token mean).
 CAPTIONS = ["a dog runs fast", "rain on the roof", "a cat sings softly", "a piano plays music"]
 LENGTHS = (16000, 9000, 12000, 14000)

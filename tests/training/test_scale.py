@@ -259,6 +259,7 @@ def test_paper_size_check_tiny(tmp_path):
     assert "| stage-2 training step |" in result.stdout
 
 
+@pytest.mark.slow
 def test_scale_benchmark_tiny(tmp_path):
     result, figures = run_benchmark("benchmark_scale.py", tmp_path / "scale.json", "--clips", "60", "--num-shards", "2")
     assert figures["cached_clips"] == figures["streamed_clips"] == 60

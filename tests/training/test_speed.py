@@ -91,6 +91,7 @@ def test_autocast_bridge_stage1_loss_within_bf16_rounding():
     assert model(**batch).loss.item() == pytest.approx(loss.item(), rel=1e-2)
 
 
+@pytest.mark.slow
 def test_regional_compile_matches_eager_losses_and_gradients():
     model, batch = stage2()
     loss, grads = loss_and_gradients(model, lambda: model(**batch).loss)
@@ -114,6 +115,7 @@ def _cxx() -> str | None:
 @pytest.mark.skipif(_cxx() is None and not os.environ.get("CI"),
                     reason=f"torch.compile's inductor backend on the CPU needs a C++ compiler; "
                            f"{os.environ.get('CXX', 'g++')} is not on PATH")
+@pytest.mark.slow
 def test_regional_compile_with_inductor_matches_eager():
     model, batch = stage2(qformer_config=tiny.qformer_config(num_hidden_layers=1))
     loss, grads = loss_and_gradients(model, lambda: model(**batch).loss)

@@ -197,6 +197,7 @@ def test_gradient_accumulation_gives_the_larger_batch_update(audio_dataset, mint
         assert (update_acc - update_big).norm() / update_big.norm() < 1e-3, name
 
 
+@pytest.mark.slow
 def test_resume_continues_with_exactly_the_uninterrupted_losses(audio_dataset, mint_folder, tmp_path):
     pairs = to_caption_pairs(audio_dataset)
     full = LossRecorder()
