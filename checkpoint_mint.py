@@ -7,6 +7,7 @@ and an `adapters/` subfolder may hold peft LoRA adapters of those frozen parts. 
 reassembles such a folder with the functions here. Only safetensors files are read (no pickle).
 """
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
+from transformers import PreTrainedConfig
 from transformers.utils import logging
 
 
@@ -24,21 +26,55 @@ logger = logging.get_logger(__name__)
 ADAPTERS_FOLDER = "adapters"
 
 
-def load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """All weights of a checkpoint folder saved with safetensors (one file, or shards with their index)."""
+# The keyword arguments of `from_pretrained` that say where a folder's files are found (local folder or Hub repo).
+_HUB_KWARGS = ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "subfolder")
+
+
+def checkpoint_files(path: str | os.PathLike) -> list[str]:
+    """The safetensors files of a checkpoint folder: `model.safetensors`, or the shards its index names, sorted."""
     path = os.fspath(path)
     single = os.path.join(path, "model.safetensors")
     if os.path.isfile(single):
-        return load_file(single)
+        return [single]
     index = os.path.join(path, "model.safetensors.index.json")
     if os.path.isfile(index):
         with open(index) as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
-        return {k: v for shard in shards for k, v in load_file(os.path.join(path, shard)).items()}
+            return [os.path.join(path, shard) for shard in sorted(set(json.load(f)["weight_map"].values()))]
     raise FileNotFoundError(
         f"No model.safetensors (or sharded index) in {path!r}: expected a checkpoint folder saved with safetensors "
         "(pickle checkpoints are not loaded for safety)."
     )
+
+
+def load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """All weights of a checkpoint folder saved with safetensors (one file, or shards with their index)."""
+    return {k: v for file in checkpoint_files(path) for k, v in load_file(file).items()}
+
+
+def folder_sha256(path: str | os.PathLike) -> str:
+    """
+    The content hash of a checkpoint folder's weights: the SHA-256 of its safetensors files ([`checkpoint_files`]),
+    read in order, as `config.base_model_hashes` records it for each base folder.
+    """
+    digest = hashlib.sha256()
+    for file in checkpoint_files(path):
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def check_finite(tensors: Iterable[tuple[str, torch.Tensor]], source: str) -> None:
+    """
+    Refuses weights that hold NaN or infinite values, naming them and `source` (where they were read from): a model
+    loaded with them would give NaN outputs (or pad tokens only) without an error.
+    """
+    bad = [name for name, tensor in tensors if tensor.is_floating_point() and tensor.numel()
+           and tensor.device.type != "meta" and not bool(torch.isfinite(tensor).all())]  # meta: offloaded
+    if bad:
+        raise ValueError(f"{source} holds NaN or infinite values in the weights {bad[:10]}"
+                         f"{f' and {len(bad) - 10} more' if len(bad) > 10 else ''}: refusing to load them (a model "
+                         "with them gives NaN outputs).")
 
 
 def load_component(module: nn.Module, path: str | os.PathLike) -> None:
@@ -55,6 +91,7 @@ def load_component(module: nn.Module, path: str | os.PathLike) -> None:
     if prefix is None:
         raise ValueError(f"{os.fspath(path)!r} does not hold a {type(module).__name__}: none of its weights match "
                          f"(looked for {first!r}).")
+    check_finite(((k, state[prefix + k]) for k in wanted if prefix + k in state), f"{os.fspath(path)!r}")
     module.load_state_dict({k: state[prefix + k] for k in wanted if prefix + k in state}, strict=False)
     loaded = {wanted[k].data_ptr() for k in wanted if prefix + k in state}
     missing = [k for k in wanted if prefix + k not in state and wanted[k].data_ptr() not in loaded]
@@ -91,6 +128,27 @@ def read_folder_config(path: str | os.PathLike) -> dict | None:
 
 # The class a MINT folder was saved from (`architectures` in its config) -> its stage (section 2.2 / 2.3).
 STAGE_OF_ARCHITECTURE = {"MintModel": 1, "MintForPreTraining": 1, "MintForConditionalGeneration": 2}
+# The heads each MINT class has on top of Bridge-Net (`audio_model`, `audio_layernorm`, `query_tokens`, `qformer`).
+HEADS_OF_ARCHITECTURE = {
+    "MintModel": {"audio_proj", "text_proj", "temp"},
+    "MintForPreTraining": {"audio_proj", "text_proj", "temp", "alm_head", "atg_head"},
+    "MintForConditionalGeneration": {"language_projection", "language_model"},
+}
+
+
+def saved_architecture(path: str | os.PathLike, from_pretrained_kwargs: dict) -> str | None:
+    """
+    The class a MINT folder or Hub repo was saved from (the first of its config's `architectures`), as
+    `from_pretrained(path, **from_pretrained_kwargs)` finds it: the `config` given there (the Auto classes pass the
+    config they read), else the folder's `config.json`. None where the config names no class.
+    """
+    config = from_pretrained_kwargs.get("config")
+    if isinstance(config, PreTrainedConfig):
+        architectures = config.architectures
+    else:
+        hub = {name: from_pretrained_kwargs[name] for name in _HUB_KWARGS if name in from_pretrained_kwargs}
+        architectures = PreTrainedConfig.get_config_dict(path, **hub)[0].get("architectures")
+    return (architectures or [None])[0]
 
 
 def mint_stage(path: str | os.PathLike) -> int:
@@ -140,8 +198,12 @@ def parts_from_base_folders(path: str | os.PathLike, components: tuple[str, ...]
             if name in components and (stored is None or name not in stored)}
 
 
-def load_parts_from_base_folders(model: nn.Module, parts: dict[str, str]) -> None:
-    """Loads each part of `parts` (`{"audio_model": folder, ...}`) into the submodule of `model` of that name."""
+def load_parts_from_base_folders(model: nn.Module, parts: dict[str, str], hashes: dict[str, str] | None) -> None:
+    """
+    Loads each part of `parts` (`{"audio_model": folder, ...}`) into the submodule of `model` of that name. A part
+    whose content hash the MINT folder recorded (`hashes`, its `config.base_model_hashes`) must come from a folder
+    with the same weights: another checkpoint of the same shape would load silently and give other outputs.
+    """
     for name, path in parts.items():
         if not os.path.isdir(path):
             raise ValueError(
@@ -149,7 +211,44 @@ def load_parts_from_base_folders(model: nn.Module, parts: dict[str, str]) -> Non
                 f"is not a folder here. Put that checkpoint there, or pass base_models={{{name!r}: "
                 "'/path/to/it', ...} to from_pretrained."
             )
+        recorded = (hashes or {}).get(name)
+        if recorded is not None and (found := folder_sha256(path)) != recorded:
+            raise ValueError(
+                f"The base folder {path!r} of the frozen {name} holds other weights than the MINT folder was saved "
+                f"with: their SHA-256 is {found}, the folder recorded {recorded}. Point base_models={{{name!r}: ...}} "
+                "at the checkpoint it was trained on."
+            )
         load_component(getattr(model, name), path)
+
+
+def check_nothing_missing(missing_keys: Iterable[str], source: str, model_class: str,
+                          architecture: str | None) -> None:
+    """
+    Refuses a load that would leave weights randomly initialised (`missing_keys`, from transformers' load report).
+    The message names the missing parts and why they are missing: heads that the class the folder was saved from
+    does not have (a stage-2 folder has no ALC embedding heads; a `MintModel` folder no ALM/ATG heads), with the
+    class to load it with, or parts an incomplete folder lost.
+    """
+    missing = sorted(missing_keys)
+    if not missing:
+        return
+    parts = sorted({key.split(".")[0] for key in missing})
+    saved_heads = HEADS_OF_ARCHITECTURE.get(architecture, set())
+    heads_not_saved = HEADS_OF_ARCHITECTURE.get(model_class, set()) - saved_heads if saved_heads else set()
+    other_class = [part for part in parts if part in heads_not_saved]
+    lost = [part for part in parts if part not in heads_not_saved]
+    advice = []
+    if other_class:
+        advice.append(f"The folder was saved from {architecture} (stage {STAGE_OF_ARCHITECTURE[architecture]}), "
+                      f"which has no {other_class}: load it with {architecture}.from_pretrained (or the Auto class "
+                      "of its config's auto_map)" + ("; for retrieval and embedding scores, load the stage-1 folder "
+                                                     "it was trained from." if STAGE_OF_ARCHITECTURE[architecture] == 2
+                                                     else "."))
+    if lost:
+        advice.append(f"The folder is incomplete ({lost} not stored): copy it again with every safetensors file its "
+                      "index names, or save the model again.")
+    raise ValueError(f"{source} has no weights for {parts} of {model_class} ({len(missing)} tensors, e.g. "
+                     f"{missing[:3]}): loading would leave them randomly initialised. {' '.join(advice)}")
 
 
 def has_adapters(path: str | os.PathLike) -> bool:
@@ -199,38 +298,59 @@ class BaseFolderLoadingMixin:
         As `PreTrainedModel.from_pretrained`; the audio encoder or LLM that a folder does not store (a folder saved
         with only its trained parts by `mint.hub.save_for_hub`, or a stage-1 folder from `mint.hub.assemble_mint`,
         which has no LLM) comes from the base folder named in `config.base_models`; pass
-        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them. LoRA adapters
-        stored in the folder's `adapters/` (peft's format) are merged into the frozen parts.
+        `base_models={"audio_model": ..., "language_model": ...}` to point at other copies of them (with the same
+        weights, where `config.base_model_hashes` records them). LoRA adapters stored in the folder's `adapters/`
+        (peft's format) are merged into the frozen parts.
+
+        What is loaded is checked: every weight of the model must come from the folder or a base folder (the one
+        exception is stage 2 started from a stage-1 folder, whose projection to the LLM, and LLM where no base folder
+        gives it, are new), and none may be NaN or infinite; a `ValueError` names what is missing or not finite.
         """
         check_model_folder(pretrained_model_name_or_path)
+        architecture = saved_architecture(pretrained_model_name_or_path, kwargs)
+        model_class = cls._class_for_architecture(architecture)
+        if model_class is not cls:
+            return model_class.from_pretrained(pretrained_model_name_or_path, *args, base_models=base_models,
+                                               **kwargs)
         from_bases = parts_from_base_folders(pretrained_model_name_or_path, cls._pretrained_components, base_models)
-        missing_parts = list(from_bases) + ([] if "language_model" in from_bases else cls._parts_missing_in(
-            pretrained_model_name_or_path))
+        source = repr(os.fspath(pretrained_model_name_or_path))
+        new_parts = cls._parts_new_in(architecture, from_bases, source)
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
-                                              parts_loaded_separately=missing_parts, **kwargs)
-        if "language_model" in missing_parts and "language_model" not in from_bases:
+                                              parts_loaded_separately=[*from_bases, *new_parts], **kwargs)
+        check_nothing_missing(info["missing_keys"], source, cls.__name__, architecture)
+        check_finite(model.state_dict().items(), source)
+        if "language_model" in new_parts:
             model._reinit_language_model()
-        load_parts_from_base_folders(model, from_bases)
+        load_parts_from_base_folders(model, from_bases, getattr(model.config, "base_model_hashes", None))
         for name in cls._keep_in_fp32_modules_strict:  # a part the checkpoint lacks is built in the loading dtype
             part = getattr(model, name)
             if isinstance(part, nn.Module):
                 part.float()
         if has_adapters(pretrained_model_name_or_path):
             model = merge_adapters(model, pretrained_model_name_or_path)
+            check_finite(model.state_dict().items(), f"{source} with its LoRA adapters ({ADAPTERS_FOLDER}/) merged")
         model._freeze()  # loading materialises new parameters, which are trainable by default
         return (model, info) if wants_info else model
 
     @classmethod
-    def _parts_missing_in(cls, path) -> list[str]:
-        """An LLM this class has and a local folder does not store (a stage-1 checkpoint loaded into stage 2)."""
-        stored = stored_parts(path)
-        if "language_model" in cls._pretrained_components and stored is not None and "language_model" not in stored:
-            logger.warning(f"{os.fspath(path)!r} stores no LLM (a stage-1 checkpoint): the LLM is built from its "
-                           "config with its own initialisation; give config.base_models['language_model'] to load a "
-                           "pretrained one.")
-            return ["language_model"]
-        return []
+    def _class_for_architecture(cls, architecture: str | None) -> type:
+        """The class `from_pretrained` builds for a folder saved from `architecture`: this one (see `MintModel`)."""
+        return cls
+
+    @classmethod
+    def _parts_new_in(cls, architecture: str | None, from_bases: dict[str, str], source: str) -> list[str]:
+        """
+        The parts of this class that a folder saved from `architecture` lacks by design: stage 2 started from a
+        stage-1 folder gets a new `language_projection`, and a new LLM unless a base folder gives the pretrained one.
+        """
+        if "language_model" not in cls._pretrained_components or STAGE_OF_ARCHITECTURE.get(architecture) != 1:
+            return []
+        if "language_model" in from_bases:
+            return ["language_projection"]
+        logger.warning(f"{source} is a stage-1 folder and stores no LLM: the LLM is built from its config with its own "
+                       "initialisation; give config.base_models['language_model'] to load a pretrained one.")
+        return ["language_projection", "language_model"]
 
     def _reinit_language_model(self) -> None:
         """
@@ -247,12 +367,17 @@ class BaseFolderLoadingMixin:
 __all__ = [
     "ADAPTERS_FOLDER",
     "STAGE_OF_ARCHITECTURE",
+    "HEADS_OF_ARCHITECTURE",
     "BaseFolderLoadingMixin",
+    "check_finite",
+    "checkpoint_files",
+    "folder_sha256",
     "load_checkpoint_state_dict",
     "load_component",
     "merge_adapters",
     "mint_stage",
     "read_folder_config",
     "save_adapters",
+    "saved_architecture",
     "stored_parts",
 ]

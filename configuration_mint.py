@@ -115,6 +115,9 @@ class MintConfig(PreTrainedConfig):
             Folders of the pretrained `audio_model` and `language_model` for a checkpoint that does not store them
             (`mint.hub.save_for_hub(trained_parts_only=True)`; a stage-1 model from `mint.hub.assemble_mint`, for
             its LLM): loading takes their weights from there.
+        base_model_hashes (`dict[str, str]`, *optional*):
+            The SHA-256 of each base folder's safetensors files (`checkpoint_mint.folder_sha256`), recorded by
+            `mint.hub.save_for_hub(trained_parts_only=True)`: loading refuses a base folder whose weights changed.
     """
 
     model_type = "mint"
@@ -141,6 +144,7 @@ class MintConfig(PreTrainedConfig):
     freeze_audio_encoder: bool = True
     freeze_language_model: bool = True
     base_models: dict[str, str] | None = None
+    base_model_hashes: dict[str, str] | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = True
 

@@ -192,6 +192,29 @@ def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int |
                          "clip (the processor builds matching batches).")
 
 
+def _check_audio_mask(mask: torch.Tensor | None, batch: int) -> None:
+    """`audio_attention_mask` `(batch, samples | frames)`: one row per clip, none of them all padding."""
+    _check_batch("audio_attention_mask", mask, batch, dims=2)
+    if mask is None:
+        return
+    empty = (mask.sum(-1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"audio_attention_mask of batch item(s) {empty} is all zeros: every clip needs at least one "
+                         "real sample (1 on real audio, 0 on padding, as the processor returns it).")
+
+
+def _warn_if_padded_without_mask(audio: torch.Tensor, name: str) -> None:
+    """
+    Warns once when a batch `(batch, samples)` or `(batch, frames, dim)` given without `audio_attention_mask` looks
+    padded (a clip ending in exact zeros, as the processor pads): the padding is then read as audio and changes the
+    padded clips' results.
+    """
+    if audio.shape[0] > 1 and bool((audio[:, -1].reshape(audio.shape[0], -1) == 0).all(-1).any()):
+        logger.warning_once(f"The {name} of this batch look padded (clips ending in zeros) but no "
+                            "audio_attention_mask was passed: the padding is read as audio. Pass the "
+                            "audio_attention_mask the processor returns with them.")
+
+
 class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
     """
     Shared by every MINT head: the frozen audio encoder (`audio_model`), the trainable LayerNorm on its output
@@ -289,13 +312,16 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
                                  f"{ENCODER_FEATURES_KEY}.")
             self._check_encoder_features(cached, mask)
             if mask is None:
+                _warn_if_padded_without_mask(cached, ENCODER_FEATURES_KEY)
                 mask = torch.ones(cached.shape[:2], dtype=torch.long, device=cached.device)
             return cached, mask
         waveform_or_mels = self._raw_audio(raw)
         if mask is None:
+            if "input_values" in raw:  # Whisper's log-mels are padded with the log-mel of silence, not with zeros
+                _warn_if_padded_without_mask(waveform_or_mels, "input_values")
             mask = torch.ones(waveform_or_mels.shape[0], waveform_or_mels.shape[-1], dtype=torch.long,
                               device=waveform_or_mels.device)
-        _check_batch("audio_attention_mask", mask, waveform_or_mels.shape[0], dims=2)
+        _check_audio_mask(mask, waveform_or_mels.shape[0])
         if not torch.isfinite(waveform_or_mels).all():
             bad = (~torch.isfinite(waveform_or_mels)).flatten(1).any(-1).nonzero().flatten().tolist()
             raise ValueError(f"The audio of batch item(s) {bad} contains NaN or infinite values; expected finite "
@@ -325,7 +351,7 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
                 f"{self.config.audio_feature_size}) audio encoder features (audio_feature_layer="
                 f"{self.config.audio_feature_layer}): rebuild the feature cache with this model."
             )
-        _check_batch("audio_attention_mask", mask, features.shape[0], dims=2)
+        _check_audio_mask(mask, features.shape[0])
         if not torch.isfinite(features).all():
             bad = (~torch.isfinite(features)).flatten(1).any(-1).nonzero().flatten().tolist()
             raise ValueError(f"{ENCODER_FEATURES_KEY} of batch item(s) {bad} contain NaN or infinite values.")
@@ -394,7 +420,8 @@ class MintModel(MintPreTrainedModel):
     as `ClapModel` does, so transformers' `zero-shot-audio-classification` pipeline runs it.
     """
 
-    # A stage-1 or stage-2 checkpoint loads into this headless model: their other heads are left out.
+    # A stage-1 checkpoint loads into this headless model: its ALM and ATG heads are left out (and a stage-2
+    # checkpoint's LLM parts, where a subclass refuses the folder for the heads it lacks).
     _keys_to_ignore_on_load_unexpected = [r"^(alm_head|atg_head|language_projection|language_model)\."]
 
     def __init__(self, config: MintConfig, **kwargs):
@@ -403,6 +430,21 @@ class MintModel(MintPreTrainedModel):
         self._init_embedding_heads(config)
         self.post_init()
         self._freeze()
+
+    @classmethod
+    def _class_for_architecture(cls, architecture: str | None) -> type:
+        """
+        `MintModel.from_pretrained` of a folder saved from `MintForConditionalGeneration` builds that class.
+        transformers' `AutoModel` maps a config type to one class, and `MintConfig` to this headless one, so
+        `AutoModel.from_pretrained(folder)` (the usual way to load a model, and the way a folder's `auto_map` loads
+        it where only transformers is installed) calls this method for every MINT folder. A stage-2 folder stores no
+        ALC embedding heads (`audio_proj`, `text_proj`, `temp`): built as `MintModel` it would hold randomly
+        initialised heads and could not generate; as the class it was saved from it captions and ranks labels.
+        Subclasses load what they are asked for, and refuse a folder that lacks their weights.
+        """
+        if cls is MintModel and architecture == "MintForConditionalGeneration":
+            return MintForConditionalGeneration
+        return cls
 
     def _init_embedding_heads(self, config: MintConfig) -> None:
         hidden = config.qformer_config.hidden_size
@@ -828,6 +870,10 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         if empty:
             raise ValueError(f"Candidate(s) {empty} have no token (an all-zero candidate_attention_mask); each label "
                              "needs at least one token.")
+        if candidate_chunk_size is not None and (isinstance(candidate_chunk_size, bool) or not isinstance(
+                candidate_chunk_size, int) or candidate_chunk_size < 1):
+            raise ValueError(f"candidate_chunk_size must be a positive number of candidates (or None: all at once), "
+                             f"got {candidate_chunk_size!r}.")
         embeds, mask, _ = self.prepare_inputs_embeds(
             input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
             qformer_attention_mask=qformer_attention_mask, **audio)

@@ -42,6 +42,11 @@ for name, folder in (("stage2", stage2), ("parts_only", parts_only)):
     classifier = pipeline("mint-zero-shot-audio-classification", model=folder, trust_remote_code=True, device="cpu")
     report[name + "_scores"] = classifier(audio, candidate_labels=["dog", "cat", "piano"], sampling_rate=16000)
     report[name + "_modules"] = [type(model).__module__, type(captioner).__module__]
+model = AutoModel.from_pretrained(stage2, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(stage2, trust_remote_code=True)
+prompts = processor(audio=audio, text=["generate audio caption :"] * len(audio), sampling_rate=16000)
+report["automodel_stage2"] = [type(model).__name__, type(model).__module__,
+                              model.generate(**prompts, **words).tolist()]
 model = AutoModel.from_pretrained(stage1, trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained(stage1, trust_remote_code=True)
 text = processor(text=["This is a sound of dog.", "This is a sound of piano."], return_llm_inputs=False)
@@ -93,6 +98,9 @@ def test_saved_folders_need_only_transformers(site, tmp_path):
         alc = stage1(**processor(audio=audio, text=["a dog barks", "a cat meows", "a piano", "rain"],
                                  sampling_rate=16000, return_llm_inputs=False)).loss_alc
 
+    prompts = processor(audio=audio, text=["generate audio caption :"] * 4, sampling_rate=16000)
+    generated = stage2.generate(**prompts, **WORDS).tolist()
+
     work = tmp_path / "cwd"  # outside the repository
     work.mkdir()
     result = isolated.run_isolated(site, SCRIPT % tiny.AUDIO_TOKEN_ID,
@@ -108,5 +116,8 @@ def test_saved_folders_need_only_transformers(site, tmp_path):
         for got, expected in zip(report[name + "_scores"], scores):
             assert [r["label"] for r in got] == [r["label"] for r in expected]
             assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-6)
+    name, module, automodel_generated = report["automodel_stage2"]  # AutoModel of a stage-2 folder captions
+    assert name == "MintForConditionalGeneration" and module.startswith("transformers_modules")
+    assert automodel_generated == generated
     torch.testing.assert_close(torch.tensor(report["stage1_logits"]), stage1_logits, rtol=0, atol=1e-5)
     assert report["stage1_alc"] == pytest.approx(float(alc), abs=1e-6)
