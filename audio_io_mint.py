@@ -5,6 +5,7 @@ resampled to the feature extractor's rate. Every error names the clip (and its f
 import io
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,8 @@ MIN_CLIP_SECONDS = 0.025
 # Float audio is nominally in [-1, 1]; far larger values are integer PCM passed as floats, or corrupt data.
 MAX_ABS_SAMPLE = 1e4
 SAMPLING_RATE_RANGE = (1000, 1_000_000)
+# The signed PCM widths that 64-bit integer samples are read as: the narrowest that holds their values.
+PCM_WIDTHS = (16, 24, 32)
 
 
 def audio_path(audio: Any) -> str | None:
@@ -137,7 +140,12 @@ def _samples_and_rate(item: AudioInput, target_rate: int, sampling_rate: int | f
                 f"{name} is a raw array without a sampling rate: pass sampling_rate= (expected "
                 f"{target_rate} Hz, other rates are resampled)."
             )
-        return (item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item), sampling_rate
+        if isinstance(item, torch.Tensor):
+            # numpy has no bfloat16: half-precision tensors are upcast (float32 is what the processor returns).
+            item = item.detach().cpu()
+            item = item.float() if item.dtype in (torch.bfloat16, torch.float16) else item
+            return item.numpy(), sampling_rate
+        return item, sampling_rate
     raise TypeError(
         f"{name} has type {type(item).__name__}; expected a file path, encoded bytes, a numpy array or torch "
         "tensor with sampling_rate, or a datasets Audio dict."
@@ -160,12 +168,18 @@ def _from_datasets_row(item: dict, name: str) -> tuple[np.ndarray, int]:
 
 
 def _as_float_samples(data: np.ndarray, name: str) -> np.ndarray:
-    """Float32 samples: integer PCM is scaled by its full-scale value (int16 by 32768), bool is refused."""
+    """
+    Float32 samples: integer PCM is scaled by its full-scale value (int16 by 32768); 64-bit integers, which no PCM
+    format uses (torch's default integer type), by the full scale of the narrowest PCM width that holds their values
+    ([`pcm_full_scale`]). Bool is refused.
+    """
     if data.dtype == np.bool_:
         raise TypeError(f"{name} is a bool array; expected float samples or integer PCM.")
     if np.issubdtype(data.dtype, np.integer):
         info = np.iinfo(data.dtype)
         full_scale = float(info.max) + 1.0
+        if info.bits == 64:
+            return (data.astype(np.float64) / pcm_full_scale(data, name)).astype(np.float32)
         if info.min < 0:
             return (data.astype(np.float64) / full_scale).astype(np.float32)
         half = full_scale / 2  # unsigned PCM (uint8) is centred on half its range
@@ -173,6 +187,26 @@ def _as_float_samples(data: np.ndarray, name: str) -> np.ndarray:
     if not np.issubdtype(data.dtype, np.floating):
         raise TypeError(f"{name} has dtype {data.dtype}; expected float samples or integer PCM.")
     return data.astype(np.float32)
+
+
+def pcm_full_scale(data: np.ndarray, name: str) -> float:
+    """
+    The full-scale value of 64-bit integer samples: that of the narrowest signed PCM width (16, 24 or 32 bits) whose
+    range holds their values (int16-valued samples: 32768), with a warning, since the dtype does not say it. Unsigned
+    64-bit samples, and values beyond 32-bit PCM, are refused.
+    """
+    if data.dtype.kind == "u":
+        raise TypeError(f"{name} has dtype {data.dtype}; expected float samples or integer PCM (int16, int32, uint8).")
+    low, high = (int(data.min()), int(data.max())) if data.size else (0, 0)
+    for bits in PCM_WIDTHS:
+        full_scale = 2 ** (bits - 1)
+        if -full_scale <= low and high < full_scale:
+            warnings.warn(f"{name} has dtype {data.dtype}, which no PCM format uses; its values ({low} to {high}) fit "
+                          f"{bits}-bit PCM, so it is scaled by {full_scale}. Pass the PCM dtype (int16, int32) to "
+                          "say it.", stacklevel=5)
+            return float(full_scale)
+    raise ValueError(f"{name} has {data.dtype} samples from {low} to {high}, beyond 32-bit PCM; expected integer PCM "
+                     "(int16, int32) or float samples near [-1, 1].")
 
 
 def _check_rate(rate, name: str) -> int:

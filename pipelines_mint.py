@@ -32,9 +32,12 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 
 try:
-    from .processing_mint import mean_over_windows, read_conversations
+    from .checkpoint_mint import STAGE_OF_ARCHITECTURE
+    from .processing_mint import check_candidate_labels, mean_over_windows, read_conversations
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
-    from processing_mint import mean_over_windows, read_conversations
+    from checkpoint_mint import STAGE_OF_ARCHITECTURE
+    from processing_mint import check_candidate_labels, mean_over_windows, read_conversations
+
 
 def _class_named(model, class_name: str) -> type | None:
     """The class of that name among `model`'s classes, by name, so that the installed classes and a folder's
@@ -46,9 +49,59 @@ def _is_a(model, class_name: str) -> bool:
     return _class_named(model, class_name) is not None
 
 
+# What each use of a model needs: the MINT class, the stage of the checkpoint its weights come from, and what a model
+# of another class lacks for it.
+_MODEL_KINDS = {
+    "llm": ("MintForConditionalGeneration", 2, "with a trained LLM", "no LLM (a stage-1 model)"),
+    "embedding": ("MintModel", 1, "with trained embedding heads", "no embedding heads (audio_proj, text_proj, temp)"),
+    "matching": ("MintForPreTraining", 1, "with trained embedding and matching heads", "no ALM matching head"),
+}
+
+
+def model_kind_problem(model, needs: str) -> str | None:
+    """
+    Why `model` cannot serve `needs` (`"llm"`: text and vocabulary ranking; `"embedding"`: clip and text embeddings;
+    `"matching"`: the ALM matching head as well), or None when it can. Beyond the model's class, the checkpoint its
+    weights were loaded from counts (`config.architectures`): a stage-1 checkpoint loaded into stage 2 gets an LLM
+    built from its config with random weights, unless `config.base_models["language_model"]` names a pretrained one;
+    a stage-2 checkpoint loaded into a stage-1 class gets randomly initialised embedding heads. A model that is not a
+    MINT model is not judged (a stand-in with the methods the caller uses).
+    """
+    class_name, _, _, lacks = _MODEL_KINDS[needs]
+    if not _is_a(model, "MintPreTrainedModel"):
+        return None
+    if not _is_a(model, class_name):
+        return f"got {type(model).__name__}, which has {lacks}."
+    config = model.config
+    saved_stage = STAGE_OF_ARCHITECTURE.get((getattr(config, "architectures", None) or [None])[0])
+    source = f" {model.name_or_path!r}" if getattr(model, "name_or_path", None) else ""
+    if needs == "llm" and saved_stage == 1 and not (config.base_models or {}).get("language_model"):
+        return (f"this {type(model).__name__} was loaded from the stage-1 checkpoint{source}, which stores no LLM "
+                "and names no pretrained one in config.base_models, so its LLM has random weights. Train stage 2 from "
+                "that checkpoint (with base_models={'language_model': ...} for a pretrained LLM) and use the result.")
+    if needs != "llm" and saved_stage == 2:
+        return (f"this {type(model).__name__} was loaded from the stage-2 checkpoint{source}, which has no "
+                "embedding or matching heads, so they have random weights. Use the stage-1 checkpoint it was trained "
+                "from.")
+    return None
+
+
+def check_model_kind(model, needs: str, consumer: str) -> None:
+    """Refuses, with the reason, a model that cannot serve `needs` (see [`model_kind_problem`]); `consumer` names
+    what asks (a pipeline option, an evaluation)."""
+    problem = model_kind_problem(model, needs)
+    if problem:
+        class_name, stage, trained, _ = _MODEL_KINDS[needs]
+        raise ValueError(f"{consumer} needs a {class_name} (stage {stage}, {trained}): {problem}")
+
+
 # The Table-1 captioning instruction (WavCaps, FreeSound, Clotho): the default prompt of `audio-to-text`.
 CAPTION_PROMPT = "Generate audio caption:"
 SCORING_MODES = ("llm", "embedding", "matching")
+# The defaults of the zero-shot task: the Table-1 classification prompt (vocabulary ranking) and the label text of the
+# embedding and matching scores (Table 6).
+DEFAULT_RANKING_PROMPT = "This is a sound of"
+DEFAULT_HYPOTHESIS_TEMPLATE = "This is a sound of {}."
 ZERO_SHOT_TASK = "mint-zero-shot-audio-classification"
 _STAGE_AUTO_CLASSES = {"MintForPreTraining": AutoModelForPreTraining, "MintModel": AutoModel,
                        "MintForConditionalGeneration": AutoModelForSpeechSeq2Seq}
@@ -146,7 +199,8 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
 
     Returns, per input, `{"generated_text": str}`; with the `"window"` policy a clip longer than the processor's
     `max_audio_seconds` also gets `"chunks"`: `[{"timestamp": (start_s, end_s), "generated_text": str}, ...]`, one
-    per window, and `generated_text` joins them.
+    per window with a caption (a window whose caption is empty is left out), and `generated_text` joins them, each
+    after its times: `"[0.0-30.0 s] a dog barks [30.0-60.0 s] rain falls"`.
     """
 
     _pipeline_calls_generate = True
@@ -154,10 +208,10 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not _is_a(self.model, "MintForConditionalGeneration"):
-            raise ValueError(f"audio-to-text needs a stage-2 MINT (MintForConditionalGeneration), got "
-                             f"{type(self.model).__name__}: a stage-1 model has no trained LLM to write text with. "
-                             f"Use {ZERO_SHOT_TASK!r} or retrieval with it, or train stage 2 from it.")
+        problem = model_kind_problem(self.model, "llm")
+        if problem:
+            raise ValueError(f"audio-to-text needs a stage-2 MINT (MintForConditionalGeneration) with a trained LLM to "
+                             f"write text with: {problem} A stage-1 model serves {ZERO_SHOT_TASK!r} and retrieval.")
 
     def _sanitize_parameters(self, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None,
                              long_audio_policy: str | None = None, generate_kwargs: dict | None = None,
@@ -194,13 +248,13 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
 
     def postprocess(self, model_outputs: dict) -> dict[str, Any]:
         model_outputs = self._one_clip(model_outputs)
-        windows = model_outputs["windows"]
-        result: dict[str, Any] = {"generated_text": " ".join(text.strip() for text in windows)}
-        if model_outputs["windowed"] and len(windows) > 1:
-            bounds = self.processor.window_bounds(model_outputs["num_samples"])
-            result["chunks"] = [{"timestamp": bound, "generated_text": text.strip()}
-                                for bound, text in zip(bounds, windows)]
-        return result
+        windows = [text.strip() for text in model_outputs["windows"]]
+        if not (model_outputs["windowed"] and len(windows) > 1):
+            return {"generated_text": windows[0]}
+        bounds = self.processor.window_bounds(model_outputs["num_samples"])
+        chunks = [{"timestamp": bound, "generated_text": text} for bound, text in zip(bounds, windows) if text]
+        timed = ["[{:.1f}-{:.1f} s] {}".format(*chunk["timestamp"], chunk["generated_text"]) for chunk in chunks]
+        return {"generated_text": " ".join(timed), "chunks": chunks}
 
 
 class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
@@ -208,7 +262,9 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
     Zero-shot audio classification with MINT, in the three ways the paper scores labels.
 
     Call parameters: `candidate_labels` (a list or a comma-separated string), `scoring`, `hypothesis_template`,
-    `prompt`, `length_normalize`, `sampling_rate`, `batch_size`.
+    `prompt`, `length_normalize`, `sampling_rate`, `batch_size`. Empty, whitespace-only and repeated labels are refused
+    with their positions, and so is an option of another scoring (`prompt` or `length_normalize` with embedding or
+    matching scores, `hypothesis_template` with `"llm"`).
 
     * `scoring="llm"` (stage-2 models, the default for them): vocabulary ranking (section 4.1), the log-likelihood of
       each label under the LLM after `prompt` (default "This is a sound of", Table 1), summed over its tokens (or
@@ -225,29 +281,33 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
     """
 
     def _sanitize_parameters(self, candidate_labels: Sequence[str] | str | None = None,
-                             scoring: str | None = None, hypothesis_template: str = "This is a sound of {}.",
-                             prompt: str = "This is a sound of", length_normalize: bool = False,
+                             scoring: str | None = None, hypothesis_template: str | None = None,
+                             prompt: str | None = None, length_normalize: bool | None = None,
                              sampling_rate: int | None = None, **kwargs):
         if kwargs:
             raise TypeError(f"{ZERO_SHOT_TASK} got unexpected parameters {sorted(kwargs)}.")
         scoring = scoring or ("llm" if _is_a(self.model, "MintForConditionalGeneration") else "embedding")
         if scoring not in SCORING_MODES:
             raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}.")
-        needed = {"llm": "MintForConditionalGeneration", "embedding": "MintModel", "matching": "MintForPreTraining"}
-        if not _is_a(self.model, needed[scoring]):
-            raise ValueError(f"scoring={scoring!r} needs a {needed[scoring]} (stage {2 if scoring == 'llm' else 1}), "
-                             f"but this pipeline holds {type(self.model).__name__}; load the matching checkpoint.")
-        if scoring != "llm":
+        check_model_kind(self.model, scoring, f"scoring={scoring!r}")
+        if scoring == "llm" and hypothesis_template is not None:
+            raise ValueError("hypothesis_template is for scoring='embedding' or 'matching'; scoring='llm' ranks the "
+                             "labels themselves after the prompt (prompt=..., default "
+                             f"{DEFAULT_RANKING_PROMPT!r}).")
+        if scoring != "llm" and (prompt is not None or length_normalize):
+            given = "prompt" if prompt is not None else "length_normalize"
+            raise ValueError(f"{given} is for scoring='llm' (vocabulary ranking); scoring={scoring!r} scores "
+                             "hypothesis_template filled with each label (default "
+                             f"{DEFAULT_HYPOTHESIS_TEMPLATE!r}).")
+        if hypothesis_template is not None:
             _check_template(hypothesis_template)
         if isinstance(candidate_labels, str):
             candidate_labels = [label.strip() for label in candidate_labels.split(",")]
         preprocess = {"sampling_rate": sampling_rate}
         if candidate_labels is not None:
-            if not candidate_labels or not all(isinstance(c, str) and c.strip() for c in candidate_labels):
-                raise ValueError(f"candidate_labels must be a non-empty list of label names, got {candidate_labels!r}.")
-            preprocess["candidate_labels"] = list(candidate_labels)
-        forward = {"scoring": scoring, "hypothesis_template": hypothesis_template, "prompt": prompt,
-                   "length_normalize": length_normalize}
+            preprocess["candidate_labels"] = check_candidate_labels(candidate_labels, "candidate_labels")
+        given = {"hypothesis_template": hypothesis_template, "prompt": prompt, "length_normalize": length_normalize}
+        forward = {"scoring": scoring, **{key: value for key, value in given.items() if value is not None}}
         return preprocess, forward, {}
 
     def preprocess(self, audio, candidate_labels: list[str] | None = None, sampling_rate: int | None = None):
@@ -255,8 +315,9 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
             raise ValueError(f"{ZERO_SHOT_TASK} needs candidate_labels=[...].")
         return {"clips": [self._load_clip(audio, sampling_rate)], "candidate_labels": [candidate_labels]}
 
-    def _forward(self, model_inputs: dict, scoring: str = "llm", hypothesis_template: str = "This is a sound of {}.",
-                 prompt: str = "This is a sound of", length_normalize: bool = False) -> dict:
+    def _forward(self, model_inputs: dict, scoring: str = "llm",
+                 hypothesis_template: str = DEFAULT_HYPOTHESIS_TEMPLATE, prompt: str = DEFAULT_RANKING_PROMPT,
+                 length_normalize: bool = False) -> dict:
         clips, labels = model_inputs["clips"], model_inputs["candidate_labels"]
         if any(candidates != labels[0] for candidates in labels):
             raise ValueError("Every clip of a batch needs the same candidate_labels.")

@@ -264,13 +264,12 @@ class MintProcessor(ProcessorMixin):
     def tokenize_candidates(self, candidates: Sequence[str], return_tensors: str = "pt") -> BatchFeature:
         """Candidate labels for `MintForConditionalGeneration.score_candidates`: `candidate_ids` and
         `candidate_attention_mask`, each with the end-of-sequence token."""
-        candidates = self._as_text_list(candidates, "candidates")
-        if not candidates:
-            raise ValueError("Got an empty list of candidate labels; expected at least one.")
+        candidates = check_candidate_labels(candidates, "candidates")
         rows = self._tokenize_with_eos(candidates)
-        empty = [candidates[i] for i, row in enumerate(rows) if not row]
+        empty = [(i, candidates[i]) for i, row in enumerate(rows) if not row]
         if empty:
-            raise ValueError(f"Candidate label(s) {empty} tokenize to nothing; expected labels with text.")
+            raise ValueError(f"candidates: the labels at positions {_listing(empty)} tokenize to nothing; expected "
+                             "labels with text.")
         return BatchFeature({"candidate_ids": _pad(rows, self._pad_id, "right"),
                              "candidate_attention_mask": _pad([[1] * len(r) for r in rows], 0, "right")},
                             tensor_type=return_tensors)
@@ -302,33 +301,95 @@ class MintProcessor(ProcessorMixin):
                 "qformer_attention_mask", "input_ids", "attention_mask"]
 
 
+def check_candidate_labels(candidates: Sequence[str], name: str = "candidate_labels") -> list[str]:
+    """
+    The candidate labels of a ranking as a list, checked: at least one, each a string with text, no label twice (as
+    compared without surrounding whitespace). An empty or whitespace-only label would tokenize to the end-of-sequence
+    token alone and outscore the real ones, a repeated one split its score; both are refused with their positions in
+    `candidates`. `name` is how the caller's messages call them (an argument, a command-line option).
+    """
+    if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
+        raise TypeError(f"{name} must be a list of label names, got {type(candidates).__name__} {candidates!r:.100}.")
+    labels = list(candidates)
+    if not labels:
+        raise ValueError(f"{name} is empty; expected at least one label.")
+    not_text = [(i, label) for i, label in enumerate(labels) if not isinstance(label, str)]
+    if not_text:
+        raise TypeError(f"{name}: the labels at positions {_listing(not_text)} are not strings; expected label names.")
+    blank = [(i, label) for i, label in enumerate(labels) if not label.strip()]
+    if blank:
+        raise ValueError(f"{name}: the labels at positions {_listing(blank)} are empty or whitespace only; expected "
+                         "label text (a stray comma in a comma-separated list leaves an empty label).")
+    positions: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        positions.setdefault(label.strip(), []).append(i)
+    repeated = [f"{label!r} at positions {where}" for label, where in positions.items() if len(where) > 1]
+    if repeated:
+        raise ValueError(f"{name}: repeated labels, {'; '.join(repeated)}; expected each label once.")
+    return labels
+
+
+def _listing(items: list[tuple[int, Any]]) -> str:
+    """`[(position, value), ...]` as "1 ('x'), 3 (2)" for messages (the first ten)."""
+    shown = ", ".join(f"{i} ({value!r:.50})" for i, value in items[:10])
+    return shown + (f" and {len(items) - 10} more" if len(items) > 10 else "")
+
+
 def read_conversations(conversation: list[dict] | list[list[dict]]) -> tuple[list[Any], list[str]]:
     """
     The audio clip and the instruction of each conversation of chat-style input (see
-    [`MintProcessor.apply_chat_template`]): one conversation or a list of them. Returns one clip per conversation (its
-    one audio item's `"audio"`, or `"path"`) and one text per conversation (its text items joined by spaces, `""` if
-    none). A conversation without exactly one audio item, or a message whose content is neither a string nor a list
-    of items, is refused.
+    [`MintProcessor.apply_chat_template`]): one conversation (a list of messages) or a list of them. Returns one clip
+    per conversation (its one audio item's `"audio"`, or `"path"`) and one text per conversation (its text items joined
+    by spaces, `""` if none). Refused, naming the conversation, message and item: a conversation that is not a list
+    (a dict: one message not wrapped in a list), a message whose content is neither a string nor a list of items, an
+    item without a `type` or of a type other than `"audio"` and `"text"`, an audio item without its clip, a text item
+    without its string, and a conversation without exactly one audio item.
     """
-    conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
+    if isinstance(conversation, dict):
+        raise TypeError("A conversation is a list of messages [{'role': ..., 'content': [...]}, ...]; got a dict"
+                        + (" (one message: wrap it in a list)" if "content" in conversation else "") + ".")
+    if not isinstance(conversation, (list, tuple)) or not conversation:
+        raise TypeError(f"Expected a conversation (a non-empty list of messages) or a list of them; got "
+                        f"{conversation!r:.100}.")
+    conversations = [conversation] if isinstance(conversation[0], dict) else conversation
     audio, text = [], []
     for index, messages in enumerate(conversations):
-        items = [item for message in messages for item in _content_items(message, index)]
-        clips = [item.get("audio", item.get("path")) for item in items if item.get("type") == "audio"]
+        if not isinstance(messages, (list, tuple)):
+            raise TypeError(f"Conversation {index} is a {type(messages).__name__}; expected a list of messages "
+                            "[{'role': ..., 'content': [...]}, ...].")
+        clips, texts = [], []
+        for number, message in enumerate(messages):
+            for position, item in enumerate(_content_items(message, f"Conversation {index}, message {number}")):
+                where = f"Conversation {index}, message {number}, item {position}"
+                kind = item.get("type")
+                if kind == "audio":
+                    clip = item.get("audio", item.get("path"))
+                    if clip is None:
+                        raise ValueError(f"{where}: an audio item needs its clip under 'audio' (or a file under "
+                                         f"'path'); got keys {sorted(item)}.")
+                    clips.append(clip)
+                elif kind == "text":
+                    if not isinstance(item.get("text"), str):
+                        raise ValueError(f"{where}: a text item needs its string under 'text'; got {item!r:.200}.")
+                    texts.append(item["text"])
+                else:
+                    found = "has no 'type'" if "type" not in item else f"has type {kind!r}"
+                    raise ValueError(f"{where} {found}; MINT reads items of type 'audio' and 'text' (got "
+                                     f"{item!r:.200}).")
         if len(clips) != 1:
             raise ValueError(f"Conversation {index} holds {len(clips)} audio items; expected exactly one.")
         audio.append(clips[0])
-        text.append(" ".join(item["text"] for item in items if item.get("type") == "text"))
+        text.append(" ".join(texts))
     return audio, text
 
 
-def _content_items(message: dict, index: int) -> list[dict]:
-    """The content items of one chat message; a plain string content is one text item."""
+def _content_items(message: dict, where: str) -> list[dict]:
+    """The content items of one chat message (`where` names it); a plain string content is one text item."""
     content = message.get("content") if isinstance(message, dict) else None
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list) or not all(isinstance(item, dict) for item in content):
-        raise ValueError(f"Conversation {index}: each message needs a 'content' list of {{'type': 'audio' | 'text', "
+        raise ValueError(f"{where}: each message needs a 'content' list of {{'type': 'audio' | 'text', "
                          f"...}} items; got {message!r:.200}.")
     return content
 
@@ -356,4 +417,4 @@ def _pad(rows: list[list[int]], value: int, side: str) -> np.ndarray:
 MintProcessor.register_for_auto_class()
 AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
 
-__all__ = ["MintProcessor", "mean_over_windows", "read_conversations"]
+__all__ = ["MintProcessor", "check_candidate_labels", "mean_over_windows", "read_conversations"]

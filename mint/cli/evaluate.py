@@ -105,6 +105,7 @@ def _result(args: argparse.Namespace) -> dict[str, Any]:
     if args.task == "zero-shot" and args.prompt is not None:
         raise ValueError("zero-shot scores label prompts: give the label's text with --label-template (e.g. "
                          "'This is a sound of {label}.'); --prompt is for classify and caption.")
+    candidates = _candidates(args.candidates) if args.task in ("classify", "zero-shot") else None
     from mint.data.examples import load_local_dataset
 
     if args.task != "leakage":
@@ -121,7 +122,6 @@ def _result(args: argparse.Namespace) -> dict[str, Any]:
     if args.task in ("classify", "zero-shot"):
         from mint.evaluation.classification import evaluate_classification
 
-        candidates = args.candidates.split(",") if args.candidates else None
         if args.task == "classify":
             return evaluate_classification(model, processor, dataset, args.label_column, candidates,
                                            prompt=args.prompt, template=args.template, multi_label=args.multi_label,
@@ -140,6 +140,15 @@ def _result(args: argparse.Namespace) -> dict[str, Any]:
     prompt = args.prompt if args.prompt is not None else get_template("Clotho").prompt
     return evaluate_captioning(model, processor, dataset, args.caption_column, prompt, args.num_beams,
                                args.max_new_tokens, allow_empty=args.allow_empty, **common)
+
+
+def _candidates(option: str | None) -> list[str] | None:
+    """The labels of `--candidates` (comma-separated, spaces around them dropped), checked before anything loads."""
+    if option is None:
+        return None
+    from processing_mint import check_candidate_labels
+
+    return check_candidate_labels([label.strip() for label in option.split(",")], "--candidates")
 
 
 def _check_stage(path: str, stage: int) -> None:

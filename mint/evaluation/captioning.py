@@ -11,6 +11,7 @@ from datasets import Dataset
 from mint.data.examples import check_columns, undecoded_audio
 from mint.evaluation.caption_metrics import compute_caption_metrics
 from mint.evaluation.reading import ClipReader, captions_per_clip
+from pipelines_mint import check_model_kind
 
 
 @torch.no_grad()
@@ -22,12 +23,14 @@ def evaluate_captioning(model, processor, dataset: Dataset, caption_columns: Seq
     """
     Generates a caption per clip with the Table-1 captioning prompt and scores it against the references
     ([`compute_caption_metrics`]). With the window policy a clip's caption is its windows' non-empty captions joined
-    by a space, in order (as the `audio-to-text` pipeline writes them). Skipped clips (`skip_invalid`) are left out of
-    the scores. Returns the metrics, the generation settings, `predictions` and what happened to the clips.
+    by a space, in order, without the times the `audio-to-text` pipeline writes before each (the metrics compare
+    words). Skipped clips (`skip_invalid`) are left out of the scores. A model without a trained LLM is refused. Returns
+    the metrics, the generation settings, `predictions` and what happened to the clips.
     """
     check_columns(dataset, {"audio": audio_column})
     dataset = undecoded_audio(dataset, audio_column)
     references = captions_per_clip(dataset, caption_columns)
+    check_model_kind(model, "llm", "Captioning")
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     rows, predictions = [], []
     for batch in reader.batches(model, dataset, "Captioning", prompt):

@@ -15,7 +15,8 @@ from mint.data.examples import check_columns, label_names, label_text, undecoded
 from mint.data.templates import get_template
 from mint.evaluation.embeddings import clip_embeddings, text_embeddings
 from mint.evaluation.reading import ClipReader, inputs_on, model_device
-from processing_mint import mean_over_windows
+from pipelines_mint import check_model_kind
+from processing_mint import check_candidate_labels, mean_over_windows
 
 
 DEFAULT_LABEL_TEMPLATE = "This is a sound of {label}."
@@ -44,31 +45,58 @@ def label_prompts(label_template: str, candidates: Sequence[str]) -> list[str]:
 
 
 def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_label: bool) -> list:
+    """
+    Each row's target: its label, or the list of its labels with `multi_label`; None for a row without a label (a
+    `ClassLabel` index of -1, datasets' "no label", or a missing value). A label outside `candidates`, or a class index
+    outside the `ClassLabel`'s names, is refused naming its row.
+    """
     names = label_names(dataset, label_column)
     known = set(candidates)
     targets = []
-    for value in dataset[label_column]:
+    for row, value in enumerate(dataset[label_column]):
         values = value if isinstance(value, (list, tuple)) else [value]
-        labels = [label_text(v, names) for v in values]
+        if any(v is None or (names is not None and isinstance(v, (int, np.integer)) and v < 0) for v in values):
+            targets.append(None)
+            continue
+        where = f"Row {row} of the dataset, column {label_column!r}"
+        try:
+            labels = [label_text(v, names) for v in values]
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         outside = [label for label in labels if label not in known]
         if outside:
-            raise ValueError(f"Labels {outside} are not in the candidate list {candidates}; every label must be a "
-                             "candidate.")
+            raise ValueError(f"{where}: Labels {outside} are not in the candidate list {candidates}; every label must "
+                             "be a candidate.")
         targets.append(labels if multi_label else labels[0])
     return targets
 
 
-def _check_candidates(candidates: Sequence[str]) -> None:
-    if not candidates:
-        raise ValueError("Got an empty candidate list; expected at least one label.")
+def _labelled_rows(dataset: Dataset, label_column: str, targets: list, reader: ClipReader) -> list[int] | None:
+    """
+    The rows to evaluate: None for all of them when every row has a label, else the labelled ones, the others
+    recorded as skipped by `reader` when it skips invalid rows and refused, named, when it does not.
+    """
+    unlabelled = [row for row, target in enumerate(targets) if target is None]
+    if not unlabelled:
+        return None
+    if not reader.skip_invalid:
+        raise ValueError(f"Rows {unlabelled[:10]}{' ...' if len(unlabelled) > 10 else ''} of the dataset "
+                         f"({len(unlabelled)} in all) have no label in column {label_column!r} (a ClassLabel of -1, "
+                         "datasets' 'no label', or a missing value): an accuracy needs each clip's class. Pass "
+                         "skip_invalid=True (mint eval --skip-invalid) to skip them and count them.")
+    reader.skip(dataset, unlabelled, f"no label in column {label_column!r}")
+    return [row for row, target in enumerate(targets) if target is not None]
 
 
 @torch.no_grad()
 def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str, reader: ClipReader,
-                    length_normalize: bool = False) -> tuple[list[int], np.ndarray]:
+                    length_normalize: bool = False, rows: list[int] | None = None) -> tuple[list[int], np.ndarray]:
+    """The rows read (of `rows`, default all) and their `(rows, candidates)` vocabulary-ranking scores."""
+    check_model_kind(model, "llm", "Vocabulary ranking")
     tokens = inputs_on(processor.tokenize_candidates(candidates), model_device(model))
-    rows, scores = [], []
-    for batch in reader.batches(model, undecoded_audio(dataset, reader.audio_column), "Vocabulary ranking", prompt):
+    dataset, read, scores = undecoded_audio(dataset, reader.audio_column), rows, []
+    rows = []
+    for batch in reader.batches(model, dataset, "Vocabulary ranking", prompt, rows=read):
         window_scores = model.score_candidates(**tokens, **batch.inputs, length_normalize=length_normalize).float()
         scores.append(mean_over_windows(window_scores, batch.clip_index, len(batch.rows)).cpu().numpy())
         rows += batch.rows
@@ -77,10 +105,13 @@ def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], p
 
 @torch.no_grad()
 def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str], label_template: str,
-                      reader: ClipReader) -> tuple[list[int], np.ndarray]:
+                      reader: ClipReader, rows: list[int] | None = None) -> tuple[list[int], np.ndarray]:
+    """The rows read (of `rows`, default all) and their `(rows, candidates)` embedding similarities."""
+    check_model_kind(model, "embedding", "Zero-shot classification by embeddings")
     text_embeds = text_embeddings(model, processor, label_prompts(label_template, candidates))
-    rows, scores = [], []
-    for batch in reader.batches(model, undecoded_audio(dataset, reader.audio_column), "Embedding audio"):
+    dataset, read, scores = undecoded_audio(dataset, reader.audio_column), rows, []
+    rows = []
+    for batch in reader.batches(model, dataset, "Embedding audio", rows=read):
         audio_embeds = clip_embeddings(model, batch.inputs, batch.clip_index, len(batch.rows))
         scores.append(model.audio_text_similarity(audio_embeds, text_embeds).float().cpu().numpy())
         rows += batch.rows
@@ -97,10 +128,10 @@ def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: li
     paper, or with `length_normalize=True` their mean per token (the end-of-sequence token included), as the sum
     favours short labels. A clip the processor refuses raises a `ValueError` naming its row and file.
     """
-    _check_candidates(candidates)
+    candidates = check_candidate_labels(candidates, "candidates")
     check_columns(dataset, {"audio": audio_column})
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
-    return _ranking_scores(model, processor, dataset, list(candidates), prompt, reader, length_normalize)[1]
+    return _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize)[1]
 
 
 @torch.no_grad()
@@ -113,10 +144,10 @@ def embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
     the re-normalised mean of its windows' normalised embeddings. A clip the processor refuses raises a `ValueError`
     naming its row and file.
     """
-    _check_candidates(candidates)
+    candidates = check_candidate_labels(candidates, "candidates")
     check_columns(dataset, {"audio": audio_column})
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
-    return _embedding_scores(model, processor, dataset, list(candidates), label_template, reader)[1]
+    return _embedding_scores(model, processor, dataset, candidates, label_template, reader)[1]
 
 
 def single_label_accuracy(scores: np.ndarray, targets: list[str], candidates: list[str]) -> float:
@@ -159,15 +190,18 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
     Single-label: accuracy; multi-label: macro PR-AUC and ROC-AUC with missing annotations (`known_column`) ignored.
     With the window policy a clip scores the mean of its windows' scores (vocabulary ranking) or its pooled embedding.
 
+    Candidates (given, or the dataset's labels) are refused when one is empty, whitespace only or repeated. A row
+    without a label (a `ClassLabel` of -1, datasets' "no label") is refused, naming it, or with `skip_invalid` skipped
+    and counted, as are the clips the processor refuses.
+
     Returns the metrics, the settings used, `predictions` (one per evaluated clip, in dataset order) and what
     happened to the clips (`num_cropped`, and the `skipped` ones with `skip_invalid`, which are not evaluated).
     """
     check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
     dataset = undecoded_audio(dataset, audio_column)
-    candidates = list(candidates) if candidates is not None else candidate_labels(dataset, label_column)
-    _check_candidates(candidates)
+    candidates = candidate_labels(dataset, label_column) if candidates is None else candidates
+    candidates = check_candidate_labels(candidates, "candidates")
     targets = _targets(dataset, label_column, candidates, multi_label)
-    reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     if mode == "llm":
         if label_template is not None:
             raise ValueError("label_template is for mode='embedding'; vocabulary ranking scores the labels themselves "
@@ -175,7 +209,6 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
         if prompt is None and template is None:
             raise ValueError("Vocabulary ranking needs a prompt or a Table-1 template name.")
         prompt = prompt or get_template(template).prompt
-        rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize)
         settings = {"prompt": prompt, "length_normalize": length_normalize}
     elif mode == "embedding":
         if prompt is not None or template is not None:
@@ -185,10 +218,16 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
             raise ValueError("length_normalize is for mode='llm': it averages a candidate's log-likelihood over its "
                              "tokens; mode='embedding' scores similarities.")
         label_template = label_template or DEFAULT_LABEL_TEMPLATE
-        rows, scores = _embedding_scores(model, processor, dataset, candidates, label_template, reader)
         settings = {"label_template": label_template}
     else:
         raise ValueError(f"mode must be 'llm' or 'embedding', got {mode!r}.")
+    reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
+    labelled = _labelled_rows(dataset, label_column, targets, reader)
+    if mode == "llm":
+        rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize,
+                                       labelled)
+    else:
+        rows, scores = _embedding_scores(model, processor, dataset, candidates, label_template, reader, labelled)
     reader.check_some_evaluated(rows)
     targets = [targets[row] for row in rows]
     result: dict[str, Any] = {"task": "classification", "mode": mode, **settings, "num_clips": len(rows),

@@ -66,12 +66,16 @@ class ClipReader:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     num_cropped: int = 0
 
-    def batches(self, model, dataset: Dataset, description: str, prompt: str | None = None) -> Iterator[AudioBatch]:
-        """The clips of `dataset` (with `prompt` as each clip's text) as inputs on the model's device."""
+    def batches(self, model, dataset: Dataset, description: str, prompt: str | None = None,
+                rows: Sequence[int] | None = None) -> Iterator[AudioBatch]:
+        """The clips of `dataset` (those of `rows` only, default all; named by their rows in `dataset`), with `prompt`
+        as each clip's text, as inputs on the model's device."""
         device = model_device(model)
-        for start, batch in _batches(dataset, self.batch_size, self.progress, description):
+        positions = range(len(dataset)) if rows is None else list(rows)
+        subset = dataset if rows is None else dataset.select(positions)
+        for start, batch in _batches(subset, self.batch_size, self.progress, description):
             clips = list(batch[self.audio_column])
-            rows = list(range(start, start + len(clips)))
+            rows = [positions[i] for i in range(start, start + len(clips))]
             try:
                 inputs = self._process(clips, prompt)
             except (ValueError, TypeError):
@@ -113,6 +117,16 @@ class ClipReader:
                 self.skipped.append({"row": row, "path": audio_path(clip), "reason": reason})
         valid = [(clip, row) for clip, row, reason in zip(clips, rows, reasons) if not reason]
         return [clip for clip, _ in valid], [row for _, row in valid]
+
+    def skip(self, dataset: Dataset, rows: list[int], reason: str) -> None:
+        """Records `rows` of `dataset` as skipped for `reason` (a cause outside their audio, such as a missing label),
+        with one warning that counts them."""
+        if not rows:
+            return
+        warnings.warn(f"{len(rows)} rows of the dataset are skipped ({reason}): rows {rows[:10]}"
+                      + (" ..." if len(rows) > 10 else "") + ".", stacklevel=3)
+        clips = dataset.select(rows)[self.audio_column]
+        self.skipped += [{"row": row, "path": audio_path(clip), "reason": reason} for row, clip in zip(rows, clips)]
 
     def check_some_evaluated(self, rows: list[int]) -> None:
         """Raises a ValueError when no clip was read (`rows` is empty): every one was skipped."""

@@ -15,6 +15,7 @@ from mint.data.collator import pad_audio_features
 from mint.data.examples import check_columns, undecoded_audio
 from mint.evaluation.embeddings import clip_embeddings, text_embeddings
 from mint.evaluation.reading import ClipReader, captions_per_clip, model_device
+from pipelines_mint import check_model_kind
 from processing_mint import mean_over_windows
 
 
@@ -23,7 +24,16 @@ def retrieval_metrics(similarity: np.ndarray, relevant: list[set[int]], ks: Sequ
     R@k and mAP@10 for queries (rows) over items (columns). R@k: the fraction of queries with at least one relevant
     item in the top k. mAP@10: mean over queries of the average precision of the top 10, divided by
     min(number relevant, 10) (DCASE's definition; with one relevant item it is 1/rank when rank <= 10, else 0).
+    A query without a relevant item is refused, named by its row: its recall and average precision are undefined
+    (0/0), and counting it as a miss would lower every score without saying why.
     """
+    if similarity.ndim != 2 or len(relevant) != similarity.shape[0]:
+        raise ValueError(f"similarity must be (queries, items) with one set of relevant items per query; got shape "
+                         f"{similarity.shape} and {len(relevant)} sets.")
+    empty = [query for query, items in enumerate(relevant) if not items]
+    if empty:
+        raise ValueError(f"Queries {empty[:10]}{' ...' if len(empty) > 10 else ''} ({len(empty)} in all) have no "
+                         "relevant item: their R@k and mAP@10 are undefined; leave them out of the evaluation.")
     order = np.argsort(-similarity, axis=1, kind="stable")
     result = {}
     hits = np.array([[item in rel for item in row] for row, rel in zip(order, relevant)])
@@ -62,11 +72,18 @@ def evaluate_retrieval(model, processor, dataset: Dataset, caption_columns: Sequ
     policy a clip's embedding is the re-normalised mean of its windows' normalised embeddings. With `rerank_top_k`,
     each text query's top k clips are re-ordered by the ALM matching probability (BLIP-2's re-ranking; with the window
     policy, the mean of the windows' probabilities); the other clips keep their order below them. Skipped clips
-    (`skip_invalid`) are left out of the collection, and their captions out of the queries.
+    (`skip_invalid`) are left out of the collection, and their captions out of the queries. A model without trained
+    embedding heads (with re-ranking, without the ALM head), and a clip without captions, are refused.
     """
     check_columns(dataset, {"audio": audio_column})
     dataset = undecoded_audio(dataset, audio_column)
     captions = captions_per_clip(dataset, caption_columns)
+    check_model_kind(model, "matching" if rerank_top_k else "embedding",
+                     "Retrieval with ALM re-ranking" if rerank_top_k else "Retrieval")
+    uncaptioned = [row for row, texts in enumerate(captions) if not texts]
+    if uncaptioned:
+        raise ValueError(f"Rows {uncaptioned[:10]} of the dataset have no caption in {list(caption_columns)}: as "
+                         "audio-to-text queries they would have nothing to find.")
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
     rows, audio_embeds, features, feature_clip = [], [], [], []
     for batch in reader.batches(model, dataset, "Embedding audio"):

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from audio_io_mint import audio_path, clip_error_reason
 from mint.data.examples import undecoded_audio
 from mint.evaluation.embeddings import clip_embeddings, text_embeddings
+from pipelines_mint import check_model_kind
 
 
 INDEX_EMBEDDINGS = "audio_embeddings.safetensors"
@@ -36,9 +37,7 @@ class MintRetrievalIndex:
     """
 
     def __init__(self, model, processor):
-        needed = ("get_audio_features", "get_text_features", "audio_text_similarity")
-        if not all(hasattr(model, name) for name in needed) or not hasattr(model, "audio_proj"):
-            raise ValueError(f"Retrieval needs a stage-1 MINT (MintForPreTraining), got {type(model).__name__}.")
+        check_model_kind(model, "embedding", "The retrieval index (stage-1 embeddings)")
         self.model = model.eval()
         self.processor = processor
         self.embeddings = torch.empty(0, model.config.num_query_tokens, model.config.audio_text_hidden_size)
@@ -57,7 +56,8 @@ class MintRetrievalIndex:
         """
         Embeds `clips` (a list of paths, arrays with `sampling_rate`, `datasets` Audio dicts, or a `Dataset` with an
         `audio` column) and appends them, one entry per clip; `ids` default to their positions in the index. A clip the
-        processor refuses raises a `ValueError` naming its position in `clips`, its id and its file.
+        processor refuses raises a `ValueError` naming its position in `clips`, its id and its file; so do a number of
+        ids other than the number of clips, and an id given twice or already in the index.
         """
         if hasattr(clips, "column_names"):  # a datasets Dataset
             if "audio" not in clips.column_names:
@@ -69,6 +69,7 @@ class MintRetrievalIndex:
         ids = list(range(len(self), len(self) + len(clips))) if ids is None else list(ids)
         if len(ids) != len(clips):
             raise ValueError(f"Got {len(clips)} clips but {len(ids)} ids; pass one id per clip.")
+        _check_unique_ids(self.ids + ids, "the index's ids with those added")
         embedded = []
         for start in tqdm(range(0, len(clips), batch_size), desc="Indexing audio", disable=not progress,
                           unit="batch"):
@@ -127,7 +128,8 @@ class MintRetrievalIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike, model, processor) -> "MintRetrievalIndex":
-        """Reads an index written by [`save`]; `model` must be the stage-1 model that embedded it."""
+        """Reads an index written by [`save`]; `model` must be the stage-1 model that embedded it. An index whose ids
+        do not match its embeddings one to one (another count, a repeated id) is refused as damaged."""
         files = [os.path.join(path, name) for name in (INDEX_EMBEDDINGS, INDEX_METADATA)]
         missing = [f for f in files if not os.path.isfile(f)]
         if missing:
@@ -136,11 +138,27 @@ class MintRetrievalIndex:
         with open(files[1]) as f:
             metadata = json.load(f)
         embeddings = load_file(files[0])["embeddings"]
+        ids = metadata.get("ids") if isinstance(metadata, dict) else None
+        if not isinstance(ids, list) or len(ids) != embeddings.shape[0]:
+            found = f"{len(ids)} ids" if isinstance(ids, list) else "no list of ids"
+            raise ValueError(f"{files[1]!r} holds {found} but {files[0]!r} holds {embeddings.shape[0]} clip "
+                             "embeddings: the index is damaged (one id per embedding expected); rebuild it.")
+        _check_unique_ids(ids, repr(files[1]))
         if tuple(embeddings.shape[1:]) != tuple(index.embeddings.shape[1:]):
             raise ValueError(f"The index holds embeddings of shape {tuple(embeddings.shape[1:])} per clip, but this "
                              f"model makes {tuple(index.embeddings.shape[1:])}: load it with the model that built it.")
-        index.embeddings, index.ids = embeddings, metadata["ids"]
+        index.embeddings, index.ids = embeddings, ids
         return index
+
+
+def _check_unique_ids(ids: list, where: str) -> None:
+    """Refuses ids that appear more than once in `ids` (a search names clips by their ids), with their positions."""
+    positions: dict[str, list[int]] = {}
+    for position, clip_id in enumerate(ids):
+        positions.setdefault(json.dumps(clip_id, sort_keys=True, default=repr), []).append(position)
+    repeated = [f"{key} at positions {found}" for key, found in positions.items() if len(found) > 1]
+    if repeated:
+        raise ValueError(f"Repeated clip ids in {where}: {'; '.join(repeated[:5])}; each clip needs its own id.")
 
 
 __all__ = ["MintRetrievalIndex"]

@@ -100,7 +100,7 @@ def test_long_audio_is_windowed_with_timestamps(stage2_folder):
     windows = [long_clip[:16000], long_clip[16000:32000], long_clip[32000:]]
     expected = direct_captions(captioner.model, captioner.processor, windows)
     assert [c["generated_text"] for c in out["chunks"]] == expected
-    assert out["generated_text"] == " ".join(expected)
+    assert out["generated_text"] == f"[0.0-1.0 s] {expected[0]} [1.0-2.0 s] {expected[1]} [2.0-2.5 s] {expected[2]}"
     batched = captioner([long_clip, clips((9000,))[0]], sampling_rate=16000, long_audio_policy="window",
                         batch_size=2, **WORDS)
     assert batched[0] == out and "chunks" not in batched[1]
