@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-from mint.cli.arguments import nonnegative_int, positive_int
+from mint.cli.arguments import nonnegative_int, positive_int, torch_device
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -61,6 +61,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     cache.add_argument("--max-shard-size", default=None, help="size of the merged cache's Arrow files (e.g. 500MB)")
     cache.add_argument("--skip-invalid", action="store_true",
                        help="leave out clips the processor refuses (listed in skipped_clips.json) instead of stopping")
+    cache.add_argument("--overwrite", action="store_true",
+                       help="replace a dataset folder in --output (a cache of other data); other folders never")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     cache.set_defaults(handler=cache_features_command)
 
@@ -95,7 +97,8 @@ def cache_features_command(args: argparse.Namespace) -> None:
     if args.merge:
         from mint.data.cache import merge_feature_cache
 
-        merge_feature_cache(args.output, max_shard_size=args.max_shard_size, progress=not args.quiet)
+        merge_feature_cache(args.output, max_shard_size=args.max_shard_size, progress=not args.quiet,
+                            overwrite=args.overwrite)
         print(f"mint cache-features: shards merged into {args.output}.")
         return
     if not args.model or not args.dataset:
@@ -104,20 +107,19 @@ def cache_features_command(args: argparse.Namespace) -> None:
     if outside:
         raise ValueError(f"--shard-index {outside} lies outside the {args.num_shards} shards of --num-shards "
                          f"(indices 0..{args.num_shards - 1}).")
-    import torch
-
+    device = torch_device(args.device)
     from mint.data.cache import SKIPPED_CLIPS_FILE, cache_audio_features
     from mint.data.examples import load_local_dataset
     from modeling_mint import MintForPreTraining
     from processing_mint import MintProcessor
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = MintForPreTraining.from_pretrained(args.model).to(device)
     cached = cache_audio_features(model, MintProcessor.from_pretrained(args.model),
                                   load_local_dataset(args.dataset, args.split), args.output,
                                   batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet,
                                   num_proc=args.num_proc, num_shards=args.num_shards, shard_indices=args.shard_index,
-                                  max_shard_size=args.max_shard_size, skip_invalid=args.skip_invalid)
+                                  max_shard_size=args.max_shard_size, skip_invalid=args.skip_invalid,
+                                  overwrite=args.overwrite)
     if cached is None:
         print(f"mint cache-features: shards {args.shard_index} finished; merge them with --merge.")
         return

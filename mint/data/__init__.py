@@ -6,7 +6,8 @@ examples, batches and the frozen-feature cache.
     collator         batches of examples through the processor (raw audio or cached features)
     cache            the frozen audio encoder's features, computed once in resumable shards
     progress         `datasets` progress bars on or off for a block
-    release_files    finding and reading a release's files (CSV, audio by name, YouTube clips)
+    outputs          output folders checked, written beside their place and moved in; JSON records written in one step
+    release_files    reading a release's files (encodings, CSV and JSON checked), audio by name, YouTube clips
     release_layouts  each dataset's release layout and its reader
     releases         `prepare_dataset`: a release written as a `datasets` folder
 """

@@ -59,16 +59,29 @@ def label_names(dataset: Dataset, column: str) -> list[str] | None:
 
 
 def label_text(value: Any, names: list[str] | None = None) -> str:
-    """A label, a class index (with its names) or a list of them as target text (multi-label: joined by ", ")."""
+    """
+    A label, a class index (with its names) or a list of them as target text (multi-label: joined by ", "). An empty
+    label, and a class index outside the names (-1 is a `ClassLabel`'s "no label"), are refused.
+    """
     if isinstance(value, (list, tuple)):
         if not value:
             raise ValueError("A multi-label example has no label; expected at least one.")
         return ", ".join(label_text(v, names) for v in value)
     if isinstance(value, (int, np.integer)) and names is not None:
+        if not 0 <= value < len(names):
+            meaning = " (datasets' 'no label')" if value == -1 else ""
+            raise ValueError(f"class index {int(value)}{meaning} has no class name; expected 0..{len(names) - 1}, "
+                             "an index of the ClassLabel's names.")
         return names[value]
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError("An example has an empty label; expected a label name.")
     return str(value)
+
+
+def dataset_name(dataset: Any) -> str:
+    """How messages name a dataset: the folder of its Arrow files (`'data/esc50/train'`), else `the dataset`."""
+    files = getattr(dataset, "cache_files", None)
+    return repr(os.path.dirname(files[0]["filename"])) if files else "the dataset"
 
 
 def to_mint_examples(
@@ -82,7 +95,9 @@ def to_mint_examples(
     """
     Stage-2 examples `{"audio", "prompt", "target"}` from a dataset with an audio column and a label (a name, a
     `ClassLabel` index, or a list of them) or caption column, formatted with the named Table-1 template (`prompt`
-    overrides the template's prompt). With `audio_column="audio_encoder_features"` (a dataset written by
+    overrides the template's prompt). An empty label or caption, or a class index without a name (-1, a `ClassLabel`'s
+    "no label"), is refused naming the dataset (its folder), the row and the column; in a stream, the example's place
+    in the order it is read. With `audio_column="audio_encoder_features"` (a dataset written by
     [`cache_audio_features`]) the examples keep the cached features: `{"audio_encoder_features", "prompt", "target"}`.
     """
     spec = get_template(template)
@@ -96,16 +111,21 @@ def to_mint_examples(
         source = label_column
     names = None if spec.needs_caption else label_names(dataset, source)
     text_prompt = prompt or spec.prompt
+    name, streamed = dataset_name(dataset), not isinstance(dataset, Dataset)
     dataset = undecoded_audio(dataset, audio_column)
 
-    def convert(value):
-        return {"prompt": text_prompt,
-                "target": spec.output.format(label=label_text(value, names), caption=value)}
+    def convert(value, index):
+        try:
+            label = label_text(value, names)
+        except ValueError as error:
+            where = f"Example {index} of the stream of {name}" if streamed else f"Row {index} of {name}"
+            raise ValueError(f"{where}, column {source!r}: {error}") from None
+        return {"prompt": text_prompt, "target": spec.output.format(label=label, caption=value)}
 
     # Only the label column is read: rows of cached `audio_encoder_features` are large.
     drop = [c for c in dataset.column_names if c not in (audio_column, CACHED_LENGTH)]
-    progress = {"desc": f"MINT examples ({template})"} if isinstance(dataset, Dataset) else {}  # a stream maps lazily
-    examples = dataset.map(convert, input_columns=[source], remove_columns=drop, **progress)
+    progress = {"desc": f"MINT examples ({template})"} if not streamed else {}  # a stream maps lazily
+    examples = dataset.map(convert, input_columns=[source], with_indices=True, remove_columns=drop, **progress)
     return _audio_column_named(examples, audio_column)
 
 
@@ -119,21 +139,37 @@ def _audio_column_named(dataset: Dataset, audio_column: str) -> Dataset:
 def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_column: str = "caption") -> Dataset:
     """
     Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_encoder_features",
-    "caption"}` when `audio_column="audio_encoder_features"` (a dataset written by [`cache_audio_features`]).
+    "caption"}` when `audio_column="audio_encoder_features"` (a dataset written by [`cache_audio_features`]). An empty
+    caption is refused naming the dataset (its folder), the row and the column (in a stream, as it is read).
     """
     check_columns(dataset, {"audio": audio_column, "caption": caption_column})
+    name, streamed = dataset_name(dataset), not isinstance(dataset, Dataset)
+
+    def check(caption, index):
+        if not isinstance(caption, str) or not caption.strip():
+            where = f"Example {index} of the stream of {name}" if streamed else f"Row {index} of {name}"
+            found = "an empty caption" if caption is None or isinstance(caption, str) else type(caption).__name__
+            raise ValueError(f"{where}, column {caption_column!r}: {found}; expected the caption's text.")
+        return {}
+
+    if not streamed:  # the captions alone are read, not the rows' audio or features
+        for row, caption in enumerate(dataset.with_format(None)[caption_column]):
+            check(caption, row)
     dataset = undecoded_audio(dataset, audio_column)
     dataset = dataset.select_columns([audio_column, caption_column]
                                      + [CACHED_LENGTH] * (CACHED_LENGTH in dataset.column_names))
     if caption_column != "caption":
         dataset = dataset.rename_column(caption_column, "caption")
+    if streamed:  # checked as it is read
+        dataset = dataset.map(check, input_columns=["caption"], with_indices=True, features=dataset.features)
     return _audio_column_named(dataset, audio_column)
 
 
 def mix_datasets(datasets: list[Dataset], weights: list[float] | None = None, seed: int = 0) -> Dataset:
     """
     Samples a mixture of MINT example datasets with the given weights (normalised to probabilities) until every
-    dataset has been seen once (`datasets.interleave_datasets`, `all_exhausted`).
+    dataset has been seen once (`datasets.interleave_datasets`, `all_exhausted`). The datasets must have the same
+    columns; one that differs from the first is refused, named by its place and folder.
     """
     if not datasets:
         raise ValueError("mix_datasets needs at least one dataset.")
@@ -142,6 +178,12 @@ def mix_datasets(datasets: list[Dataset], weights: list[float] | None = None, se
     weights = weights or [1.0] * len(datasets)
     if len(weights) != len(datasets) or any(w <= 0 for w in weights):
         raise ValueError(f"Expected one positive weight per dataset, got {weights} for {len(datasets)} datasets.")
+    first = datasets[0].column_names
+    for index, dataset in enumerate(datasets[1:], 1):
+        if dataset.column_names is not None and first is not None and sorted(dataset.column_names) != sorted(first):
+            raise ValueError(f"Dataset {index} of the mixture ({dataset_name(dataset)}) has the columns "
+                             f"{dataset.column_names}, dataset 0 ({dataset_name(datasets[0])}) {first}: a mixture "
+                             "needs examples of one kind (the same stage, both cached or both with audio).")
     total = float(sum(weights))
     return interleave_datasets(datasets, probabilities=[w / total for w in weights], seed=seed,
                                stopping_strategy="all_exhausted")
@@ -186,6 +228,7 @@ def load_clips(processor: MintProcessor, audio: list) -> tuple[list, list[str]]:
 __all__ = [
     "CACHED_LENGTH",
     "check_columns",
+    "dataset_name",
     "describe_clip",
     "label_names",
     "label_text",

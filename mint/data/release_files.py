@@ -1,11 +1,17 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""Finding and reading the files of a dataset release: metadata text and CSV in the encodings releases use, files
-found below a root folder, audio files indexed by name, and clips downloaded from YouTube found by id and segment."""
+"""Finding and reading the files of a dataset release: metadata text in the encodings releases use (detected, and
+refused when it is none of them), CSV files checked against the columns a layout reads and JSON files, each parse
+error named by file, line and column; files found below a root folder, audio files indexed by name, and clips
+downloaded from YouTube found by id and segment."""
 
+import codecs
 import csv
 import io
+import json
+import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 
 # Audio first (lossless before lossy), then the video containers some YouTube downloads keep.
@@ -14,23 +20,104 @@ AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".opus", ".aiff", ".au", ".mp3", ".
 
 
 def read_text(path: str) -> str:
-    """A metadata file as text: UTF-8 (with or without BOM), else ISO-8859-1 (Clotho's metadata files)."""
+    """
+    A metadata file as text: UTF-16 or UTF-8 with a byte-order mark, else UTF-8, else Windows-1252 (which ISO-8859-1
+    text, Clotho's metadata, also decodes as). A file that none of these decodes (UTF-16 without a mark, binary data) is
+    refused naming the file and the first byte that does not decode.
+    """
     with open(path, "rb") as f:
         data = f.read()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings = ("utf-16",)
+    elif b"\x00" in data:  # text in UTF-8 or Windows-1252 holds no NUL byte
+        at = data.index(b"\x00")
+        raise ValueError(f"{path}: holds NUL bytes (the first at byte {at}): UTF-16 without a byte-order mark, or not "
+                         "a text file; save it as UTF-8.")
+    else:
+        encodings = ("utf-8-sig", "cp1252")
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as error:
+            failure = error
+    line = data[: failure.start].count(b"\n") + 1
+    raise ValueError(f"{path}, line {line}: byte {failure.object[failure.start:failure.start + 1]!r} (at byte "
+                     f"{failure.start}) does not decode as {' or '.join(encodings)}; save the file as UTF-8.")
+
+
+def csv_rows(path: str, **kwargs) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a CSV file read with [`read_text`] (`kwargs` go to `csv.reader`), with the line each ends on."""
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), **kwargs)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("iso-8859-1")
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as error:
+        raise ValueError(f"{path}, line {reader.line_num}: {error}.") from None
 
 
-def csv_rows(path: str, **kwargs) -> Iterator[list[str]]:
-    """The rows of a CSV file read with [`read_text`] (`kwargs` go to `csv.reader`), as lists of fields."""
-    return csv.reader(io.StringIO(read_text(path), newline=""), **kwargs)
+def csv_records(path: str, columns: Sequence[str], **kwargs) -> Iterator[tuple[int, dict[str, str]]]:
+    """
+    The rows of a CSV file with a header, read with [`read_text`] (`kwargs` go to `csv.reader`), as dicts, with the
+    line each ends on. The header must hold `columns` (in any order, among others); a row short of one of them is
+    refused naming the file, the line and the columns it lacks.
+    """
+    rows = csv_rows(path, **kwargs)
+    header = next((row for _, row in rows if row), None)
+    missing = [column for column in columns if column not in (header or [])]
+    if missing:
+        raise ValueError(f"{path}: the header has no column {', '.join(map(repr, missing))}; expected the columns "
+                         f"{list(columns)}, found {header}. Is it the release's own file, unchanged?")
+    for line, row in rows:
+        if not row:
+            continue
+        short = [column for index, column in enumerate(header) if index >= len(row) and column in columns]
+        if short:
+            raise ValueError(f"{path}, line {line}: {len(row)} fields, {len(header)} in the header: no value for "
+                             f"{', '.join(map(repr, short))}.")
+        yield line, dict(zip(header, row))
 
 
-def csv_dicts(path: str, **kwargs) -> Iterator[dict[str, str]]:
-    """The rows of a CSV file with a header, read with [`read_text`] (`kwargs` go to `csv.DictReader`), as dicts."""
-    return csv.DictReader(io.StringIO(read_text(path), newline=""), **kwargs)
+def _place(path: str, line: int | str, column: str) -> str:
+    """Where a value was read: `file, line 3, column 'start'` (`line` a line number, or words such as `note 'x'`)."""
+    return f"{path}, {f'line {line}' if isinstance(line, int) else line}, column {column!r}"
+
+
+def number(text: str, kind: type, path: str, line: int | str, column: str) -> Any:
+    """
+    `text` as an `int` or a finite `float` (`kind`), or a ValueError naming the file, line (or entry) and column where
+    it was read.
+    """
+    try:
+        value = kind(text.strip())
+    except (ValueError, AttributeError):
+        value = None
+    if value is None or not math.isfinite(value):
+        expected = "an integer" if kind is int else "a finite number"
+        raise ValueError(f"{_place(path, line, column)}: {text!r} is not {expected}.")
+    return value
+
+
+def choice(value: str, known: dict[str, str], path: str, line: int | str, column: str) -> str:
+    """`known[value]` (e.g. a release's split name as MINT's), or a ValueError naming where and the known values."""
+    if str(value).strip() not in known:
+        raise ValueError(f"{_place(path, line, column)}: {value!r} is not one of {sorted(known)}.")
+    return known[str(value).strip()]
+
+
+def read_json(path: str) -> Any:
+    """A JSON file read with [`read_text`]; broken JSON is refused naming the file, line and column."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}).") from None
+
+
+def json_field(item: Any, key: str, path: str, where: str) -> Any:
+    """`item[key]` of a JSON file's entry, or a ValueError naming the file, the entry (`where`) and the key."""
+    if not isinstance(item, dict) or key not in item:
+        found = sorted(item) if isinstance(item, dict) else type(item).__name__
+        raise ValueError(f"{path}: {where} has no {key!r} (it has {found}).")
+    return item[key]
 
 
 def find_below(root: str, name: str, is_dir: bool = False, max_depth: int = 3) -> str | None:
@@ -119,11 +206,15 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "YouTubeClips",
     "audio_files",
-    "csv_dicts",
+    "choice",
+    "csv_records",
     "csv_rows",
+    "json_field",
     "file_or_none",
     "find_below",
     "index_by_stem",
+    "number",
+    "read_json",
     "read_text",
     "require_below",
 ]

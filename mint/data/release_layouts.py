@@ -3,7 +3,6 @@
 its metadata lists (splits, annotations, the file found or None), and the [`Layout`] table `LAYOUTS` that names each
 release's files, columns and options."""
 
-import csv
 import io
 import json
 import os
@@ -15,8 +14,8 @@ import numpy as np
 import pandas as pd
 from datasets import Sequence, Value
 
-from mint.data.release_files import (YouTubeClips, audio_files, csv_dicts, csv_rows, file_or_none, find_below,
-                                     read_text, require_below)
+from mint.data.release_files import (YouTubeClips, audio_files, choice, csv_records, csv_rows, file_or_none, find_below,
+                                     json_field, number, read_json, read_text, require_below)
 
 
 # The release's split names (VGGSound, AudioCaps, FSD50K, NSynth, FMA) -> MINT's.
@@ -26,13 +25,17 @@ SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "vali
 
 @dataclass
 class Clip:
-    """One clip a release lists: the splits it belongs to, what the metadata names, the file found (None: missing)."""
+    """
+    One clip a release lists: the splits it belongs to, what the metadata names, the file found (None: missing), and
+    the ids its metadata gives that the release's own vocabulary lacks (left out of its labels).
+    """
 
     splits: tuple[str, ...]
     expected: str
     path: str | None
     row: dict[str, Any]
     excluded: bool = False
+    unknown_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ AUDIOSET_FILES = {"balanced_train_segments.csv": ("train", "balanced"),
 
 def read_audioset(root: str, audio_dir: str | None = None) -> Iterator[Clip]:
     """AudioSet: segment CSVs (three `#` comment lines, quoted label lists), `class_labels_indices.csv`, clips by id."""
-    names = {row["mid"]: row["display_name"] for row in csv_dicts(require_below(root, "class_labels_indices.csv",
-                                                                              LAYOUTS["audioset"].layout))}
+    names = {row["mid"]: row["display_name"] for _, row in csv_records(
+        require_below(root, "class_labels_indices.csv", LAYOUTS["audioset"].layout), ("mid", "display_name"))}
     found = {name: find_below(root, name) for name in AUDIOSET_FILES}
     if not any(found.values()):
         raise ValueError(f"No AudioSet segment CSV under {root!r}; expected {sorted(AUDIOSET_FILES)}.")
@@ -80,26 +83,35 @@ def read_audioset(root: str, audio_dir: str | None = None) -> Iterator[Clip]:
         if path is None:
             continue
         split, subset = AUDIOSET_FILES[name]
-        for row in csv_rows(path, skipinitialspace=True):
+        for line, row in csv_rows(path, skipinitialspace=True):
             if not row or row[0].startswith("#"):
                 continue
-            ytid, start, end, mids = row[0], float(row[1]), float(row[2]), row[3].split(",")
-            yield _clip(split, f"{ytid} {row[1]}-{row[2]}", clips.find(ytid, start, end), ytid=ytid, start=start,
-                        end=end, labels=[names.get(mid, mid) for mid in mids], mids=mids, subset=subset,
-                        source_id=f"youtube:{ytid}", duration=end - start)
+            if len(row) != 4:
+                raise ValueError(f"{path}, line {line}: {len(row)} fields; expected 4 (YTID, start_seconds, "
+                                 "end_seconds, positive_labels).")
+            ytid, mids = row[0], row[3].split(",")
+            start, end = number(row[1], float, path, line, "start_seconds"), number(row[2], float, path, line,
+                                                                                    "end_seconds")
+            clip = _clip(split, f"{ytid} {row[1]}-{row[2]}", clips.find(ytid, start, end), ytid=ytid, start=start,
+                         end=end, labels=[names[mid] for mid in mids if mid in names], mids=mids, subset=subset,
+                         source_id=f"youtube:{ytid}", duration=end - start)
+            clip.unknown_ids = tuple(mid for mid in mids if mid not in names)
+            yield clip
 
 
 def read_vggsound(root: str, audio_dir: str | None = None) -> Iterator[Clip]:
     """VGGSound: `vggsound.csv` without a header (YouTube id, start second, label, split), clips by id and start."""
     clips = _youtube_folder(root, audio_dir)
-    for line, row in enumerate(csv_rows(require_below(root, "vggsound.csv", LAYOUTS["vggsound"].layout)), 1):
+    path = require_below(root, "vggsound.csv", LAYOUTS["vggsound"].layout)
+    for line, row in csv_rows(path):
         if not row:
             continue
         if len(row) != 4 or not row[1].strip().isdigit():
-            raise ValueError(f"vggsound.csv line {line}: expected 'ytid,start,label,split' (no header), got {row}.")
-        ytid, start, label, split = row[0], int(row[1]), row[2], row[3].strip()
-        yield _clip(SPLIT_NAMES[split], f"{ytid}_{start:06d}", clips.find(ytid, start, start + 10), ytid=ytid,
-                    start=start, label=label, source_id=f"youtube:{ytid}", duration=10.0)
+            raise ValueError(f"{path}, line {line}: expected 'ytid,start,label,split' (no header), got {row}.")
+        ytid, start, label = row[0], int(row[1]), row[2]
+        yield _clip(choice(row[3], SPLIT_NAMES, path, line, "split"), f"{ytid}_{start:06d}",
+                    clips.find(ytid, start, start + 10), ytid=ytid, start=start, label=label,
+                    source_id=f"youtube:{ytid}", duration=10.0)
 
 
 def read_audiocaps(root: str, audio_dir: str | None = None) -> Iterator[Clip]:
@@ -112,12 +124,14 @@ def read_audiocaps(root: str, audio_dir: str | None = None) -> Iterator[Clip]:
         if path is None:
             continue
         grouped: dict[tuple[str, int], list[dict[str, str]]] = {}
-        for row in csv_dicts(path):
-            grouped.setdefault((row["youtube_id"], int(row["start_time"])), []).append(row)
+        for line, row in csv_records(path, ("audiocap_id", "youtube_id", "start_time", "caption")):
+            row["audiocap_id"] = number(row["audiocap_id"], int, path, line, "audiocap_id")
+            grouped.setdefault((row["youtube_id"], number(row["start_time"], int, path, line, "start_time")),
+                               []).append(row)
         for (ytid, start), rows in grouped.items():
             captions = [row["caption"] for row in rows]
             yield _clip(split, f"{ytid}_{start}", clips.find(ytid, start, start + 10), ytid=ytid, start=start,
-                        caption=captions[0], captions=captions, audiocap_ids=[int(row["audiocap_id"]) for row in rows],
+                        caption=captions[0], captions=captions, audiocap_ids=[row["audiocap_id"] for row in rows],
                         source_id=f"youtube:{ytid}", duration=10.0)
 
 
@@ -142,8 +156,10 @@ def _wavcaps_blacklist(paths: list[str]) -> dict[str, set[str]]:
     """The release's `json_files/blacklist/*.json`: `{"AudioSet": ["Y<ytid>.wav", ...], "FreeSound": [id, ...]}`."""
     excluded = {"AudioSet_SL": set(), "FreeSound": set()}
     for path in paths:
-        with open(path) as f:
-            data = json.load(f)
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object with 'AudioSet' and 'FreeSound' lists, got "
+                             f"{type(data).__name__}.")
         excluded["AudioSet_SL"] |= {os.path.splitext(str(i))[0] for i in data.get("AudioSet", [])}
         excluded["FreeSound"] |= {str(i) for i in data.get("FreeSound", [])}
     return excluded
@@ -165,16 +181,21 @@ def read_wavcaps(root: str, blacklist: list[str] | None = None) -> Iterator[Clip
     for source, path in files.items():
         if path is None:
             continue
-        with open(path) as f:
-            data = json.load(f)
-        for item in data["data"] if isinstance(data, dict) else data:
-            stem = os.path.splitext(str(item["id"]))[0]
+        data = read_json(path)
+        items = json_field(data, "data", path, "the top-level object") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise ValueError(f"{path}: expected a list of clips (or an object with a 'data' list), got "
+                             f"{type(items).__name__}.")
+        for index, item in enumerate(items):
+            where = f"clip {index} of its 'data' list"
+            stem = os.path.splitext(str(json_field(item, "id", path, where)))[0]
             origin = stem[1:12] if source == "AudioSet_SL" and stem.startswith("Y") and len(stem) >= 12 else stem
             duration = item.get("duration")
+            if duration is not None:
+                duration = number(str(duration), float, path, where, "duration")
             yield Clip(("train", source.lower()), f"{source}/{stem}", audio.get((source, stem)),
-                       dict(id=stem, caption=item["caption"], source=source,
-                            source_id=f"{WAVCAPS_ID_PREFIX[source]}:{origin}",
-                            duration=None if duration is None else float(duration)),
+                       dict(id=stem, caption=json_field(item, "caption", path, where), source=source,
+                            source_id=f"{WAVCAPS_ID_PREFIX[source]}:{origin}", duration=duration),
                        excluded=stem in excluded.get(source, ()))
 
 
@@ -183,9 +204,11 @@ def read_fsd50k(root: str) -> Iterator[Clip]:
     truth = require_below(root, "FSD50K.ground_truth", LAYOUTS["fsd50k"].layout, is_dir=True)
     for part in ("dev", "eval"):
         folder = os.path.join(os.path.dirname(truth), f"FSD50K.{part}_audio")
-        for row in csv_dicts(os.path.join(truth, f"{part}.csv")):
+        path = os.path.join(truth, f"{part}.csv")
+        for line, row in csv_records(path, ("fname", "labels", "mids") + (("split",) if part == "dev" else ())):
             fname = row["fname"]
-            yield _clip(SPLIT_NAMES[row.get("split", "eval")], f"FSD50K.{part}_audio/{fname}.wav",
+            yield _clip(choice(row.get("split", "eval"), SPLIT_NAMES, path, line, "split"),
+                        f"FSD50K.{part}_audio/{fname}.wav",
                         file_or_none(os.path.join(folder, f"{fname}.wav")), fname=fname,
                         labels=[_spaced(label) for label in row["labels"].split(",")], mids=row["mids"].split(","),
                         source_id=f"freesound:{fname}", duration=None)
@@ -199,15 +222,21 @@ def read_nsynth(root: str) -> Iterator[Clip]:
     for split, folder in folders.items():
         if folder is None:
             continue
-        with open(os.path.join(folder, "examples.json")) as f:
-            notes = json.load(f)
+        path = os.path.join(folder, "examples.json")
+        notes = read_json(path)
+        if not isinstance(notes, dict):
+            raise ValueError(f"{path}: expected an object of notes by name, got {type(notes).__name__}.")
         for note_str, note in notes.items():
+            values = {key: json_field(note, key, path, f"note {note_str!r}") for key in (
+                "instrument_family_str", "instrument_str", "instrument_source_str", "pitch", "velocity",
+                "qualities_str")}
             yield _clip(SPLIT_NAMES[split], f"nsynth-{split}/audio/{note_str}.wav",
                         file_or_none(os.path.join(folder, "audio", f"{note_str}.wav")), note_str=note_str,
-                        label=_spaced(note["instrument_family_str"]), instrument_str=note["instrument_str"],
-                        instrument_source_str=note["instrument_source_str"], pitch=int(note["pitch"]),
-                        velocity=int(note["velocity"]), qualities=list(note["qualities_str"]),
-                        source_id=f"nsynth:{note_str}", duration=4.0)
+                        label=_spaced(values["instrument_family_str"]), instrument_str=values["instrument_str"],
+                        instrument_source_str=values["instrument_source_str"],
+                        pitch=number(str(values["pitch"]), int, path, f"note {note_str!r}", "pitch"),
+                        velocity=number(str(values["velocity"]), int, path, f"note {note_str!r}", "velocity"),
+                        qualities=list(values["qualities_str"]), source_id=f"nsynth:{note_str}", duration=4.0)
 
 
 FMA_SIZES = ("small", "medium", "large", "full")
@@ -238,24 +267,39 @@ def read_fma(root: str, fma_size: str | None = None) -> Iterator[Clip]:
     """
     metadata = require_below(root, "fma_metadata", LAYOUTS["fma"].layout, is_dir=True)
     size, folder = _fma_audio_folder(root, fma_size)
-    tracks = pd.read_csv(os.path.join(metadata, "tracks.csv"), index_col=0, header=[0, 1])
-    titles = pd.read_csv(os.path.join(metadata, "genres.csv"), index_col=0)["title"].to_dict()
+    tracks_file, genres_file = os.path.join(metadata, "tracks.csv"), os.path.join(metadata, "genres.csv")
+    tracks = pd.read_csv(io.StringIO(read_text(tracks_file), newline=""), index_col=0, header=[0, 1])
+    genre_table = pd.read_csv(io.StringIO(read_text(genres_file), newline=""), index_col=0)
     columns = [("set", "subset"), ("set", "split"), ("track", "genre_top"), ("track", "genres"), ("track", "title"),
                ("artist", "name"), ("track", "duration")]
+    for path, table, needed in ((tracks_file, tracks, columns), (genres_file, genre_table, ["title"])):
+        missing = [column for column in needed if column not in table.columns]
+        if missing:
+            raise ValueError(f"{path}: the header has no column {', '.join(map(repr, missing))}; expected "
+                             f"{needed}. Is it the release's own file, unchanged?")
+    titles = genre_table["title"].to_dict()
     for track_id, subset, split, genre_top, genres, title, artist, seconds in tracks[columns].itertuples():
         if pd.isna(subset) or not _in_fma_size(subset, size):
             continue
-        name = f"{int(track_id):06d}"
+        name, where = f"{int(track_id):06d}", f"track {track_id}"
+        try:
+            genre_ids = json.loads(genres) if isinstance(genres, str) else []
+        except json.JSONDecodeError:
+            raise ValueError(f"{tracks_file}, {where}, column ('track', 'genres'): {genres!r} is not a JSON list of "
+                             "genre ids.") from None
         duration = None if pd.isna(seconds) else float(seconds)
         if duration is not None and size != "full":  # the other sizes hold 30 s clips of the tracks
             duration = min(duration, 30.0)
-        yield _clip(SPLIT_NAMES[split], f"fma_{size}/{name[:3]}/{name}.mp3",
-                    file_or_none(os.path.join(folder, name[:3], f"{name}.mp3")), track_id=int(track_id),
-                    label=None if pd.isna(genre_top) else str(genre_top),
-                    genres=[titles.get(g, str(g)) for g in (json.loads(genres) if isinstance(genres, str) else [])],
-                    title=None if pd.isna(title) else str(title),
-                    artist=None if pd.isna(artist) else str(artist), source_id=f"fma:{int(track_id)}",
-                    duration=duration)
+        clip = _clip(choice(split, SPLIT_NAMES, tracks_file, where, "('set', 'split')"),
+                     f"fma_{size}/{name[:3]}/{name}.mp3",
+                     file_or_none(os.path.join(folder, name[:3], f"{name}.mp3")), track_id=int(track_id),
+                     label=None if pd.isna(genre_top) else str(genre_top),
+                     genres=[titles[g] for g in genre_ids if g in titles],
+                     title=None if pd.isna(title) else str(title),
+                     artist=None if pd.isna(artist) else str(artist), source_id=f"fma:{int(track_id)}",
+                     duration=duration)
+        clip.unknown_ids = tuple(f"genre {g}" for g in genre_ids if g not in titles)
+        yield clip
 
 
 def read_openmic(root: str, allow_pickle: bool = False) -> Iterator[Clip]:
@@ -266,8 +310,10 @@ def read_openmic(root: str, allow_pickle: bool = False) -> Iterator[Clip]:
     """
     archive = require_below(root, "openmic-2018.npz", LAYOUTS["openmic"].layout)
     base = os.path.dirname(archive)
-    with open(os.path.join(base, "class-map.json")) as f:
-        classes = [_spaced(name) for name, _ in sorted(json.load(f).items(), key=lambda item: item[1])]
+    class_map = read_json(os.path.join(base, "class-map.json"))
+    if not isinstance(class_map, dict):
+        raise ValueError(f"{os.path.join(base, 'class-map.json')}: expected an object of class indices by name.")
+    classes = [_spaced(name) for name, _ in sorted(class_map.items(), key=lambda item: item[1])]
     try:
         with np.load(archive, allow_pickle=allow_pickle) as data:
             truth, mask = data["Y_true"], data["Y_mask"].astype(bool)
@@ -277,8 +323,10 @@ def read_openmic(root: str, allow_pickle: bool = False) -> Iterator[Clip]:
                          "(--allow-pickle) if you trust the file.") from None
     row_of = {key: i for i, key in enumerate(keys)}
     for split in ("train", "test"):
-        for key in (row[0].strip() for row in csv_rows(os.path.join(base, "partitions", f"split01_{split}.csv"))
-                    if row):
+        partition = os.path.join(base, "partitions", f"split01_{split}.csv")
+        for line, key in ((line, row[0].strip()) for line, row in csv_rows(partition) if row):
+            if key not in row_of:
+                raise ValueError(f"{partition}, line {line}: sample key {key!r} is not in {archive}'s sample_key.")
             i = row_of[key]
             yield _clip(split, f"audio/{key[:3]}/{key}.ogg", file_or_none(os.path.join(base, "audio", key[:3],
                                                                                          f"{key}.ogg")),
@@ -290,30 +338,38 @@ def read_openmic(root: str, allow_pickle: bool = False) -> Iterator[Clip]:
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
-def _music4all_table(root: str, name: str) -> dict[str, dict[str, str]]:
-    text = read_text(require_below(root, name, LAYOUTS["music4all"].layout))
-    delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
-    return {row["id"]: row for row in csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)}
+def _music4all_table(root: str, name: str, columns: tuple[str, ...]) -> dict[str, tuple[int, dict[str, str]]]:
+    """A table by track id, each row with its line; tab-separated as released (comma-separated also read)."""
+    path = require_below(root, name, LAYOUTS["music4all"].layout)
+    delimiter = "\t" if "\t" in read_text(path).split("\n", 1)[0] else ","
+    return {row["id"]: (line, row) for line, row in csv_records(path, ("id", *columns), delimiter=delimiter)}
 
 
-def _music_key(key: str, mode: str) -> str | None:
+def _music_key(key: str, mode: str, path: str, line: int) -> str | None:
     """Spotify's pitch class (0 = C, -1 = none) and mode (1 major, 0 minor) as text: 'F# minor'."""
-    if not key.strip() or int(float(key)) < 0:
+    if not key.strip():
         return None
-    return f"{PITCH_CLASSES[int(float(key))]} {'major' if int(float(mode)) == 1 else 'minor'}"
+    pitch = int(number(key, float, path, line, "key"))
+    if pitch >= len(PITCH_CLASSES):
+        raise ValueError(f"{path}, line {line}, column 'key': {key!r} is not a pitch class (0-11, or -1 for none).")
+    return None if pitch < 0 else \
+        f"{PITCH_CLASSES[pitch]} {'major' if int(number(mode, float, path, line, 'mode')) == 1 else 'minor'}"
 
 
 def read_music4all(root: str) -> Iterator[Clip]:
     """Music4All: tab-separated `id_information.csv`, `id_genres.csv`, `id_metadata.csv` (key, mode) and `audios/`."""
-    information, genres = _music4all_table(root, "id_information.csv"), _music4all_table(root, "id_genres.csv")
-    metadata = _music4all_table(root, "id_metadata.csv")
+    information = _music4all_table(root, "id_information.csv", ("artist", "song"))
+    genres = _music4all_table(root, "id_genres.csv", ("genres",))
+    metadata = _music4all_table(root, "id_metadata.csv", ("key", "mode"))
+    metadata_file = require_below(root, "id_metadata.csv", LAYOUTS["music4all"].layout)
     information_file = require_below(root, "id_information.csv", LAYOUTS["music4all"].layout)
     folder = os.path.join(os.path.dirname(information_file), "audios")
-    for track, info in information.items():
-        meta = metadata.get(track)
+    for track, (_, info) in information.items():
+        line, meta = metadata.get(track, (0, None))
         yield _clip("train", f"audios/{track}.mp3", file_or_none(os.path.join(folder, f"{track}.mp3")), id=track,
-                    key=None if meta is None else _music_key(meta["key"], meta["mode"]),
-                    genres=[g.strip() for g in genres.get(track, {}).get("genres", "").split(",") if g.strip()],
+                    key=None if meta is None else _music_key(meta["key"], meta["mode"], metadata_file, line),
+                    genres=[g.strip() for g in genres.get(track, (0, {}))[1].get("genres", "").split(",")
+                            if g.strip()],
                     artist=info.get("artist"), song=info.get("song"), source_id=f"music4all:{track}", duration=30.0)
 
 
@@ -353,10 +409,11 @@ def read_clotho(root: str) -> Iterator[Clip]:
         if captions_file is None:
             continue
         metadata_file = os.path.join(os.path.dirname(captions_file), f"clotho_metadata_{split}.csv")
-        metadata = {row["file_name"]: row for row in csv_dicts(metadata_file)} if os.path.isfile(metadata_file) \
-            else {}
+        metadata = {row["file_name"]: row for _, row in csv_records(metadata_file, ("file_name", "keywords",
+                                                                                     "sound_id"))} \
+            if os.path.isfile(metadata_file) else {}
         folder = _clotho_audio(root, split)
-        for row in csv_dicts(captions_file):
+        for _, row in csv_records(captions_file, ("file_name", *(f"caption_{i}" for i in range(1, 6)))):
             name, meta = row["file_name"], metadata.get(row["file_name"], {})
             captions = [row[f"caption_{i}"] for i in range(1, 6)]
             keywords = [k for k in meta.get("keywords", "").split(";") if k]
@@ -372,10 +429,12 @@ def read_esc50(root: str) -> Iterator[Clip]:
     """ESC-50: `meta/esc50.csv` (filename, fold, target, category, esc10, src_file, take) and `audio/`; folds 1-5."""
     meta = require_below(root, "meta", LAYOUTS["esc50"].layout, is_dir=True)
     folder = os.path.join(os.path.dirname(meta), "audio")
-    for row in csv_dicts(os.path.join(meta, "esc50.csv")):
+    path = os.path.join(meta, "esc50.csv")
+    for line, row in csv_records(path, ("filename", "fold", "target", "category", "esc10", "src_file", "take")):
         yield _clip("train", f"audio/{row['filename']}", file_or_none(os.path.join(folder, row["filename"])),
-                    filename=row["filename"], label=_spaced(row["category"]), target=int(row["target"]),
-                    fold=int(row["fold"]), esc10=row["esc10"] == "True", take=row["take"],
+                    filename=row["filename"], label=_spaced(row["category"]),
+                    target=number(row["target"], int, path, line, "target"),
+                    fold=number(row["fold"], int, path, line, "fold"), esc10=row["esc10"] == "True", take=row["take"],
                     source_id=f"freesound:{row['src_file']}", duration=5.0)
 
 

@@ -31,14 +31,14 @@ and skipped, and `--missing-list` writes them to a file; they never stop the run
 """
 
 import os
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import soundfile
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Value, concatenate_datasets
 from tqdm.auto import tqdm
 
+from mint.data.outputs import check_output_folder, few, replace_folder
 from mint.data.progress import progress_bars
 from mint.data.release_layouts import LAYOUTS
 
@@ -62,7 +62,11 @@ class SplitCounts:
 
 @dataclass
 class PreparedDataset:
-    """What [`prepare_dataset`] wrote: the `DatasetDict`, per-split counts and the clips it could not use."""
+    """
+    What [`prepare_dataset`] wrote: the `DatasetDict`, per-split counts, the clips it could not use, the clips the
+    metadata lists more than once (`(split, clip)`, the first listing kept) and the ids the release's vocabulary lacks
+    (`{id: rows}`, left out of the labels).
+    """
 
     name: str
     output: str
@@ -72,6 +76,8 @@ class PreparedDataset:
     unreadable: list[tuple[str, str]]
     labeled_only: bool
     notes: list[str]
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    unknown_ids: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A table of rows, missing, unreadable, unlabeled and excluded clips per split, and the notes."""
@@ -123,15 +129,6 @@ class _SplitWriter:
         return concatenate_datasets(self.chunks, info=DatasetInfo(description=description, features=self.features))
 
 
-def _check_output(output: str, overwrite: bool) -> None:
-    if os.path.exists(output) and os.listdir(output):
-        saved = any(os.path.isfile(os.path.join(output, f)) for f in ("dataset_dict.json", "dataset_info.json"))
-        if not overwrite or not saved:
-            raise ValueError(f"Output folder {output!r} exists and is not empty; pass overwrite=True (--overwrite) to "
-                             "replace a dataset folder written before (other folders are never removed).")
-        shutil.rmtree(output)
-
-
 def prepare_dataset(
     name: str,
     root: str | os.PathLike,
@@ -151,6 +148,9 @@ def prepare_dataset(
     genre, OpenMIC clips without a positive instrument) are dropped rather than kept. `options` are the dataset's own:
     `audio_dir` (AudioSet, VGGSound, AudioCaps), `blacklist` (WavCaps: its `json_files/blacklist/*.json` files),
     `fma_size`, `allow_pickle` (OpenMIC). Returns a [`PreparedDataset`].
+
+    `output` must be new or empty; a dataset folder there is replaced only with `overwrite`, anything else never. The
+    folder is written beside `output` and moved there once complete, so a failed run leaves `output` as it was.
     """
     if name not in LAYOUTS:
         raise ValueError(f"Unknown dataset {name!r}; known: {sorted(LAYOUTS)}.")
@@ -161,17 +161,26 @@ def prepare_dataset(
     unknown = set(options) - set(layout.options)
     if unknown:
         raise ValueError(f"{name} takes the options {list(layout.options)}, got {sorted(unknown)}.")
-    _check_output(output, overwrite)
+    check_output_folder(output, overwrite, "the prepared dataset")
     features = Features({"audio": AUDIO_FEATURE, **layout.features, **COMMON_FEATURES})
     writers: dict[str, _SplitWriter] = {}
     counts: dict[str, SplitCounts] = {}
-    missing, unreadable, notes = [], [], []
+    missing, unreadable, notes, duplicates, conflicting = [], [], [], [], []
+    listed: dict[int, int] = {}  # hash of (splits, clip) -> hash of its metadata
+    unknown_ids: dict[str, int] = {}
     for clip in tqdm(layout.read(root, **{k: v for k, v in options.items() if v is not None}),
                      desc=f"Reading {name}", unit=" clips", disable=not progress):
         for split in clip.splits:
             writers.setdefault(split, _SplitWriter(features))
             counts.setdefault(split, SplitCounts())
         place = ",".join(clip.splits)
+        key, metadata = hash((place, clip.expected)), hash(repr(sorted(clip.row.items())))
+        if key in listed:  # the first listing is kept
+            (duplicates if listed[key] == metadata else conflicting).append((place, clip.expected))
+            continue
+        listed[key] = metadata
+        for unknown in clip.unknown_ids:
+            unknown_ids[unknown] = unknown_ids.get(unknown, 0) + 1
         if clip.excluded:
             _tally(counts, clip.splits, "excluded")
         elif clip.path is None:
@@ -193,16 +202,36 @@ def prepare_dataset(
                 counts[split].rows += 1
     if not writers:
         raise ValueError(f"The {name} metadata under {root!r} lists no clips.")
+    notes += _listing_notes(duplicates, conflicting, unknown_ids)
     with progress_bars(progress):
         dataset = DatasetDict({split: writer.dataset(f"{name}: official split "
                                                      f"{layout.official_splits.get(split, split)!r}")
                                for split, writer in writers.items()})
         # one shard for an empty split (all its clips missing): with none, `load_from_disk` cannot read it back
-        dataset.save_to_disk(output, num_shards={split: 1 for split, part in dataset.items() if len(part) == 0})
+        empty = {split: 1 for split, part in dataset.items() if len(part) == 0}
+        replace_folder(output, lambda folder: dataset.save_to_disk(folder, num_shards=empty))
     if missing_list is not None:
         with open(missing_list, "w") as f:
             f.writelines(f"{place}\t{expected}\n" for place, expected in missing)
-    return PreparedDataset(name, output, dataset, counts, missing, unreadable, labeled_only, notes)
+    return PreparedDataset(name, output, dataset, counts, missing, unreadable, labeled_only, notes,
+                           duplicates + conflicting, unknown_ids)
+
+
+def _listing_notes(duplicates: list[tuple[str, str]], conflicting: list[tuple[str, str]],
+                   unknown_ids: dict[str, int]) -> list[str]:
+    """The summary's notes on clips listed more than once and on ids the release's vocabulary lacks."""
+    notes = []
+    if duplicates:
+        notes.append(f"{len(duplicates)} rows list a clip again with the same metadata; dropped: "
+                     f"{few([clip for _, clip in duplicates], 3)}.")
+    if conflicting:
+        notes.append(f"{len(conflicting)} rows list a clip again with other metadata; the first listing is kept: "
+                     f"{few([clip for _, clip in conflicting], 3)}.")
+    if unknown_ids:
+        ranked = sorted(unknown_ids, key=unknown_ids.get, reverse=True)
+        notes.append(f"{len(unknown_ids)} ids that the release's vocabulary lacks ({sum(unknown_ids.values())} uses) "
+                     f"are left out of the labels: {few(ranked, 3)}.")
+    return notes
 
 
 def _tally(counts: dict[str, SplitCounts], splits: tuple[str, ...], what: str) -> None:

@@ -1,5 +1,7 @@
 """Fixture releases of the paper's datasets, each written in its official layout."""
 
+import csv
+import io
 import json
 import os
 
@@ -155,3 +157,24 @@ def nsynth_note(note_str, family, source, pitch, velocity, qualities):
             "qualities_str": qualities, "sample_rate": 16000, "instrument_family": 0, "instrument_source": 0,
             "qualities": [0] * 10, "note": 1, "instrument": 2}
 
+
+
+
+ESC50_HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
+
+
+def esc50_text(categories=("dog", "crying_baby")):
+    """ESC-50's meta/esc50.csv: one row per category, clip `<i>-<i>-A-<i>.wav` in fold 1."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ESC50_HEADER)
+    writer.writerows([f"{i}-{i}-A-{i}.wav", 1, i, category, "True", i, "A"] for i, category in enumerate(categories))
+    return out.getvalue()
+
+
+def esc50_release(root, text=None, encoding="utf-8"):
+    """ESC-50's meta/esc50.csv (`text`, default `esc50_text()`, written in `encoding`) and the clips it lists."""
+    text = esc50_text() if text is None else text
+    write(root / "meta" / "esc50.csv", text, encoding=encoding)
+    names = [row[0] for row in csv.reader(io.StringIO(text, newline=""))][1:]
+    return [clip(root / "audio" / name) for name in names if name.endswith(".wav") and "/" not in name]
