@@ -18,6 +18,7 @@ places say so.
 """
 
 import copy
+import inspect
 from dataclasses import dataclass
 from functools import partial
 from typing import Unpack
@@ -42,7 +43,7 @@ from transformers.models.instructblip.modeling_instructblip import (
     InstructBlipQFormerEmbeddings,
     InstructBlipQFormerModel,
 )
-from transformers.utils import ModelOutput, logging
+from transformers.utils import ModelOutput, TransformersKwargs, logging
 
 
 try:
@@ -179,6 +180,20 @@ def _attention_bias(mask: torch.Tensor, attn_implementation: str, dtype: torch.d
     if attn_implementation == "eager":
         return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
     return mask
+
+
+def _check_language_model_kwargs(language_model: nn.Module, kwargs: dict) -> None:
+    """
+    Refuses keyword arguments the LLM's forward does not name: its own `**kwargs` would drop a misspelt one (say
+    `audio_attention_maks`) without a word.
+    """
+    parameters = inspect.signature(language_model.forward).parameters.values()
+    accepted = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    unknown = sorted(set(kwargs) - accepted - set(TransformersKwargs.__annotations__) - {"return_dict"})
+    if unknown:
+        raise TypeError(f"MintForConditionalGeneration.forward got unexpected keyword argument(s) {unknown}: it takes "
+                        f"the audio {sorted(MintAudioKwargs.__optional_keys__)}, its own arguments and those of the "
+                        f"language model's forward.")
 
 
 def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int | None = None) -> None:
@@ -777,6 +792,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                 the LLM (`decoder_input_ids`, `output_attentions`, ...).
         """
         audio, kwargs = split_audio_kwargs(kwargs)
+        _check_language_model_kwargs(self.language_model, kwargs)
         embeds, mask, features = self.prepare_inputs_embeds(
             input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
             qformer_attention_mask=qformer_attention_mask, **audio)

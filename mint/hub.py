@@ -19,6 +19,8 @@ from the task's texts and a small T5 to train in stage 2 (`freeze_language_model
 
 import copy
 import dataclasses
+import json
+import math
 import os
 import shutil
 from typing import Any
@@ -30,8 +32,10 @@ from transformers import (AutoConfig, AutoFeatureExtractor, AutoTokenizer, BertC
 from transformers.dynamic_module_utils import get_relative_import_files
 
 import pipelines_mint
-from checkpoint_mint import load_component, save_adapters
+from checkpoint_mint import ADAPTERS_FOLDER, folder_sha256, load_component, read_folder_config, save_adapters
 from configuration_mint import MintConfig, MintQFormerConfig
+from mint.data.outputs import few
+from mint.evaluation.caption_metrics import METRIC_KEYS as CAPTION_METRIC_KEYS
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from processing_mint import MintProcessor
 
@@ -139,31 +143,75 @@ def _load_llm(model: MintForConditionalGeneration, folder, vocab_size: int | Non
         model.config.text_config.vocab_size = vocab_size
 
 
-def eval_results_from_json(results: dict, dataset_name: str, dataset_type: str,
+# The metrics of each task in the JSON `mint eval` writes, by their keys there, with the Hub's metric type of each;
+# chance levels, counts and settings are not metrics of the model and are left out.
+_CLASSIFICATION_METRICS = {"accuracy": "accuracy", "pr_auc": "pr_auc", "roc_auc": "roc_auc"}
+_RETRIEVAL_METRICS = {"R@1": "recall@1", "R@5": "recall@5", "R@10": "recall@10", "mAP@10": "map@10"}
+_CAPTIONING_METRICS = {key: key.split("_")[0] for key in CAPTION_METRIC_KEYS}  # bleu_4: bleu, cider_d: cider
+# Retrieval results hold one block of metrics per direction, each a task of the Hub's model-index.
+_RETRIEVAL_DIRECTIONS = {"text_to_audio": "text-to-audio-retrieval", "audio_to_text": "audio-to-text-retrieval"}
+
+
+def eval_results_from_json(results: dict | str | os.PathLike, dataset_name: str, dataset_type: str,
                            split: str | None = None) -> list[EvalResult]:
     """
-    The Hub's model-index entries (task, dataset, metric) for one evaluation written by `mint eval` (or returned by
-    `mint.evaluate_classification`, `evaluate_retrieval`, `evaluate_captioning`): classification accuracy (or
-    multi-label PR/ROC AUC), retrieval R@k and mAP@10, captioning BLEU, METEOR, ROUGE-L, CIDEr-D and SPICE/SPIDEr
-    where computed. Chance levels are not metrics of the model and are left out.
+    The Hub's model-index entries (task, dataset, metric) for one evaluation written by `mint eval` (the JSON file's
+    path, or its content as a dict; or the dict returned by `mint.evaluate_classification`, `evaluate_retrieval`,
+    `evaluate_captioning`): classification accuracy (or multi-label PR/ROC AUC) under `audio-classification`
+    (vocabulary ranking) or `zero-shot-audio-classification` (embeddings), retrieval R@1/5/10 and mAP@10 of both
+    directions (`text_to_audio`, `audio_to_text`), captioning BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, SPICE and SPIDEr
+    where computed (a metric recorded as `null`, e.g. SPICE without Java, is left out).
+
+    Raises:
+        ValueError: a file that is not such a JSON, a result of another task (a leakage report), a retrieval result
+            without its two directions, a metric that is not a finite number, or a result without any metric.
     """
+    source = "the evaluation result"
+    if isinstance(results, (str, os.PathLike)):
+        source = repr(os.fspath(results))
+        try:
+            with open(results, encoding="utf-8") as f:
+                results = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{source} is not a readable `mint eval` JSON: {error}") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"{source} holds a {type(results).__name__}; expected the object `mint eval` writes.")
+    for name, value in (("dataset_name", dataset_name), ("dataset_type", dataset_type)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a non-empty string (the dataset as the card names it), got {value!r}.")
     task = results.get("task")
     if task == "classification":
-        task_type, metrics = "audio-classification", {"accuracy": "accuracy", "pr_auc": "pr_auc",
-                                                      "roc_auc": "roc_auc"}
+        zero_shot = results.get("mode") == "embedding"
+        blocks = [("zero-shot-audio-classification" if zero_shot else "audio-classification", results,
+                   _CLASSIFICATION_METRICS)]
     elif task == "retrieval":
-        task_type = "text-to-audio-retrieval"
-        metrics = {f"R@{k}": f"recall@{k}" for k in (1, 5, 10)} | {"mAP@10": "map@10"}
+        missing = [key for key in _RETRIEVAL_DIRECTIONS if not isinstance(results.get(key), dict)]
+        if missing:
+            raise ValueError(f"{source} is a retrieval result without {' and '.join(map(repr, missing))}: expected "
+                             "the metrics of each direction as `mint eval retrieval` writes them ({'text_to_audio': "
+                             "{'R@1': ...}, 'audio_to_text': {...}}).")
+        blocks = [(task_type, results[key], _RETRIEVAL_METRICS) for key, task_type in _RETRIEVAL_DIRECTIONS.items()]
     elif task == "captioning":
-        task_type = "audio-captioning"
-        metrics = {"bleu_1": "bleu", "bleu_4": "bleu", "meteor": "meteor", "rouge_l": "rouge", "cider_d": "cider",
-                   "spice": "spice", "spider": "spider"}
+        blocks = [("audio-captioning", results, _CAPTIONING_METRICS)]
     else:
-        raise ValueError(f"Not an evaluation result of `mint eval` (task {task!r}); expected classification, "
-                         "retrieval or captioning.")
-    return [EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=dataset_name,
-                       dataset_split=split, metric_type=metric_type, metric_name=key, metric_value=float(results[key]))
-            for key, metric_type in metrics.items() if isinstance(results.get(key), (int, float))]
+        raise ValueError(f"Not an evaluation result of `mint eval`: {source} has task {task!r}; expected "
+                         "classification, retrieval or captioning (a leakage report holds no metric of a model).")
+    entries = []
+    for task_type, block, metrics in blocks:
+        for key, metric_type in metrics.items():
+            value = block.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{source}: metric {key!r} of {task_type} is {value!r}; expected a finite number "
+                                 "(or null where it was not computed).")
+            entries.append(EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=dataset_name,
+                                      dataset_split=split, metric_type=metric_type, metric_name=key,
+                                      metric_value=float(value)))
+    if not entries:
+        names = sorted({key for _, _, metrics in blocks for key in metrics})
+        raise ValueError(f"{source} is a {task} result without any metric; expected some of {names}.")
+    return entries
 
 
 MODEL_CARD_TEMPLATE = """---
@@ -301,6 +349,26 @@ def embedding_processor(processor: MintProcessor) -> MintProcessor:
                          num_query_tokens=processor.num_query_tokens, audio_token=processor.audio_token)
 
 
+def _check_hub_folder(folder: str, overwrite: bool) -> None:
+    """Refuses an existing `folder` that is not empty and that `save_for_hub` did not write (a MINT config listing
+    `custom_pipelines`, with `pipelines_mint.py` beside it), unless `overwrite`."""
+    if not os.path.lexists(folder):
+        return
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder!r} exists and is not a folder; save_for_hub writes a folder: choose another path.")
+    entries = sorted(os.listdir(folder))
+    if not entries or overwrite:
+        return
+    try:
+        config = read_folder_config(folder) or {}
+    except ValueError:
+        config = {}
+    if config.get("model_type") == "mint" and "custom_pipelines" in config and "pipelines_mint.py" in entries:
+        return
+    raise ValueError(f"{folder!r} exists and holds {few(entries)}, which save_for_hub did not write: pass "
+                     "overwrite=True to write into it anyway, or choose another folder.")
+
+
 def save_for_hub(
     model,
     processor: MintProcessor,
@@ -313,6 +381,7 @@ def save_for_hub(
     trained_parts_only: bool = False,
     base_models: dict[str, str] | None = None,
     push_to_hub: bool = False,
+    overwrite: bool = False,
     **push_kwargs: Any,
 ) -> str:
     """
@@ -323,15 +392,19 @@ def save_for_hub(
     (`{"audio_model": folder, "language_model": folder}`) records where loading finds them again; a peft model's LoRA
     adapters are saved beside, in peft's own `adapters/` folder, and loading merges them into the reassembled model.
     `push_to_hub=True` then uploads the folder to `repo_id`. A stage-1 model is saved with its
-    [`embedding_processor`]. Returns the folder.
+    [`embedding_processor`]. An existing folder is written into only when `save_for_hub` wrote it, or with
+    `overwrite=True` (its files of the same names replaced, LoRA adapters of an earlier save removed): one holding
+    anything else (a training output, a dataset) is refused with a `ValueError`. Returns the folder.
     """
     folder = os.fspath(folder)
+    _check_hub_folder(folder, overwrite)
     adapted = hasattr(model, "get_base_model")  # a peft model: LoRA adapters on the frozen parts
     if adapted and not trained_parts_only:
         raise ValueError("A model with LoRA adapters is saved with trained_parts_only=True (the adapters beside the "
                          "trained parts), or merged first with model.merge_and_unload().")
     mint = model.get_base_model() if adapted else model
-    state_dict, saved = None, (mint.config.base_models, getattr(mint.config, "custom_pipelines", None))
+    state_dict, saved = None, (mint.config.base_models, getattr(mint.config, "custom_pipelines", None),
+                               mint.config.base_model_hashes)
     auto_class = {"MintForPreTraining": "AutoModelForPreTraining", "MintModel": "AutoModel"}.get(
         type(mint).__name__, "AutoModelForSpeechSeq2Seq")
     mint.config.custom_pipelines = pipelines_mint.custom_pipelines(auto_class)
@@ -342,13 +415,17 @@ def save_for_hub(
             raise ValueError(f"trained_parts_only leaves out the frozen {missing}: give their base folders in "
                              f"base_models={{{', '.join(repr(m) + ': ...' for m in missing)}}}.")
         mint.config.base_models = {**(saved[0] or {}), **{name: os.fspath(base_models[name]) for name in frozen}}
+        mint.config.base_model_hashes = {**(saved[2] or {}), **{name: folder_sha256(base_models[name])
+                                                                 for name in frozen}}
         state_dict = {k: v for k, v in _plain_state_dict(mint).items() if k.split(".")[0] not in frozen}
     try:
         mint.save_pretrained(folder, state_dict=state_dict, max_shard_size=max_shard_size)
     finally:
-        mint.config.base_models, mint.config.custom_pipelines = saved
+        mint.config.base_models, mint.config.custom_pipelines, mint.config.base_model_hashes = saved
     if adapted:
         save_adapters(model, folder)
+    elif os.path.isdir(os.path.join(folder, ADAPTERS_FOLDER)):  # an earlier save's, which loading would merge
+        shutil.rmtree(os.path.join(folder, ADAPTERS_FOLDER))
     (processor if auto_class == "AutoModelForSpeechSeq2Seq" else embedding_processor(processor)).save_pretrained(folder)
     # transformers copies the model's and the processor's modules with their relative imports; the pipelines are
     # registered through `custom_pipelines` only, so their module (and what it imports) is copied here.

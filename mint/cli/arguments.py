@@ -50,3 +50,28 @@ def _float(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def torch_device(name: str | None) -> str:
+    """
+    The device a command runs on: `--device` (`name`) checked against this machine, or cuda where available, else cpu.
+    Called by a handler when it runs (it imports torch): an unknown device, or cuda / mps where the machine has none,
+    is a `ValueError` saying so.
+    """
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device torch knows; expected cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this machine has no CUDA device torch can use (torch {torch.__version__}"
+                         f"{'' if torch.backends.cuda.is_built() else ', built without CUDA'}); use --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 to "
+                         f"cuda:{torch.cuda.device_count() - 1}).")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu.")
+    return name

@@ -25,6 +25,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                            "default: the demo's setting")
     demo.add_argument("--probe-encoder", action="store_true",
                       help="only fit a linear probe per label type on each hidden state of the frozen encoder")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace an --output folder that holds anything the demo does not write (refused otherwise)")
     demo.set_defaults(handler=demo_command)
 
     corpus = commands.add_parser(
@@ -34,6 +36,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     corpus.add_argument("--output", default="mint-corpus")
     corpus.add_argument("--seed", type=nonnegative_int, default=0)
     corpus.add_argument("--quiet", action="store_true")
+    corpus.add_argument("--overwrite", action="store_true",
+                        help="replace an --output dataset folder that is not this corpus (refused otherwise)")
     corpus.set_defaults(handler=corpus_command)
 
     whisper = commands.add_parser(
@@ -53,13 +57,13 @@ def demo_command(args: argparse.Namespace) -> None:
     if args.probe_encoder:
         from mint.demo.probe import probe_encoder
 
-        print(probe_encoder(args.output, progress=not args.quiet))
+        print(probe_encoder(args.output, progress=not args.quiet, overwrite=args.overwrite))
         return
     from mint.demo.run import run_demo
 
     settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
                 "bridge_learning_rate": args.bridge_learning_rate}
-    run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1,
+    run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1, overwrite=args.overwrite,
              **{name: value for name, value in settings.items() if value is not None})
 
 
@@ -67,7 +71,8 @@ def corpus_command(args: argparse.Namespace) -> None:
     """`mint corpus`: renders the corpus (or finds it cached) and prints the size of each split."""
     from mint.demo.corpus import CorpusSettings, build_corpus
 
-    corpus = build_corpus(args.output, CorpusSettings(seed=args.seed), progress=not args.quiet)
+    corpus = build_corpus(args.output, CorpusSettings(seed=args.seed), progress=not args.quiet,
+                          overwrite=args.overwrite)
     print({split: len(data) for split, data in corpus.items()})
 
 

@@ -15,6 +15,7 @@ processor's); `--skip-invalid` skips the clips the processor refuses, and lists 
 
 import argparse
 import os
+import re
 from typing import Any
 
 from mint.cli.arguments import positive_int
@@ -29,6 +30,9 @@ TASKS = {
 }
 # The stage of the model each task evaluates (section 2.2: stage 1, section 2.3: stage 2).
 STAGE_OF_TASK = {"classify": 2, "zero-shot": 1, "retrieval": 1, "caption": 2}
+
+# A model named on the Hub: `owner/name` (anything else that is not a local folder is refused).
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -89,8 +93,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Evaluates as `args` say, writes the JSON and the Markdown table, and prints the table and a summary."""
-    from mint.evaluation.reports import summary, write_report
+    from mint.evaluation.reports import check_report_output, summary, write_report
 
+    check_report_output(args.output)
     result = _result(args)
     result.update(model=getattr(args, "model", None), dataset=args.dataset, split=args.split)
     table, table_path = write_report(result, args.output, args.name,
@@ -152,9 +157,13 @@ def _candidates(option: str | None) -> list[str] | None:
 
 
 def _check_stage(path: str, stage: int) -> None:
-    """Refuses a local folder that is not a MINT model of `stage`."""
+    """Refuses a local folder that is not a MINT model of `stage`, and a `--model` that is neither a folder here nor a
+    Hub id (`owner/name`), which would otherwise be looked up on the Hub."""
     from checkpoint_mint import mint_stage
 
+    if not os.path.isdir(path) and not HUB_ID.fullmatch(path):
+        raise ValueError(f"--model {path!r}: no such folder here (a file is not a model folder either), and not a "
+                         "Hub id of the form owner/name.")
     found = mint_stage(path) if os.path.isdir(path) else stage
     if found != stage:
         raise ValueError(f"{path!r} holds a stage-{found} MINT model; this task evaluates a stage-{stage} one "

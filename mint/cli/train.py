@@ -21,6 +21,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        help="the recipe's max_train_minutes: a wall-clock budget")
     train.add_argument("--skip-invalid-examples", action="store_true",
                        help="the recipe's skip_invalid_examples: skip (and count) invalid examples instead of stopping")
+    train.add_argument("--overwrite", action="store_true",
+                       help="the recipe's overwrite: replace an output_dir that holds anything but a run of this "
+                            "stage and model (refused otherwise)")
     train.set_defaults(handler=train_command)
 
     recipe = commands.add_parser("recipe", help="print the paper's recipe for a stage as JSON",
@@ -63,6 +66,8 @@ def train_command(args: argparse.Namespace) -> None:
         overrides.append(f"max_train_minutes={args.max_train_minutes}")
     if args.skip_invalid_examples:
         overrides.append("skip_invalid_examples=true")
+    if args.overwrite:
+        overrides.append("overwrite=true")
     recipe = load_recipe(args.recipe, overrides)
     trainer = train(recipe)
     print(f"mint train: stage {recipe.stage}, {trainer.state.global_step} steps, "

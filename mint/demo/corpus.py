@@ -30,8 +30,12 @@ import soundfile
 from datasets import Audio, Dataset, DatasetDict, load_from_disk
 from tqdm.auto import tqdm
 
+from mint.data.outputs import check_output_folder, read_json, replace_folder, write_json
+
 
 SAMPLING_RATE = 16000
+# Written with a finished corpus: its settings' fingerprint, the settings and the size of each split.
+CORPUS_MARKER = "corpus_settings.json"
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
 # General MIDI programs per instrument family; the last program of each family is held out for the test split.
@@ -213,14 +217,20 @@ def render_events(settings: CorpusSettings) -> list[dict]:
 
 
 def build_corpus(output_dir: str | os.PathLike, settings: CorpusSettings | None = None, progress: bool = True,
-                 workers: int = 2) -> DatasetDict:
-    """Renders the corpus into `output_dir` (reused when a finished corpus with the same settings is there)."""
+                 workers: int = 2, overwrite: bool = False) -> DatasetDict:
+    """
+    Renders the corpus into `output_dir`, or reuses the finished corpus with the same settings there. The corpus is
+    written beside `output_dir` and moved there once complete, with its `CORPUS_MARKER` (so an interrupted build is
+    never reused); a corpus of other settings is replaced. A folder holding anything else is refused with a
+    `ValueError`, or, where it holds a `datasets` folder, replaced with `overwrite` (`--overwrite`).
+    """
     settings = settings or CorpusSettings()
-    marker = os.path.join(output_dir, "corpus_settings.json")
-    if os.path.isfile(marker):
-        with open(marker) as f:
-            if json.load(f).get("fingerprint") == settings.fingerprint():
-                return load_from_disk(os.fspath(output_dir))
+    output_dir = os.fspath(output_dir)
+    found = read_json(os.path.join(output_dir, CORPUS_MARKER))
+    if isinstance(found, dict) and found.get("fingerprint") == settings.fingerprint():
+        return load_from_disk(output_dir)
+    if not isinstance(found, dict) or "fingerprint" not in found:  # not a corpus this function wrote
+        check_output_folder(output_dir, overwrite, "the corpus")
     steps = [lambda: render_instruments(settings), lambda: render_speech(settings, workers),
              lambda: render_events(settings)]
     rows = []
@@ -230,11 +240,12 @@ def build_corpus(output_dir: str | os.PathLike, settings: CorpusSettings | None 
     dataset = Dataset.from_dict(columns).cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
     corpus = DatasetDict({split: dataset.filter(lambda s, wanted=split: s == wanted, input_columns="split")
                           .shuffle(seed=settings.seed) for split in ("train", "test")})
-    if os.path.isdir(output_dir):
-        shutil.rmtree(output_dir)
-    corpus.save_to_disk(os.fspath(output_dir))
-    with open(marker, "w") as f:  # written last: an interrupted build is never reused
-        json.dump({"fingerprint": settings.fingerprint(), "settings": asdict(settings),
-                   "sizes": {k: len(v) for k, v in corpus.items()}}, f, indent=2)
-    return corpus
 
+    def write(folder: str) -> None:
+        corpus.save_to_disk(folder)
+        write_json(os.path.join(folder, CORPUS_MARKER), {"fingerprint": settings.fingerprint(),
+                                                         "settings": asdict(settings),
+                                                         "sizes": {k: len(v) for k, v in corpus.items()}}, indent=2)
+
+    replace_folder(output_dir, write)
+    return corpus

@@ -14,7 +14,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from audio_encoder_mint import audio_frame_mask
 from mint.demo.corpus import build_corpus
-from mint.demo.report import write_results
+from mint.demo.report import claim_demo_folder, write_results
 from mint.demo.settings import PROBE_FILE, RESULTS_FILE, TASKS
 from mint.demo.whisper import whisper_encoder_dir
 
@@ -51,15 +51,17 @@ def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -
     return probe.fit(x_train, y_train).predict(x_test)
 
 
-def probe_encoder(output: str = "mint-demo", progress: bool = True) -> str:
+def probe_encoder(output: str = "mint-demo", progress: bool = True, overwrite: bool = False) -> str:
     """
     How much of each label the frozen encoder's hidden states carry: a logistic regression on each clip's pooled
     hidden state, fitted with the labels on the training split and scored on the held-out split. It is supervised, so
     it is a reference for what a reader of those features can learn, not a MINT result. Returns two Markdown tables:
     accuracy per label type, and the instrument-family accuracy on each held-out soundfont program. Writes them to
     `encoder_probe.md` and the accuracies to `encoder_probe.json` in `output`; where the demo's results are already
-    there, their table gets the probe's column.
+    there, their table gets the probe's column. A folder holding anything the demo does not write is refused
+    ([`claim_demo_folder`]), unless `overwrite` replaces it.
     """
+    claim_demo_folder(output, overwrite)
     corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
     encoder_dir = whisper_encoder_dir(output)
     states = {split: pooled_encoder_states(encoder_dir, corpus[split]).numpy() for split in ("train", "test")}

@@ -1,11 +1,34 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""The demo's report in its output folder: `results.json`, the Markdown table `results.md` (with the encoder probe's
-best accuracies where the probe has run there) and the plots `demo_plots.png`."""
+"""The demo's output folder, checked before the demo writes into it, and its report there: `results.json`, the
+Markdown table `results.md` (with the encoder probe's best accuracies where the probe has run there) and the plots
+`demo_plots.png`."""
 
 import json
 import os
+import shutil
 
-from mint.demo.settings import POOL_SIZE, PROBE_FILE, RESULTS_FILE, TASKS
+from mint.data.outputs import few
+from mint.demo.settings import DEMO_ENTRIES, POOL_SIZE, PROBE_FILE, RESULTS_FILE, TASKS
+
+
+def claim_demo_folder(output: str | os.PathLike, overwrite: bool = False) -> None:
+    """
+    Checks `output` before the demo writes anything there: a missing or empty folder, or one that holds only what the
+    demo and its encoder probe write (`DEMO_ENTRIES`, which later runs reuse), is the demo's. A folder holding anything
+    else is refused with a `ValueError` naming it, unless `overwrite`, which removes the folder first.
+    """
+    output = os.fspath(output)
+    if os.path.lexists(output) and not os.path.isdir(output):
+        raise ValueError(f"The demo's output {output!r} exists and is not a folder: choose another --output.")
+    # `.corpus.partial-...`: a folder being written beside its place (`mint.data.outputs.replace_folder`)
+    foreign = sorted(name for name in (os.listdir(output) if os.path.isdir(output) else [])
+                     if name not in DEMO_ENTRIES and not any(name.startswith(f".{entry}.") for entry in DEMO_ENTRIES))
+    if foreign and not overwrite:
+        raise ValueError(f"The demo's output folder {output!r} holds {few(foreign)}, which the demo did not write: "
+                         "choose another --output, or replace the folder with --overwrite (overwrite=True).")
+    if foreign:
+        shutil.rmtree(output)
+    os.makedirs(output, exist_ok=True)
 
 
 def encoder_probe_bounds(output: str) -> dict[str, dict] | None:

@@ -32,7 +32,7 @@ from mint.data.cache import cache_audio_features
 from mint.data.examples import to_caption_pairs, to_mint_examples
 from mint.data.templates import register_template
 from mint.demo.corpus import build_corpus
-from mint.demo.report import plots, write_results
+from mint.demo.report import claim_demo_folder, plots, write_results
 from mint.demo.settings import CAPTION_PROMPT, POOL_SIZE, TASKS, WINDOW_SECONDS
 from mint.demo.whisper import whisper_encoder_dir
 from mint.evaluation.captioning import evaluate_captioning
@@ -148,13 +148,17 @@ def classification_results(stage1_model, stage2_model, processor, test, progress
 
 def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = STAGE1_EPOCHS,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
-             bridge_learning_rate: float = BRIDGE_LEARNING_RATE) -> dict:
+             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, overwrite: bool = False) -> dict:
     """
     The whole demo in `output`: the corpus, the assembled model, both training stages and the held-out evaluation.
-    Writes `results.json`, `results.md` and the plots there, prints the table and returns the results.
+    Writes `results.json`, `results.md` and the plots there, prints the table and returns the results. A folder
+    holding anything the demo does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
     """
+    if reuse_stage1 and overwrite:
+        raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which overwrite "
+                         "(--overwrite) would remove: pass one of them.")
     started = time.time()
-    os.makedirs(output, exist_ok=True)
+    claim_demo_folder(output, overwrite)
     torch.manual_seed(seed)
     corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
     folder = assemble(output, corpus)

@@ -17,3 +17,7 @@ WINDOW_SECONDS = 3
 POOL_SIZE = 200
 RESULTS_FILE = "results.json"
 PROBE_FILE = "encoder_probe.json"
+# What the demo and its encoder probe write into their output folder: a folder holding anything else is not the demo's.
+DEMO_ENTRIES = frozenset({RESULTS_FILE, PROBE_FILE, "results.md", "encoder_probe.md", "demo_plots.png",
+                          "stage1_logs.json", "corpus", "assembled", "features-train", "features-train.shards",
+                          "stage1", "stage2", "whisper-tiny-en-encoder"})

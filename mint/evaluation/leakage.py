@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from datasets import Dataset
+from datasets import Audio, Dataset, Value
 
 from mint.data.examples import undecoded_audio
 
@@ -36,11 +36,28 @@ def clip_identifiers(row_audio: dict | str, explicit_id: str | None = None) -> s
     return ids
 
 
+def _check_leakage_columns(dataset: Dataset, audio_column: str, id_column: str | None) -> None:
+    """Refuses a dataset without the named columns, or whose audio column holds neither audio nor audio file paths
+    (compared by file names, a caption column would find no overlap and report a clean split)."""
+    missing = [column for column in (audio_column, id_column) if column and column not in dataset.column_names]
+    if missing:
+        raise ValueError(f"A dataset of the leakage check has no column(s) {missing}: its columns are "
+                         f"{dataset.column_names}.")
+    feature = dataset.features[audio_column]
+    if isinstance(feature, Audio):
+        return
+    paths = dataset[audio_column][:8] if isinstance(feature, Value) and feature.dtype == "string" else []
+    if not any(isinstance(path, str) and os.path.isfile(path) for path in paths):
+        raise ValueError(f"The audio column {audio_column!r} holds neither audio (an Audio column) nor paths of audio "
+                         f"files (it is {feature}); name the audio column with --audio-column.")
+
+
 def leakage_report(train_datasets: Sequence[Dataset], eval_dataset: Dataset, audio_column: str = "audio",
                    id_column: str | None = None) -> dict[str, Any]:
     """How many evaluation clips share an identifier ([`clip_identifiers`], with `id_column`'s value as the explicit
     id) with any training clip: check before calling a result zero-shot. Lists the first 20 of them."""
     def identifiers(dataset):
+        _check_leakage_columns(dataset, audio_column, id_column)
         dataset = undecoded_audio(dataset, audio_column)
         ids = dataset[id_column] if id_column and id_column in dataset.column_names else [None] * len(dataset)
         return [clip_identifiers(audio, None if i is None else str(i)) for audio, i in zip(dataset[audio_column], ids)]

@@ -31,11 +31,31 @@ def markdown_table(result: dict[str, Any], name: str = "MINT", dataset_name: str
             f"| {result['num_eval_clips']} | {result['num_overlapping']} | {pct(result['fraction_overlapping'])} |\n")
 
 
+def check_report_output(output: str | os.PathLike) -> None:
+    """
+    Refuses, before any work, a report path that cannot be written: a folder, or one under an existing file. A
+    missing parent folder is created. Its table goes next to it (`.md`), which must not be a folder either.
+    """
+    output = os.fspath(output)
+    for path in (output, os.path.splitext(output)[0] + ".md"):
+        if os.path.isdir(path):
+            raise ValueError(f"--output {output!r}: {path!r} is a folder; give the path of a JSON file to write "
+                             "(e.g. results/zero_shot.json).")
+    parent = os.path.dirname(os.path.abspath(output))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--output {output!r}: its folder {parent!r} cannot be created ({error.strerror}).") from None
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"--output {output!r}: its folder {parent!r} is not writable.")
+
+
 def write_report(result: dict[str, Any], output: str | os.PathLike, name: str = "MINT",
                  dataset_name: str = "dataset") -> tuple[str, str]:
     """Writes `result` (every metric and prediction) as JSON to `output`, and its [`markdown_table`] next to it
     (`output` with `.md` for its extension). Returns the table and the path of its file."""
     output = os.fspath(output)
+    check_report_output(output)
     with open(output, "w") as f:
         json.dump(result, f, indent=2)
     table = markdown_table(result, name, dataset_name)
@@ -56,4 +76,4 @@ def summary(result: dict[str, Any], output: str | os.PathLike, table_path: str) 
     return f"{counts}; every metric and prediction in {os.fspath(output)}, the table in {table_path}."
 
 
-__all__ = ["markdown_table", "summary", "write_report"]
+__all__ = ["check_report_output", "markdown_table", "summary", "write_report"]

@@ -1,10 +1,11 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""A run's checkpoints: marked complete once fully written, resumed from the last complete one, never saved with
-non-finite weights, and written early when the run's time budget is spent."""
+"""A run's folder and checkpoints: the folder claimed for one recipe (never a folder another writer filled),
+checkpoints marked complete once fully written, resumed from the last complete one, never saved with non-finite
+weights, and written early when the run's time budget is spent."""
 
-import json
 import os
 import re
+import shutil
 import time
 
 import torch
@@ -12,11 +13,16 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
+from checkpoint_mint import mint_stage
+from mint.data.outputs import few, read_json, write_json
+
 
 logger = logging.get_logger(__name__)
 
 # Written in a `checkpoint-N` folder once the Trainer has written all of it.
 COMPLETE_MARKER = "mint_checkpoint_complete.json"
+# Written in a run's output_dir before it trains: the stage and the model folder of the recipe the folder belongs to.
+RUN_MARKER = "mint_run.json"
 
 
 class CompleteCheckpointCallback(TrainerCallback):
@@ -26,8 +32,7 @@ class CompleteCheckpointCallback(TrainerCallback):
         if state.is_world_process_zero:
             folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
             if os.path.isdir(folder):
-                with open(os.path.join(folder, COMPLETE_MARKER), "w") as f:
-                    json.dump({"global_step": state.global_step}, f)
+                write_json(os.path.join(folder, COMPLETE_MARKER), {"global_step": state.global_step})
         return control
 
 
@@ -57,9 +62,51 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
     steps = sorted(
         (int(m.group(1)), name) for name in os.listdir(output_dir) if (m := pattern.match(name))
-        and os.path.isfile(os.path.join(output_dir, name, COMPLETE_MARKER))
+        and read_json(os.path.join(output_dir, name, COMPLETE_MARKER)) is not None
     )
     return os.path.join(output_dir, steps[-1][1]) if steps else None
+
+
+def _run_of(output_dir: str) -> dict | None:
+    """The stage and model of the run `output_dir` holds (from its marker; a folder of complete checkpoints written
+    without one gives the stage of its last), or None when no MINT training run wrote it."""
+    record = read_json(os.path.join(output_dir, RUN_MARKER))
+    if isinstance(record, dict) and "stage" in record:
+        return record
+    checkpoint = last_complete_checkpoint(output_dir)
+    try:
+        return {"stage": mint_stage(checkpoint)} if checkpoint else None
+    except ValueError:
+        return None
+
+
+def claim_output_dir(output_dir: str | os.PathLike, stage: int, model: str | os.PathLike,
+                     overwrite: bool = False) -> None:
+    """
+    Makes `output_dir` the folder of a run of stage `stage` from `model`, recorded in its `RUN_MARKER` (written in one
+    step). A missing or empty folder is claimed; so is one holding a run of the same stage and model (whose
+    checkpoints the run resumes). A folder holding anything else (unrelated files, a run of another stage or model) is
+    refused with a `ValueError` naming what it holds, unless `overwrite`, which removes it first.
+    """
+    output_dir = os.fspath(output_dir)
+    record = {"stage": stage, "model": os.path.abspath(os.fspath(model))}
+    if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"output_dir {output_dir!r} exists and is not a folder: choose another output_dir.")
+    entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
+    if entries and overwrite:
+        shutil.rmtree(output_dir)
+    elif entries:
+        found = _run_of(output_dir)
+        replace = "choose another output_dir, or replace it with `overwrite: true` (mint train --overwrite)"
+        if found is None:
+            raise ValueError(f"output_dir {output_dir!r} exists and holds {few(entries)}, which no MINT training run "
+                             f"wrote: {replace}.")
+        if any(found[key] != value for key, value in record.items() if key in found):
+            raise ValueError(f"output_dir {output_dir!r} holds a run of stage {found['stage']}"
+                             + (f" from {found['model']!r}" if "model" in found else "")
+                             + f"; this recipe trains stage {stage} from {record['model']!r}: {replace}.")
+    os.makedirs(output_dir, exist_ok=True)
+    write_json(os.path.join(output_dir, RUN_MARKER), record)
 
 
 def check_finite_weights(model: torch.nn.Module, destination: str | os.PathLike) -> None:
@@ -72,5 +119,5 @@ def check_finite_weights(model: torch.nn.Module, destination: str | os.PathLike)
                                  f"{'and more ' if len(bad) > 10 else ''}hold NaN or infinite values.")
 
 
-__all__ = ["COMPLETE_MARKER", "CompleteCheckpointCallback", "TimeBudgetCallback", "check_finite_weights",
-           "last_complete_checkpoint"]
+__all__ = ["COMPLETE_MARKER", "RUN_MARKER", "CompleteCheckpointCallback", "TimeBudgetCallback", "check_finite_weights",
+           "claim_output_dir", "last_complete_checkpoint"]

@@ -70,8 +70,8 @@ def save_lora_run(peft_model: PeftModel, processor: MintProcessor, recipe: MintR
     """
     check_finite_weights(peft_model, recipe.output_dir)
     base = peft_model.get_base_model()
-    save_for_hub(peft_model, processor, recipe.output_dir, trained_parts_only=True,
-                 base_models=lora_base_folders(base, recipe.model), recipe=recipe)
+    save_for_hub(peft_model, processor, recipe.output_dir, trained_parts_only=True,  # the run's own output_dir
+                 base_models=lora_base_folders(base, recipe.model), recipe=recipe, overwrite=True)
 
 
 __all__ = ["LORA_TARGET_PATTERNS", "add_lora", "lora_base_folders", "save_lora_run"]

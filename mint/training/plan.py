@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import soundfile
 import torch
 from datasets import Dataset
@@ -28,9 +26,9 @@ from audio_encoder_mint import ENCODER_FEATURES_KEY
 from configuration_mint import MintConfig
 from mint.data.cache import feature_cache_gb_per_hour
 from mint.data.examples import load_local_dataset, mix_datasets, undecoded_audio
-from mint.data.templates import get_template
 from mint.training.lora import add_lora
 from mint.training.recipe import MintRecipe, load_recipe, per_device_batch_size, recipe_problems
+from mint.training.train_data import check_dataset
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 
 
@@ -109,11 +107,21 @@ class RecipePlan:
         return sum(d.audio_hours or 0.0 for d in self.datasets)
 
     @property
+    def warnings(self) -> list[str]:
+        """What the run would do that its recipe probably does not mean: a warm-up as long as the run or longer (the
+        learning rate never reaches `learning_rate`)."""
+        if self.warmup_steps < self.total_steps:
+            return []
+        return [f"{self.warmup_steps:,} warm-up steps for a {self.total_steps:,}-step run: the learning rate never "
+                "reaches the recipe's learning_rate; set warmup_steps below the run's steps (e.g. "
+                f"warmup_steps={max(self.total_steps // 10, 0)})."]
+
+    @property
     def cache_gb(self) -> float:
         return sum(d.cache_gb for d in self.datasets)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "audio_hours": self.audio_hours, "cache_gb": self.cache_gb,
+        return {**asdict(self), "audio_hours": self.audio_hours, "cache_gb": self.cache_gb, "warnings": self.warnings,
                 "memory": {**asdict(self.memory), "total_bytes": self.memory.total_bytes}}
 
     def report(self) -> str:
@@ -148,39 +156,11 @@ class RecipePlan:
                   f"{self.cache_gb:,.1f} GB"]
         lines += [f"  dataset {i} audio hours: {d.hours_from}" for i, d in enumerate(self.datasets, 1)
                   if d.hours_from != "duration column"]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
 # ---- datasets ----------------------------------------------------------------------------------------------------
-
-def _needed_columns(spec: dict[str, Any], stage: int, dataset: Dataset) -> tuple[str, dict[str, str], str | None]:
-    """The template's name, the columns the stage reads (role -> column), and the label or caption column."""
-    audio = spec.get("audio_column", "audio")
-    if ENCODER_FEATURES_KEY in dataset.column_names:
-        return spec.get("template", "cached"), {"cached text": "caption" if stage == 1 else "target"}, None
-    if stage == 1:
-        caption = spec.get("caption_column", "caption")
-        return "caption pairs", {"audio": audio, "caption": caption}, caption
-    if "template" not in spec:
-        raise ValueError("stage 2 needs a 'template' (a Table-1 name such as 'NSynth', or one you registered)")
-    template = get_template(spec["template"])
-    if template.needs_caption:
-        caption = spec.get("caption_column") or "caption"
-        return spec["template"], {"audio": audio, "caption": caption}, caption
-    label = spec.get("label_column") or next((c for c in ("label", "labels") if c in dataset.column_names), "label")
-    return spec["template"], {"audio": audio, "label": label}, label
-
-
-def _empty_values(dataset: Dataset, column: str) -> int:
-    """Rows whose value is null, blank text or an empty list (what `mint.data.examples.label_text` rejects)."""
-    values = dataset.select_columns([column]).with_format("arrow")[:][column]
-    empty = values.is_null()
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(values), ""))
-    elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-        empty = pc.or_(empty, pc.equal(pc.list_value_length(values), 0))
-    return int(pc.sum(pc.fill_null(empty, True)).as_py() or 0)
-
 
 def resolve_dataset(spec: dict[str, Any], stage: int) -> tuple[Dataset, str, str | None]:
     """
@@ -196,20 +176,8 @@ def resolve_dataset(spec: dict[str, Any], stage: int) -> tuple[Dataset, str, str
     if not os.path.exists(path):
         raise ValueError(f"folder {path!r} does not exist (`mint data prepare NAME ROOT --output {path}` writes one)")
     dataset = load_local_dataset(path, spec.get("split", "train"))
-    template, needed, text_column = _needed_columns(spec, stage, dataset)
-    missing = {role: column for role, column in needed.items() if column not in dataset.column_names}
-    if missing:
-        wanted = ", ".join(f"{role} column {column!r}" for role, column in missing.items())
-        raise ValueError(f"{path} ({spec.get('split', 'train')}) has no {wanted}; its columns are "
-                         f"{dataset.column_names}. Name the right one in the recipe (audio_column, label_column, "
-                         "caption_column).")
-    if len(dataset) == 0:
-        raise ValueError(f"{path} ({spec.get('split', 'train')}) has no rows")
-    empty = _empty_values(dataset, text_column) if text_column else 0
-    if empty:
-        raise ValueError(f"{path} ({spec.get('split', 'train')}): {empty} of {len(dataset)} rows have an empty "
-                         f"{text_column!r}, which training rejects; prepare the dataset with `mint data prepare ... "
-                         "--labeled-only` into a folder for training.")
+    template, columns = check_dataset(spec, stage, dataset)
+    text_column = columns.get("label") or columns.get("caption")
     return dataset, template, text_column
 
 

@@ -45,6 +45,8 @@ class MintRecipe:
     with fp32 weights (with `bf16: false`, the frozen parts loaded in bf16); `compile: "regional"` compiles each
     transformer layer of the Q-Former and the LLM; `length_groups: N` (stage 2) computes each batch's loss over N
     micro-batches of examples of similar length, their padding cut, with the same loss and gradients.
+    `overwrite`: replace an `output_dir` that holds something other than a run of this stage and model (unrelated
+    files, another run), which is refused otherwise; a run of the same stage and model is resumed (`resume`) as it is.
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
 
     Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
@@ -83,6 +85,7 @@ class MintRecipe:
     bridge_autocast: bool = False
     compile: str | None = None
     length_groups: int = 1
+    overwrite: bool = False
     training_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

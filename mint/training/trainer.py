@@ -22,7 +22,7 @@ from transformers.utils import logging
 from mint.data.collator import MintDataCollator
 from mint.data.examples import CACHED_LENGTH
 from mint.training.checkpoints import (CompleteCheckpointCallback, TimeBudgetCallback, check_finite_weights,
-                                       last_complete_checkpoint)
+                                       claim_output_dir, last_complete_checkpoint)
 from mint.training.collator import ROW_COLUMN, CheckedBatch, CheckedCollator, number_rows
 from mint.training.lora import add_lora, lora_base_folders, save_lora_run
 from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_recipe, model_folder_config,
@@ -231,16 +231,19 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
 def _dataset_name(recipe: MintRecipe, given: bool) -> str:
     if given:
         return "the train_dataset given to train()"
-    if len(recipe.datasets) == 1:
-        return repr(recipe.datasets[0]["path"])
-    return f"the mixture of {[spec['path'] for spec in recipe.datasets]}"
+    paths = [spec["path"] for spec in recipe.datasets]
+    if any(spec.get("streaming") for spec in recipe.datasets):  # rows counted in the shuffled order they are read
+        return f"the shuffled stream of {paths[0]!r}" if len(paths) == 1 else f"the shuffled mixture of {paths}"
+    return repr(paths[0]) if len(paths) == 1 else f"the mixture of {paths}"
 
 
 def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = None,
           callbacks: list[TrainerCallback] | None = None) -> MintTrainer:
     """
     Runs one stage with [`MintTrainer`] on `train_dataset` (MINT examples of the stage), or else on the recipe's
-    datasets ([`build_train_dataset`]); resumes from the last complete checkpoint when `recipe.resume`. The model (or,
+    datasets ([`build_train_dataset`]); resumes from the last complete checkpoint when `recipe.resume`. The data is
+    checked and `recipe.output_dir` claimed ([`claim_output_dir`]: a folder holding anything but a run of this stage
+    and model is refused unless `recipe.overwrite`) before anything trains. The model (or,
     with LoRA, its trained parts and adapters) and the processor are saved in `recipe.output_dir`.
 
     Returns:
@@ -258,6 +261,9 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
         sources = [repr(spec["path"]) for spec in recipe.datasets]
     else:
         dataset, sources = number_rows(dataset), [_dataset_name(recipe, train_dataset is not None)]
+    with args.main_process_first(local=False, desc="claiming the output_dir"):
+        if args.process_index == 0:
+            claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite)
     collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage), sources, recipe.skip_invalid_examples)
     trainer = MintTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,

@@ -11,8 +11,10 @@ from datasets import Audio, Dataset
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+import mint.cli
 import modeling_mint
 from mint.demo import probe, report, run
+from mint.demo.corpus import CORPUS_MARKER
 from mint.demo.probe import pooled_encoder_states
 from mint.demo.settings import PROBE_FILE, RESULTS_FILE, TASKS
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
@@ -59,8 +61,9 @@ def test_probe_encoder_scores_each_held_out_program(tmp_path, monkeypatch):
     config = WhisperConfig(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
                            num_mel_bins=80, max_source_positions=150)
     torch.manual_seed(0)
-    WhisperEncoder(config).save_pretrained(tmp_path)
-    WhisperFeatureExtractor(feature_size=80, chunk_length=3).save_pretrained(tmp_path)
+    encoder_dir = tmp_path / "whisper-tiny-en-encoder"  # where the demo keeps its encoder
+    WhisperEncoder(config).save_pretrained(encoder_dir)
+    WhisperFeatureExtractor(feature_size=80, chunk_length=3).save_pretrained(encoder_dir)
 
     def split(programs, families, amplitudes, seed):
         audio = [_wav(0.6, seed + i, amplitude) for i, amplitude in enumerate(amplitudes + [0.3, 0.3])]
@@ -72,7 +75,7 @@ def test_probe_encoder_scores_each_held_out_program(tmp_path, monkeypatch):
     train = split([1, 1, 1, 2, 2, 2], ["piano"] * 3 + ["organ"] * 3, [0.003] * 3 + [0.5] * 3, 0)
     test = split([3, 3, 3, 4, 4], ["piano"] * 3 + ["organ"] * 2, [0.003] * 5, 100)
     monkeypatch.setattr(probe, "build_corpus", lambda *a, **k: DatasetDict(train=train, test=test))
-    monkeypatch.setattr(probe, "whisper_encoder_dir", lambda output: str(tmp_path))
+    monkeypatch.setattr(probe, "whisper_encoder_dir", lambda output: str(encoder_dir))
     report.write_results(str(tmp_path), _results())  # a finished demo in the same folder: no probe column yet
     assert "Encoder probe" not in (tmp_path / "results.md").read_text()
     table = probe.probe_encoder(str(tmp_path), progress=False).splitlines()
@@ -175,3 +178,78 @@ def test_retrieval_in_pool_counts_as_mint_eval_retrieval():
     expected = evaluate_retrieval(model, processor, pool, ["caption"], progress=False)
     assert expected["num_queries"] == similarity.shape[0]
     assert metrics == pytest.approx(expected["text_to_audio"])
+
+
+def foreign_file(folder):
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+
+
+def a_dataset(folder):
+    Dataset.from_dict({"x": [1]}).save_to_disk(str(folder))
+
+
+def a_corpus_with_an_empty_marker(folder):
+    a_dataset(folder)
+    (folder / CORPUS_MARKER).write_text("")
+
+
+def a_file(folder):
+    folder.write_text("not a folder")
+
+
+# (what the output holds, words the message must hold)
+CORPUS_OUTPUTS = [
+    (foreign_file, ["holds 'notes.txt', not a dataset folder", "never replaces such a folder"]),
+    (a_dataset, ["holds a dataset folder", "overwrite=True (--overwrite)"]),
+    (a_corpus_with_an_empty_marker, ["holds a dataset folder", "--overwrite"]),
+    (a_file, ["exists and is not a folder"]),
+]
+
+
+@pytest.mark.parametrize("holds, words", CORPUS_OUTPUTS)
+def test_mint_corpus_refuses_an_output_that_holds_something_else(tmp_path, capsys, holds, words):
+    holds(tmp_path / "out")
+    capsys.readouterr()
+    before = sorted(p.name for p in (tmp_path / "out").iterdir()) if (tmp_path / "out").is_dir() else None
+    assert mint.cli.main(["corpus", "--output", str(tmp_path / "out"), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and all(word in error for word in words), error
+    assert (sorted(p.name for p in (tmp_path / "out").iterdir()) if before is not None else None) == before
+
+
+def demo_only(folder):
+    (folder / "stage1").mkdir(parents=True)
+    (folder / RESULTS_FILE).write_text("{}")
+    (folder / ".corpus.partial-x1").mkdir()  # a corpus being written when the last run was stopped
+
+
+# (what the output holds, words the message must hold; None: the demo's folder)
+DEMO_OUTPUTS = [
+    (foreign_file, ["holds 'notes.txt', which the demo did not write", "--overwrite"]),
+    (a_dataset, ["'dataset_info.json'", "which the demo did not write"]),
+    (a_file, ["exists and is not a folder"]),
+    (demo_only, None),
+]
+
+
+@pytest.mark.parametrize("holds, words", DEMO_OUTPUTS)
+def test_the_demo_and_its_probe_write_only_into_a_folder_of_their_own(tmp_path, capsys, holds, words):
+    holds(tmp_path / "out")
+    capsys.readouterr()
+    if words is None:
+        report.claim_demo_folder(tmp_path / "out")
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".corpus.partial-x1", RESULTS_FILE, "stage1"]
+        return
+    for argv in (["demo"], ["demo", "--probe-encoder"]):
+        assert mint.cli.main([*argv, "--output", str(tmp_path / "out"), "--quiet"]) == 1
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and all(word in error for word in words), error
+
+
+def test_overwrite_replaces_the_demos_folder(tmp_path):
+    foreign_file(tmp_path / "out")
+    report.claim_demo_folder(tmp_path / "out", overwrite=True)
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(ValueError, match="reuse_stage1 .* which overwrite"):
+        run.run_demo(str(tmp_path / "out"), reuse_stage1=True, overwrite=True)

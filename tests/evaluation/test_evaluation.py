@@ -15,7 +15,7 @@ from mint.evaluation.caption_metrics import compute_caption_metrics
 from mint.evaluation.captioning import evaluate_captioning
 from mint.evaluation.classification import evaluate_classification, multi_label_auc, vocabulary_ranking_scores
 from mint.evaluation.leakage import leakage_report
-from mint.evaluation.reports import markdown_table
+from mint.evaluation.reports import check_report_output, markdown_table, write_report
 from mint.evaluation.retrieval import evaluate_retrieval, retrieval_metrics
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import tiny
@@ -305,3 +305,34 @@ def test_leakage_report_finds_shared_clips(eval_dataset, tmp_path):
     assert report["num_overlapping"] == 2
     shared = {e["eval_index"]: e["shared"] for e in report["examples"]}
     assert "freesound:1002" in shared[2] and any(s.startswith("sha256:") for s in shared[4])
+
+
+@pytest.mark.parametrize("audio_column, id_column, words", [
+    ("caption", None, ["'caption'", "neither audio", "--audio-column"]),
+    ("nope", None, ["no column", "'nope'"]),
+    ("audio", "nope", ["no column", "'nope'"]),
+])
+def test_leakage_refuses_columns_that_would_report_a_clean_split(eval_dataset, audio_column, id_column, words):
+    dataset = eval_dataset.add_column("caption", ["a dog barks"] * len(eval_dataset))
+    with pytest.raises(ValueError) as error:
+        leakage_report([dataset], dataset, audio_column=audio_column, id_column=id_column)
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda tmp: tmp.mkdir() or tmp, ["is a folder", "JSON file"]),
+    (lambda tmp: (tmp.mkdir(), (tmp / "out.md").mkdir()) and tmp / "out.json", ["out.md", "is a folder"]),
+    (lambda tmp: (tmp.write_text("x"), tmp / "out.json")[1], ["cannot be created"]),
+])
+def test_an_unwritable_report_path_is_refused_before_the_work(tmp_path, make, words):
+    output = make(tmp_path / "target")
+    with pytest.raises(ValueError) as error:
+        check_report_output(output)
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+def test_a_missing_report_folder_is_created(tmp_path):
+    output = tmp_path / "results" / "nested" / "zero_shot.json"
+    write_report({"task": "leakage", "num_eval_clips": 1, "num_overlapping": 0, "fraction_overlapping": 0.0,
+                  "examples": []}, output)
+    assert output.is_file() and output.with_suffix(".md").is_file()

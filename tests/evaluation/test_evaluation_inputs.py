@@ -270,3 +270,30 @@ def test_a_device_this_machine_lacks_is_a_clear_error(device, words, tmp_path, c
     assert mint.cli.main(argv) == 1
     message = capsys.readouterr().err
     assert message.startswith("error: ") and all(word in message for word in words), message
+
+
+@pytest.mark.parametrize("model, words", [
+    ("missing-model", ["--model 'missing-model'", "no such folder", "owner/name"]),
+    ("./models/mint", ["no such folder"]),
+    ("/nowhere/at/all", ["no such folder"]),
+    ("a/b/c", ["no such folder"]),
+    ("FILE", ["a file is not a model folder"]),
+])
+@pytest.mark.parametrize("task", ["zero-shot", "caption"])
+def test_a_model_that_is_neither_a_folder_nor_a_hub_id_is_refused_before_any_lookup(task, model, words, tmp_path,
+                                                                                    capsys):
+    if model == "FILE":
+        model = str(tmp_path / "weights.bin")
+        open(model, "wb").close()
+    assert mint.cli.main(["eval", task, "--model", model, "--dataset", str(tmp_path / "data"), "--output",
+                          str(tmp_path / "out.json")]) == 1
+    message = capsys.readouterr().err
+    assert message.startswith("error: ") and all(word in message for word in words), message
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_an_unwritable_output_is_refused_before_evaluating(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    assert mint.cli.main(["eval", "zero-shot", "--model", "owner/name", "--dataset", str(tmp_path / "data"), "--output",
+                          str(tmp_path / "taken")]) == 1
+    assert "is a folder" in capsys.readouterr().err

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from datasets import Dataset
 from huggingface_hub import ModelCard
 from transformers import (AutoModelForSpeechSeq2Seq, Data2VecAudioModel, T5ForConditionalGeneration,
                           Wav2Vec2FeatureExtractor)
 from transformers.dynamic_module_utils import get_relative_imports
 
+import mint.cli
 import mint.hub
 from checkpoint_mint import read_folder_config
 from mint.hub import assemble_mint, eval_results_from_json, model_card, save_for_hub
@@ -22,6 +24,7 @@ from pipelines_mint import register_mint_pipelines
 from tests.utils import tiny
 from tests.utils.audio import clips
 from tests.utils.tiny import WORDS
+from tests.utils.training import make_audio_dataset
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,8 @@ def test_an_llm_without_a_row_for_the_audio_token_is_grown(components, tmp_path)
 def test_model_card_parses_back_with_its_model_index(components, tmp_path):
     model, _ = assembled(components)
     classification = {"task": "classification", "accuracy": 0.9, "chance": 0.1, "num_clips": 160}
-    retrieval = {"task": "retrieval", "R@1": 0.25, "R@5": 0.5, "R@10": 0.8, "mAP@10": 0.4}
+    retrieval = {"task": "retrieval", "text_to_audio": {"R@1": 0.25, "R@5": 0.5, "R@10": 0.8, "mAP@10": 0.4},
+                 "audio_to_text": {"R@1": 0.3, "R@5": 0.6, "R@10": 0.9, "mAP@10": 0.45}}
     captioning = {"task": "captioning", "bleu_1": 0.5, "bleu_4": 0.2, "meteor": 0.3, "rouge_l": 0.4, "cider_d": 0.6,
                   "spice": None, "predictions": ["a dog"]}
     results = (eval_results_from_json(classification, "NSynth", "nsynth", "test")
@@ -98,6 +102,10 @@ def test_model_card_parses_back_with_its_model_index(components, tmp_path):
         ("text-to-audio-retrieval", "clotho", "recall@5", "R@5"): 0.5,
         ("text-to-audio-retrieval", "clotho", "recall@10", "R@10"): 0.8,
         ("text-to-audio-retrieval", "clotho", "map@10", "mAP@10"): 0.4,
+        ("audio-to-text-retrieval", "clotho", "recall@1", "R@1"): 0.3,
+        ("audio-to-text-retrieval", "clotho", "recall@5", "R@5"): 0.6,
+        ("audio-to-text-retrieval", "clotho", "recall@10", "R@10"): 0.9,
+        ("audio-to-text-retrieval", "clotho", "map@10", "mAP@10"): 0.45,
         ("audio-captioning", "clotho", "bleu", "bleu_1"): 0.5,
         ("audio-captioning", "clotho", "bleu", "bleu_4"): 0.2,
         ("audio-captioning", "clotho", "meteor", "meteor"): 0.3,
@@ -113,6 +121,169 @@ def test_model_card_parses_back_with_its_model_index(components, tmp_path):
     assert "Interspeech" in text
     with pytest.raises(ValueError, match="Not an evaluation result"):
         eval_results_from_json({"accuracy": 1.0}, "x", "x")
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """`mint eval` run in-process on tiny stage-1 and stage-2 folders for every task; each JSON by its name."""
+    root = tmp_path_factory.mktemp("evaluated")
+    torch.manual_seed(0)
+    for name, model_class in (("stage1", MintForPreTraining), ("stage2", MintForConditionalGeneration)):
+        model_class(tiny.mint_config()).save_pretrained(root / name)
+        tiny.processor().save_pretrained(root / name)
+    make_audio_dataset(root).save_to_disk(str(root / "data"))
+    common = ["--dataset", str(root / "data"), "--split", "train", "--quiet"]
+    runs = {
+        "classify": ["classify", "--model", root / "stage2", "--template", "NSynth"],
+        "multi-label": ["classify", "--model", root / "stage2", "--template", "OpenMIC", "--label-column",
+                        "instruments", "--multi-label"],
+        "zero-shot": ["zero-shot", "--model", root / "stage1"],
+        "retrieval": ["retrieval", "--model", root / "stage1", "--rerank-top-k", "2"],
+        "caption": ["caption", "--model", root / "stage2", "--num-beams", "1", "--max-new-tokens", "3",
+                    "--allow-empty"],
+    }
+    for name, argv in runs.items():
+        argv = ["eval", *map(str, argv), *common, "--output", str(root / f"{name}.json")]
+        assert mint.cli.main(argv) == 0, argv
+    return {name: str(root / f"{name}.json") for name in runs}
+
+
+def written_metrics(result):
+    """Every (task type, metric name, value) a `mint eval` JSON holds: numbers at the top level or, for retrieval,
+    in each direction, that are neither counts, settings nor chance levels."""
+    not_metrics = {"num_clips", "num_candidates", "num_cropped", "num_skipped", "num_captions", "num_queries",
+                   "chance", "classes_scored", "rerank_top_k"}
+    task_type = {"retrieval": None, "captioning": "audio-captioning"}.get(
+        result["task"], "zero-shot-audio-classification" if result.get("mode") == "embedding"
+        else "audio-classification")
+    blocks = ([("text-to-audio-retrieval", result["text_to_audio"]), ("audio-to-text-retrieval",
+                                                                      result["audio_to_text"])]
+              if task_type is None else [(task_type, result)])
+    return {(kind, key, value) for kind, block in blocks for key, value in block.items()
+            if isinstance(value, float) and key not in not_metrics}
+
+
+@pytest.mark.slow
+def test_a_card_built_from_mint_eval_output_lists_every_result(evaluated, components, tmp_path):
+    results = []
+    for name, path in evaluated.items():
+        with open(path) as f:
+            written = written_metrics(json.load(f))
+        entries = eval_results_from_json(path, "tiny", "tiny-set", "train")
+        assert {(r.task_type, r.metric_name, r.metric_value) for r in entries} == written, name
+        results += entries
+    assert len(results) >= 1 + 2 + 1 + 8 + 5  # accuracy, PR/ROC AUC, accuracy, R@k/mAP both ways, BLEU/ROUGE/CIDEr
+    model, _ = assembled(components)
+    model_card(model, "org/mint-small", results).save(tmp_path / "README.md")
+    card = ModelCard.load(tmp_path / "README.md")
+    parsed = {(r.task_type, r.metric_name, r.metric_value) for r in card.data.eval_results}
+    assert parsed == {(r.task_type, r.metric_name, r.metric_value) for r in results}
+    assert {r.task_type for r in card.data.eval_results} == {
+        "audio-classification", "zero-shot-audio-classification", "text-to-audio-retrieval",
+        "audio-to-text-retrieval", "audio-captioning"}
+
+
+@pytest.mark.slow
+def test_eval_results_from_json_reads_a_result_given_as_a_dict_as_from_its_file(evaluated):
+    with open(evaluated["retrieval"]) as f:
+        as_dict = eval_results_from_json(json.load(f), "tiny", "tiny-set")
+    assert as_dict == eval_results_from_json(evaluated["retrieval"], "tiny", "tiny-set")
+
+
+RETRIEVAL = {"R@1": 0.5, "R@5": 1.0, "R@10": 1.0, "mAP@10": 0.7}
+
+
+@pytest.mark.parametrize("result, words", [
+    ({"accuracy": 1.0}, ["Not an evaluation result", "task None"]),
+    ({"task": "leakage", "num_eval_clips": 3}, ["Not an evaluation result", "'leakage'", "no metric of a model"]),
+    ({"task": "retrieval", **RETRIEVAL}, ["without 'text_to_audio' and 'audio_to_text'", "each direction"]),
+    ({"task": "retrieval", "text_to_audio": RETRIEVAL}, ["without 'audio_to_text'"]),
+    ({"task": "retrieval", "text_to_audio": RETRIEVAL, "audio_to_text": [0.5]}, ["without 'audio_to_text'"]),
+    ({"task": "retrieval", "text_to_audio": RETRIEVAL, "audio_to_text": {**RETRIEVAL, "R@5": float("nan")}},
+     ["metric 'R@5' of audio-to-text-retrieval", "nan", "finite number"]),
+    ({"task": "classification", "accuracy": "0.9"}, ["metric 'accuracy'", "'0.9'", "finite number"]),
+    ({"task": "classification", "accuracy": True}, ["metric 'accuracy'", "True"]),
+    ({"task": "classification", "accuracy": float("inf")}, ["metric 'accuracy'", "inf"]),
+    ({"task": "classification", "chance": 0.5, "num_clips": 3}, ["classification result without any metric",
+                                                                 "accuracy"]),
+    ({"task": "captioning", "bleu_1": None, "spice": None}, ["captioning result without any metric", "cider_d"]),
+    ([{"task": "classification", "accuracy": 1.0}], ["holds a list", "expected the object"]),
+])
+def test_eval_results_from_json_refuses_what_mint_eval_does_not_write(result, words):
+    with pytest.raises(ValueError) as error:
+        eval_results_from_json(result, "tiny", "tiny-set")
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, ["missing.json", "not a readable `mint eval` JSON", "No such file"]),
+    (b"", ["empty.json", "not a readable `mint eval` JSON", "Expecting value"]),
+    (b'{"task": "classification", "accuracy": 0.5', ["empty.json", "not a readable", "line 1"]),
+    ("\ufeff{}".encode("utf-16"), ["empty.json", "not a readable"]),
+    (b'"classification"', ["empty.json", "holds a str"]),
+])
+def test_eval_results_from_json_names_a_file_it_cannot_read(tmp_path, content, words):
+    path = tmp_path / ("missing.json" if content is None else "empty.json")
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        eval_results_from_json(path, "tiny", "tiny-set")
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+@pytest.mark.parametrize("name, value", [("dataset_name", ""), ("dataset_name", "  "), ("dataset_type", None)])
+def test_eval_results_from_json_refuses_an_unnamed_dataset(name, value):
+    names = {"dataset_name": "tiny", "dataset_type": "tiny-set", name: value}
+    with pytest.raises(ValueError, match=f"{name} must be a non-empty string"):
+        eval_results_from_json({"task": "classification", "accuracy": 1.0}, **names)
+
+
+def holds_a_file(folder):
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+
+
+def holds_a_training_output(folder):
+    MintForPreTraining(tiny.mint_config()).save_pretrained(folder)
+
+
+def holds_a_dataset(folder):
+    Dataset.from_dict({"x": [1]}).save_to_disk(str(folder))
+
+
+def is_a_file(folder):
+    folder.write_text("not a folder")
+
+
+# (what the folder holds, words the message must hold)
+FOREIGN_FOLDERS = [
+    (holds_a_file, ["holds 'notes.txt', which save_for_hub did not write", "overwrite=True"]),
+    (holds_a_training_output, ["'config.json'", "which save_for_hub did not write"]),
+    (holds_a_dataset, ["'dataset_info.json'", "which save_for_hub did not write"]),
+    (is_a_file, ["exists and is not a folder"]),
+]
+
+
+@pytest.mark.parametrize("holds, words", FOREIGN_FOLDERS)
+def test_save_for_hub_refuses_a_folder_it_did_not_write(components, tmp_path, holds, words):
+    model, processor = assembled(components)
+    folder = tmp_path / "hub"
+    holds(folder)
+    before = sorted(os.listdir(folder)) if folder.is_dir() else folder.read_text()
+    with pytest.raises(ValueError) as error:
+        save_for_hub(model, processor, folder)
+    assert all(word in str(error.value) for word in words), str(error.value)
+    assert (sorted(os.listdir(folder)) if folder.is_dir() else folder.read_text()) == before
+
+
+def test_save_for_hub_writes_again_into_its_own_folder_or_where_told_to(components, tmp_path):
+    model, processor = assembled(components)
+    folder = save_for_hub(model, processor, tmp_path / "hub")
+    (tmp_path / "hub" / "adapters").mkdir()  # an earlier LoRA save's adapters, which loading would merge
+    assert save_for_hub(model, processor, folder) == folder and not (tmp_path / "hub" / "adapters").exists()
+    holds_a_file(tmp_path / "told")
+    save_for_hub(model, processor, tmp_path / "told", overwrite=True)
+    assert (tmp_path / "told" / "notes.txt").exists() and (tmp_path / "told" / "pipelines_mint.py").exists()
 
 
 OFFLINE_SCRIPT = """

@@ -36,7 +36,7 @@ def mint_folder(tmp_path_factory):
 
 # ---- templates and data -------------------------------------------------------------------------------------------
 
-def test_table1_templates_ship_as_data():
+def test_table1_templates_ship_as_data(monkeypatch):
     assert len(INSTRUCTION_TEMPLATES) == 12
     assert get_template("NSynth").prompt == "The most prominent instrument in this music is"
     assert get_template("OpenMIC").prompt == "Identify the instruments in this segment of music:"
@@ -44,6 +44,7 @@ def test_table1_templates_ship_as_data():
     assert get_template("Music4All-key").prompt == "The key of this music is"
     with pytest.raises(ValueError, match="No instruction template named 'ESC-50'"):
         get_template("ESC-50")
+    monkeypatch.setattr("mint.data.templates.INSTRUCTION_TEMPLATES", dict(INSTRUCTION_TEMPLATES))  # others see none
     register_template("MyBirds", "The bird singing here is")
     assert get_template("MyBirds").prompt == "The bird singing here is"
     with pytest.raises(ValueError, match="exists already"):
