@@ -147,7 +147,7 @@ class MintProcessor(ProcessorMixin):
                 encoding["clip_index"] = clip_index
                 texts = [texts[i] for i in clip_index] if texts is not None else None
                 targets = [targets[i] for i in clip_index] if targets is not None else None
-            encoding.update(self._extract_features(clips))
+            encoding.update(self.extract_features(clips))
         if texts is not None:
             encoding.update(self._tokenize_qformer_text(texts))
         if return_llm_inputs and (texts is not None or targets is not None):
@@ -209,7 +209,12 @@ class MintProcessor(ProcessorMixin):
         rate = self.sampling_rate
         return [(start / rate, end / rate) for start, end in self._window_spans(num_samples)]
 
-    def _extract_features(self, clips: list[np.ndarray]) -> dict[str, Any]:
+    def extract_features(self, clips: list[np.ndarray]) -> dict[str, Any]:
+        """
+        The encoder's inputs for decoded clips (mono float arrays at the processor's rate): its input name
+        (`input_values` `(batch, samples)` or `input_features` `(batch, mel_bins, frames)`) and `audio_attention_mask`,
+        padded to the longest clip (Whisper: to its fixed 30 s window), as numpy arrays.
+        """
         features = self.feature_extractor(
             clips, sampling_rate=self.sampling_rate, padding="longest" if not self._fixed_length else "max_length",
             return_attention_mask=True, return_tensors="np",

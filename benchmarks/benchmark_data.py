@@ -64,14 +64,14 @@ def per_stage(proc: MintProcessor, paths: list[str]) -> dict:
     times = {"decode": 0.0, "mono_resample": 0.0, "features": 0.0}
     from audio_io_mint import decode_file, mono_at_rate
 
-    proc._extract_features(proc.load_audio(paths[0]))  # warm-up: imports and resampler set-up are not per clip
+    proc.extract_features(proc.load_audio(paths[0]))  # warm-up: imports and resampler set-up are not per clip
     for path in paths:
         start = time.perf_counter()
         data, rate = decode_file(path, path)
         decoded = time.perf_counter()
         clip = mono_at_rate(data, rate, proc.sampling_rate, path)
         resampled = time.perf_counter()
-        proc._extract_features([clip])
+        proc.extract_features([clip])
         done = time.perf_counter()
         times["decode"] += decoded - start
         times["mono_resample"] += resampled - decoded

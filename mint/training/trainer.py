@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 from datasets import Dataset, IterableDataset
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.utils import logging
 
 from mint.data.collator import MintDataCollator
@@ -77,8 +78,9 @@ class MintTrainer(Trainer):
                              f"its parts are {sorted(parts)}.")
 
     def create_optimizer(self, model=None):
+        created = self.optimizer is None  # the Trainer returns an optimizer it already has unchanged
         optimizer = super().create_optimizer(model)
-        if self.learning_rates and not getattr(optimizer, "_mint_split", False):
+        if self.learning_rates and created:
             part_of = {id(p): name.split(".")[0] for name, p in _unwrapped(self.model).named_parameters()}
             groups = []
             for group in optimizer.param_groups:
@@ -89,7 +91,6 @@ class MintTrainer(Trainer):
                 groups += [{**group, "params": params, "lr": rate, "initial_lr": rate}
                            for rate, params in by_rate.items()]
             optimizer.param_groups = groups
-            optimizer._mint_split = True
         return optimizer
 
     def _get_learning_rate(self) -> float:
@@ -155,6 +156,24 @@ class MintTrainer(Trainer):
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         check_finite_weights(self.model, output_dir or self.args.output_dir)
         super().save_model(output_dir, _internal_call)
+
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        """
+        The Trainer's warnings after loading a checkpoint's weights, less the tied weights a checkpoint does not store
+        (the ATG head's decoder, tied to the Q-Former's word embeddings): each is the very parameter of a key that was
+        loaded, so it holds the checkpoint's values. A missing key tied to no loaded parameter is still reported.
+        """
+        names: dict[int, list[str]] = {}
+        parameters = dict(self.model.named_parameters(remove_duplicate=False))
+        for name, parameter in parameters.items():
+            names.setdefault(id(parameter), []).append(name)
+        missing = set(load_result.missing_keys)
+        tied = {key for key in missing if key in parameters
+                and any(other not in missing for other in names[id(parameters[key])])}
+        if tied:
+            load_result = load_result._replace(missing_keys=[key for key in load_result.missing_keys
+                                                             if key not in tied])
+        super()._issue_warnings_after_load(load_result)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and self._objective_totals:
@@ -237,17 +256,38 @@ def _dataset_name(recipe: MintRecipe, given: bool) -> str:
     return repr(paths[0]) if len(paths) == 1 else f"the mixture of {paths}"
 
 
+def _run_complete(trainer: MintTrainer, args: TrainingArguments, checkpoint: str) -> bool:
+    """
+    Whether `checkpoint` ends the run `args` describes: its step is at least the run's optimizer steps (`max_steps`,
+    else the epochs' steps, counted as the Trainer counts them). If so, `trainer.state` becomes the checkpoint's state.
+    """
+    state_file = os.path.join(checkpoint, TRAINER_STATE_NAME)
+    if not os.path.isfile(state_file):
+        return False
+    state = TrainerState.load_from_json(state_file)
+    max_steps = args.max_steps if args.max_steps > 0 else \
+        trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]
+    if state.global_step < max_steps:
+        return False
+    state.max_steps = max_steps
+    trainer.state = state
+    return True
+
+
 def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = None,
           callbacks: list[TrainerCallback] | None = None) -> MintTrainer:
     """
     Runs one stage with [`MintTrainer`] on `train_dataset` (MINT examples of the stage), or else on the recipe's
     datasets ([`build_train_dataset`]); resumes from the last complete checkpoint when `recipe.resume`. The data is
     checked and `recipe.output_dir` claimed ([`claim_output_dir`]: a folder holding anything but a run of this stage
-    and model is refused unless `recipe.overwrite`) before anything trains. The model (or,
-    with LoRA, its trained parts and adapters) and the processor are saved in `recipe.output_dir`.
+    and model is refused unless `recipe.overwrite`) before anything trains. A run whose last complete checkpoint is
+    at its final step is already complete: the same command again trains nothing (`trainer.already_complete`) and
+    keeps the model as it is. The model (or, with LoRA, its trained parts and adapters) and the processor are saved in
+    `recipe.output_dir`.
 
     Returns:
-        The trainer after training (`trainer.state.global_step`, `trainer.skipped_examples`, `trainer.model`).
+        The trainer after training (`trainer.state.global_step`, `trainer.skipped_examples`, `trainer.model`,
+        `trainer.already_complete`).
     """
     args = training_arguments(recipe)
     set_seed(recipe.seed)  # parts missing from the checkpoint (stage 2's projection and LLM) initialise reproducibly
@@ -273,7 +313,15 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     if recipe.max_train_minutes is not None:
         trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
-    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.already_complete = checkpoint is not None and _run_complete(trainer, args, checkpoint)
+    if trainer.already_complete:
+        # The Trainer resumed at its last step would train one step more (it checks `max_steps` only after a step).
+        logger.warning(f"The run in {recipe.output_dir!r} is already complete: {checkpoint!r} is at step "
+                       f"{trainer.state.global_step} of {trainer.state.max_steps}; nothing is trained. Raise "
+                       "max_steps (or num_train_epochs) to train further.")
+        trainer._load_from_checkpoint(checkpoint)  # the run's final weights, saved again as they are
+    else:
+        trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.skipped_examples:
         logger.warning(f"Skipped {trainer.skipped_examples} invalid training examples (see the warnings above).")
     if recipe.lora:

@@ -19,7 +19,6 @@ from mint.evaluation.classification import (
 )
 from mint.evaluation.retrieval import evaluate_retrieval, retrieval_metrics
 from mint.evaluation.retrieval_index import MintRetrievalIndex
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import tiny
 from tests.utils.audio import clips
 
@@ -45,18 +44,6 @@ def long_clips(tmp_path_factory):
 @pytest.fixture(scope="module")
 def window_processor():
     return tiny.processor(max_audio_seconds=1.0, long_audio_policy="window")
-
-
-@pytest.fixture(scope="module")
-def stage1():
-    torch.manual_seed(0)
-    return MintForPreTraining(tiny.mint_config()).eval()
-
-
-@pytest.fixture(scope="module")
-def stage2():
-    torch.manual_seed(0)
-    return MintForConditionalGeneration(tiny.mint_config()).eval()
 
 
 def windows(processor, dataset):

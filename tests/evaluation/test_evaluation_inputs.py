@@ -37,23 +37,6 @@ def labelled(tmp_path_factory):
             .cast_column("complete", ClassLabel(names=LABELS)).cast_column("tags", Sequence(ClassLabel(names=LABELS))))
 
 
-@pytest.fixture(scope="module")
-def stage2():
-    torch.manual_seed(0)
-    return MintForConditionalGeneration(tiny.mint_config()).eval()
-
-
-@pytest.fixture(scope="module")
-def stage1():
-    torch.manual_seed(0)
-    return MintForPreTraining(tiny.mint_config()).eval()
-
-
-@pytest.fixture(scope="module")
-def processor():
-    return tiny.processor()
-
-
 BAD_CANDIDATES = [
     (["dog", "", "cat"], ValueError, ["positions 1 ('')", "empty or whitespace"]),
     (["dog", "   ", "cat", "\t"], ValueError, ["1 ('   ')", "3 ('\\t')", "empty or whitespace"]),

@@ -12,11 +12,6 @@ from objectives_mint import (alc_loss, alm_loss, atg_attention_mask, atg_input_i
 from tests.utils.audio import CAPTIONS, clips
 
 
-@pytest.fixture(scope="module")
-def processor():
-    return tiny.processor()
-
-
 @pytest.fixture
 def model():
     return MintForPreTraining(tiny.mint_config()).eval()

@@ -16,11 +16,6 @@ CLIP = clips((16000,))[0]
 
 
 @pytest.fixture(scope="module")
-def processor():
-    return tiny.processor()
-
-
-@pytest.fixture(scope="module")
 def stage1_classifier(processor):
     torch.manual_seed(0)
     return pipeline(ZERO_SHOT_TASK, model=MintForPreTraining(tiny.mint_config()), processor=processor, device="cpu")

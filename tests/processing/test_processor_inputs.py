@@ -11,11 +11,6 @@ from tests.utils import tiny
 from tests.utils.audio import clips
 
 
-@pytest.fixture(scope="module")
-def processor():
-    return tiny.processor()
-
-
 BAD_CANDIDATES = [
     (["dog", "", "cat"], ValueError, ["positions 1 ('')", "empty or whitespace only", "stray comma"]),
     (["   ", "dog", "\n"], ValueError, ["0 ('   ')", "2 ('\\n')"]),

@@ -19,11 +19,6 @@ CLEAR = ("empty", "NaN or infinite", "sampling rate", "shape", "dtype", "bool ar
 
 
 @pytest.fixture(scope="module")
-def processor():
-    return tiny.processor()
-
-
-@pytest.fixture(scope="module")
 def model():
     return tiny.captioning_model()
 

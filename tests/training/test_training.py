@@ -1,6 +1,7 @@
 """Training with Trainer: templates, datasets, recipes, both stages, accumulation, resume, cache, LoRA."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,17 +22,7 @@ from mint.training.recipe import MintRecipe, default_recipe, load_recipe, per_de
 from mint.training.trainer import MintTrainer, load_model, train, training_arguments
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import tiny
-from tests.utils.training import CrashAt, LossRecorder, make_audio_dataset, make_mint_folder, recipe
-
-
-@pytest.fixture(scope="module")
-def audio_dataset(tmp_path_factory):
-    return make_audio_dataset(tmp_path_factory.mktemp("audio"))
-
-
-@pytest.fixture(scope="module")
-def mint_folder(tmp_path_factory):
-    return make_mint_folder(tmp_path_factory.mktemp("mint"))
+from tests.utils.training import CrashAt, LossRecorder, recipe
 
 
 # ---- templates and data -------------------------------------------------------------------------------------------
@@ -218,6 +209,44 @@ def test_resume_continues_with_exactly_the_uninterrupted_losses(audio_dataset, m
     expected = {log["step"]: log["loss"] for log in full.logs if log["step"] > 4}
     got = {log["step"]: log["loss"] for log in resumed.logs}
     assert got == expected
+
+
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_rerunning_a_finished_run_trains_nothing_and_keeps_the_model(audio_dataset, mint_folder, tmp_path, caplog):
+    """The same command again on a finished run trained one more step each time (the Trainer resumed at its last
+    step checks max_steps only after a step) and warned that the tied ATG decoder was missing from the checkpoint."""
+    pairs = to_caption_pairs(audio_dataset)
+    spec = recipe(mint_folder, tmp_path, max_steps=2, resume=True)
+    first = train(spec, pairs)
+    assert first.state.global_step == 2 and not first.already_complete
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    transformers_warnings = _Messages()  # the transformers loggers do not propagate to caplog
+    logging.getLogger("transformers").addHandler(transformers_warnings)
+    try:
+        again = train(spec, pairs, callbacks=[recorder := LossRecorder()])
+    finally:
+        logging.getLogger("transformers").removeHandler(transformers_warnings)
+    assert again.already_complete and again.state.global_step == 2 and recorder.logs == []
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert (tmp_path / "model.safetensors").read_bytes() == weights
+    assert "already complete" in caplog.text
+    assert not [m for m in transformers_warnings.messages if "missing keys" in m], transformers_warnings.messages
+    # The ATG decoder the checkpoint does not store is tied to the Q-Former's word embeddings, loaded as trained.
+    head, trained = again.model.atg_head.predictions, MintForPreTraining.from_pretrained(tmp_path)
+    assert head.decoder.weight is again.model.qformer.embeddings.word_embeddings.weight
+    assert torch.equal(head.decoder.weight, trained.qformer.embeddings.word_embeddings.weight)
+    assert torch.equal(head.decoder.bias, trained.atg_head.predictions.bias)
+    assert not torch.equal(head.decoder.weight,
+                           MintForPreTraining.from_pretrained(mint_folder).qformer.embeddings.word_embeddings.weight)
 
 
 def test_feature_cache_gives_the_same_losses(audio_dataset, mint_folder, tmp_path):

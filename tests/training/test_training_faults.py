@@ -20,20 +20,10 @@ from mint.training.trainer import MintTrainer, train, training_arguments
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import tiny
 from tests.utils.audio import clips
-from tests.utils.training import LossRecorder, make_audio_dataset, make_mint_folder, recipe
+from tests.utils.training import LossRecorder, recipe
 
 
 CAPTIONS = ["a dog barks", "a cat meows", "rain on a roof", "a flute plays"]
-
-
-@pytest.fixture(scope="module")
-def audio_dataset(tmp_path_factory):
-    return make_audio_dataset(tmp_path_factory.mktemp("audio"))
-
-
-@pytest.fixture(scope="module")
-def mint_folder(tmp_path_factory):
-    return make_mint_folder(tmp_path_factory.mktemp("mint"))
 
 
 @pytest.fixture(scope="module")
