@@ -220,8 +220,13 @@ def default_recipe(stage: int) -> MintRecipe:
 
 def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> MintRecipe:
     """Reads a JSON recipe and applies `key=value` overrides (values parsed as JSON where they parse)."""
-    with open(path) as f:
-        values = json.load(f)
+    if os.path.isdir(path):
+        raise ValueError(f"The recipe {os.fspath(path)!r} is a folder; give the path of a JSON recipe file.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"The recipe {os.fspath(path)!r} is not a JSON file: {error}.") from None
     if not isinstance(values, dict):
         raise ValueError(f"The recipe {os.fspath(path)!r} must hold a JSON object of recipe fields, got "
                          f"{type(values).__name__}.")

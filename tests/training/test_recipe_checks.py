@@ -7,6 +7,7 @@ import pytest
 from datasets import ClassLabel, Dataset
 
 import mint.cli
+from mint.training.recipe import load_recipe
 from mint.data.cache import cache_audio_features
 from mint.data.examples import to_caption_pairs, to_mint_examples
 from mint.training.collator import ROW_COLUMN, SOURCE_COLUMN
@@ -165,3 +166,22 @@ def test_training_and_demo_options_are_refused_by_the_parser(argv, words, capsys
         mint.cli.main(argv)
     error = capsys.readouterr().err
     assert exit_.value.code == 2 and all(word in error for word in words), error
+
+
+@pytest.mark.parametrize("content, words", [
+    ("not json", ["is not a JSON file", "line 1 column 1"]),
+    (b"\xff\xfe\x00garbage", ["is not a JSON file"]),
+    (None, ["is a folder", "JSON recipe file"]),
+    ("[1, 2]", ["must hold a JSON object"]),
+])
+def test_a_recipe_file_that_is_not_a_json_object_is_refused_by_name(tmp_path, content, words):
+    path = tmp_path / "recipe.json"
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError) as error:
+        load_recipe(path)
+    assert str(path) in str(error.value) and all(word in str(error.value) for word in words), str(error.value)
