@@ -29,6 +29,7 @@ from torch import nn
 from transformers import (
     AutoModel,
     AutoModelForCausalLM,
+    AutoModelForMultimodalLM,
     AutoModelForPreTraining,
     AutoModelForSeq2SeqLM,
     AutoModelForSpeechSeq2Seq,
@@ -689,6 +690,10 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         self.loss_type = "ForCausalLM" if decoder_only else "ForMaskedLM"
         self.post_init()
         self._freeze()
+        # Saved with the model (generation_config.json): short captions by beam search, as LAVIS's BLIP-2 and
+        # InstructBLIP caption (they use 5 beams; 3 costs less on a CPU).
+        self.generation_config.max_new_tokens = 30
+        self.generation_config.num_beams = 3
 
     def frozen_module_names(self) -> list[str]:
         return super().frozen_module_names() + (["language_model"] if self.config.freeze_language_model else [])
@@ -950,6 +955,7 @@ MINT_AUTO_MAP = {
     "AutoModelForPreTraining": "modeling_mint.MintForPreTraining",
     "AutoModelForSpeechSeq2Seq": "modeling_mint.MintForConditionalGeneration",
     "AutoModelForSeq2SeqLM": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForMultimodalLM": "modeling_mint.MintForConditionalGeneration",
 }
 MintModel.register_for_auto_class("AutoModel")
 MintForPreTraining.register_for_auto_class("AutoModelForPreTraining")
@@ -958,6 +964,8 @@ AutoModel.register(MintConfig, MintModel, exist_ok=True)
 AutoModelForPreTraining.register(MintConfig, MintForPreTraining, exist_ok=True)
 AutoModelForSpeechSeq2Seq.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
 AutoModelForSeq2SeqLM.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
+# transformers' route for audio + text -> text models (the `any-to-any` pipeline).
+AutoModelForMultimodalLM.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
 
 
 __all__ = [
