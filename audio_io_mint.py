@@ -31,6 +31,36 @@ def audio_path(audio: Any) -> str | None:
     return audio.get("path") if isinstance(audio, dict) else None
 
 
+def audio_values_problem(values: Sequence[Any]) -> str | None:
+    """
+    Why `values`, the first values of a dataset column given as the audio (undecoded: `datasets` Audio rows as
+    `{"bytes", "path"}`), are not clips [`decode_clips`] reads, else None: numbers, text that is not a path (no folder,
+    no file extension, no such file), or values of another type, where none of them is a clip. Nulls are left out; a
+    path to a missing file counts as audio (such a clip is refused on its own, by its row).
+    """
+    found = [value for value in values if value is not None]
+    if not found or any(_is_clip(value) for value in found):
+        return None
+    first = found[0]
+    if isinstance(first, str):
+        return f"holds text ({first!r}, ...), not audio or the paths of audio files"
+    if isinstance(first, (bool, int, float, np.number)):
+        return f"holds numbers ({first!r}, ...), not audio"
+    return f"holds {type(first).__name__} values ({str(first)[:60]!r}, ...), not audio"
+
+
+def _is_clip(value: Any) -> bool:
+    """Whether `value` is a clip [`decode_clips`] takes: a path, bytes, an array or an Audio row."""
+    if isinstance(value, os.PathLike):
+        return True
+    if isinstance(value, str):  # a path, even of a file that is missing (refused later by its row), is not text
+        return os.path.isfile(value) or "/" in value or os.sep in value or bool(
+            re.fullmatch(r"\S+\.[A-Za-z0-9]{2,5}", value))
+    if isinstance(value, dict):
+        return bool(value) and set(value) <= {"array", "sampling_rate", "bytes", "path"}
+    return isinstance(value, (bytes, np.ndarray, torch.Tensor))
+
+
 def clip_error_reason(error: Exception) -> str:
     """The message about a single clip, without the clip's position in the list it was given and the file it names
     (the caller names the dataset row and its file itself)."""

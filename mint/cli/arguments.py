@@ -1,6 +1,7 @@
 """Argument types shared by the `mint` parsers: each refuses a bad value in the parser, naming what was expected."""
 
 import argparse
+import re
 
 
 def positive_int(text: str) -> int:
@@ -33,6 +34,18 @@ def nonnegative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
+
+
+def byte_size(text: str) -> int | str:
+    """A positive size in bytes (`1000000`) or with a unit, as `datasets` reads it: `500MB`, `1GiB` (KB, MB, GB, TB in
+    powers of 1000; KiB, MiB, GiB, TiB in powers of 1024; the unit's case is ignored). Returns an int, or the size with
+    its unit upper-cased (`datasets` reads a lower-case `b` as bits)."""
+    match = re.fullmatch(r"\s*(\d+)\s*((?:[KMGT]i?)?B)?\s*", text, re.IGNORECASE)
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size such as 500MB, 2GiB or a number of bytes, got "
+                                         f"{text!r}")
+    unit = (match.group(2) or "B").upper()
+    return int(match.group(1)) if unit == "B" else match.group(1) + unit
 
 
 def _int(text: str) -> int:

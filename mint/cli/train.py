@@ -44,7 +44,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plan.add_argument("--model", metavar="FOLDER",
                       help="a MINT folder to count parameters from instead of the recipe's model")
     plan.add_argument("--cache-dtype", choices=["float16", "float32"], default="float16")
-    plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON here")
+    plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to this file")
+    plan.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     plan.set_defaults(handler=plan_command)
 
 
@@ -56,12 +57,30 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                              "the recipe, options before the recipe or after the last override")
 
 
+def checked_overrides(overrides: list[str], options: dict[str, str | None]) -> list[str]:
+    """
+    The `KEY=VALUE` overrides, refused when one names a key twice, or a key that one of the given `options`
+    (`{"--max-train-minutes": "max_train_minutes"}`; None: the option is not given) sets as well.
+    """
+    keys = [item.partition("=")[0].strip() for item in overrides]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"The overrides set {', '.join(map(repr, repeated))} more than once; give each key once.")
+    both = [f"{option} and {key}=" for option, key in options.items() if key is not None and key in keys]
+    if both:
+        raise ValueError(f"{'; '.join(both)} set the same recipe field: give one of them.")
+    return list(overrides)
+
+
 def train_command(args: argparse.Namespace) -> None:
     """`mint train`: trains, then prints the steps taken, the invalid examples skipped and where the model is."""
     from mint.training.recipe import load_recipe
     from mint.training.trainer import train
 
-    overrides = list(args.overrides)
+    overrides = checked_overrides(args.overrides, {
+        "--max-train-minutes": None if args.max_train_minutes is None else "max_train_minutes",
+        "--skip-invalid-examples": "skip_invalid_examples" if args.skip_invalid_examples else None,
+        "--overwrite": "overwrite" if args.overwrite else None})
     if args.max_train_minutes is not None:
         overrides.append(f"max_train_minutes={args.max_train_minutes}")
     if args.skip_invalid_examples:
@@ -83,14 +102,20 @@ def recipe_command(args: argparse.Namespace) -> None:
 
 
 def plan_command(args: argparse.Namespace) -> None:
-    """`mint plan`: prints the plan's report (and writes its JSON with `--json`)."""
+    """`mint plan`: prints the plan's report (and writes its JSON with `--json`: an existing file is replaced only with
+    `--overwrite`, checked before the recipe's data is read)."""
+    from mint.data.outputs import check_output_file, write_json
     from mint.training.plan import plan_recipe
     from mint.training.recipe import load_recipe
 
-    plan = plan_recipe(load_recipe(args.recipe, args.overrides), args.processes, args.accumulation, args.model,
+    if args.json is not None:
+        check_output_file(args.json, args.overwrite, "--json")
+    overrides = checked_overrides(args.overrides, {
+        "--accumulation": None if args.accumulation is None else "gradient_accumulation_steps",
+        "--model": None if args.model is None else "model"})
+    plan = plan_recipe(load_recipe(args.recipe, overrides), args.processes, args.accumulation, args.model,
                        args.cache_dtype)
     plan.recipe = args.recipe
     print(plan.report())
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(plan.to_dict(), f, indent=2)
+    if args.json is not None:
+        write_json(args.json, plan.to_dict(), indent=2)

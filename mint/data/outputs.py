@@ -1,6 +1,6 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""Writing the folders and records of mint.data safely: an output folder that holds something else is refused, a
-folder is written beside its place and moved there once complete, and a JSON record is replaced in one step."""
+"""Writing the folders, files and records of mint safely: an output folder or file that holds something else is
+refused, a folder is written beside its place and moved there once complete, and a file is replaced in one step."""
 
 import contextlib
 import json
@@ -21,10 +21,12 @@ def few(items: list, limit: int = 5) -> str:
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def check_output_folder(output: str, overwrite: bool, what: str) -> None:
+def check_output_folder(output: str, overwrite: bool, what: str, marks: tuple[str, ...] = SAVED_DATASET_FILES,
+                        kind: str = "a dataset folder") -> None:
     """
-    Refuses `output` when it exists and is not empty, unless `overwrite` and it holds a `datasets` folder (one that
-    `save_to_disk` wrote, which `what` then replaces). A file, or a folder holding anything else, is never replaced.
+    Refuses `output` when it exists and is not empty, unless `overwrite` and it holds `kind` (a folder with one of the
+    files `marks`, by default one that `save_to_disk` wrote), which `what` then replaces. A file, or a folder holding
+    anything else, is never replaced.
     """
     if not os.path.lexists(output):
         return
@@ -34,13 +36,38 @@ def check_output_folder(output: str, overwrite: bool, what: str) -> None:
     entries = sorted(os.listdir(output))
     if not entries:
         return
-    if not any(os.path.isfile(os.path.join(output, name)) for name in SAVED_DATASET_FILES):
-        raise ValueError(f"Output folder {output!r} exists and is not empty: it holds {few(entries)}, not a dataset "
-                         f"folder. {what.capitalize()} never replaces such a folder, even with overwrite=True "
-                         "(--overwrite): choose another folder.")
+    if not any(os.path.isfile(os.path.join(output, name)) for name in marks):
+        raise ValueError(f"Output folder {output!r} exists and is not empty: it holds {few(entries)}, not {kind}. "
+                         f"{what.capitalize()} never replaces such a folder, even with overwrite=True (--overwrite): "
+                         "choose another folder.")
     if not overwrite:
-        raise ValueError(f"Output folder {output!r} exists and is not empty: it holds a dataset folder. Pass "
-                         f"overwrite=True (--overwrite) to replace it with {what}, or choose another folder.")
+        raise ValueError(f"Output folder {output!r} exists and is not empty: it holds {kind}. Pass overwrite=True "
+                         f"(--overwrite) to replace it with {what}, or choose another folder.")
+
+
+def check_output_file(path: str, overwrite: bool, what: str, outside: str | None = None) -> None:
+    """
+    Checks, before any work, that `what` (`"--missing-list"`) can be written to the file `path`: its folder is
+    created, and an existing file is refused unless `overwrite`; a folder or anything that is not a file is never
+    replaced, nor a path inside the folder `outside` (an output folder that holds one dataset alone). Raises a
+    `ValueError` naming the path and the fix.
+    """
+    if outside is not None and os.path.commonpath([os.path.abspath(path), os.path.abspath(outside)]) == \
+            os.path.abspath(outside):
+        raise ValueError(f"{what} {path!r} lies inside the output folder {outside!r}, which holds the dataset alone; "
+                         "write it elsewhere.")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise ValueError(f"{what} {path!r} exists and is not a file; choose another path.")
+    if os.path.isfile(path) and not overwrite:
+        raise ValueError(f"{what} {path!r} exists; pass --overwrite (overwrite=True) to replace it, or choose another "
+                         "path.")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{what} {path!r}: its folder {parent!r} cannot be created ({error.strerror}).") from None
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{what} {path!r}: its folder {parent!r} is not writable.")
 
 
 def replace_folder(output: str, write: Callable[[str], None]) -> None:
@@ -66,13 +93,13 @@ def replace_folder(output: str, write: Callable[[str], None]) -> None:
         raise
 
 
-def write_json(path: str, data: Any, indent: int | None = None) -> None:
-    """Writes `data` as JSON to `path` in one step: a temporary file in the same folder, then `os.replace`."""
+def write_text(path: str, text: str) -> None:
+    """Writes `text` (UTF-8) to `path` in one step: a temporary file in the same folder, then `os.replace`."""
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".partial-",
-                                         suffix=".json")
+                                         suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=indent)
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
@@ -80,6 +107,11 @@ def write_json(path: str, data: Any, indent: int | None = None) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
+
+
+def write_json(path: str, data: Any, indent: int | None = None) -> None:
+    """Writes `data` as JSON to `path` in one step ([`write_text`])."""
+    write_text(path, json.dumps(data, indent=indent))
 
 
 def read_json(path: str) -> Any:
@@ -91,4 +123,13 @@ def read_json(path: str) -> Any:
         return None
 
 
-__all__ = ["SAVED_DATASET_FILES", "check_output_folder", "few", "read_json", "replace_folder", "write_json"]
+__all__ = [
+    "SAVED_DATASET_FILES",
+    "check_output_file",
+    "check_output_folder",
+    "few",
+    "read_json",
+    "replace_folder",
+    "write_json",
+    "write_text",
+]

@@ -46,35 +46,59 @@ def read_text(path: str) -> str:
 
 
 def csv_rows(path: str, **kwargs) -> Iterator[tuple[int, list[str]]]:
-    """The rows of a CSV file read with [`read_text`] (`kwargs` go to `csv.reader`), with the line each ends on."""
+    """
+    The rows of a CSV file read with [`read_text`] (`kwargs` go to `csv.reader`), with the line each starts on. A
+    quote that is never closed is refused naming the line it opens on.
+    """
     reader = csv.reader(io.StringIO(read_text(path), newline=""), **kwargs)
+    start = 1
     try:
         for row in reader:
-            yield reader.line_num, row
+            yield start, row
+            start = reader.line_num + 1
     except csv.Error as error:
-        raise ValueError(f"{path}, line {reader.line_num}: {error}.") from None
+        raise ValueError(f"{path}, line {start}: {error} (is a quote opened on line {start} left open?).") from None
 
 
-def csv_records(path: str, columns: Sequence[str], **kwargs) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_records(path: str, columns: Sequence[str | tuple[str, ...]], header_rows: int = 1,
+                **kwargs) -> Iterator[tuple[int, dict[str | tuple[str, ...], str]]]:
     """
     The rows of a CSV file with a header, read with [`read_text`] (`kwargs` go to `csv.reader`), as dicts, with the
-    line each ends on. The header must hold `columns` (in any order, among others); a row short of one of them is
-    refused naming the file, the line and the columns it lacks.
+    line each starts on. The header must hold `columns` (in any order, among others); a row without a value for one of
+    them, or with more fields than the header, is refused naming the file, the line and the columns. With several
+    `header_rows` (FMA's `tracks.csv` has two, as pandas writes `header=[0, 1]`) a column is named by the tuple of its
+    non-empty header fields (`("set", "split")`).
     """
     rows = csv_rows(path, **kwargs)
-    header = next((row for _, row in rows if row), None)
-    missing = [column for column in columns if column not in (header or [])]
+    header = []
+    for _, row in rows:
+        if row:
+            header.append(row)
+        if len(header) == header_rows:
+            break
+    if header_rows == 1:
+        names = header[0] if header else []
+    else:
+        width = max(map(len, header), default=0)
+        names = [tuple(part[i] for part in header if i < len(part) and part[i]) for i in range(width)]
+    missing = [column for column in columns if column not in names]
     if missing:
+        found = names if len(names) <= 12 else [*names[:12], "..."]
         raise ValueError(f"{path}: the header has no column {', '.join(map(repr, missing))}; expected the columns "
-                         f"{list(columns)}, found {header}. Is it the release's own file, unchanged?")
+                         f"{list(columns)}"
+                         + (f" in {header_rows} header rows" if header_rows > 1 else "")
+                         + f", found {found}. Is it the release's own file, unchanged?")
     for line, row in rows:
         if not row:
             continue
-        short = [column for index, column in enumerate(header) if index >= len(row) and column in columns]
-        if short:
-            raise ValueError(f"{path}, line {line}: {len(row)} fields, {len(header)} in the header: no value for "
-                             f"{', '.join(map(repr, short))}.")
-        yield line, dict(zip(header, row))
+        short = [column for index, column in enumerate(names) if index >= len(row) and column in columns]
+        if short or len(row) > len(names):
+            spans = "".join(row).rstrip("\r\n").count("\n")
+            quote = f" (the row runs to line {line + spans}: a quote left open?)" if spans else ""
+            problem = (f"no value for {', '.join(map(repr, short))}" if short
+                       else f"{len(row) - len(names)} more than the header names (a stray delimiter?)")
+            raise ValueError(f"{path}, line {line}: {len(row)} fields, {len(names)} in the header: {problem}{quote}.")
+        yield line, dict(zip(names, row))
 
 
 def _place(path: str, line: int | str, column: str) -> str:

@@ -3,15 +3,14 @@
 its metadata lists (splits, annotations, the file found or None), and the [`Layout`] table `LAYOUTS` that names each
 release's files, columns and options."""
 
-import io
 import json
 import os
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from datasets import Sequence, Value
 
 from mint.data.release_files import (YouTubeClips, audio_files, choice, csv_records, csv_rows, file_or_none, find_below,
@@ -259,45 +258,45 @@ def _in_fma_size(subset: str, size: str) -> bool:
     return size in ("large", "full") or FMA_SIZES.index(subset) <= FMA_SIZES.index(size)
 
 
+FMA_TRACK_COLUMNS = (("track_id",), ("set", "subset"), ("set", "split"), ("track", "genre_top"), ("track", "genres"),
+                     ("track", "title"), ("artist", "name"), ("track", "duration"))
+
+
 def read_fma(root: str, fma_size: str | None = None) -> Iterator[Clip]:
     """
-    FMA: `fma_metadata/tracks.csv` (two header rows, read with pandas `header=[0, 1], index_col=0`), `genres.csv`, and
-    `fma_<size>/NNN/NNNNNN.mp3`. The size's tracks (`('set', 'subset')`, small within medium within large) in the
-    splits of `('set', 'split')`; the label is the top genre (`('track', 'genre_top')`), None where FMA gives none.
+    FMA: `fma_metadata/tracks.csv` (three header rows, as pandas writes `header=[0, 1], index_col=0`: two levels of
+    column names, then the index's name `track_id`), `genres.csv`, and `fma_<size>/NNN/NNNNNN.mp3`. The size's tracks
+    (`('set', 'subset')`, small within medium within large) in the splits of `('set', 'split')`; the label is the top
+    genre (`('track', 'genre_top')`), None where FMA gives none (an empty field).
     """
     metadata = require_below(root, "fma_metadata", LAYOUTS["fma"].layout, is_dir=True)
     size, folder = _fma_audio_folder(root, fma_size)
     tracks_file, genres_file = os.path.join(metadata, "tracks.csv"), os.path.join(metadata, "genres.csv")
-    tracks = pd.read_csv(io.StringIO(read_text(tracks_file), newline=""), index_col=0, header=[0, 1])
-    genre_table = pd.read_csv(io.StringIO(read_text(genres_file), newline=""), index_col=0)
-    columns = [("set", "subset"), ("set", "split"), ("track", "genre_top"), ("track", "genres"), ("track", "title"),
-               ("artist", "name"), ("track", "duration")]
-    for path, table, needed in ((tracks_file, tracks, columns), (genres_file, genre_table, ["title"])):
-        missing = [column for column in needed if column not in table.columns]
-        if missing:
-            raise ValueError(f"{path}: the header has no column {', '.join(map(repr, missing))}; expected "
-                             f"{needed}. Is it the release's own file, unchanged?")
-    titles = genre_table["title"].to_dict()
-    for track_id, subset, split, genre_top, genres, title, artist, seconds in tracks[columns].itertuples():
-        if pd.isna(subset) or not _in_fma_size(subset, size):
+    titles = {number(row["genre_id"], int, genres_file, line, "genre_id"): row["title"]
+              for line, row in csv_records(genres_file, ("genre_id", "title"))}
+    subsets = {subset: subset for subset in FMA_SIZES[:3]}
+    for line, row in csv_records(tracks_file, FMA_TRACK_COLUMNS, header_rows=3):
+        track_id, subset, split, genre_top, genres, title, artist, seconds = (row[c] for c in FMA_TRACK_COLUMNS)
+        track_id = number(track_id, int, tracks_file, line, "track_id")
+        where = f"track {track_id}"
+        if not subset or not _in_fma_size(choice(subset, subsets, tracks_file, where, "('set', 'subset')"), size):
             continue
-        name, where = f"{int(track_id):06d}", f"track {track_id}"
+        name = f"{track_id:06d}"
         try:
-            genre_ids = json.loads(genres) if isinstance(genres, str) else []
+            genre_ids = json.loads(genres) if genres.strip() else []
         except json.JSONDecodeError:
+            genre_ids = None
+        if not isinstance(genre_ids, list) or not all(isinstance(g, int) for g in genre_ids):
             raise ValueError(f"{tracks_file}, {where}, column ('track', 'genres'): {genres!r} is not a JSON list of "
-                             "genre ids.") from None
-        duration = None if pd.isna(seconds) else float(seconds)
+                             "genre ids.")
+        duration = number(seconds, float, tracks_file, where, "('track', 'duration')") if seconds.strip() else None
         if duration is not None and size != "full":  # the other sizes hold 30 s clips of the tracks
             duration = min(duration, 30.0)
         clip = _clip(choice(split, SPLIT_NAMES, tracks_file, where, "('set', 'split')"),
                      f"fma_{size}/{name[:3]}/{name}.mp3",
-                     file_or_none(os.path.join(folder, name[:3], f"{name}.mp3")), track_id=int(track_id),
-                     label=None if pd.isna(genre_top) else str(genre_top),
-                     genres=[titles[g] for g in genre_ids if g in titles],
-                     title=None if pd.isna(title) else str(title),
-                     artist=None if pd.isna(artist) else str(artist), source_id=f"fma:{int(track_id)}",
-                     duration=duration)
+                     file_or_none(os.path.join(folder, name[:3], f"{name}.mp3")), track_id=track_id,
+                     label=genre_top or None, genres=[titles[g] for g in genre_ids if g in titles],
+                     title=title or None, artist=artist or None, source_id=f"fma:{track_id}", duration=duration)
         clip.unknown_ids = tuple(f"genre {g}" for g in genre_ids if g not in titles)
         yield clip
 
@@ -319,8 +318,17 @@ def read_openmic(root: str, allow_pickle: bool = False) -> Iterator[Clip]:
             truth, mask = data["Y_true"], data["Y_mask"].astype(bool)
             keys = [k.decode() if isinstance(k, bytes) else str(k) for k in data["sample_key"]]
     except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise ValueError(f"{archive}: not a readable NumPy archive ({error}).") from None
         raise ValueError(f"{archive}: {error}. Its sample keys are stored as Python objects: pass allow_pickle=True "
                          "(--allow-pickle) if you trust the file.") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{archive}: not the release's archive ({type(error).__name__}: {error}); expected a NumPy "
+                         "archive with the arrays Y_true, Y_mask and sample_key.") from None
+    expected = (len(keys), len(classes))
+    if truth.shape != expected or mask.shape != expected:
+        raise ValueError(f"{archive}: Y_true has the shape {truth.shape} and Y_mask {mask.shape}; expected {expected} "
+                         f"(one row per sample key, one column per class of class-map.json).")
     row_of = {key: i for i, key in enumerate(keys)}
     for split in ("train", "test"):
         partition = os.path.join(base, "partitions", f"split01_{split}.csv")

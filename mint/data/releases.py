@@ -38,7 +38,7 @@ import soundfile
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Value, concatenate_datasets
 from tqdm.auto import tqdm
 
-from mint.data.outputs import check_output_folder, few, replace_folder
+from mint.data.outputs import check_output_file, check_output_folder, few, replace_folder, write_text
 from mint.data.progress import progress_bars
 from mint.data.release_layouts import LAYOUTS
 
@@ -150,7 +150,9 @@ def prepare_dataset(
     `fma_size`, `allow_pickle` (OpenMIC). Returns a [`PreparedDataset`].
 
     `output` must be new or empty; a dataset folder there is replaced only with `overwrite`, anything else never. The
-    folder is written beside `output` and moved there once complete, so a failed run leaves `output` as it was.
+    folder is written beside `output` and moved there once complete, so a failed run leaves `output` as it was. An
+    existing `missing_list` file is likewise replaced only with `overwrite` (checked before the release is read), in
+    one step.
     """
     if name not in LAYOUTS:
         raise ValueError(f"Unknown dataset {name!r}; known: {sorted(LAYOUTS)}.")
@@ -162,6 +164,8 @@ def prepare_dataset(
     if unknown:
         raise ValueError(f"{name} takes the options {list(layout.options)}, got {sorted(unknown)}.")
     check_output_folder(output, overwrite, "the prepared dataset")
+    if missing_list is not None:
+        check_output_file(os.fspath(missing_list), overwrite, "The missing list", outside=output)
     features = Features({"audio": AUDIO_FEATURE, **layout.features, **COMMON_FEATURES})
     writers: dict[str, _SplitWriter] = {}
     counts: dict[str, SplitCounts] = {}
@@ -211,8 +215,7 @@ def prepare_dataset(
         empty = {split: 1 for split, part in dataset.items() if len(part) == 0}
         replace_folder(output, lambda folder: dataset.save_to_disk(folder, num_shards=empty))
     if missing_list is not None:
-        with open(missing_list, "w") as f:
-            f.writelines(f"{place}\t{expected}\n" for place, expected in missing)
+        write_text(missing_list, "".join(f"{place}\t{expected}\n" for place, expected in missing))
     return PreparedDataset(name, output, dataset, counts, missing, unreadable, labeled_only, notes,
                            duplicates + conflicting, unknown_ids)
 

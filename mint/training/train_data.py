@@ -3,17 +3,19 @@
 stage it trains (its columns, its rows, its labels) before any is converted, converted to the stage's MINT examples,
 then mixed by weight."""
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset, IterableDataset
+from datasets import Audio, Dataset, Features, IterableDataset, Value
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
-from mint.data.examples import load_local_dataset, mix_datasets, to_caption_pairs, to_mint_examples
+from mint.data.examples import (check_columns, label_names, load_local_dataset, mix_datasets, to_caption_pairs,
+                                to_mint_examples, undecoded_audio)
 from mint.data.templates import get_template
-from mint.training.collator import number_rows
+from mint.training.collator import ROW_COLUMN, SOURCE_COLUMN, number_rows
 from mint.training.recipe import MintRecipe, dataset_list_problems
 
 
@@ -70,7 +72,15 @@ def check_dataset(spec: dict[str, Any], stage: int, dataset: Dataset) -> tuple[s
                          f"{dataset.column_names}: {fix}.")
     if len(dataset) == 0:
         raise ValueError(f"{name} has no rows; a training dataset needs at least one example.")
+    try:
+        check_columns(dataset, {"audio": columns["audio"]})
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
     text_column = columns.get("label") or columns.get("caption")
+    text_type = dataset.features[text_column] if text_column else None
+    if stage == 1 and not (isinstance(text_type, Value) and text_type.dtype in ("string", "large_string")):
+        raise ValueError(f"{name}: the caption column {text_column!r} holds {text_type}, not text; a stage-1 recipe "
+                         "reads one caption (a string) per clip: name a text column (caption_column).")
     empty = empty_rows(dataset, text_column) if text_column else []
     if empty:
         raise ValueError(f"{name}: {len(empty)} of {len(dataset)} rows have an empty {text_column!r} (rows "
@@ -81,48 +91,85 @@ def check_dataset(spec: dict[str, Any], stage: int, dataset: Dataset) -> tuple[s
 
 def empty_rows(dataset: Dataset, column: str) -> list[int]:
     """
-    The rows whose `column` is null, blank text, an empty list or a negative class index (a `ClassLabel`'s "no label",
-    -1), read from its Arrow column without decoding anything else.
+    The rows whose `column` is null, blank text, an empty list, a list holding a null or blank text, or a class index
+    without a name (negative, a `ClassLabel`'s "no label" -1, or beyond a `ClassLabel`'s names), read from its Arrow
+    column without decoding anything else.
     """
     values = dataset.select_columns([column]).with_format("arrow")[:][column].combine_chunks()
+    names = label_names(dataset, column)
+    rows = np.arange(len(values))
+    empty = pc.fill_null(_empty_values(values, names), True).to_numpy(zero_copy_only=False)
+    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        empty |= pc.equal(pc.fill_null(pc.list_value_length(values), 0), 0).to_numpy(zero_copy_only=False)
+        flat = values.flatten()
+        bad = pc.fill_null(_empty_values(flat, names), True).to_numpy(zero_copy_only=False)
+        empty |= np.isin(rows, pc.list_parent_indices(values).to_numpy()[bad])
+    return np.flatnonzero(empty).tolist()
+
+
+def _empty_values(values: pa.Array, names: list[str] | None) -> pa.Array:
+    """Which of `values` are null, blank text or a class index outside `names` (negative where there are none)."""
     empty = values.is_null()
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(values), ""))
     elif pa.types.is_integer(values.type):
         empty = pc.or_(empty, pc.less(values, 0))
-    elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-        empty = pc.or_(empty, pc.equal(pc.list_value_length(values), 0))
-        if pa.types.is_integer(values.type.value_type):
-            negative = pc.less(pc.list_flatten(values), 0).to_numpy(zero_copy_only=False)
-            rows = pc.list_parent_indices(values).to_numpy()[negative]
-            empty = pc.or_(empty, pa.array(np.isin(np.arange(len(values)), rows)))
-    return np.flatnonzero(pc.fill_null(empty, True).to_numpy(zero_copy_only=False)).tolist()
+        if names is not None:
+            empty = pc.or_(empty, pc.greater_equal(values, len(names)))
+    return empty
 
 
 def _examples(spec: dict[str, Any], stage: int, dataset: Dataset, template: str, columns: dict[str, str],
-              streaming: bool = False, seed: int = 0) -> Dataset | IterableDataset:
+              source: int, streaming: bool = False, seed: int = 0,
+              group_column: str | None = None) -> Dataset | IterableDataset:
     """
-    One recipe dataset, checked ([`check_dataset`] gave `template` and `columns`), as MINT examples of the stage. With
-    `streaming` it is an `IterableDataset` read lazily from its memory-mapped folder (shuffled shards and a shuffle
-    buffer): the examples are converted as training reads them, never copied ahead of it. (An audio folder is still
-    turned into Arrow files by `datasets` first.)
+    One recipe dataset, checked ([`check_dataset`] gave `template` and `columns`), as MINT examples of the stage,
+    numbered by their own rows and `source`, the dataset's place in the recipe ([`number_rows`]). With `streaming` it is
+    an `IterableDataset` read lazily from its memory-mapped folder ([`_numbered_stream`]): the examples are converted as
+    training reads them, never copied ahead of it. (An audio folder is still turned into Arrow files by `datasets`
+    first.)
     """
-    if streaming:
-        dataset = _stream(dataset, seed)
-    if "target" in columns:  # a feature cache of stage-2 examples
-        examples = dataset
-    elif stage == 1:
-        examples = to_caption_pairs(dataset, columns["audio"], columns["caption"])
-    else:
-        examples = to_mint_examples(dataset, template, columns["audio"], columns.get("label"), columns.get("caption"),
-                                    spec.get("prompt"))
+    def convert(rows: Dataset | IterableDataset) -> Dataset | IterableDataset:
+        if "target" in columns:  # a feature cache of stage-2 examples
+            return rows
+        if stage == 1:
+            return to_caption_pairs(rows, columns["audio"], columns["caption"],
+                                    keep_columns=[group_column] if group_column else [])
+        return to_mint_examples(rows, template, columns["audio"], columns.get("label"), columns.get("caption"),
+                                spec.get("prompt"))
+
+    examples = (_numbered_stream(dataset, convert, columns["audio"], source, seed) if streaming
+                else number_rows(convert(dataset), source))
     return _cached_features_as_numpy(examples) if columns["audio"] == ENCODER_FEATURES_KEY else examples
 
 
-def _stream(dataset: Dataset, seed: int) -> IterableDataset:
-    """A memory-mapped dataset as a shuffled `IterableDataset` of up to `STREAM_SHARDS` shards."""
-    shards = max(1, min(STREAM_SHARDS, dataset.num_rows))
-    return dataset.to_iterable_dataset(num_shards=shards).shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
+def _numbered_stream(dataset: Dataset, convert: Callable[[IterableDataset], IterableDataset], audio_column: str,
+                     source: int, seed: int) -> IterableDataset:
+    """
+    `dataset` as a shuffled `IterableDataset` of its examples (`convert`ed lazily), each numbered by its own row and
+    `source` ([`number_rows`]'s columns), so that a bad example is named by its row rather than its place in the
+    shuffled stream. The rows are read in up to `STREAM_SHARDS` contiguous shards, each converted and numbered in order
+    before the shuffle (of the shard order, and in a buffer of `STREAM_SHUFFLE_BUFFER` examples) mixes them.
+    """
+    bounds = np.linspace(0, dataset.num_rows, max(1, min(STREAM_SHARDS, dataset.num_rows)) + 1).astype(int)
+
+    def numbered(shards: list[tuple[int, int]]) -> Iterator[dict[str, Any]]:
+        for start, stop in shards:
+            for row, example in enumerate(convert(dataset.select(range(start, stop)).to_iterable_dataset()), start):
+                yield {**example, ROW_COLUMN: row, SOURCE_COLUMN: source}
+
+    first = next(iter(numbered([(0, 1)])))
+    read = undecoded_audio(dataset, audio_column).features
+    # An undecoded Audio column is typed by its Arrow struct: the stream passes the {"bytes", "path"} rows as they are
+    # read (`Audio` would re-encode each one, which needs torchcodec).
+    audio = read[audio_column]
+    audio = {"bytes": Value("binary"), "path": Value("string")} if isinstance(audio, Audio) else audio
+    features = Features({key: audio if key in ("audio", ENCODER_FEATURES_KEY) else
+                         Value("int64") if key in (ROW_COLUMN, SOURCE_COLUMN) else
+                         Value("string") if key in ("caption", "prompt", "target") else read[key] for key in first})
+    shards = [(int(start), int(stop)) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return IterableDataset.from_generator(numbered, features=features, gen_kwargs={"shards": shards}).shuffle(
+        seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
 
 
 def _cached_features_as_numpy(dataset: Dataset | IterableDataset) -> Dataset | IterableDataset:
@@ -154,10 +201,9 @@ def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
         raise ValueError(problems[0] if len(problems) == 1 else "The recipe's datasets cannot train:\n- "
                          + "\n- ".join(problems))
     streaming = any(spec.get("streaming") for spec in recipe.datasets)
-    parts = [_examples(spec, recipe.stage, dataset, template, columns, streaming, recipe.seed)
-             for spec, dataset, template, columns in loaded]
-    if not streaming:  # a stream is numbered in the order it is read
-        parts = [number_rows(part, source) for source, part in enumerate(parts)]
+    parts = [_examples(spec, recipe.stage, dataset, template, columns, source, streaming, recipe.seed,
+                       recipe.group_column)
+             for source, (spec, dataset, template, columns) in enumerate(loaded)]
     mixture = mix_datasets(parts, [spec.get("weight", 1.0) for spec in recipe.datasets], seed=recipe.seed)
     return mixture.repeat(None) if streaming else mixture
 

@@ -4,7 +4,7 @@ column; a mixture refuses datasets of different kinds by name."""
 import pytest
 from datasets import ClassLabel, Dataset, Features, Sequence, Value, load_from_disk
 
-from mint.data.examples import label_text, mix_datasets, to_caption_pairs, to_mint_examples
+from mint.data.examples import check_columns, label_text, mix_datasets, to_caption_pairs, to_mint_examples
 
 
 NAMES = ["dog", "cat", "piano"]
@@ -83,3 +83,32 @@ def test_a_mixture_of_different_kinds_is_refused_by_name(other, words):
         mix_datasets([first, Dataset.from_dict(other)])
     for word in words:
         assert word in str(refused.value)
+
+
+# (the values of the column named as the audio, words the refusal must contain; None: accepted)
+AUDIO_COLUMNS = [
+    (["a dog barks", "a cat meows"], ["The audio column 'sound' holds text ('a dog barks', ...)", "audio_column="]),
+    ([3, 1], ["The audio column 'sound' holds numbers (3, ...), not audio", "--audio-column"]),
+    ([0.5, 0.25], ["holds numbers (0.5, ...)"]),
+    ([None, "piano"], ["holds text ('piano', ...)"]),
+    ([{"label": 1}, {"label": 2}], ["holds dict values", "not audio"]),
+    ([[0.1, 0.2], [0.3]], ["holds list values"]),
+    (["clip0.wav", "clip1.wav"], None),  # paths, even of missing files: each is refused by its row when read
+    (["audio/a", "b.flac"], None),
+    ([{"bytes": None, "path": "a.wav"}, None], None),
+    ([None, None], None),
+]
+
+
+@pytest.mark.parametrize("values, words", AUDIO_COLUMNS)
+def test_a_column_that_is_not_audio_is_refused_naming_it(values, words):
+    dataset = Dataset.from_dict({"sound": values, "label": ["dog"] * len(values)})
+    if words is None:
+        check_columns(dataset, {"audio": "sound", "label": "label"})
+        return
+    for read in (lambda: check_columns(dataset, {"audio": "sound"}),
+                 lambda: to_mint_examples(dataset, "NSynth", audio_column="sound"),
+                 lambda: to_caption_pairs(dataset, audio_column="sound", caption_column="label")):
+        with pytest.raises(ValueError) as refused:
+            read()
+        assert all(word in str(refused.value) for word in words), str(refused.value)

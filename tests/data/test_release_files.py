@@ -60,6 +60,12 @@ def undecodable(root):
         "latin-1"))
 
 
+def fma_tracks(root, change):
+    """Rewrites FMA's tracks.csv with `change` applied to its lines."""
+    path = root / "fma_metadata" / "tracks.csv"
+    write(path, "\n".join(change(path.read_text().splitlines())) + "\n")
+
+
 BAD_RELEASES = [  # (id, dataset, writes the release, words the ValueError must contain)
     ("renamed column", "esc50", esc50_with(esc50_text().replace("category", "class")),
      ["esc50.csv: the header has no column 'category'", "found ['filename'"]),
@@ -104,6 +110,40 @@ BAD_RELEASES = [  # (id, dataset, writes the release, words the ValueError must 
     ("unknown fma split", "fma", lambda root: fma_release(root) and edit(
         root / "fma_metadata" / "tracks.csv", "training", "holdout"),
      ["tracks.csv, track 2, column \"('set', 'split')\": 'holdout' is not one of"]),
+    ("fma tracks.csv with one header row", "fma", lambda root: fma_release(root) and fma_tracks(
+        root, lambda lines: [lines[0]] + lines[3:]),
+     ["tracks.csv: the header has no column ('track_id',)", "in 3 header rows", "Is it the release's own file"]),
+    ("fma tracks.csv with a renamed column", "fma", lambda root: fma_release(root) and edit(
+        root / "fma_metadata" / "tracks.csv", "genre_top", "top_genre"),
+     ["tracks.csv: the header has no column ('track', 'genre_top')"]),
+    ("fma short row", "fma", lambda root: fma_release(root) and fma_tracks(
+        root, lambda lines: lines[:4] + [lines[4][:lines[4].index(",medium")]] + lines[5:]),
+     ["tracks.csv, line 5: 4 fields, 10 in the header: no value for ('set', 'subset')"]),
+    ("fma quote left open", "fma", lambda root: fma_release(root) and fma_tracks(
+        root, lambda lines: lines[:3] + [lines[3].replace(",AWOL - A", ',"AWOL - A')] + lines[4:]),
+     ["tracks.csv, line 4: ", "(the row runs to line 5: a quote left open?)"]),
+    ("fma row with a field too many", "fma", lambda root: fma_release(root) and fma_tracks(
+        root, lambda lines: lines[:3] + [lines[3] + ",extra"] + lines[4:]),
+     ["tracks.csv, line 4: 11 fields, 10 in the header: 1 more than the header names"]),
+    ("fma non-numeric track id", "fma", lambda root: fma_release(root) and fma_tracks(
+        root, lambda lines: lines[:3] + ["two" + lines[3][1:]] + lines[4:]),
+     ["tracks.csv, line 4, column 'track_id': 'two' is not an integer"]),
+    ("fma unknown subset", "fma", lambda root: fma_release(root) and edit(
+        root / "fma_metadata" / "tracks.csv", ",small,", ",tiny,"),
+     ["tracks.csv, track 2, column \"('set', 'subset')\": 'tiny' is not one of ['large', 'medium', 'small']"]),
+    ("fma genres that are not a list", "fma", lambda root: fma_release(root) and edit(
+        root / "fma_metadata" / "tracks.csv", '"[12, 25]","[12, 25]"', '"12, 25","[12, 25]"'),
+     ["tracks.csv, track 140, column ('track', 'genres'): '12, 25' is not a JSON list of genre ids"]),
+    ("fma genres.csv without titles", "fma", lambda root: fma_release(root) and edit(
+        root / "fma_metadata" / "genres.csv", ",title,", ",name,"),
+     ["genres.csv: the header has no column 'title'"]),
+    ("openmic archive that is not one", "openmic", lambda root: openmic_release(root) and (
+        root / "openmic-2018.npz").write_bytes(b"PK\x03\x04 broken"),
+     ["openmic-2018.npz: not the release's archive", "Y_true, Y_mask and sample_key"]),
+    ("openmic labels of another shape", "openmic", lambda root: openmic_release(root) and not np.savez(
+        root / "openmic-2018.npz", Y_true=np.zeros((3, 2)), Y_mask=np.ones((3, 2), bool),
+        sample_key=np.array(["000046_3840", "000135_483840", "000139_119040"])),
+     ["openmic-2018.npz: Y_true has the shape (3, 2)", "expected (3, 3)"]),
     ("utf-16 without a byte-order mark", "clotho", utf16_without_bom,
      ["clotho_captions_development.csv: holds NUL bytes", "UTF-16 without a byte-order mark"]),
     ("bytes that decode as nothing", "esc50", undecodable,
@@ -241,6 +281,30 @@ def test_any_bytes_as_a_metadata_file_are_read_or_refused_by_name(data, suffix):
             prepare_dataset("esc50", os.path.join(folder, "r"), os.path.join(folder, "out"), progress=False)
         except ValueError as error:
             assert "esc50.csv" in str(error) or "lists no clips" in str(error), str(error)
+
+
+@pytest.fixture(scope="module")
+def fma_tracks_text(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fma") / "r"
+    fma_release(root)
+    return (root / "fma_metadata" / "tracks.csv").read_text()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(at=st.floats(0, 1), cut=st.integers(0, 3), insert=st.sampled_from(["", '"', ",", "\n", "x", '",']))
+def test_any_edit_of_fma_tracks_is_read_or_refused_by_name(fma_tracks_text, at, cut, insert):
+    """One edit of FMA's tracks.csv (characters cut, a quote, delimiter, line break or letter put in): the release is
+    read, or refused by a ValueError that names the file, never with another error."""
+    place = int(at * len(fma_tracks_text))
+    text = fma_tracks_text[:place] + insert + fma_tracks_text[place + cut:]
+    with tempfile.TemporaryDirectory() as folder:
+        root = pathlib.Path(folder) / "r"
+        fma_release(root)
+        write(root / "fma_metadata" / "tracks.csv", text)
+        try:
+            prepare_dataset("fma", root, os.path.join(folder, "out"), progress=False)
+        except ValueError as error:
+            assert "tracks.csv" in str(error) or "lists no clips" in str(error), str(error)
 
 
 def test_json_counts_of_the_command_keep_their_keys(tmp_path, capsys):

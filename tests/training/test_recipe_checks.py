@@ -1,10 +1,11 @@
 """A recipe checked against its data before anything trains: the stage's columns, rows and labels, the same in
 `train` and `mint plan`; a plan's warnings; the training commands' options refused by the parser."""
 
+import itertools
 import json
 
 import pytest
-from datasets import ClassLabel, Dataset
+from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Sequence, Value
 
 import mint.cli
 from mint.training.recipe import load_recipe
@@ -16,7 +17,7 @@ from mint.training.train_data import build_train_dataset, empty_rows
 from mint.training.trainer import train
 from modeling_mint import MintForPreTraining
 from tests.utils import tiny
-from tests.utils.training import make_audio_dataset, make_mint_folder, recipe
+from tests.utils.training import CAPTIONS, make_audio_dataset, make_mint_folder, recipe
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,12 @@ def folders(tmp_path_factory):
         str(root / "no-label"))
     audio.map(lambda row, i: {"caption": "  " if i == 3 else row["caption"]}, with_indices=True).save_to_disk(
         str(root / "blank-caption"))
+    (root / "not-audio.wav").write_text("not a sound")
+    audio.cast_column("audio", Audio(decode=False)).map(
+        lambda row, i: {"audio": {"bytes": None, "path": str(root / "not-audio.wav")} if i == 4 else row["audio"]},
+        with_indices=True).save_to_disk(str(root / "bad-clip"))
     return {"model": model, **{name: str(root / name) for name in ("audio", "cache-stage1", "cache-stage2", "empty",
-                                                                   "no-label", "blank-caption")}}
+                                                                   "no-label", "blank-caption", "bad-clip")}}
 
 
 # (stage, dataset, entry settings, words every message must hold)
@@ -51,6 +56,11 @@ MISMATCHES = [
     (2, "audio", {"template": "NSynth", "label_column": "genre"}, ["no label column 'genre'", "'instruments'"]),
     (1, "audio", {"caption_column": "captions"}, ["no caption column 'captions'", "caption_column"]),
     (1, "audio", {"audio_column": "sound"}, ["no audio column 'sound'", "audio_column"]),
+    (1, "audio", {"audio_column": "caption"}, ["audio (train)", "The audio column 'caption' holds text ('a dog barks'",
+                                               "audio_column"]),
+    (2, "audio", {"template": "NSynth", "audio_column": "label"}, ["The audio column 'label' holds numbers (0,"]),
+    (1, "audio", {"caption_column": "label"}, ["audio (train): the caption column 'label' holds ClassLabel",
+                                               "not text", "caption_column"]),
     (1, "empty", {}, ["empty (train) has no rows"]),
     (1, "empty", {"streaming": True}, ["empty (train) has no rows"]),
     (2, "no-label", {"template": "NSynth"}, ["no-label (train): 2 of 6 rows have an empty 'label'", "[2, 4]"]),
@@ -109,14 +119,56 @@ def test_each_dataset_of_a_mixture_is_numbered_by_its_own_rows(folders, tmp_path
     assert sorted(set(rows)) == [(source, row) for source in (0, 1) for row in range(6)]
 
 
+LABELS = ["dog", "cat", "piano", "rain", "flute", "drum"]
+
+
+@pytest.mark.parametrize("stage, entry, texts", [(1, {}, CAPTIONS), (2, {"template": "WavCaps"}, CAPTIONS),
+                                                 (2, {"template": "NSynth"}, LABELS),
+                                                 (1, {"path": "cache-stage1"}, CAPTIONS),
+                                                 (2, {"path": "cache-stage2"}, LABELS)])
+def test_each_dataset_of_a_streamed_mixture_is_numbered_by_its_own_rows(folders, tmp_path, stage, entry, texts):
+    name = entry.pop("path", "audio")
+    datasets = [{"path": folders[name], "streaming": True, **entry}, {"path": folders[name], "weight": 2.0, **entry}]
+    stream = build_train_dataset(recipe(folders["model"], tmp_path, stage=stage, datasets=datasets, max_steps=2))
+    seen = set()
+    for example in itertools.islice(stream, 36):
+        source, row = int(example[SOURCE_COLUMN]), int(example[ROW_COLUMN])
+        text = example["caption"] if stage == 1 else example["target"]
+        assert text == texts[row], (source, row, text)  # the number is the row the example was made from
+        seen.add((source, row))
+    assert seen == {(source, row) for source in (0, 1) for row in range(6)}
+
+
+def test_a_bad_clip_of_a_streamed_mixture_is_named_by_its_dataset_and_row(folders, tmp_path):
+    datasets = [{"path": folders["audio"], "streaming": True}, {"path": folders["bad-clip"]}]
+    with pytest.raises(ValueError) as refused:
+        train(recipe(folders["model"], tmp_path / "out", datasets=datasets, max_steps=12))
+    message = str(refused.value)
+    assert f"row 4 of {folders['bad-clip']!r}" in message and "not-audio.wav" in message, message
+
+
 @pytest.mark.parametrize("values, expected", [
     ({"label": ["dog", "", " ", None]}, [1, 2, 3]),
     ({"label": [0, -1, 2, None]}, [1, 3]),
     ({"label": [[0], [], [1, -1], None]}, [1, 2, 3]),
     ({"label": [["a"], [], ["b"], ["c"]]}, [1]),
+    ({"label": [["a", " "], ["b", None], ["c"], None]}, [0, 1, 3]),
 ])
 def test_empty_rows_finds_every_kind_of_missing_label(values, expected):
     assert empty_rows(Dataset.from_dict(values), "label") == expected
+
+
+def test_empty_rows_finds_class_indices_without_a_name():
+    names = ClassLabel(names=["dog", "cat"])
+    single = Dataset.from_dict({"label": [0, 1, -1]}).cast_column("label", names)
+    # Arrow holds what a writer put there: an index beyond the names is read back as it is.
+    beyond = Dataset.from_dict({"label": [1, 2, 0]}, features=Features({"label": Value("int64")}))
+    beyond = Dataset(beyond.data, info=DatasetInfo(features=Features({"label": names})))
+    lists = Dataset.from_dict({"label": [[0], [1, 5], [-1]]}, features=Features({"label": Sequence(Value("int64"))}))
+    lists = Dataset(lists.data, info=DatasetInfo(features=Features({"label": Sequence(names)})))
+    assert empty_rows(single, "label") == [2]
+    assert empty_rows(beyond, "label") == [1]
+    assert empty_rows(lists, "label") == [1, 2]
 
 
 def test_plan_warns_when_the_warm_up_is_longer_than_the_run(folders, tmp_path):
