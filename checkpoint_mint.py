@@ -288,8 +288,24 @@ class BaseFolderLoadingMixin:
         initialisation): the checkpoint's load report does not list them as missing. `from_pretrained` passes it.
         """
         super().__init__(config, *args, **kwargs)
+        self._parts_loaded_separately = tuple(parts_loaded_separately)
         ignored = self._keys_to_ignore_on_load_missing or []
         self._keys_to_ignore_on_load_missing = [*ignored, *(rf"^{name}\." for name in parts_loaded_separately)]
+
+    def tie_weights(self, missing_keys: set[str] | None = None, recompute_mapping: bool = True):
+        """
+        As `PreTrainedModel.tie_weights`. While loading, the tied weights of a part that `from_pretrained` takes from
+        elsewhere (`parts_loaded_separately`) are tied as in a model built from its config: the checkpoint lacks both
+        ends of such a tie by design, which transformers would otherwise report as a corrupted checkpoint.
+        """
+        separate = getattr(self, "_parts_loaded_separately", ())
+        if missing_keys is None or not separate:
+            return super().tie_weights(missing_keys=missing_keys, recompute_mapping=recompute_mapping)
+        sources = {source for source in self.all_tied_weights_keys.values() if source.split(".")[0] in separate}
+        shown = set(missing_keys) - sources
+        before = set(shown)
+        super().tie_weights(missing_keys=shown, recompute_mapping=recompute_mapping)
+        missing_keys -= before - shown  # the targets tied to a loaded weight
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, base_models: dict[str, str] | None = None,
@@ -346,10 +362,14 @@ class BaseFolderLoadingMixin:
         """
         if "language_model" not in cls._pretrained_components or STAGE_OF_ARCHITECTURE.get(architecture) != 1:
             return []
+        start = f"Stage 2 from the stage-1 folder {source}: its audio encoder and Q-Former are loaded"
         if "language_model" in from_bases:
+            logger.warning(f"{start}, the LLM from {from_bases['language_model']!r}; new: the projection to the LLM "
+                           "(language_projection), initialised for training.")
             return ["language_projection"]
-        logger.warning(f"{source} is a stage-1 folder and stores no LLM: the LLM is built from its config with its own "
-                       "initialisation; give config.base_models['language_model'] to load a pretrained one.")
+        logger.warning(f"{start}; new: the projection to the LLM (language_projection) and the LLM, built from its "
+                       "config with its own initialisation (a stage-1 folder stores no LLM; set "
+                       "config.base_models['language_model'] to load a pretrained one).")
         return ["language_projection", "language_model"]
 
     def _reinit_language_model(self) -> None:

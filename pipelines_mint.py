@@ -14,16 +14,20 @@ stock task is replaced):
     classifier("a.wav", candidate_labels=["dog", "piano"])         # [{"label", "score"}, ...] best first
 
 A folder written by `mint.hub.save_for_hub` lists both in its config's `custom_pipelines` and carries this module, so
-`pipeline(task, model=folder, trust_remote_code=True)` finds them without the package installed. A stage-1 folder
-also works in transformers' own `zero-shot-audio-classification` pipeline (embedding scores).
+`pipeline(task, model=folder, trust_remote_code=True)` finds them without the package installed. transformers' own
+pipelines need no registration: `any-to-any` runs a stage-2 folder (chat messages, the same text as `audio-to-text`),
+`zero-shot-audio-classification` a stage-1 folder (embedding scores). The zero-shot scorings' shared computations,
+[`template_text_embeddings`] (prompt ensembling) and [`content_free_scores`] (calibration), are public for evaluation.
 """
 
 import itertools
+import string
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSpeechSeq2Seq, GenerationConfig
 from transformers.pipelines import PIPELINE_REGISTRY
@@ -102,9 +106,97 @@ SCORING_MODES = ("llm", "embedding", "matching")
 # embedding and matching scores (Table 6).
 DEFAULT_RANKING_PROMPT = "This is a sound of"
 DEFAULT_HYPOTHESIS_TEMPLATE = "This is a sound of {}."
+# A prompt-ensembling set (CLIP's practice, section 3.1.4 of Radford et al. 2021) led by the paper's and CLAP's
+# template, for `hypothesis_template=HYPOTHESIS_TEMPLATE_SET`.
+HYPOTHESIS_TEMPLATE_SET = ("This is a sound of {}.", "The sound of {}.", "A sound of {}.", "A recording of {}.")
 ZERO_SHOT_TASK = "mint-zero-shot-audio-classification"
 _STAGE_AUTO_CLASSES = {"MintForPreTraining": AutoModelForPreTraining, "MintModel": AutoModel,
                        "MintForConditionalGeneration": AutoModelForSpeechSeq2Seq}
+
+
+def check_label_templates(templates: str | Sequence[str], name: str = "hypothesis_template",
+                          named: bool = True) -> list[str]:
+    """
+    One label template or a list of them, as a list, checked: each a string with exactly one placeholder where the
+    label goes, `{}` (or `{label}` where `named`), and no template twice. `name` is how the caller's messages call
+    them (an argument, a command-line option).
+    """
+    if isinstance(templates, str):
+        templates = [templates]
+    if not isinstance(templates, (list, tuple)) or not templates:
+        raise ValueError(f"{name} must be a template such as {DEFAULT_HYPOTHESIS_TEMPLATE!r} or a non-empty list of "
+                         f"them; got {templates!r:.100}.")
+    slot = "'{}'" + (" (or '{label}')" if named else "")
+    for position, template in enumerate(templates):
+        where = f"{name}" + (f" {position}" if len(templates) > 1 else "")
+        if not isinstance(template, str):
+            raise TypeError(f"{where} must be a string with exactly one {slot} for the label; got "
+                            f"{type(template).__name__} {template!r:.100}.")
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+        except ValueError:  # an unmatched brace
+            fields = None
+        if fields not in ([""], ["label"] if named else [""]):
+            raise ValueError(f"{where} must hold exactly one {slot} for the label, got {template!r}.")
+    if len(set(templates)) < len(templates):
+        raise ValueError(f"{name} repeats a template ({list(templates)!r:.200}); expected each template once.")
+    return list(templates)
+
+
+def fill_template(template: str, label: str) -> str:
+    """`template` (checked by [`check_label_templates`]) with `label` in its `{}` or `{label}` placeholder."""
+    return template.format(label, label=label)
+
+
+def _model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def template_text_embeddings(model, processor, labels: Sequence[str], templates: str | Sequence[str],
+                             batch_size: int | None = None) -> torch.Tensor:
+    """
+    The text embedding of each label under a set of templates (zero-shot by embeddings, Table 6), `(len(labels),
+    audio_text_hidden_size)` on the model's device: the L2-normalised `get_text_features` of every template filled
+    with the label, averaged over the templates and normalised again (CLIP's prompt ensembling; the paper scores one
+    template). One template gives that template's embeddings unchanged. `model` is a stage-1 model with trained
+    embedding heads, `processor` its `MintProcessor`; `batch_size` texts are embedded at a time (default: all).
+    """
+    check_model_kind(model, "embedding", "Zero-shot classification by embeddings")
+    labels = check_candidate_labels(labels, "candidate_labels")
+    templates = check_label_templates(templates)
+    texts = [fill_template(template, label) for template in templates for label in labels]
+    step, device = batch_size or len(texts), _model_device(model)
+    embeddings = []
+    for start in range(0, len(texts), step):
+        tokens = processor(text=texts[start : start + step], return_llm_inputs=False)
+        embeddings.append(model.get_text_features(tokens["qformer_input_ids"].to(device),
+                                                  tokens["qformer_attention_mask"].to(device)).pooler_output)
+    embeddings = torch.cat(embeddings).view(len(templates), len(labels), -1)
+    if len(templates) == 1:
+        return embeddings[0]
+    return F.normalize(embeddings.mean(dim=0), dim=-1)
+
+
+@torch.no_grad()
+def content_free_scores(model, processor, candidates: Sequence[str], prompt: str | None,
+                        length_normalize: bool = False) -> torch.Tensor:
+    """
+    The vocabulary-ranking scores (section 4.1) of `candidates` after `prompt` (None: the soft prompt alone) for a
+    content-free input, a silent clip of the processor's `min_audio_seconds` (at most its `max_audio_seconds`):
+    `(len(candidates),)` float32 on the model's device, summed log-likelihoods or, with `length_normalize`, their
+    mean per token, as `score_candidates` gives them. Subtracted from a clip's scores they calibrate the ranking by
+    the LLM's prior for each label (contextual calibration, Zhao et al. 2021: their diagonal correction in log space;
+    the softmax over the candidates is unchanged by the per-clip constant their normalisation adds).
+    """
+    check_model_kind(model, "llm", "Calibrated vocabulary ranking")
+    seconds = min(processor.min_audio_seconds, processor.max_audio_seconds)
+    silence = np.zeros(int(seconds * processor.sampling_rate), dtype=np.float32)
+    device = _model_device(model)
+    audio = processor(audio=[silence], text=None if prompt is None else [prompt], sampling_rate=processor.sampling_rate,
+                      long_audio_policy="crop").to(device)
+    tokens = processor.tokenize_candidates(candidates).to(device)
+    return model.score_candidates(**tokens, **audio, length_normalize=length_normalize)[0].float()
 
 
 def _audio_of(item: Any) -> Any:
@@ -228,8 +320,10 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
 
     def preprocess(self, inputs, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None) -> dict:
         if hasattr(inputs, "messages"):  # a chat conversation, which the base pipeline wraps in a `Chat`
-            (inputs,), (prompt,) = read_conversations(inputs.messages)
-            prompt = prompt or None  # a conversation without text: the soft prompt alone
+            (clip,) = read_conversations(inputs.messages)
+            # The instruction as the processor's chat template renders it; without text, the soft prompt alone.
+            prompt = self.processor.apply_chat_template(inputs.messages, tokenize=False) or None
+            inputs = clip
         return {"clips": [self._load_clip(inputs, sampling_rate)], "prompts": [prompt]}
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None,
@@ -262,18 +356,20 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
     Zero-shot audio classification with MINT, in the three ways the paper scores labels.
 
     Call parameters: `candidate_labels` (a list or a comma-separated string), `scoring`, `hypothesis_template`,
-    `prompt`, `length_normalize`, `sampling_rate`, `batch_size`. Empty, whitespace-only and repeated labels are refused
-    with their positions, and so is an option of another scoring (`prompt` or `length_normalize` with embedding or
-    matching scores, `hypothesis_template` with `"llm"`).
+    `prompt`, `length_normalize`, `calibrate`, `sampling_rate`, `batch_size`. Empty, whitespace-only and repeated
+    labels are refused with their positions, and so is an option of another scoring (`prompt`, `length_normalize` or
+    `calibrate` with embedding or matching scores, `hypothesis_template` with `"llm"`).
 
     * `scoring="llm"` (stage-2 models, the default for them): vocabulary ranking (section 4.1), the log-likelihood of
       each label under the LLM after `prompt` (default "This is a sound of", Table 1), summed over its tokens (or
-      averaged with `length_normalize=True`); scores are the softmax of the log-likelihoods over the candidates.
+      averaged with `length_normalize=True`); with `calibrate=True` the scores of a silent clip are subtracted first
+      ([`content_free_scores`]); scores are the softmax of the log-likelihoods over the candidates.
     * `scoring="embedding"` (stage-1 models, their default): ALC similarity between the clip's query embeddings and
-      `hypothesis_template` filled with each label (default "This is a sound of {}."), softmaxed at the learnt
-      temperature (Table 6).
-    * `scoring="matching"` (stage-1 models): the ALM head's match probability for each (clip, hypothesis) pair; the
-      scores are those probabilities, not normalised over the candidates.
+      `hypothesis_template` filled with each label (default "This is a sound of {}."; a list of templates averages
+      the label's text embeddings over them, [`template_text_embeddings`]), softmaxed at the learnt temperature
+      (Table 6).
+    * `scoring="matching"` (stage-1 models): the ALM head's match probability for each (clip, hypothesis) pair
+      (averaged over a list of templates); the scores are those probabilities, not normalised over the candidates.
 
     With the processor's `"window"` policy, a clip longer than `max_audio_seconds` scores the mean of its windows'
     scores (log-likelihoods, similarities or probabilities) before the softmax. Returns, per clip,
@@ -281,9 +377,9 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
     """
 
     def _sanitize_parameters(self, candidate_labels: Sequence[str] | str | None = None,
-                             scoring: str | None = None, hypothesis_template: str | None = None,
+                             scoring: str | None = None, hypothesis_template: str | Sequence[str] | None = None,
                              prompt: str | None = None, length_normalize: bool | None = None,
-                             sampling_rate: int | None = None, **kwargs):
+                             calibrate: bool | None = None, sampling_rate: int | None = None, **kwargs):
         if kwargs:
             raise TypeError(f"{ZERO_SHOT_TASK} got unexpected parameters {sorted(kwargs)}.")
         scoring = scoring or ("llm" if _is_a(self.model, "MintForConditionalGeneration") else "embedding")
@@ -294,19 +390,20 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
             raise ValueError("hypothesis_template is for scoring='embedding' or 'matching'; scoring='llm' ranks the "
                              "labels themselves after the prompt (prompt=..., default "
                              f"{DEFAULT_RANKING_PROMPT!r}).")
-        if scoring != "llm" and (prompt is not None or length_normalize):
-            given = "prompt" if prompt is not None else "length_normalize"
+        if scoring != "llm" and (prompt is not None or length_normalize or calibrate):
+            given = "prompt" if prompt is not None else "length_normalize" if length_normalize else "calibrate"
             raise ValueError(f"{given} is for scoring='llm' (vocabulary ranking); scoring={scoring!r} scores "
                              "hypothesis_template filled with each label (default "
                              f"{DEFAULT_HYPOTHESIS_TEMPLATE!r}).")
         if hypothesis_template is not None:
-            _check_template(hypothesis_template)
+            hypothesis_template = check_label_templates(hypothesis_template, named=False)
         if isinstance(candidate_labels, str):
             candidate_labels = [label.strip() for label in candidate_labels.split(",")]
         preprocess = {"sampling_rate": sampling_rate}
         if candidate_labels is not None:
             preprocess["candidate_labels"] = check_candidate_labels(candidate_labels, "candidate_labels")
-        given = {"hypothesis_template": hypothesis_template, "prompt": prompt, "length_normalize": length_normalize}
+        given = {"hypothesis_template": hypothesis_template, "prompt": prompt, "length_normalize": length_normalize,
+                 "calibrate": calibrate}
         forward = {"scoring": scoring, **{key: value for key, value in given.items() if value is not None}}
         return preprocess, forward, {}
 
@@ -316,15 +413,15 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
         return {"clips": [self._load_clip(audio, sampling_rate)], "candidate_labels": [candidate_labels]}
 
     def _forward(self, model_inputs: dict, scoring: str = "llm",
-                 hypothesis_template: str = DEFAULT_HYPOTHESIS_TEMPLATE, prompt: str = DEFAULT_RANKING_PROMPT,
-                 length_normalize: bool = False) -> dict:
+                 hypothesis_template: str | list[str] = DEFAULT_HYPOTHESIS_TEMPLATE,
+                 prompt: str = DEFAULT_RANKING_PROMPT, length_normalize: bool = False, calibrate: bool = False) -> dict:
         clips, labels = model_inputs["clips"], model_inputs["candidate_labels"]
         if any(candidates != labels[0] for candidates in labels):
             raise ValueError("Every clip of a batch needs the same candidate_labels.")
         audio = self._model_inputs(clips, [prompt] * len(clips) if scoring == "llm" else None)
         clip_index = audio.pop("clip_index", None)
-        scores = _SCORERS[scoring](self, audio, labels[0], hypothesis_template=hypothesis_template,
-                                   length_normalize=length_normalize).float()
+        scores = _SCORERS[scoring](self, audio, labels[0], hypothesis_template=hypothesis_template, prompt=prompt,
+                                   length_normalize=length_normalize, calibrate=calibrate).float()
         if clip_index is not None:
             scores = mean_over_windows(scores, clip_index, len(clips))
         return {"clip": list(range(len(clips))), "scores": scores.cpu().tolist(), "candidate_labels": labels,
@@ -338,39 +435,36 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
         order = scores.argsort(descending=True, stable=True).tolist()
         return [{"score": float(scores[i]), "label": labels[i]} for i in order]
 
-    def _llm_scores(self, audio: dict, candidates, length_normalize: bool, **_) -> torch.Tensor:
+    def _llm_scores(self, audio: dict, candidates, prompt: str, length_normalize: bool, calibrate: bool,
+                    **_) -> torch.Tensor:
         tokens = self.processor.tokenize_candidates(candidates).to(self.device)
-        return self.model.score_candidates(**tokens, **audio, length_normalize=length_normalize)
+        scores = self.model.score_candidates(**tokens, **audio, length_normalize=length_normalize)
+        if calibrate:
+            scores = scores - content_free_scores(self.model, self.processor, candidates, prompt, length_normalize)
+        return scores
 
-    def _hypotheses(self, candidates, hypothesis_template: str) -> dict:
-        texts = [hypothesis_template.format(label) for label in candidates]
-        return {k: v.to(self.device) for k, v in self.processor(text=texts, return_llm_inputs=False).items()}
+    def _embedding_scores(self, audio: dict, candidates, hypothesis_template: str | list[str], **_) -> torch.Tensor:
+        text_embeds = template_text_embeddings(self.model, self.processor, candidates, hypothesis_template)
+        audio_embeds = self.model.get_audio_features(**audio).pooler_output
+        return self.model.audio_text_similarity(audio_embeds, text_embeds) / self.model.temperature()
 
-    def _embedding_scores(self, audio: dict, candidates, hypothesis_template: str, **_) -> torch.Tensor:
-        text = self._hypotheses(candidates, hypothesis_template)
-        # The embedding model's own forward, as transformers' zero-shot pipeline runs it (a stage-1
-        # MintForPreTraining's forward is its training step instead).
-        embedding_model = _class_named(self.model, "MintModel")
-        return embedding_model.forward(self.model, input_ids=text["qformer_input_ids"],
-                                       attention_mask=text["qformer_attention_mask"], **audio).logits_per_audio
-
-    def _matching_scores(self, audio: dict, candidates, hypothesis_template: str, **_) -> torch.Tensor:
-        text = self._hypotheses(candidates, hypothesis_template)
+    def _matching_scores(self, audio: dict, candidates, hypothesis_template: str | list[str], **_) -> torch.Tensor:
+        templates = check_label_templates(hypothesis_template, named=False)
         rows, n = next(iter(audio.values())).shape[0], len(candidates)
         repeated = {k: v.repeat_interleave(n, dim=0) for k, v in audio.items()}
-        ids = text["qformer_input_ids"].repeat(rows, 1)
-        mask = text["qformer_attention_mask"].repeat(rows, 1)
-        return self.model.get_matching_scores(ids, mask, **repeated).view(rows, n)
+        scores = []
+        for template in templates:
+            text = self.processor(text=[fill_template(template, label) for label in candidates],
+                                  return_llm_inputs=False).to(self.device)
+            ids = text["qformer_input_ids"].repeat(rows, 1)
+            mask = text["qformer_attention_mask"].repeat(rows, 1)
+            scores.append(self.model.get_matching_scores(ids, mask, **repeated).view(rows, n))
+        return torch.stack(scores).mean(dim=0)
 
 
 _SCORERS = {"llm": MintZeroShotAudioClassificationPipeline._llm_scores,
             "embedding": MintZeroShotAudioClassificationPipeline._embedding_scores,
             "matching": MintZeroShotAudioClassificationPipeline._matching_scores}
-
-
-def _check_template(template: str) -> None:
-    if not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", ""):
-        raise ValueError(f"hypothesis_template must hold exactly one '{{}}' for the label, got {template!r}.")
 
 
 def register_mint_pipelines() -> None:

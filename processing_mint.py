@@ -2,15 +2,19 @@
 """MINT processor: audio (read by `audio_io_mint`) to features under a clip-length policy, text for the LLM and the
 Q-Former; with the window policy's pooling of per-window results back to one per clip, and the chat-input reader."""
 
+import copy
+import os
+import urllib.request
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoProcessor
+from transformers import AutoProcessor, AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
+from transformers.utils import cached_file, logging
 
 
 try:
@@ -21,7 +25,33 @@ except ImportError:  # installed as top-level modules rather than loaded as Hub 
     from configuration_mint import MintConfig
 
 
+logger = logging.get_logger(__name__)
+
 LONG_AUDIO_POLICIES = ("crop", "window")
+# Where a stage-1 (embedding) model folder keeps the LLM's tokenizer: its own tokenizer is the Q-Former's, the one text
+# such a model reads and the one transformers' zero-shot-audio-classification pipeline loads (see
+# [`save_embedding_processor`]).
+LLM_TOKENIZER_FOLDER = "llm_tokenizer"
+# The chat template `apply_chat_template` renders (saved with the processor as `chat_template.jinja`). MINT's LLM takes
+# an instruction, not a dialogue (Table 1): the texts of the system, user and assistant messages, in order and joined
+# by spaces, form it; audio items render nothing, as the processor puts the audio placeholders before the text itself;
+# there is no generation header to add. Another role is refused.
+DEFAULT_CHAT_TEMPLATE = (
+    "{%- set texts = namespace(items=[]) -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] not in ['system', 'user', 'assistant'] -%}"
+    "{{- raise_exception('MINT chat messages have the role system, user or assistant; got ' + message['role']) -}}"
+    "{%- endif -%}"
+    "{%- if message['content'] is string -%}"
+    "{%- set texts.items = texts.items + [message['content']] -%}"
+    "{%- else -%}"
+    "{%- for item in message['content'] if item['type'] == 'text' -%}"
+    "{%- set texts.items = texts.items + [item['text']] -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{{- texts.items | join(' ') -}}"
+)
 
 
 class MintProcessor(ProcessorMixin):
@@ -72,6 +102,7 @@ class MintProcessor(ProcessorMixin):
         num_query_tokens: int = 32,
         audio_token: str = "<audio>",
         decoder_only_llm: bool = False,
+        chat_template: str | None = None,
         **kwargs,
     ):
         if long_audio_policy not in LONG_AUDIO_POLICIES:
@@ -89,7 +120,8 @@ class MintProcessor(ProcessorMixin):
         self.decoder_only_llm = decoder_only_llm
         if audio_token not in tokenizer.get_vocab():
             tokenizer.add_tokens([audio_token], special_tokens=True)
-        super().__init__(feature_extractor, tokenizer, qformer_tokenizer, **kwargs)
+        super().__init__(feature_extractor, tokenizer, qformer_tokenizer,
+                         chat_template=chat_template or DEFAULT_CHAT_TEMPLATE, **kwargs)
 
     @classmethod
     def from_config(cls, config: MintConfig, feature_extractor, tokenizer, qformer_tokenizer, **kwargs):
@@ -98,6 +130,24 @@ class MintProcessor(ProcessorMixin):
                    min_audio_seconds=config.min_audio_seconds, max_audio_seconds=config.max_audio_seconds,
                    num_query_tokens=config.num_query_tokens,
                    decoder_only_llm=config.use_decoder_only_language_model, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> "MintProcessor":
+        """
+        As `ProcessorMixin.from_pretrained`. A stage-1 model folder written by [`save_embedding_processor`] keeps
+        the LLM's tokenizer in `llm_tokenizer/` (its own tokenizer is the Q-Former's): the processor gets that one,
+        so stage 2 trained from the folder tokenizes for its LLM.
+        """
+        processor = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        hub = {key: kwargs[key] for key in ("cache_dir", "force_download", "local_files_only", "token", "revision")
+               if key in kwargs}
+        subfolder = os.path.join(kwargs.get("subfolder") or "", LLM_TOKENIZER_FOLDER)
+        found = cached_file(pretrained_model_name_or_path, "tokenizer_config.json", subfolder=subfolder,
+                            _raise_exceptions_for_missing_entries=False, **hub)
+        if found is not None:
+            processor.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder,
+                                                                **hub)
+        return processor
 
     @property
     def audio_token_id(self) -> int:
@@ -230,8 +280,8 @@ class MintProcessor(ProcessorMixin):
     def _tokenize_qformer_text(self, texts: list[str]) -> dict[str, Any]:
         qformer = self.qformer_tokenizer(texts, padding="longest", truncation=False)["input_ids"]
         if any(len(ids) > self.max_text_length for ids in qformer):
-            warnings.warn(f"Some texts are longer than max_text_length={self.max_text_length} Q-Former tokens and "
-                          "are truncated.", stacklevel=3)
+            logger.warning_once(f"Some texts are longer than max_text_length={self.max_text_length} Q-Former tokens "
+                                "and are truncated.")
         qformer = self.qformer_tokenizer(texts, padding="longest", truncation=True, max_length=self.max_text_length,
                                          return_tensors="np", return_token_type_ids=False)
         return {"qformer_input_ids": qformer["input_ids"], "qformer_attention_mask": qformer["attention_mask"]}
@@ -279,17 +329,40 @@ class MintProcessor(ProcessorMixin):
                              "candidate_attention_mask": _pad([[1] * len(r) for r in rows], 0, "right")},
                             tensor_type=return_tensors)
 
-    def apply_chat_template(self, conversation: list[dict] | list[list[dict]], *,
-                            sampling_rate: int | float | None = None, **kwargs) -> BatchFeature:
+    def apply_chat_template(self, conversation: list[dict] | list[list[dict]], chat_template: str | None = None, *,
+                            add_generation_prompt: bool = False, continue_final_message: bool = False,
+                            tokenize: bool = True, return_dict: bool = True, return_tensors: str | None = "pt",
+                            processor_kwargs: dict | None = None, **kwargs) -> str | list[str] | BatchFeature:
         """
-        Chat-style input, as transformers' audio LLMs take it: one conversation (a list of messages
-        `{"role": "user", "content": [{"type": "audio", "audio": clip}, {"type": "text", "text": "..."}]}`, the clip in
-        any form `__call__` takes, or as `"path"`) or a list of conversations, one per clip. Each conversation holds
-        exactly one audio item; its text items, joined by spaces, are the instruction. Returns what `__call__` returns
-        for the same audio and text; `kwargs` go to `__call__`.
+        Chat-style input, as transformers' audio LLMs take it (`ProcessorMixin.apply_chat_template`'s keywords): one
+        conversation (a list of messages `{"role": "user", "content": [{"type": "audio", "audio": clip}, {"type":
+        "text", "text": "..."}]}`, the clip in any form `__call__` takes, or a file or URL under `"path"` or `"url"`)
+        or a list of conversations, one per clip. Each conversation holds exactly one audio item.
+
+        The prompt is rendered by the processor's chat template (`chat_template`, default [`DEFAULT_CHAT_TEMPLATE`]:
+        the message texts joined by spaces), with `add_generation_prompt`, `continue_final_message` and any keyword
+        argument that the template uses. `tokenize=False` returns the prompt (a string, or one per conversation).
+        Otherwise, as Voxtral's processor by default, the result is what `__call__(audio=clips, text=prompts, ...)`
+        returns (`return_dict=False`: its `input_ids`). `processor_kwargs` and the other keyword arguments
+        (`sampling_rate`, `long_audio_policy`, ...) go to `__call__`, which refuses unknown ones.
         """
-        audio, text = read_conversations(conversation)
-        return self(audio=audio, text=text if any(text) else None, sampling_rate=sampling_rate, **kwargs)
+        import jinja2  # transformers' chat templates need it, as an optional requirement
+        from jinja2 import meta
+
+        clips = read_conversations(conversation)
+        template = self._resolve_chat_template(chat_template)
+        variables = meta.find_undeclared_variables(jinja2.Environment().parse(template))
+        template_kwargs = {key: value for key, value in kwargs.items() if key in variables}
+        call_kwargs = {**(processor_kwargs or {}), **{k: v for k, v in kwargs.items() if k not in variables}}
+        prompt = super().apply_chat_template(conversation, template, add_generation_prompt=add_generation_prompt,
+                                             continue_final_message=continue_final_message, tokenize=False,
+                                             **template_kwargs)
+        if not tokenize:
+            return prompt
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        tensors = "pt" if return_tensors == "auto" else return_tensors
+        out = self(audio=clips, text=prompts if any(prompts) else None, return_tensors=tensors, **call_kwargs)
+        return out if return_dict else out["input_ids"]
 
     def batch_decode(self, *args, **kwargs) -> list[str]:
         """Decodes generated LLM ids (`skip_special_tokens=True` by default)."""
@@ -304,6 +377,32 @@ class MintProcessor(ProcessorMixin):
     def model_input_names(self) -> list[str]:
         return [self.feature_extractor.model_input_names[0], "audio_attention_mask", "qformer_input_ids",
                 "qformer_attention_mask", "input_ids", "attention_mask"]
+
+
+def embedding_processor(processor: MintProcessor) -> MintProcessor:
+    """
+    The processor of a stage-1 (embedding) model: its tokenizer is the Q-Former's, the only text such a model reads,
+    and a bare call of its feature extractor returns the audio alone (`MintProcessor` asks for the padding mask
+    itself). So transformers' `zero-shot-audio-classification` pipeline, which loads a folder's tokenizer and feature
+    extractor and calls the model with both outputs, runs it unchanged. The other settings are `processor`'s.
+    """
+    feature_extractor = copy.deepcopy(processor.feature_extractor)
+    feature_extractor.return_attention_mask = False
+    return MintProcessor(feature_extractor, copy.deepcopy(processor.qformer_tokenizer), processor.qformer_tokenizer,
+                         max_text_length=processor.max_text_length, min_audio_seconds=processor.min_audio_seconds,
+                         max_audio_seconds=processor.max_audio_seconds, long_audio_policy=processor.long_audio_policy,
+                         num_query_tokens=processor.num_query_tokens, audio_token=processor.audio_token,
+                         decoder_only_llm=processor.decoder_only_llm, chat_template=processor.chat_template)
+
+
+def save_embedding_processor(processor: MintProcessor, folder: str | os.PathLike) -> None:
+    """
+    Writes the processor of a stage-1 model folder: [`embedding_processor`]`(processor)`, which transformers'
+    `zero-shot-audio-classification` pipeline reads, and `processor`'s LLM tokenizer in `llm_tokenizer/`, where
+    `MintProcessor.from_pretrained` finds it again.
+    """
+    embedding_processor(processor).save_pretrained(folder)
+    processor.tokenizer.save_pretrained(os.path.join(os.fspath(folder), LLM_TOKENIZER_FOLDER))
 
 
 def check_candidate_labels(candidates: Sequence[str], name: str = "candidate_labels") -> list[str]:
@@ -340,15 +439,15 @@ def _listing(items: list[tuple[int, Any]]) -> str:
     return shown + (f" and {len(items) - 10} more" if len(items) > 10 else "")
 
 
-def read_conversations(conversation: list[dict] | list[list[dict]]) -> tuple[list[Any], list[str]]:
+def read_conversations(conversation: list[dict] | list[list[dict]]) -> list[Any]:
     """
-    The audio clip and the instruction of each conversation of chat-style input (see
-    [`MintProcessor.apply_chat_template`]): one conversation (a list of messages) or a list of them. Returns one clip
-    per conversation (its one audio item's `"audio"`, or `"path"`) and one text per conversation (its text items joined
-    by spaces, `""` if none). Refused, naming the conversation, message and item: a conversation that is not a list
-    (a dict: one message not wrapped in a list), a message whose content is neither a string nor a list of items, an
-    item without a `type` or of a type other than `"audio"` and `"text"`, an audio item without its clip, a text item
-    without its string, and a conversation without exactly one audio item.
+    The audio clip of each conversation of chat-style input (see [`MintProcessor.apply_chat_template`]): one
+    conversation (a list of messages) or a list of them. Returns one clip per conversation: its one audio item's
+    `"audio"`, else its file (`"path"`), else its `"url"` (or Qwen2-Audio's `"audio_url"`) read as bytes. Refused,
+    naming the conversation, message and item: a conversation that is not a list (a dict: one message not wrapped in
+    a list), a message whose content is neither a string nor a list of items, an item without a `type` or of a type
+    other than `"audio"` and `"text"`, an audio item without its clip, a text item without its string, and a
+    conversation without exactly one audio item.
     """
     if isinstance(conversation, dict):
         raise TypeError("A conversation is a list of messages [{'role': ..., 'content': [...]}, ...]; got a dict"
@@ -357,26 +456,21 @@ def read_conversations(conversation: list[dict] | list[list[dict]]) -> tuple[lis
         raise TypeError(f"Expected a conversation (a non-empty list of messages) or a list of them; got "
                         f"{conversation!r:.100}.")
     conversations = [conversation] if isinstance(conversation[0], dict) else conversation
-    audio, text = [], []
+    audio = []
     for index, messages in enumerate(conversations):
         if not isinstance(messages, (list, tuple)):
             raise TypeError(f"Conversation {index} is a {type(messages).__name__}; expected a list of messages "
                             "[{'role': ..., 'content': [...]}, ...].")
-        clips, texts = [], []
+        clips = []
         for number, message in enumerate(messages):
             for position, item in enumerate(_content_items(message, f"Conversation {index}, message {number}")):
                 where = f"Conversation {index}, message {number}, item {position}"
                 kind = item.get("type")
                 if kind == "audio":
-                    clip = item.get("audio", item.get("path"))
-                    if clip is None:
-                        raise ValueError(f"{where}: an audio item needs its clip under 'audio' (or a file under "
-                                         f"'path'); got keys {sorted(item)}.")
-                    clips.append(clip)
+                    clips.append(_audio_item(item, where))
                 elif kind == "text":
                     if not isinstance(item.get("text"), str):
                         raise ValueError(f"{where}: a text item needs its string under 'text'; got {item!r:.200}.")
-                    texts.append(item["text"])
                 else:
                     found = "has no 'type'" if "type" not in item else f"has type {kind!r}"
                     raise ValueError(f"{where} {found}; MINT reads items of type 'audio' and 'text' (got "
@@ -384,8 +478,28 @@ def read_conversations(conversation: list[dict] | list[list[dict]]) -> tuple[lis
         if len(clips) != 1:
             raise ValueError(f"Conversation {index} holds {len(clips)} audio items; expected exactly one.")
         audio.append(clips[0])
-        text.append(" ".join(texts))
-    return audio, text
+    return audio
+
+
+def _audio_item(item: dict, where: str) -> Any:
+    """The clip of one audio item (`where` names it): its `"audio"`, its file (`"path"`), or the bytes at its URL
+    (`"url"`, Qwen2-Audio's `"audio_url"`, or a `"path"` that is a URL, as transformers reads them)."""
+    if item.get("audio") is not None:
+        return item["audio"]
+    path = item.get("path")
+    if path is not None and not (isinstance(path, str) and "://" in path):
+        return path
+    url = next((item[key] for key in ("path", "url", "audio_url") if item.get(key) is not None), None)
+    if url is None:
+        raise ValueError(f"{where}: an audio item needs its clip under 'audio' (or a file under 'path', or a URL "
+                         f"under 'url'); got keys {sorted(item)}.")
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(f"{where}: a URL such as 'https://...' or 'file:///...' was expected; got {url!r:.200}.")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return {"bytes": response.read(), "path": url}
+    except (OSError, ValueError) as error:
+        raise OSError(f"{where}: could not read the audio at {url!r}: {error}.") from error
 
 
 def _content_items(message: dict, where: str) -> list[dict]:
@@ -422,4 +536,13 @@ def _pad(rows: list[list[int]], value: int, side: str) -> np.ndarray:
 MintProcessor.register_for_auto_class()
 AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
 
-__all__ = ["MintProcessor", "check_candidate_labels", "mean_over_windows", "read_conversations"]
+__all__ = [
+    "DEFAULT_CHAT_TEMPLATE",
+    "LLM_TOKENIZER_FOLDER",
+    "MintProcessor",
+    "check_candidate_labels",
+    "embedding_processor",
+    "mean_over_windows",
+    "read_conversations",
+    "save_embedding_processor",
+]

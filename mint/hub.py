@@ -17,7 +17,6 @@ from the task's texts and a small T5 to train in stage 2 (`freeze_language_model
 `save_for_hub(..., push_to_hub=True, repo_id="org/mint")` uploads the folder with `huggingface_hub`.
 """
 
-import copy
 import dataclasses
 import json
 import math
@@ -37,7 +36,7 @@ from configuration_mint import MintConfig, MintQFormerConfig
 from mint.data.outputs import few
 from mint.evaluation.caption_metrics import METRIC_KEYS as CAPTION_METRIC_KEYS
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
-from processing_mint import MintProcessor
+from processing_mint import MintProcessor, save_embedding_processor
 
 
 PAPER_CITATION = """@inproceedings{zhao2024mint,
@@ -267,7 +266,7 @@ def model_card(model, repo_id: str = "your-org/mint", eval_results: list[EvalRes
     bases = [base for base in (base_models or {}).values() if base]
     card_data = ModelCardData(
         language="en", license="apache-2.0", library_name="transformers", model_name=repo_id.split("/")[-1],
-        pipeline_tag="audio-text-to-text" if stage2 else "zero-shot-audio-classification",
+        pipeline_tag="any-to-any" if stage2 else "zero-shot-audio-classification",
         tags=["mint", "audio-language", "q-former", "audio-captioning" if stage2 else "audio-text-retrieval"],
         base_model=bases or None, datasets=datasets or None, eval_results=eval_results or None,
     )
@@ -286,8 +285,12 @@ def model_card(model, repo_id: str = "your-org/mint", eval_results: list[EvalRes
 
 def _usage(repo_id: str, stage2: bool) -> str:
     if stage2:
-        return (f'from transformers import pipeline\n\ncaptioner = pipeline("audio-to-text", model="{repo_id}", '
-                'trust_remote_code=True)\ncaptioner("clip.wav")  # [{"generated_text": ...}]\n'
+        return (f'from transformers import pipeline\n\nchat = [{{"role": "user", "content": [{{"type": "audio", '
+                f'"path": "clip.wav"}}, {{"type": "text", "text": "Generate audio caption:"}}]}}]\n'
+                f'any_to_any = pipeline("any-to-any", model="{repo_id}", trust_remote_code=True)\n'
+                'any_to_any(text=chat, return_full_text=False)  # [{"generated_text": ...}]\n'
+                f'captioner = pipeline("audio-to-text", model="{repo_id}", trust_remote_code=True)\n'
+                'captioner("clip.wav")  # [{"generated_text": ...}]\n'
                 f'classifier = pipeline("mint-zero-shot-audio-classification", model="{repo_id}", '
                 'trust_remote_code=True)\nclassifier("clip.wav", candidate_labels=["dog", "piano"])')
     return (f'from transformers import pipeline\n\nclassifier = pipeline("zero-shot-audio-classification", '
@@ -334,21 +337,6 @@ def _plain_state_dict(model) -> dict:
     return plain
 
 
-def embedding_processor(processor: MintProcessor) -> MintProcessor:
-    """
-    The processor of a published stage-1 (embedding) model: its text tokenizer is the Q-Former's, the only text such a
-    model reads, and a bare call of its feature extractor returns the audio alone (`MintProcessor` asks for the
-    padding mask itself). So transformers' `zero-shot-audio-classification` pipeline, which loads the folder's
-    tokenizer and feature extractor and calls the model with both outputs, runs it unchanged.
-    """
-    feature_extractor = copy.deepcopy(processor.feature_extractor)
-    feature_extractor.return_attention_mask = False
-    return MintProcessor(feature_extractor, copy.deepcopy(processor.qformer_tokenizer), processor.qformer_tokenizer,
-                         max_text_length=processor.max_text_length, min_audio_seconds=processor.min_audio_seconds,
-                         max_audio_seconds=processor.max_audio_seconds, long_audio_policy=processor.long_audio_policy,
-                         num_query_tokens=processor.num_query_tokens, audio_token=processor.audio_token)
-
-
 def _check_hub_folder(folder: str, overwrite: bool) -> None:
     """Refuses an existing `folder` that is not empty and that `save_for_hub` did not write (a MINT config listing
     `custom_pipelines`, with `pipelines_mint.py` beside it), unless `overwrite`."""
@@ -391,10 +379,11 @@ def save_for_hub(
     ([`model_card`]). With `trained_parts_only`, the frozen audio encoder and LLM are left out and `base_models`
     (`{"audio_model": folder, "language_model": folder}`) records where loading finds them again; a peft model's LoRA
     adapters are saved beside, in peft's own `adapters/` folder, and loading merges them into the reassembled model.
-    `push_to_hub=True` then uploads the folder to `repo_id`. A stage-1 model is saved with its
-    [`embedding_processor`]. An existing folder is written into only when `save_for_hub` wrote it, or with
-    `overwrite=True` (its files of the same names replaced, LoRA adapters of an earlier save removed): one holding
-    anything else (a training output, a dataset) is refused with a `ValueError`. Returns the folder.
+    `push_to_hub=True` then uploads the folder to `repo_id`. A stage-1 model is saved with
+    [`processing_mint.save_embedding_processor`] (the Q-Former's tokenizer on top, the LLM's in `llm_tokenizer/`).
+    An existing folder is written into only when `save_for_hub` wrote it, or with `overwrite=True` (its files of the
+    same names replaced, LoRA adapters of an earlier save removed): one holding anything else (a training output, a
+    dataset) is refused with a `ValueError`. Returns the folder.
     """
     folder = os.fspath(folder)
     _check_hub_folder(folder, overwrite)
@@ -426,7 +415,10 @@ def save_for_hub(
         save_adapters(model, folder)
     elif os.path.isdir(os.path.join(folder, ADAPTERS_FOLDER)):  # an earlier save's, which loading would merge
         shutil.rmtree(os.path.join(folder, ADAPTERS_FOLDER))
-    (processor if auto_class == "AutoModelForSpeechSeq2Seq" else embedding_processor(processor)).save_pretrained(folder)
+    if auto_class == "AutoModelForSpeechSeq2Seq":
+        processor.save_pretrained(folder)
+    else:
+        save_embedding_processor(processor, folder)
     # transformers copies the model's and the processor's modules with their relative imports; the pipelines are
     # registered through `custom_pipelines` only, so their module (and what it imports) is copied here.
     for file in (pipelines_mint.__file__, *get_relative_import_files(pipelines_mint.__file__)):

@@ -11,8 +11,8 @@ import torch
 from safetensors import safe_open
 from datasets import Dataset
 from huggingface_hub import ModelCard
-from transformers import (AutoModelForSpeechSeq2Seq, Data2VecAudioModel, T5ForConditionalGeneration,
-                          Wav2Vec2FeatureExtractor)
+from transformers import (AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, Data2VecAudioModel,
+                          T5ForConditionalGeneration, Wav2Vec2FeatureExtractor)
 from transformers.dynamic_module_utils import get_relative_imports
 
 import mint.cli
@@ -21,6 +21,7 @@ from checkpoint_mint import read_folder_config
 from mint.hub import assemble_mint, eval_results_from_json, model_card, save_for_hub
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from pipelines_mint import register_mint_pipelines
+from processing_mint import MintProcessor
 from tests.utils import tiny
 from tests.utils.audio import clips
 from tests.utils.tiny import WORDS
@@ -327,6 +328,21 @@ def expected_outputs(model, processor, audio):
 
 
 @pytest.mark.slow
+def test_the_cards_task_is_what_transformers_runs_and_a_stage1_folder_keeps_the_llm_tokenizer(components, tmp_path):
+    """A stage-2 card names transformers' any-to-any (not the unknown audio-text-to-text); a stage-1 folder's own
+    tokenizer is the Q-Former's, for the stock zero-shot pipeline, and the LLM's comes back for stage 2."""
+    for stage, tag in ((2, "any-to-any"), (1, "zero-shot-audio-classification")):
+        model, processor = assembled(components, stage=stage)
+        folder = save_for_hub(model, processor, tmp_path / f"stage{stage}")
+        assert ModelCard.load(os.path.join(folder, "README.md")).data.pipeline_tag == tag
+    assert AutoTokenizer.from_pretrained(folder).cls_token == "[CLS]"
+    assert AutoFeatureExtractor.from_pretrained(folder).return_attention_mask is False
+    reloaded = MintProcessor.from_pretrained(folder)
+    assert reloaded.tokenizer("a dog barks")["input_ids"] == processor.tokenizer("a dog barks")["input_ids"]
+    assert reloaded.audio_token_id == processor.audio_token_id and reloaded.chat_template == processor.chat_template
+    assert reloaded.qformer_tokenizer.bos_token == "[DEC]"
+
+
 def test_hub_folder_is_sharded_and_loads_offline_as_remote_code(components, tmp_path):
     model, processor = assembled(components)
     model.eval()

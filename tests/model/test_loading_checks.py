@@ -75,6 +75,49 @@ def test_stage2_starts_from_a_stage1_folder_with_a_new_projection_and_llm(folder
     assert torch.equal(model.query_tokens, folders[1]["stage1"].query_tokens)
 
 
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize("base_llm", [False, True])
+def test_stage2_from_a_stage1_folder_says_what_is_new_in_one_line(folders, tmp_path, base_llm):
+    """The expected load printed transformers' "checkpoint seem corrupted" warning for every tie of the LLM it
+    builds anew: one line names the new parts, and nothing reads as a broken checkpoint."""
+    folder = folders[0] / "stage1"
+    if base_llm:
+        folder = tmp_path / "stage1"
+        shutil.copytree(folders[0] / "stage1", folder)
+        config = json.loads((folder / "config.json").read_text())
+        config["base_models"] = {"language_model": str(folders[0] / "base-llm")}
+        (folder / "config.json").write_text(json.dumps(config))
+    records = _Records()
+    loggers = [logging.getLogger("transformers"), logging.getLogger()]  # transformers' loggers do not propagate
+    for logger in loggers:
+        logger.addHandler(records)
+    try:
+        model = MintForConditionalGeneration.from_pretrained(folder)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(records)
+    shown = [m for m in records.messages if "Loading weights" not in m]
+    assert len(shown) == 1, shown
+    assert shown[0].startswith(f"Stage 2 from the stage-1 folder {str(folder)!r}: its audio encoder and Q-Former")
+    assert "new: the projection to the LLM (language_projection)" in shown[0]
+    assert ("the LLM from" in shown[0]) is base_llm
+    assert ("and the LLM, built from its config" in shown[0]) is not base_llm
+    assert not [m for m in records.messages if "corrupted" in m or "MISSING" in m or "LOAD REPORT" in m]
+    # The LLM's ties are those of a model built from its config; a base LLM is loaded as it was saved.
+    llm = model.language_model
+    assert llm.encoder.embed_tokens.weight is llm.shared.weight and llm.decoder.embed_tokens.weight is llm.shared.weight
+    if base_llm:
+        assert torch.equal(llm.shared.weight, folders[1]["stage2"].language_model.shared.weight)
+
+
 def test_the_heads_of_each_class_are_its_parts_beside_bridge_net(folders):
     bridge = {"audio_model", "audio_layernorm", "query_tokens", "qformer"}
     for model in folders[1].values():

@@ -121,3 +121,42 @@ def test_saved_folders_need_only_transformers(site, tmp_path):
     assert automodel_generated == generated
     torch.testing.assert_close(torch.tensor(report["stage1_logits"]), stage1_logits, rtol=0, atol=1e-5)
     assert report["stage1_alc"] == pytest.approx(float(alc), abs=1e-6)
+
+
+ANY_TO_ANY_SCRIPT = """
+import json, sys
+import numpy as np
+from transformers import pipeline
+folder, audio_file = sys.argv[1:]
+words = dict(min_new_tokens=4, max_new_tokens=4, suppress_tokens=[0, 1, 2, 3, %d])
+chats = [[{"role": "user", "content": [{"type": "audio", "audio": {"array": clip, "sampling_rate": 16000}},
+                                        {"type": "text", "text": "this is a sound of"}]}]
+         for clip in np.load(audio_file)]
+any_to_any = pipeline("any-to-any", model=folder, trust_remote_code=True, device="cpu")
+results = any_to_any(text=chats, generate_kwargs=words, return_full_text=False)
+print(json.dumps({"module": type(any_to_any.model).__module__, "texts": [r[0]["generated_text"] for r in results]}))
+"""
+
+
+@pytest.mark.slow
+def test_any_to_any_runs_a_hub_folder_where_only_transformers_is(tmp_path_factory, tmp_path):
+    """transformers' own any-to-any pipeline with the folder's remote code: jinja2 (transformers' requirement for chat
+    templates) beside the packages of a transformers-only environment."""
+    site = isolated.make_site(tmp_path_factory.mktemp("chat-site"), (*ALLOWED, "jinja2"))
+    register_mint_pipelines()
+    audio = clips((12000, 12000))
+    np.save(tmp_path / "audio.npy", np.stack(audio))
+    processor, model = tiny.processor(), tiny.captioning_model()
+    folder = save_for_hub(model, processor, tmp_path / "stage2")
+    captioner = pipeline("audio-to-text", model=model, processor=processor, device="cpu")
+    expected = [captioner(clip, sampling_rate=16000, prompt="this is a sound of", **WORDS)["generated_text"]
+                for clip in audio]
+    work = tmp_path / "cwd"  # outside the repository
+    work.mkdir()
+    result = isolated.run_isolated(site, ANY_TO_ANY_SCRIPT % tiny.AUDIO_TOKEN_ID, [folder, str(tmp_path / "audio.npy")],
+                                   work, str(tmp_path / "modules"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["module"].startswith("transformers_modules")
+    assert report["texts"] == expected
+    assert "not supported" not in result.stderr, result.stderr[-2000:]

@@ -1,6 +1,7 @@
 """MintProcessor: input forms, resampling, mono, length policy, save/load, and clear errors on bad input."""
 
 import io
+import logging
 import warnings
 
 import numpy as np
@@ -72,10 +73,14 @@ def test_text_goes_to_both_tokenizers_and_targets_to_labels(processor):
     assert set(stage1) == {"qformer_input_ids", "qformer_attention_mask"}
 
 
-def test_long_texts_are_truncated_with_a_warning():
+def test_long_texts_are_truncated_with_a_warning(caplog):
+    logging.Logger.warning_once.cache_clear()
     processor = tiny.processor(max_text_length=5)
-    with pytest.warns(UserWarning, match="truncated"):
+    with caplog.at_level(logging.WARNING):
         batch = processor(text=["a dog barks and a cat meows loudly in the rain"])
+        processor(text=["a dog barks and a cat meows loudly in the rain"])
+    assert [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()] == [
+        "Some texts are longer than max_text_length=5 Q-Former tokens and are truncated."]  # once, not per batch
     assert batch["qformer_input_ids"].shape[1] == 5
 
 
