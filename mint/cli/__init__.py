@@ -10,6 +10,7 @@
     mint corpus ...                            render the demo's corpus
     mint convert-whisper ...                   convert a CTranslate2 Whisper encoder to transformers
     mint demo ...                              the end-to-end demo on real parts
+    mint ablate ...                            stage 1 by objective set on the demo's data (Table 5)
 
 Each area's parsers live in a module of this package (`train`, `evaluate`, `data`, `demo`), which imports only the
 standard library at import time: a command's handler imports the toolkit when it runs, so `mint --help` answers
@@ -19,7 +20,7 @@ without loading torch. A failed command prints `error: ...` on stderr and exits 
 import argparse
 import sys
 
-from mint.cli import data, demo, evaluate, train
+from mint.cli import app, data, demo, evaluate, hub, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,14 +29,28 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "data and demo.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for area in (train, evaluate, data, demo):
+    for area in (train, evaluate, data, demo, app, hub):
         area.add_commands(commands)
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the sub-command `args` selected (`mint eval classify`'s for `mint eval classify ...`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return command_parser(action.choices[getattr(args, action.dest)], args)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs `mint` with `argv` (default: the process's arguments); returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """
+    Runs `mint` with `argv` (default: the process's arguments); returns the exit status. An argument no parser knows
+    is refused by the sub-command's own parser, which names it with that sub-command's usage (exit 2).
+    """
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.handler(args) or 0
     except KeyboardInterrupt:
