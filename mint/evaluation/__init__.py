@@ -1,7 +1,9 @@
 """
 Evaluating MINT on the paper's benchmarks (Tables 2-6), and text-to-audio retrieval as an API.
 
-    classification   vocabulary ranking (stage 2, Table 2) and embedding zero-shot (stage 1, Table 6)
+    classification   vocabulary ranking (stage 2, Table 2; calibrated by a content-free input on request) and
+                     embedding zero-shot over a set of label templates (stage 1, Table 6)
+    few_shot         few-shot classification by stage-1 embeddings with a Tip-Adapter cache of labelled clips
     retrieval        text-to-audio and audio-to-text retrieval, ALM re-ranking (Table 3)
     captioning       captions generated and scored (Table 4), with the metrics of `caption_metrics`
     leakage          evaluation clips that a training dataset also holds

@@ -2,7 +2,6 @@
 """Classification (Table 2, section 4.1; Table 6): candidates scored by vocabulary ranking under the LLM (stage 2) or by
 embedding similarity to label prompts (stage 1); accuracy, or macro PR-AUC and ROC-AUC for multi-label datasets."""
 
-import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,13 +12,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mint.data.examples import check_columns, label_names, label_text, undecoded_audio
 from mint.data.templates import get_template
-from mint.evaluation.embeddings import clip_embeddings, text_embeddings
-from mint.evaluation.reading import ClipReader, inputs_on, model_device
-from pipelines_mint import check_model_kind
+from mint.evaluation.embeddings import embedded_batches
+from mint.evaluation.reading import ClipReader, check_prompt, inputs_on, model_device
+from pipelines_mint import (HYPOTHESIS_TEMPLATE_SET, check_label_templates, check_model_kind, content_free_scores,
+                            template_text_embeddings)
 from processing_mint import check_candidate_labels, mean_over_windows
-
-
-DEFAULT_LABEL_TEMPLATE = "This is a sound of {label}."
 
 
 def candidate_labels(dataset: Dataset, label_column: str) -> list[str]:
@@ -32,19 +29,7 @@ def candidate_labels(dataset: Dataset, label_column: str) -> list[str]:
     return sorted({label_text(v) for v in flat})
 
 
-def label_prompts(label_template: str, candidates: Sequence[str]) -> list[str]:
-    """Each candidate label put into `label_template`, in place of its one `{label}` (or `{}`) placeholder."""
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(label_template) if name is not None]
-    except ValueError as error:
-        fields = [str(error)]
-    if fields not in (["label"], [""]):
-        raise ValueError(f"A label template needs one placeholder, {{label}} or {{}}, where the label goes (e.g. "
-                         f"{DEFAULT_LABEL_TEMPLATE!r}); got {label_template!r}.")
-    return [label_template.format(c) if fields == [""] else label_template.format(label=c) for c in candidates]
-
-
-def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_label: bool) -> list:
+def classification_targets(dataset: Dataset, label_column: str, candidates: list[str], multi_label: bool) -> list:
     """
     Each row's target: its label, or the list of its labels with `multi_label`; None for a row without a label (a
     `ClassLabel` index of -1, datasets' "no label", or a missing value). A label outside `candidates`, or a class index
@@ -71,7 +56,7 @@ def _targets(dataset: Dataset, label_column: str, candidates: list[str], multi_l
     return targets
 
 
-def _labelled_rows(dataset: Dataset, label_column: str, targets: list, reader: ClipReader) -> list[int] | None:
+def labelled_rows(dataset: Dataset, label_column: str, targets: list, reader: ClipReader) -> list[int] | None:
     """
     The rows to evaluate: None for all of them when every row has a label, else the labelled ones, the others
     recorded as skipped by `reader` when it skips invalid rows and refused, named, when it does not.
@@ -90,64 +75,75 @@ def _labelled_rows(dataset: Dataset, label_column: str, targets: list, reader: C
 
 @torch.no_grad()
 def _ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str, reader: ClipReader,
-                    length_normalize: bool = False, rows: list[int] | None = None) -> tuple[list[int], np.ndarray]:
-    """The rows read (of `rows`, default all) and their `(rows, candidates)` vocabulary-ranking scores."""
+                    length_normalize: bool = False, rows: list[int] | None = None,
+                    calibrate: bool = False) -> tuple[list[int], np.ndarray]:
+    """The rows read (of `rows`, default all) and their `(rows, candidates)` vocabulary-ranking scores, less the
+    candidates' content-free scores with `calibrate`."""
     check_model_kind(model, "llm", "Vocabulary ranking")
     tokens = inputs_on(processor.tokenize_candidates(candidates), model_device(model))
+    prior = content_free_scores(model, processor, candidates, prompt, length_normalize) if calibrate else 0
     dataset, read, scores = undecoded_audio(dataset, reader.audio_column), rows, []
     rows = []
     for batch in reader.batches(model, dataset, "Vocabulary ranking", prompt, rows=read):
         window_scores = model.score_candidates(**tokens, **batch.inputs, length_normalize=length_normalize).float()
-        scores.append(mean_over_windows(window_scores, batch.clip_index, len(batch.rows)).cpu().numpy())
+        scores.append((mean_over_windows(window_scores, batch.clip_index, len(batch.rows)) - prior).cpu().numpy())
         rows += batch.rows
     return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
 
 
 @torch.no_grad()
-def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str], label_template: str,
+def _embedding_scores(model, processor, dataset: Dataset, candidates: list[str], label_templates: list[str],
                       reader: ClipReader, rows: list[int] | None = None) -> tuple[list[int], np.ndarray]:
-    """The rows read (of `rows`, default all) and their `(rows, candidates)` embedding similarities."""
-    check_model_kind(model, "embedding", "Zero-shot classification by embeddings")
-    text_embeds = text_embeddings(model, processor, label_prompts(label_template, candidates))
+    """The rows read (of `rows`, default all) and their `(rows, candidates)` similarities to the candidates' text
+    embeddings averaged over `label_templates`."""
+    text_embeds = template_text_embeddings(model, processor, candidates, label_templates)
     dataset, read, scores = undecoded_audio(dataset, reader.audio_column), rows, []
     rows = []
-    for batch in reader.batches(model, dataset, "Embedding audio", rows=read):
-        audio_embeds = clip_embeddings(model, batch.inputs, batch.clip_index, len(batch.rows))
+    for batch_rows, audio_embeds in embedded_batches(model, dataset, reader, read):
         scores.append(model.audio_text_similarity(audio_embeds, text_embeds).float().cpu().numpy())
-        rows += batch.rows
+        rows += batch_rows
     return rows, np.concatenate(scores) if scores else np.zeros((0, len(candidates)))
 
 
 @torch.no_grad()
 def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: list[str], prompt: str,
                               batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
-                              long_audio_policy: str | None = None, length_normalize: bool = False) -> np.ndarray:
+                              long_audio_policy: str | None = None, length_normalize: bool = False,
+                              calibrate: bool = False) -> np.ndarray:
     """
     `(clips, candidates)` log-likelihoods of each candidate under the prompt (section 4.1), one row per clip of
     `dataset` (with the window policy, the mean of its windows' scores): summed over the candidate's tokens as in the
     paper, or with `length_normalize=True` their mean per token (the end-of-sequence token included), as the sum
-    favours short labels. A clip the processor refuses raises a `ValueError` naming its row and file.
+    favours short labels. With `calibrate=True` each candidate's score for a content-free input (a silent clip,
+    `pipelines_mint.content_free_scores`) is subtracted, so that the LLM's prior for a label does not decide the
+    ranking. A clip the processor refuses raises a `ValueError` naming its row and file.
     """
     candidates = check_candidate_labels(candidates, "candidates")
     check_columns(dataset, {"audio": audio_column})
+    prompt = check_prompt(prompt, "the candidates")
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
-    return _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize)[1]
+    return _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize,
+                           calibrate=calibrate)[1]
 
 
 @torch.no_grad()
 def embedding_scores(model, processor, dataset: Dataset, candidates: list[str],
-                     label_template: str = DEFAULT_LABEL_TEMPLATE, batch_size: int = 8, progress: bool = True,
-                     audio_column: str = "audio", long_audio_policy: str | None = None) -> np.ndarray:
+                     label_template: str | Sequence[str] = HYPOTHESIS_TEMPLATE_SET, batch_size: int = 8,
+                     progress: bool = True, audio_column: str = "audio",
+                     long_audio_policy: str | None = None) -> np.ndarray:
     """
-    `(clips, candidates)` stage-1 similarities of each clip to the label prompts, `label_template` with each label
-    (zero-shot by embeddings, Table 6), one row per clip of `dataset`. With the window policy a clip's embedding is
-    the re-normalised mean of its windows' normalised embeddings. A clip the processor refuses raises a `ValueError`
-    naming its row and file.
+    `(clips, candidates)` stage-1 similarities of each clip to the candidates' text embeddings (zero-shot by
+    embeddings, Table 6), one row per clip of `dataset`: a label's embedding is that of `label_template` with the
+    label, or, for a list of templates (default `pipelines_mint.HYPOTHESIS_TEMPLATE_SET`, led by the paper's "This is
+    a sound of {}."), the re-normalised mean of the templates' normalised embeddings. With the window policy a clip's
+    embedding is the re-normalised mean of its windows' normalised embeddings. A clip the processor refuses raises a
+    `ValueError` naming its row and file.
     """
     candidates = check_candidate_labels(candidates, "candidates")
+    templates = check_label_templates(label_template, "label_template")
     check_columns(dataset, {"audio": audio_column})
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
-    return _embedding_scores(model, processor, dataset, candidates, label_template, reader)[1]
+    return _embedding_scores(model, processor, dataset, candidates, templates, reader)[1]
 
 
 def single_label_accuracy(scores: np.ndarray, targets: list[str], candidates: list[str]) -> float:
@@ -180,54 +176,63 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
                             candidates: list[str] | None = None, prompt: str | None = None, template: str | None = None,
                             multi_label: bool = False, known_column: str | None = None, mode: str = "llm",
                             batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
-                            label_template: str | None = None, long_audio_policy: str | None = None,
-                            skip_invalid: bool = False, length_normalize: bool = False) -> dict[str, Any]:
+                            label_template: str | Sequence[str] | None = None, long_audio_policy: str | None = None,
+                            skip_invalid: bool = False, length_normalize: bool = False,
+                            calibrate: bool = False) -> dict[str, Any]:
     """
     Classification of every clip: by vocabulary ranking under the LLM (`mode="llm"`, stage 2, Table 2: the candidates
     scored after `prompt` or the prompt of the Table-1 `template`, by their summed log-likelihood as in the paper, or
-    by their mean log-likelihood per token with `length_normalize=True`) or by stage-1 embedding similarity to label
-    prompts (`mode="embedding"`, Table 6: `label_template` with each label, default "This is a sound of {label}.").
-    Single-label: accuracy; multi-label: macro PR-AUC and ROC-AUC with missing annotations (`known_column`) ignored.
-    With the window policy a clip scores the mean of its windows' scores (vocabulary ranking) or its pooled embedding.
+    by their mean log-likelihood per token with `length_normalize=True`; with `calibrate=True`, less their scores for
+    a content-free input) or by stage-1 embedding similarity to label prompts (`mode="embedding"`, Table 6:
+    `label_template` with each label, or a list of templates whose normalised text embeddings are averaged, default
+    `pipelines_mint.HYPOTHESIS_TEMPLATE_SET`). Single-label: accuracy; multi-label: macro PR-AUC and ROC-AUC with
+    missing annotations (`known_column`, multi-label only) ignored. With the window policy a clip scores the mean of
+    its windows' scores (vocabulary ranking) or its pooled embedding.
 
     Candidates (given, or the dataset's labels) are refused when one is empty, whitespace only or repeated. A row
     without a label (a `ClassLabel` of -1, datasets' "no label") is refused, naming it, or with `skip_invalid` skipped
     and counted, as are the clips the processor refuses.
 
-    Returns the metrics, the settings used, `predictions` (one per evaluated clip, in dataset order) and what
-    happened to the clips (`num_cropped`, and the `skipped` ones with `skip_invalid`, which are not evaluated).
+    Returns the metrics, the settings used (`label_template` as given: one template or the list), `predictions` (one
+    per evaluated clip, in dataset order) and what happened to the clips (`num_cropped`, and the `skipped` ones with
+    `skip_invalid`, which are not evaluated).
     """
     check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
+    if known_column is not None and not multi_label:
+        raise ValueError(f"known_column {known_column!r} names the labels annotated for each clip of a multi-label "
+                         "dataset; pass multi_label=True (mint eval --multi-label) or leave it out.")
     dataset = undecoded_audio(dataset, audio_column)
     candidates = candidate_labels(dataset, label_column) if candidates is None else candidates
     candidates = check_candidate_labels(candidates, "candidates")
-    targets = _targets(dataset, label_column, candidates, multi_label)
     if mode == "llm":
         if label_template is not None:
             raise ValueError("label_template is for mode='embedding'; vocabulary ranking scores the labels themselves "
                              "after the prompt.")
         if prompt is None and template is None:
             raise ValueError("Vocabulary ranking needs a prompt or a Table-1 template name.")
-        prompt = prompt or get_template(template).prompt
-        settings = {"prompt": prompt, "length_normalize": length_normalize}
+        prompt = check_prompt(get_template(template).prompt if prompt is None else prompt, "the candidates")
+        settings = {"prompt": prompt, "length_normalize": length_normalize, "calibrate": calibrate}
     elif mode == "embedding":
         if prompt is not None or template is not None:
             raise ValueError("mode='embedding' scores label prompts made with label_template (e.g. "
-                             f"{DEFAULT_LABEL_TEMPLATE!r}); prompt and template are for mode='llm'.")
-        if length_normalize:
-            raise ValueError("length_normalize is for mode='llm': it averages a candidate's log-likelihood over its "
-                             "tokens; mode='embedding' scores similarities.")
-        label_template = label_template or DEFAULT_LABEL_TEMPLATE
-        settings = {"label_template": label_template}
+                             f"{HYPOTHESIS_TEMPLATE_SET[0]!r}); prompt and template are for mode='llm'.")
+        for name, value in (("length_normalize", length_normalize), ("calibrate", calibrate)):
+            if value:
+                raise ValueError(f"{name} is for mode='llm': it changes how a candidate's log-likelihood is scored; "
+                                 "mode='embedding' scores similarities.")
+        label_template = HYPOTHESIS_TEMPLATE_SET if label_template is None else label_template
+        templates = check_label_templates(label_template, "label_template")
+        settings = {"label_template": label_template if isinstance(label_template, str) else templates}
     else:
         raise ValueError(f"mode must be 'llm' or 'embedding', got {mode!r}.")
+    targets = classification_targets(dataset, label_column, candidates, multi_label)
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy, skip_invalid)
-    labelled = _labelled_rows(dataset, label_column, targets, reader)
+    labelled = labelled_rows(dataset, label_column, targets, reader)
     if mode == "llm":
         rows, scores = _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize,
-                                       labelled)
+                                       labelled, calibrate)
     else:
-        rows, scores = _embedding_scores(model, processor, dataset, candidates, label_template, reader, labelled)
+        rows, scores = _embedding_scores(model, processor, dataset, candidates, templates, reader, labelled)
     reader.check_some_evaluated(rows)
     targets = [targets[row] for row in rows]
     result: dict[str, Any] = {"task": "classification", "mode": mode, **settings, "num_clips": len(rows),
@@ -243,5 +248,5 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
     return result
 
 
-__all__ = ["DEFAULT_LABEL_TEMPLATE", "candidate_labels", "embedding_scores", "evaluate_classification",
-           "label_prompts", "multi_label_auc", "single_label_accuracy", "vocabulary_ranking_scores"]
+__all__ = ["candidate_labels", "classification_targets", "embedding_scores", "evaluate_classification",
+           "labelled_rows", "multi_label_auc", "single_label_accuracy", "vocabulary_ranking_scores"]

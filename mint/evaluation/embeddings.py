@@ -2,11 +2,14 @@
 """Stage-1 embeddings for scoring (section 2.2): a clip's embedding pooled from its windows', texts embedded in
 batches. Both come from the model's own `get_audio_features` / `get_text_features`."""
 
+from collections.abc import Iterator, Sequence
+
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
 from tqdm.auto import tqdm
 
-from mint.evaluation.reading import model_device
+from mint.evaluation.reading import ClipReader, model_device
 from processing_mint import mean_over_windows
 
 
@@ -27,6 +30,14 @@ def clip_embeddings(model, inputs: dict[str, torch.Tensor], clip_index: torch.Te
     return pool_window_embeddings(windows, clip_index, num_clips)
 
 
+def embedded_batches(model, dataset: Dataset, reader: ClipReader, rows: Sequence[int] | None = None,
+                     description: str = "Embedding audio") -> Iterator[tuple[list[int], torch.Tensor]]:
+    """The clips of `dataset` (of `rows`, default all) read by `reader` in batches: each batch's rows and their
+    [`clip_embeddings`] `(len(rows), num_query_tokens, audio_text_hidden_size)`."""
+    for batch in reader.batches(model, dataset, description, rows=rows):
+        yield batch.rows, clip_embeddings(model, batch.inputs, batch.clip_index, len(batch.rows))
+
+
 def text_embeddings(model, processor, texts: list[str], batch_size: int | None = None,
                     progress: bool = False) -> torch.Tensor:
     """The normalised text embeddings `(len(texts), audio_text_hidden_size)` of the model's `get_text_features`,
@@ -41,4 +52,4 @@ def text_embeddings(model, processor, texts: list[str], batch_size: int | None =
     return torch.cat(embeddings)
 
 
-__all__ = ["clip_embeddings", "pool_window_embeddings", "text_embeddings"]
+__all__ = ["clip_embeddings", "embedded_batches", "pool_window_embeddings", "text_embeddings"]

@@ -11,12 +11,7 @@ from datasets import Audio, Dataset
 
 import mint.evaluation.captioning
 from mint.evaluation.captioning import evaluate_captioning
-from mint.evaluation.classification import (
-    embedding_scores,
-    evaluate_classification,
-    label_prompts,
-    vocabulary_ranking_scores,
-)
+from mint.evaluation.classification import embedding_scores, evaluate_classification, vocabulary_ranking_scores
 from mint.evaluation.retrieval import evaluate_retrieval, retrieval_metrics
 from mint.evaluation.retrieval_index import MintRetrievalIndex
 from tests.utils import tiny
@@ -92,7 +87,7 @@ def test_vocabulary_ranking_averages_the_window_scores_of_each_clip(long_clips, 
 
 @torch.no_grad()
 def test_embedding_zero_shot_pools_the_window_embeddings_of_each_clip(long_clips, window_processor, stage1):
-    texts = label_prompts("A recording of {label}.", LABELS)
+    texts = [f"A recording of {label}." for label in LABELS]
     expected = stage1.audio_text_similarity(expected_clip_embeddings(stage1, window_processor, long_clips),
                                             text_embeddings(stage1, window_processor, texts)).numpy()
     scores = embedding_scores(stage1, window_processor, long_clips, LABELS, "A recording of {label}.",
@@ -190,12 +185,29 @@ def test_a_clip_too_short_is_named_by_row_and_file_or_skipped(with_a_short_clip,
 
 # ---- label templates ------------------------------------------------------------------------------------------------
 
-def test_label_templates_need_a_placeholder(long_clips, stage1, stage2):
-    assert label_prompts("A {label} sound", ["dog"]) == ["A dog sound"]
-    assert label_prompts("A {} sound", ["dog"]) == ["A dog sound"]
-    for template in ("This is a sound of", "A {name} sound", "A {label} and a {} sound", "A {label sound"):
-        with pytest.raises(ValueError, match="A label template needs one placeholder, {label} or {}"):
-            label_prompts(template, ["dog"])
+@pytest.mark.parametrize("template, error, words", [
+    ("This is a sound of", ValueError, ["label_template must hold exactly one '{}' (or '{label}')"]),
+    ("A {name} sound", ValueError, ["label_template must hold exactly one", "'A {name} sound'"]),
+    ("A {label} and a {} sound", ValueError, ["label_template must hold exactly one"]),
+    ("A {label sound", ValueError, ["label_template must hold exactly one"]),
+    (["A {} sound", "A sound"], ValueError, ["label_template 1 must hold exactly one"]),
+    (["A {} sound", "A {} sound"], ValueError, ["label_template repeats a template"]),
+    (["A {} sound", 3], TypeError, ["label_template 1 must be a string"]),
+    ([], ValueError, ["label_template must be a template", "non-empty list"]),
+])
+@pytest.mark.parametrize("entry", ["evaluate_classification", "embedding_scores"])
+def test_label_templates_need_one_placeholder_each(entry, template, error, words, long_clips, stage1):
+    processor = tiny.processor()
+    with pytest.raises(error) as caught:
+        if entry == "evaluate_classification":
+            evaluate_classification(stage1, processor, long_clips, mode="embedding", label_template=template,
+                                    progress=False)
+        else:
+            embedding_scores(stage1, processor, long_clips, LABELS, template, progress=False)
+    assert all(word in str(caught.value) for word in words), str(caught.value)
+
+
+def test_label_templates_are_for_embeddings_and_prompts_for_ranking(long_clips, stage1, stage2):
     processor = tiny.processor()
     with pytest.raises(ValueError, match="prompt and template are for mode='llm'"):
         evaluate_classification(stage1, processor, long_clips, mode="embedding", prompt="This is", progress=False)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from datasets import Audio, ClassLabel, Dataset, Sequence
+from datasets import Audio, ClassLabel, Dataset, DatasetDict, Sequence
 
 import mint.cli
 from mint.evaluation.captioning import evaluate_captioning
 from mint.evaluation.classification import embedding_scores, evaluate_classification, vocabulary_ranking_scores
+from mint.evaluation.reports import write_report
 from mint.evaluation.retrieval import evaluate_retrieval, retrieval_metrics
 from mint.evaluation.retrieval_index import MintRetrievalIndex
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining, MintModel
@@ -280,3 +281,84 @@ def test_an_unwritable_output_is_refused_before_evaluating(tmp_path, capsys):
     assert mint.cli.main(["eval", "zero-shot", "--model", "owner/name", "--dataset", str(tmp_path / "data"), "--output",
                           str(tmp_path / "taken")]) == 1
     assert "is a folder" in capsys.readouterr().err
+
+
+# ---- the outputs mint eval writes, and options that do not go together ----------------------------------------------
+
+REPORT = {"task": "leakage", "num_eval_clips": 1, "num_overlapping": 0, "fraction_overlapping": 0.0, "examples": []}
+
+
+@pytest.mark.parametrize("existing, overwrite, words", [
+    ({"out.json": "my notes"}, False, ["out.json' exists and is not a report mint eval wrote", "--overwrite"]),
+    ({"out.json": json.dumps({"task": "something else"})}, False, ["is not a report mint eval wrote"]),
+    ({"out.json": json.dumps([1, 2])}, False, ["is not a report mint eval wrote"]),
+    ({"out.md": "| my table |"}, False, ["out.md' exists and is not a report mint eval wrote"]),
+    ({"out.json": "", "out.md": "x"}, False, ["out.json' exists"]),
+    ({"out.json": "my notes"}, True, None),
+    ({"out.md": "| my table |"}, True, None),
+    ({"out.json": json.dumps(REPORT), "out.md": "| Eval clips |"}, False, None),  # mint eval's own: replaced
+])
+def test_a_report_never_replaces_a_file_it_did_not_write(existing, overwrite, words, tmp_path):
+    for name, content in existing.items():
+        (tmp_path / name).write_text(content)
+    output = tmp_path / "out.json"
+    if words is None:
+        write_report(REPORT, output, overwrite=overwrite)
+        assert json.loads(output.read_text()) == REPORT and output.with_suffix(".md").read_text().startswith("| Eval")
+        return
+    with pytest.raises(ValueError) as caught:
+        write_report(REPORT, output, overwrite=overwrite)
+    assert all(word in str(caught.value) for word in words), str(caught.value)
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == existing  # nothing was touched
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, labelled, stage1, stage2, processor):
+    """Both models saved, and the labelled clips as a dataset without splits and as the test split of one."""
+    root = tmp_path_factory.mktemp("eval-folders")
+    for name, model in (("stage1", stage1), ("stage2", stage2)):
+        model.save_pretrained(root / name)
+        processor.save_pretrained(root / name)
+    data = labelled.remove_columns("label").rename_column("complete", "label")
+    data.save_to_disk(str(root / "unsplit"))
+    DatasetDict({"test": data}).save_to_disk(str(root / "split"))
+    return root
+
+
+@pytest.mark.parametrize("task, options, words", [
+    ("zero-shot", ["--known-column", "tags"], ["--known-column 'tags'", "add --multi-label"]),
+    ("classify", ["--prompt", PROMPT, "--known-column", "tags"], ["--known-column 'tags'", "--multi-label"]),
+    ("zero-shot", ["--split", "test", "--dataset", "UNSPLIT"], ["--split 'test'", "has no splits",
+                                                                "leave --split out"]),
+    ("retrieval", ["--split", "train", "--dataset", "UNSPLIT"], ["--split 'train'", "has no splits"]),
+    ("classify", ["--template", "NSynth", "--split", "validation"], ["has no split 'validation'", "['test']"]),
+    ("classify", ["--prompt", ""], ["--prompt is ''", "instruction before the candidates", "'This is a sound of'"]),
+    ("classify", ["--prompt", "  "], ["--prompt is '  '"]),
+    ("caption", ["--prompt", ""], ["--prompt is ''", "before its caption", "'Generate audio caption:'"]),
+    ("zero-shot", ["--prompt", ""], ["zero-shot scores label prompts", "--label-template"]),
+    ("zero-shot", ["--label-template", "A sound"], ["--label-template must hold exactly one '{}'"]),
+    ("zero-shot", ["--label-template", "A {}", "--label-template", "A {}"], ["--label-template repeats"]),
+    ("zero-shot", ["--output", "NOTES"], ["exists and is not a report mint eval wrote", "--overwrite"]),
+])
+def test_mint_eval_refuses_options_that_cannot_be_right_before_evaluating(task, options, words, folders, tmp_path,
+                                                                          capsys):
+    (tmp_path / "notes.json").write_text("my notes")
+    replace = {"UNSPLIT": str(folders / "unsplit"), "NOTES": str(tmp_path / "notes.json")}
+    model = folders / ("stage2" if task in ("classify", "caption") else "stage1")
+    argv = ["eval", task, "--model", str(model), "--dataset", str(folders / "split"), "--quiet", "--output",
+            str(tmp_path / "out.json"), *[replace.get(option, option) for option in options]]
+    assert mint.cli.main(argv) == 1
+    message = capsys.readouterr().err
+    assert message.startswith("error: ") and all(word in message for word in words), message
+    assert not (tmp_path / "out.json").exists() and (tmp_path / "notes.json").read_text() == "my notes"
+
+
+def test_mint_eval_replaces_a_file_only_with_overwrite_and_reads_an_unsplit_dataset_whole(folders, tmp_path):
+    (tmp_path / "notes.json").write_text("my notes")
+    argv = ["eval", "zero-shot", "--model", str(folders / "stage1"), "--dataset", str(folders / "unsplit"),
+            "--quiet", "--output", str(tmp_path / "notes.json")]
+    assert mint.cli.main(argv) == 1 and (tmp_path / "notes.json").read_text() == "my notes"
+    assert mint.cli.main(argv + ["--overwrite"]) == 0
+    result = json.loads((tmp_path / "notes.json").read_text())
+    assert (result["split"], result["num_clips"]) == (None, 4)
+    assert mint.cli.main(argv) == 0  # now mint eval's own report: a rerun replaces it

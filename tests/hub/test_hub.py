@@ -133,7 +133,7 @@ def evaluated(tmp_path_factory):
         model_class(tiny.mint_config()).save_pretrained(root / name)
         tiny.processor().save_pretrained(root / name)
     make_audio_dataset(root).save_to_disk(str(root / "data"))
-    common = ["--dataset", str(root / "data"), "--split", "train", "--quiet"]
+    common = ["--dataset", str(root / "data"), "--quiet"]
     runs = {
         "classify": ["classify", "--model", root / "stage2", "--template", "NSynth"],
         "multi-label": ["classify", "--model", root / "stage2", "--template", "OpenMIC", "--label-column",
