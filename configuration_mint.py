@@ -13,6 +13,10 @@ from transformers.models.instructblip.configuration_instructblip import Instruct
 
 
 STAGE1_OBJECTIVES = ("alc", "alm", "atg")
+# How ALM picks its negatives (objectives_mint's `ALM_NEGATIVE_SAMPLING`; the config module imports no model code).
+ALM_NEGATIVE_SAMPLING = ("sample", "hardest", "random")
+# Augmentations of the encoder features in training, with the range of each setting.
+AUDIO_FEATURE_AUGMENTATIONS = {"time_mask": "[0, 1)", "crop": "(0, 1]", "noise": ">= 0"}
 
 # FlanT5-XL dimensions (section 3.2: "we use FlanT5xl model as LLMs").
 FLAN_T5_XL_KWARGS = {
@@ -29,6 +33,28 @@ FLAN_T5_XL_KWARGS = {
     "pad_token_id": 0,
     "eos_token_id": 1,
 }
+
+
+def check_temperature(init: float, value_range: list[float] | tuple[float, float]) -> None:
+    """A `ValueError` unless `value_range` is `[min, max]` with 0 < min <= max and `init` lies in it."""
+    low, high = value_range if len(value_range) == 2 else (0, -1)
+    if not 0 < low <= high:
+        raise ValueError(f"temperature_range must be [min, max] with 0 < min <= max, got {list(value_range)}.")
+    if not low <= init <= high:
+        raise ValueError(f"temperature_init {init} lies outside temperature_range {list(value_range)}.")
+
+
+def check_audio_feature_augmentation(augmentation: dict[str, float] | None) -> None:
+    """A `ValueError` naming what in `augmentation` is unknown (see `AUDIO_FEATURE_AUGMENTATIONS`) or out of range."""
+    augmentation = augmentation or {}
+    unknown = sorted(set(augmentation) - set(AUDIO_FEATURE_AUGMENTATIONS))
+    if unknown:
+        raise ValueError(f"audio_feature_augmentation has unknown keys {unknown}; expected some of "
+                         f"{list(AUDIO_FEATURE_AUGMENTATIONS)}.")
+    time_mask, crop, noise = (augmentation.get(k, d) for k, d in (("time_mask", 0.0), ("crop", 1.0), ("noise", 0.0)))
+    if not (0 <= time_mask < 1 and 0 < crop <= 1 and noise >= 0):
+        ranges = ", ".join(f"{k} {r}" for k, r in AUDIO_FEATURE_AUGMENTATIONS.items())
+        raise ValueError(f"audio_feature_augmentation {augmentation} is out of range; expected {ranges}.")
 
 
 @strict
@@ -95,6 +121,10 @@ class MintConfig(PreTrainedConfig):
             Size of the contrastive embedding space of ALC (BLIP-2's `embed_dim`; the paper does not give it).
         temperature_init (`float`, defaults to 0.07):
             Initial value of the learnable ALC temperature (BLIP-2's value; the paper does not give it).
+        temperature_range (`list[float]`, defaults to `[0.001, 0.5]`):
+            The range the ALC temperature is clamped to (LAVIS BLIP-2 clamps it to [0.001, 0.5]).
+        learn_temperature (`bool`, defaults to `True`):
+            Whether the ALC temperature is trained; `False` keeps it at its value (`temperature_init` in a new model).
         label_smoothing (`float`, defaults to 0.1):
             Label smoothing of the ALC and ATG cross-entropies (LAVIS BLIP-2's value).
         max_text_length (`int`, defaults to 30):
@@ -104,8 +134,18 @@ class MintConfig(PreTrainedConfig):
         stage1_objectives (`list[str]`, defaults to `["alc", "alm", "atg"]`):
             Which stage-1 objectives are trained, for the ablations of Table 5 (ALC, ALC+ATG, ALC+ALM, all three).
         alm_negative_sampling (`str`, defaults to `"sample"`):
-            How ALM picks a hard negative among the non-positives: `"sample"` draws it with probability
-            softmax(similarity) (BLIP-2), `"hardest"` takes the most similar one (deterministic).
+            How ALM picks a negative among the non-positives: `"sample"` draws it with probability
+            softmax(similarity) (BLIP-2), `"hardest"` takes the most similar one (deterministic), `"random"` draws it
+            uniformly (no mining).
+        alm_batch_size (`int`, *optional*):
+            Only the first `alm_batch_size` pairs of each (per-process) batch feed ALM, which costs three Q-Former
+            passes per pair; their negatives still come from the whole batch. All pairs when unset.
+        audio_feature_augmentation (`dict[str, float]`, *optional*):
+            Augmentation of the encoder features Bridge-Net reads, in training only (`model.training`; evaluation and
+            inference never change): `time_mask` (hide a random span of up to that fraction of each clip's frames
+            from the cross-attention), `crop` (keep a random contiguous crop of that fraction to all of its frames)
+            and `noise` (add Gaussian noise of that many times the clip's feature standard deviation). The paper
+            trains on raw audio and does not augment.
         freeze_audio_encoder (`bool`, defaults to `True`):
             Keep the audio encoder frozen and in eval mode (section 2).
         freeze_language_model (`bool`, defaults to `True`):
@@ -135,12 +175,16 @@ class MintConfig(PreTrainedConfig):
     audio_token_id: int | None = None
     audio_text_hidden_size: int = 256
     temperature_init: float = 0.07
+    temperature_range: list[float] | tuple[float, float] = (0.001, 0.5)
+    learn_temperature: bool = True
     label_smoothing: float = 0.1
     max_text_length: int = 30
     min_audio_seconds: float = 3.0
     max_audio_seconds: float = 30.0
     stage1_objectives: list[str] | tuple[str, ...] = STAGE1_OBJECTIVES
     alm_negative_sampling: str = "sample"
+    alm_batch_size: int | None = None
+    audio_feature_augmentation: dict[str, int | float] | None = None
     freeze_audio_encoder: bool = True
     freeze_language_model: bool = True
     base_models: dict[str, str] | None = None
@@ -152,6 +196,7 @@ class MintConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         self.qformer_config.encoder_hidden_size = self.audio_feature_size
         self.stage1_objectives = list(self.stage1_objectives)
+        self.temperature_range = list(self.temperature_range)
 
     def validate_architecture(self):
         super().validate_architecture()
@@ -163,9 +208,14 @@ class MintConfig(PreTrainedConfig):
             )
         if "alm" in self.stage1_objectives and "alc" not in self.stage1_objectives:
             raise ValueError("ALM mines its hard negatives from the ALC similarities: 'alm' needs 'alc' as well.")
-        if self.alm_negative_sampling not in ("sample", "hardest"):
-            raise ValueError("alm_negative_sampling must be 'sample' or 'hardest', got "
+        if self.alm_negative_sampling not in ALM_NEGATIVE_SAMPLING:
+            raise ValueError(f"alm_negative_sampling must be one of {list(ALM_NEGATIVE_SAMPLING)}, got "
                              f"{self.alm_negative_sampling!r}.")
+        if self.alm_batch_size is not None and self.alm_batch_size < 1:
+            raise ValueError(f"alm_batch_size must be at least 1 (or None: the whole batch), got "
+                             f"{self.alm_batch_size}.")
+        check_temperature(self.temperature_init, self.temperature_range)
+        check_audio_feature_augmentation(self.audio_feature_augmentation)
         layers = self.audio_feature_layers
         depth = self.audio_config.num_hidden_layers
         if not layers or any(not -depth - 1 <= layer <= depth for layer in layers):
@@ -199,4 +249,4 @@ MintConfig.register_for_auto_class()
 AutoConfig.register("mint", MintConfig, exist_ok=True)
 AutoConfig.register("mint_qformer", MintQFormerConfig, exist_ok=True)
 
-__all__ = ["MintConfig", "MintQFormerConfig"]
+__all__ = ["MintConfig", "MintQFormerConfig", "check_audio_feature_augmentation", "check_temperature"]

@@ -62,6 +62,15 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(_GatherWithGradient.apply(tensor), dim=0)
 
 
+def gather(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` of every process (the same shape on each) concatenated along dim 0, without gradients."""
+    if not is_distributed():
+        return tensor
+    gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(gathered, tensor.contiguous(), group=_negatives_group())
+    return torch.cat(gathered, dim=0)
+
+
 def gather_padded(tensor: torch.Tensor, dim: int, differentiable: bool = False) -> torch.Tensor:
     """
     `tensor` of every process concatenated along dim 0, where its size along `dim` may differ between processes:
@@ -73,8 +82,4 @@ def gather_padded(tensor: torch.Tensor, dim: int, differentiable: bool = False) 
     torch.distributed.all_reduce(size, op=torch.distributed.ReduceOp.MAX, group=_negatives_group())
     pad = [0, 0] * (tensor.dim() - dim - 1) + [0, int(size) - tensor.shape[dim]]
     tensor = F.pad(tensor, pad).contiguous()
-    if differentiable:
-        return gather_with_grad(tensor)
-    gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather(gathered, tensor, group=_negatives_group())
-    return torch.cat(gathered, dim=0)
+    return gather_with_grad(tensor) if differentiable else gather(tensor)

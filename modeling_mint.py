@@ -53,18 +53,18 @@ try:
     from .checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
     from .configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
     from .convert_bert_mint import load_bert_into_qformer
-    from .distributed_mint import gather_padded, rank
+    from .distributed_mint import gather, gather_padded, rank
     from .objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
-                                  atg_loss, audio_text_similarity, same_caption)
+                                  atg_loss, audio_text_similarity, positive_pairs)
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
     from audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
                                     split_audio_kwargs)
     from checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
     from configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
     from convert_bert_mint import load_bert_into_qformer
-    from distributed_mint import gather_padded, rank
+    from distributed_mint import gather, gather_padded, rank
     from objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
-                                 atg_loss, audio_text_similarity, same_caption)
+                                 atg_loss, audio_text_similarity, positive_pairs)
 
 
 logger = logging.get_logger(__name__)
@@ -99,8 +99,11 @@ class MintForPreTrainingOutput(ModelOutput):
     alm_logits (`torch.FloatTensor` of shape `(num_pairs, 2)`): matching logits of the positive pairs followed by the
         pairs (hard negative audio, text) and (audio, hard negative text).
     alm_labels (`torch.LongTensor` of shape `(num_pairs,)`): 1 for matched, 0 for unmatched.
-    alm_negative_audio_indices / alm_negative_text_indices (`torch.LongTensor` of shape `(batch_size,)`): the mined
-        negative audio for each text and negative text for each audio; -1 where the batch holds no valid negative.
+    alm_negative_audio_indices / alm_negative_text_indices (`torch.LongTensor` of shape `(alm_rows,)`): the
+        negative audio for each text and negative text for each audio of the rows that feed ALM (the first
+        `config.alm_batch_size`, else all); -1 where the batch holds no valid negative.
+    alm_rows_without_negative (`torch.LongTensor` of shape `()`): how many of those rows had no negative (every clip
+        of the batch in their group).
     atg_logits (`torch.FloatTensor` of shape `(batch_size, text_length, vocab_size)`): next-token logits of ATG.
     audio_embeds (`torch.FloatTensor` of shape `(batch_size, num_query_tokens, audio_text_hidden_size)`).
     text_embeds (`torch.FloatTensor` of shape `(batch_size, audio_text_hidden_size)`).
@@ -116,6 +119,7 @@ class MintForPreTrainingOutput(ModelOutput):
     alm_labels: torch.LongTensor | None = None
     alm_negative_audio_indices: torch.LongTensor | None = None
     alm_negative_text_indices: torch.LongTensor | None = None
+    alm_rows_without_negative: torch.LongTensor | None = None
     atg_logits: torch.FloatTensor | None = None
     audio_embeds: torch.FloatTensor | None = None
     text_embeds: torch.FloatTensor | None = None
@@ -206,6 +210,59 @@ def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int |
     if tensor.shape[0] != batch:
         raise ValueError(f"{name} holds {tensor.shape[0]} rows but the audio holds {batch} clips: pass one row per "
                          "clip (the processor builds matching batches).")
+
+
+def _check_token_ids(name: str, tensor: torch.Tensor | None, mask: bool = False) -> None:
+    """
+    A clear error for text ids or a text mask that is not an integer (or, for a mask, boolean) `(batch, length)`
+    tensor: what reaches a forward when tensors are passed positionally in the wrong order.
+    """
+    if tensor is None:
+        return
+    expected = "an integer or boolean `(batch, text_length)` mask" if mask else "integer `(batch, text_length)` ids"
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"{name} must be {expected}, got {type(tensor).__name__}.")
+    if tensor.is_floating_point() or tensor.is_complex() or (tensor.dtype == torch.bool and not mask) or \
+            tensor.dim() != 2:
+        raise ValueError(f"{name} must be {expected} from the processor, got {tensor.dtype} of shape "
+                         f"{tuple(tensor.shape)}. Pass the audio by keyword (input_values=..., input_features=... or "
+                         f"{ENCODER_FEATURES_KEY}=...) and the text by name.")
+
+
+def augment_audio_features(
+    features: torch.Tensor, mask: torch.Tensor, time_mask: float = 0.0, crop: float = 1.0, noise: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Training augmentation of encoder features (`config.audio_feature_augmentation`), per clip: a random contiguous
+    crop of `crop` to all of its real frames, a random span of up to `time_mask` of the kept frames hidden (both
+    applied to the frame mask, so the cross-attention ignores those frames, as SpecAugment's time masks hide them),
+    and Gaussian noise of `noise` times the clip's feature standard deviation on its real frames. At least one frame
+    of each clip stays. The paper does not augment; this is a lever for small training sets.
+
+    Args:
+        features `(batch, frames, dim)`, mask `(batch, frames)` (1 on real frames).
+
+    Returns the noisy features and the reduced mask, of the same shapes.
+    """
+    real = mask.bool()
+    lengths = real.sum(dim=1)
+    position = real.long().cumsum(dim=1) - 1  # index of each real frame among its clip's real frames
+    draw = torch.rand(4, features.shape[0], device=features.device)
+    kept = (lengths * (crop + (1 - crop) * draw[0])).ceil().clamp(min=1).minimum(lengths)
+    start = ((lengths - kept + 1) * draw[1]).floor().minimum(lengths - kept)
+    hidden = (kept * time_mask * draw[2]).floor()
+    hidden_start = start + ((kept - hidden + 1) * draw[3]).floor().minimum(kept - hidden)
+    position = position.float()
+    inside = (position >= start[:, None]) & (position < (start + kept)[:, None])
+    masked = (position >= hidden_start[:, None]) & (position < (hidden_start + hidden)[:, None])
+    new_mask = real & inside & ~masked
+    if noise > 0:
+        weight = real[..., None].to(features.dtype)
+        count = (lengths * features.shape[-1]).clamp(min=2)[:, None, None]
+        mean = (features * weight).sum(dim=(1, 2), keepdim=True) / count
+        spread = (((features - mean) ** 2 * weight).sum(dim=(1, 2), keepdim=True) / (count - 1)).sqrt()
+        features = features + noise * spread * torch.randn_like(features) * weight
+    return features, new_mask.to(mask.dtype)
 
 
 def _check_audio_mask(mask: torch.Tensor | None, batch: int) -> None:
@@ -378,11 +435,16 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         ([`get_audio_encoder_features`]) after `audio_layernorm`, `(batch, audio_length, audio_feature_size)` in the
         Q-Former's dtype, with their padding mask `(batch, audio_length)`.
 
+        In training (`self.training`), `config.audio_feature_augmentation` augments the features
+        ([`augment_audio_features`]); evaluation and inference read them as they are.
+
         Args:
             **audio ([`MintAudioKwargs`]): `input_values` / `input_features` (under the encoder's input name) or
                 cached `audio_encoder_features`, and `audio_attention_mask`.
         """
         hidden, mask = self.get_audio_encoder_features(**audio)
+        if self.training and self.config.audio_feature_augmentation:
+            hidden, mask = augment_audio_features(hidden, mask, **self.config.audio_feature_augmentation)
         return self.audio_layernorm(hidden.to(self.audio_layernorm.weight.dtype)), mask.long()
 
     def query_forward(
@@ -466,12 +528,14 @@ class MintModel(MintPreTrainedModel):
         hidden = config.qformer_config.hidden_size
         self.audio_proj = nn.Linear(hidden, config.audio_text_hidden_size)
         self.text_proj = nn.Linear(hidden, config.audio_text_hidden_size)
-        self.temp = nn.Parameter(torch.tensor(config.temperature_init))
+        self.temp = nn.Parameter(torch.tensor(config.temperature_init), requires_grad=config.learn_temperature)
 
     def temperature(self) -> torch.Tensor:
-        """The ALC temperature. LAVIS clamps it to [0.001, 0.5] in place before each step; a functional clamp is
-        equivalent."""
-        return self.temp.clamp(0.001, 0.5)
+        """The ALC temperature, clamped to `config.temperature_range`; without gradient when `config.learn_temperature`
+        is False (a fixed temperature). LAVIS clamps it to [0.001, 0.5] in place before each step; a functional clamp
+        is equivalent."""
+        temp = self.temp if self.config.learn_temperature else self.temp.detach()
+        return temp.clamp(*self.config.temperature_range)
 
     # The ALC similarity `(num_audio, num_text)` of embeddings, for retrieval and zero-shot scoring.
     audio_text_similarity = staticmethod(audio_text_similarity)
@@ -526,6 +590,9 @@ class MintModel(MintPreTrainedModel):
             **audio ([`MintAudioKwargs`]): `input_values` / `input_features` / `audio_encoder_features`,
                 `audio_attention_mask`: the audio, see [`MintPreTrainedModel.encode_audio`].
         """
+        _check_token_ids("input_ids", input_ids)
+        _check_token_ids("attention_mask", attention_mask, mask=True)
+        _check_token_ids("token_type_ids", token_type_ids)
         if token_type_ids is not None and bool(token_type_ids.any()):
             raise ValueError("The Q-Former has no token types: token_type_ids must be all 0 (one text per row).")
         audio_embeds = self.get_audio_features(**audio).pooler_output
@@ -547,6 +614,9 @@ class MintForPreTraining(MintModel):
     """
 
     accepts_loss_kwargs = False  # contrastive losses are batch means: the Trainer averages over accumulation steps
+    # The phases of ALM's schedule (a training callback sets `alm_phase`): ALM off, negatives drawn at random from
+    # other groups, or mined from the ALC similarities (`config.alm_negative_sampling`).
+    ALM_PHASES = ("off", "random", "hard")
     _tied_weights_keys = {"atg_head.predictions.decoder.weight": "qformer.embeddings.word_embeddings.weight",
                           "atg_head.predictions.decoder.bias": "atg_head.predictions.bias"}
 
@@ -556,6 +626,7 @@ class MintForPreTraining(MintModel):
         self._init_embedding_heads(config)
         self.alm_head = nn.Linear(config.qformer_config.hidden_size, 2)
         self.atg_head = BertOnlyMLMHead(config.qformer_config)
+        self.alm_phase = "hard"
         self.post_init()
         self._freeze()
 
@@ -599,6 +670,7 @@ class MintForPreTraining(MintModel):
         self,
         qformer_input_ids: torch.LongTensor,
         qformer_attention_mask: torch.Tensor | None = None,
+        group_ids: torch.LongTensor | None = None,
         **audio: Unpack[MintAudioKwargs],
     ) -> MintForPreTrainingOutput:
         """
@@ -608,14 +680,21 @@ class MintForPreTraining(MintModel):
         Args:
             qformer_input_ids `(batch, text_length)`: captions in the Q-Former's vocabulary, starting with [CLS].
             qformer_attention_mask `(batch, text_length)`: caption padding mask.
+            group_ids `(batch,)`, *optional*: integer group of each pair (a label, or any id shared by clips that
+                are positives of one another; LAVIS BLIP-2's `image_id`).
             **audio ([`MintAudioKwargs`]): `input_values` / `input_features` / `audio_encoder_features`,
                 `audio_attention_mask`: the audio, see [`MintPreTrainedModel.encode_audio`].
 
-        Captions with identical token ids are positives of each other: ALC spreads its target over them (as LAVIS
-        does for samples sharing an `image_id`) and ALM never mines one as a negative. Where a sample has no valid
-        negative (a batch of one, or a batch of one repeated caption) it contributes only its positive pair to ALM;
-        when no sample has a negative, `loss_alm` is 0. An all-padding caption raises a `ValueError`.
+        Pairs of one group, and captions with identical token ids, are positives of each other
+        ([`objectives_mint.positive_pairs`]): ALC spreads its target over them and ALM never takes one as a
+        negative. Where a row has no valid negative (a batch of one, or of one group) it contributes only its
+        positive pair to ALM, counted in `alm_rows_without_negative`; when no row has a negative, `loss_alm` is 0.
+        ALM runs on the first `config.alm_batch_size` rows, in the phase `self.alm_phase` ("off": no ALM loss;
+        "random": uniform negatives; "hard": `config.alm_negative_sampling`). An all-padding caption raises a
+        `ValueError`.
         """
+        _check_token_ids("qformer_input_ids", qformer_input_ids)
+        _check_token_ids("qformer_attention_mask", qformer_attention_mask, mask=True)
         audio_hidden_states, audio_mask = self.encode_audio(**audio)
         batch = audio_hidden_states.shape[0]
         _check_batch("qformer_input_ids", qformer_input_ids, batch, dims=2)
@@ -623,11 +702,20 @@ class MintForPreTraining(MintModel):
             qformer_attention_mask = torch.ones_like(qformer_input_ids)
         _check_batch("qformer_attention_mask", qformer_attention_mask, batch, dims=2)
         _check_text_not_empty(qformer_attention_mask, "qformer_attention_mask")
+        if group_ids is not None and (not isinstance(group_ids, torch.Tensor) or group_ids.is_floating_point()
+                                      or group_ids.dtype == torch.bool or group_ids.dim() != 1):
+            raise ValueError(f"group_ids must be an integer (batch,) tensor (one group id per pair), got "
+                             f"{getattr(group_ids, 'dtype', type(group_ids).__name__)} of shape "
+                             f"{tuple(getattr(group_ids, 'shape', ()))}.")
+        _check_batch("group_ids", group_ids, batch)
+        if self.alm_phase not in self.ALM_PHASES:
+            raise ValueError(f"alm_phase must be one of {list(self.ALM_PHASES)}, got {self.alm_phase!r}.")
         # The negatives of ALC and ALM come from every process's batch.
         all_ids = gather_padded(qformer_input_ids, dim=1)
         all_mask = gather_padded(qformer_attention_mask, dim=1)
+        all_groups = gather(group_ids) if group_ids is not None else None
         offset = rank() * batch
-        positives = same_caption(all_ids, all_mask)[offset : offset + batch]
+        positives = positive_pairs(all_ids, all_mask, all_groups)[offset : offset + batch]
         objectives = self.config.stage1_objectives
         num_queries = self.config.num_query_tokens
         label_smoothing = self.config.label_smoothing
@@ -649,18 +737,21 @@ class MintForPreTraining(MintModel):
         # The ALC similarities are reported, and feed ALM's negatives, whichever objectives are trained.
         alc = alc_loss(audio_embeds, text_embeds, self.temperature(), positives, label_smoothing)
         alm = AlmOutput()
-        if "alm" in objectives:
+        if "alm" in objectives and self.alm_phase != "off":
+            sampling = "random" if self.alm_phase == "random" else self.config.alm_negative_sampling
             alm = alm_loss(self.matching_logits, audio_hidden_states, audio_mask, all_ids, all_mask,
-                           alc.logits_per_audio, alc.logits_per_text, positives, offset=offset,
-                           hardest=self.config.alm_negative_sampling == "hardest")
+                           alc.logits_per_audio, alc.logits_per_text, positives, offset=offset, sampling=sampling,
+                           num_rows=self.config.alm_batch_size)
 
         losses = {"alc": alc.loss, "alm": alm.loss, "atg": atg.loss}
         return MintForPreTrainingOutput(
-            loss=torch.stack([losses[name] for name in STAGE1_OBJECTIVES if name in objectives]).sum(),
+            loss=torch.stack([losses[name] for name in STAGE1_OBJECTIVES
+                              if name in objectives and losses[name] is not None]).sum(),
             loss_alc=alc.loss if "alc" in objectives else None, loss_alm=alm.loss, loss_atg=atg.loss,
             logits_per_audio=alc.logits_per_audio, logits_per_text=alc.logits_per_text,
             alm_logits=alm.logits, alm_labels=alm.labels, alm_negative_audio_indices=alm.negative_audio_indices,
-            alm_negative_text_indices=alm.negative_text_indices, atg_logits=atg.logits, audio_embeds=audio_embeds,
+            alm_negative_text_indices=alm.negative_text_indices,
+            alm_rows_without_negative=alm.rows_without_negative, atg_logits=atg.logits, audio_embeds=audio_embeds,
             text_embeds=text_embeds,
         )
 

@@ -1,6 +1,9 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
-"""The data collator: MINT examples (raw audio, or frozen-encoder features from the cache) batched by the processor."""
+"""The data collator: MINT examples (raw audio, or frozen-encoder features from the cache) batched by the processor,
+with each stage-1 pair's group id where the data names a group column."""
 
+import hashlib
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +27,41 @@ def pad_audio_features(rows: list[np.ndarray | torch.Tensor]) -> tuple[torch.Ten
     return features, mask
 
 
+def group_id(value: Any) -> int:
+    """
+    The int64 group id of a group column's value: an integer as it is, a string by a stable hash (the first 8 bytes
+    of its BLAKE2b digest, the same in every process and run, unlike Python's `hash`). Anything else, or an integer
+    outside int64, raises a `ValueError`.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a scalar of a numpy-formatted dataset
+        value = value.item()
+    if isinstance(value, str):
+        return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if not -(2**63) <= int(value) < 2**63:
+            raise ValueError(f"Group id {value} lies outside int64; use smaller integers or strings.")
+        return int(value)
+    raise ValueError(f"A group id must be an integer or a string (a label, or an id shared by clips that are "
+                     f"positives of one another), got {type(value).__name__} {value!r}.")
+
+
 @dataclass
 class MintDataCollator:
     """
     Batches MINT examples with [`MintProcessor`]: stage 1 takes `{"audio", "caption"}`, stage 2
     `{"audio", "prompt", "target"}`. Examples from the frozen-feature cache carry `audio_encoder_features` instead of
-    `audio`.
+    `audio`. With `group_column` (stage 1), each example's value of that column becomes its `group_ids` entry
+    ([`group_id`]), `(batch,)` int64: `MintForPreTraining` treats pairs of one group as positives of each other.
     """
 
     processor: MintProcessor
     stage: int = 2
+    group_column: str | None = None
+
+    def __post_init__(self):
+        if self.group_column is not None and self.stage != 1:
+            raise ValueError(f"group_column applies to stage 1 (ALC and ALM pairs); this collator is for stage "
+                             f"{self.stage}.")
 
     def __call__(self, examples: list[dict[str, Any]]) -> BatchFeature:
         cached = ENCODER_FEATURES_KEY in examples[0]
@@ -46,7 +74,15 @@ class MintDataCollator:
         if cached:
             batch[ENCODER_FEATURES_KEY], batch["audio_attention_mask"] = pad_audio_features(
                 [e[ENCODER_FEATURES_KEY] for e in examples])
+        if self.group_column is not None:
+            missing = [i for i, e in enumerate(examples) if self.group_column not in e]
+            if missing:
+                raise ValueError(f"Examples {missing[:10]} of this batch have no group column {self.group_column!r}; "
+                                 f"they hold {sorted(examples[missing[0]])}.")
+            groups = torch.tensor([group_id(e[self.group_column]) for e in examples], dtype=torch.long)
+            # With the processor's "window" policy every window of a clip is a row, in its clip's group.
+            batch["group_ids"] = groups[batch["clip_index"]] if "clip_index" in batch else groups
         return batch
 
 
-__all__ = ["MintDataCollator", "pad_audio_features"]
+__all__ = ["MintDataCollator", "group_id", "pad_audio_features"]

@@ -11,10 +11,11 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin
 
+from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
 from checkpoint_mint import mint_stage, read_folder_config
-from configuration_mint import MintConfig
+from configuration_mint import MintConfig, check_audio_feature_augmentation, check_temperature
 
 
 @dataclass
@@ -49,6 +50,23 @@ class MintRecipe:
     files, another run), which is refused otherwise; a run of the same stage and model is resumed (`resume`) as it is.
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
 
+    Stage-1 options (section 2.2; see docs/training.md for their measured effects):
+    `group_column`: a column of the training data holding each pair's group (an int or a string: a label, or any id
+    shared by clips that are positives of one another); pairs of one group share ALC's target and are never ALM
+    negatives of each other (LAVIS BLIP-2's `image_id`). Unset, identical captions form the groups.
+    `alm_start`, `alm_hard_start`: ALM's schedule, as fractions of the run's optimizer steps: off until `alm_start`,
+    then negatives drawn at random from other groups until `alm_hard_start`, then hard negatives mined from the ALC
+    similarities. `alm_batch_size`: only the first k pairs of each per-process batch feed ALM.
+    `eval_fraction`: a share of the training rows held out (drawn with `seed`), on which the held-out ALM pair
+    accuracy is logged (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5) every `eval_steps` steps, or at the
+    end of each epoch when `eval_steps` is unset.
+    `temperature_init`, `temperature_range`, `learn_temperature`: the ALC temperature's value at the start of the run
+    (replacing the loaded one), its clamp and whether it is trained. `feature_augmentation`: augmentation of the
+    encoder features in training only, `{"time_mask": 0.1, "crop": 0.8, "noise": 0.05}` (see
+    `MintConfig.audio_feature_augmentation`). `learning_rates` may also name `"cross_attention"`, the Q-Former's
+    cross-attention layers (randomly initialised), which then leave the `"qformer"` rate of the BERT-initialised
+    layers.
+
     Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
     and values of the wrong type raise a `ValueError` naming them; numbers given as strings (`"1e-4"`) are converted.
     """
@@ -60,6 +78,16 @@ class MintRecipe:
     from_scratch: bool = False
     bert_init: str | None = None
     stage1_objectives: list[str] | None = None
+    group_column: str | None = None
+    alm_start: float = 0.0
+    alm_hard_start: float | None = None
+    alm_batch_size: int | None = None
+    eval_fraction: float = 0.0
+    eval_steps: int | None = None
+    temperature_init: float | None = None
+    temperature_range: list[float] | None = None
+    learn_temperature: bool | None = None
+    feature_augmentation: dict[str, float] | None = None
     batch_size: int = 64
     gradient_accumulation_steps: int = 1
     optim: str = "adamw_torch"
@@ -107,7 +135,15 @@ RECIPE_TRAINING_ARGUMENTS = (
 )
 # `TrainingArguments` the recipe sets from fields of other names or fixes: `training_args` may not set them.
 RECIPE_SET_TRAINING_ARGUMENTS = ("per_device_train_batch_size", "bf16", "activation_checkpointing",
-                                 "gradient_checkpointing", "remove_unused_columns")
+                                 "gradient_checkpointing", "remove_unused_columns", "eval_strategy", "eval_steps")
+# Recipe fields that set the model config's field of another name (the others of `config_overrides` keep theirs).
+RECIPE_CONFIG_FIELDS = {"stage1_objectives": "stage1_objectives", "alm_batch_size": "alm_batch_size",
+                        "temperature_init": "temperature_init", "temperature_range": "temperature_range",
+                        "learn_temperature": "learn_temperature", "feature_augmentation": "audio_feature_augmentation"}
+# Recipe fields that only stage 1 reads, with the value that leaves them unused.
+STAGE1_FIELDS = {"group_column": None, "alm_start": 0.0, "alm_hard_start": None, "alm_batch_size": None,
+                 "eval_fraction": 0.0, "eval_steps": None, "temperature_init": None, "temperature_range": None,
+                 "learn_temperature": None, "feature_augmentation": None}
 # LLMs whose activations overflow fp16's range (inf/NaN losses): they train in bf16 or fp32.
 FP16_UNSAFE_LLMS = ("t5", "mt5", "umt5", "longt5")
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -169,7 +205,8 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
     if recipe.stage not in (1, 2):
         raise ValueError(f"Recipe field stage must be 1 or 2 (MINT's two training stages), got {recipe.stage!r}.")
     _check_at_least(recipe, ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
-                             "save_total_limit", "length_groups"), 1)
+                             "save_total_limit", "length_groups", "alm_batch_size", "eval_steps"), 1)
+    _check_stage1_values(recipe)
     if recipe.compile not in (None, "regional"):
         raise ValueError(f"Recipe field compile must be null or 'regional', got {recipe.compile!r}.")
     _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
@@ -187,6 +224,39 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
         _refuse_unknown_keys("Recipe field lora", recipe.lora, LORA_KEYS)
         recipe.lora = {k: _coerce(f"lora[{k!r}]", v, LORA_KEYS[k]) for k, v in recipe.lora.items()}
     _check_training_args(recipe.training_args)
+
+
+def _check_stage1_values(recipe: MintRecipe) -> None:
+    if recipe.stage != 1:
+        used = [name for name, unused in STAGE1_FIELDS.items() if getattr(recipe, name) != unused]
+        if used:
+            raise ValueError(f"Recipe fields {used} are stage-1 options (ALC, ALM and their data); this recipe is for "
+                             "stage 2: remove them.")
+        return
+    hard_start = recipe.alm_start if recipe.alm_hard_start is None else recipe.alm_hard_start
+    if not 0 <= recipe.alm_start <= hard_start <= 1:
+        raise ValueError(f"Recipe fields alm_start and alm_hard_start are fractions of the run with 0 <= alm_start <= "
+                         f"alm_hard_start <= 1 (alm_hard_start unset: hard negatives as soon as ALM starts), got "
+                         f"{recipe.alm_start} and {recipe.alm_hard_start}.")
+    if not 0 <= recipe.eval_fraction < 1:
+        raise ValueError(f"Recipe field eval_fraction must be in [0, 1) (the share of the training rows held out), "
+                         f"got {recipe.eval_fraction}.")
+    if recipe.eval_steps is not None and recipe.eval_fraction == 0:
+        raise ValueError("Recipe field eval_steps needs eval_fraction > 0: there is no held-out set to evaluate.")
+    if recipe.group_column is not None and not recipe.group_column.strip():
+        raise ValueError("Recipe field group_column must name a column of the training data, got an empty string.")
+    if recipe.temperature_init is not None and recipe.temperature_init <= 0:
+        raise ValueError(f"Recipe field temperature_init must be positive, got {recipe.temperature_init}.")
+    if recipe.temperature_range is not None:
+        check_temperature(recipe.temperature_init or recipe.temperature_range[0], recipe.temperature_range)
+    check_audio_feature_augmentation(recipe.feature_augmentation)
+
+
+def config_overrides(recipe: MintRecipe) -> dict[str, Any]:
+    """The model config fields the recipe sets (`stage1_objectives`, ALM's sub-batch, the temperature, the feature
+    augmentation), by their config names; the fields it leaves unset are not included."""
+    return {config_name: getattr(recipe, name) for name, config_name in RECIPE_CONFIG_FIELDS.items()
+            if getattr(recipe, name) is not None}
 
 
 def _checked_dataset_entry(index: int, entry: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +342,13 @@ def model_folder_config(folder: str | os.PathLike, stage: int, **overrides: Any)
                 if stage == 2 and read_folder_config(folder) is None else "")
         raise ValueError(f"{os.fspath(folder)!r} is not a MINT checkpoint ({error}); the recipe's model must be a "
                          f"saved MINT folder (for stage 2, the output directory of a stage-1 run).{hint}") from None
-    return MintConfig.from_pretrained(folder, **overrides)
+    try:
+        config = MintConfig.from_pretrained(folder, **overrides)
+        config.validate()  # `from_pretrained` sets its keyword overrides without validating them
+    except StrictDataclassError as error:  # a recipe's override the config refuses, e.g. an unknown objective
+        raise ValueError(f"The recipe's model settings {sorted(overrides)} are refused: "
+                         f"{error.__cause__ or error}") from None
+    return config
 
 
 def dataset_list_problems(recipe: MintRecipe) -> list[str]:
@@ -308,7 +384,7 @@ def recipe_problems(recipe: MintRecipe, num_processes: int = 1, gradient_accumul
     """
     problems = dataset_list_problems(recipe) if datasets else []
     try:
-        config = model_folder_config(model or recipe.model, recipe.stage)
+        config = model_folder_config(model or recipe.model, recipe.stage, **config_overrides(recipe))
         if recipe.stage == 2 and recipe.training_args.get("fp16"):
             check_llm_precision(config.text_config.model_type, "fp16")
     except ValueError as error:
@@ -331,5 +407,5 @@ def check_recipe(recipe: MintRecipe, num_processes: int = 1, datasets: bool = Tr
 
 
 __all__ = ["DATASET_ENTRY_KEYS", "FP16_UNSAFE_LLMS", "LORA_KEYS", "MintRecipe", "check_llm_precision", "check_recipe",
-           "dataset_list_problems", "default_recipe", "load_recipe", "model_folder_config", "per_device_batch_size",
-           "recipe_problems"]
+           "config_overrides", "dataset_list_problems", "default_recipe", "load_recipe", "model_folder_config",
+           "per_device_batch_size", "recipe_problems"]

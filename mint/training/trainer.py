@@ -22,21 +22,27 @@ from transformers.utils import logging
 
 from mint.data.collator import MintDataCollator
 from mint.data.examples import CACHED_LENGTH
+from mint.training.alm import AlmScheduleCallback, alm_pair_accuracy
 from mint.training.checkpoints import (CompleteCheckpointCallback, TimeBudgetCallback, check_finite_weights,
                                        claim_output_dir, last_complete_checkpoint)
 from mint.training.collator import ROW_COLUMN, CheckedBatch, CheckedCollator, number_rows
 from mint.training.lora import add_lora, lora_base_folders, save_lora_run
-from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_recipe, model_folder_config,
-                                  per_device_batch_size)
+from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_recipe, config_overrides,
+                                  model_folder_config, per_device_batch_size)
 from mint.training.speed import autocast_bridge, compile_regions, length_grouped_loss
 from mint.training.train_data import build_train_dataset
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining, MintPreTrainedModel
-from processing_mint import MintProcessor
+from processing_mint import MintProcessor, save_embedding_processor
 
 
 logger = logging.get_logger(__name__)
 
 OBJECTIVE_LOSSES = ("loss_alc", "loss_alm", "loss_atg")
+# Logged beside the losses: the mean number of rows per batch (and process) that had no ALM negative.
+ALM_ROWS_WITHOUT_NEGATIVE = "alm_rows_without_negative"
+# A part of `learning_rates` beyond the model's top-level parts: the Q-Former's cross-attention layers, randomly
+# initialised where the rest of the Q-Former comes from BERT (section 2.1).
+CROSS_ATTENTION_PART, CROSS_ATTENTION_KEY = "cross_attention", ".crossattention."
 
 
 def _describe(examples: list[str] | None) -> str:
@@ -52,9 +58,13 @@ def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
 
 class MintTrainer(Trainer):
     """
-    `Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately, and gives
-    named parts of the model their own learning rates (`learning_rates={"qformer": 5e-5}`); the schedule scales every
-    part's rate alike. The logged `learning_rate` is the base rate's; each part's is logged as `learning_rate_<part>`.
+    `Trainer` that also logs each stage-1 objective's loss (`loss_alc`, `loss_alm`, `loss_atg`) separately (with
+    `alm_rows_without_negative`, the mean number of rows per batch that ALM found no negative for), and gives
+    named parts of the model their own learning rates (`learning_rates={"qformer": 5e-5}`: a top-level part of the
+    model, or `"cross_attention"`, the Q-Former's cross-attention layers, which then leave the `"qformer"` rate); the
+    schedule scales every part's rate alike. The logged `learning_rate` is the base rate's; each part's is logged as
+    `learning_rate_<part>`. In stage 1, `evaluate` gives ALM's accuracy on the held-out `eval_dataset`'s balanced
+    pairs ([`alm_pair_accuracy`], logged as `eval_alm_pair_accuracy` and `eval_alm_loss`).
 
     Non-finite values never reach the weights: a NaN or infinite loss, or gradient (without fp16 loss scaling, whose
     skipped steps are expected), raises a `FloatingPointError` naming the step and the batch's examples before the
@@ -71,7 +81,9 @@ class MintTrainer(Trainer):
         self._objective_totals: dict[str, list[float]] = {}
         self._examples_of_batch: dict[int, list[str]] = {}
         self.learning_rates = dict(learning_rates or {})
-        parts = {name.split(".")[0] for name, _ in _unwrapped(self.model).named_parameters()}
+        names = [name for name, _ in _unwrapped(self.model).named_parameters()]
+        parts = {name.split(".")[0] for name in names} | {CROSS_ATTENTION_PART for name in names
+                                                          if CROSS_ATTENTION_KEY in name}
         unknown = set(self.learning_rates) - parts
         if unknown:
             raise ValueError(f"learning_rates names {sorted(unknown)}, which are not parts of the model; "
@@ -81,7 +93,7 @@ class MintTrainer(Trainer):
         created = self.optimizer is None  # the Trainer returns an optimizer it already has unchanged
         optimizer = super().create_optimizer(model)
         if self.learning_rates and created:
-            part_of = {id(p): name.split(".")[0] for name, p in _unwrapped(self.model).named_parameters()}
+            part_of = {id(p): _part(name, self.learning_rates) for name, p in _unwrapped(self.model).named_parameters()}
             groups = []
             for group in optimizer.param_groups:
                 by_rate: dict[float, list] = {}
@@ -118,12 +130,31 @@ class MintTrainer(Trainer):
         self._examples_of_batch[id(batch.model_inputs)] = batch.examples
         return batch.model_inputs
 
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """
+        Stage 1: ALM's accuracy and loss on the balanced pairs of the held-out set ([`alm_pair_accuracy`]), logged
+        with `metric_key_prefix`. Stage 2: the `Trainer`'s evaluation.
+        """
+        model = _unwrapped(self.model)
+        if not isinstance(model, MintForPreTraining):
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if dataset is None:
+            raise ValueError("No held-out set to evaluate: set eval_fraction in the recipe, or pass eval_dataset.")
+        collator = getattr(self.data_collator, "collator", self.data_collator)
+        results = alm_pair_accuracy(model, dataset, collator, seed=self.args.seed,
+                                    batch_size=self.args.per_device_eval_batch_size)
+        metrics = {f"{metric_key_prefix}_{name}": value for name, value in results.items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.length_groups > 1 and "labels" in inputs and not return_outputs:
             return length_grouped_loss(model, inputs, self.length_groups, num_items_in_batch)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
                                              num_items_in_batch=num_items_in_batch)
-        for name in OBJECTIVE_LOSSES:
+        for name in (*OBJECTIVE_LOSSES, ALM_ROWS_WITHOUT_NEGATIVE):
             value = outputs.get(name) if isinstance(outputs, dict) else getattr(outputs, name, None)
             if value is not None:
                 mean = self.accelerator.reduce(value.detach().float(), reduction="mean")
@@ -187,16 +218,29 @@ class MintTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+def _part(name: str, learning_rates: dict[str, float]) -> str:
+    """The `learning_rates` part of the parameter `name`: its top-level part, or `"cross_attention"` where that is
+    given a rate and the parameter belongs to a cross-attention layer."""
+    if CROSS_ATTENTION_PART in learning_rates and CROSS_ATTENTION_KEY in name:
+        return CROSS_ATTENTION_PART
+    return name.split(".")[0]
+
+
 def load_model(recipe: MintRecipe) -> MintPreTrainedModel:
     """
     The stage's model from `recipe.model` (`MintForPreTraining` for stage 1, `MintForConditionalGeneration` for stage
-    2; built from the folder's config alone with `from_scratch`), with `stage1_objectives`, `bert_init`, the speed
-    levers and LoRA (then a `peft` model) applied.
+    2; built from the folder's config alone with `from_scratch`), with the recipe's config fields
+    ([`config_overrides`]: `stage1_objectives`, ALM's sub-batch, the temperature, the feature augmentation),
+    `temperature_init` as the temperature's starting value, `bert_init`, the speed levers and LoRA (then a `peft`
+    model) applied.
     """
-    overrides = {"stage1_objectives": recipe.stage1_objectives} if recipe.stage1_objectives else {}
+    overrides = config_overrides(recipe)
     config = model_folder_config(recipe.model, recipe.stage, **overrides)
     model_class = MintForPreTraining if recipe.stage == 1 else MintForConditionalGeneration
     model = model_class(config) if recipe.from_scratch else model_class.from_pretrained(recipe.model, **overrides)
+    if recipe.temperature_init is not None:  # the loaded checkpoint's temperature is replaced
+        with torch.no_grad():
+            model.temp.fill_(recipe.temperature_init)
     if recipe.bert_init:
         model.init_qformer_from_bert(recipe.bert_init)
     if recipe.bridge_autocast:
@@ -232,9 +276,14 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
     check_recipe(recipe, world_size, datasets=False)
     bf16 = recipe.bf16 if recipe.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     passed_through = {name: getattr(recipe, name) for name in RECIPE_TRAINING_ARGUMENTS}
+    evaluation = {}
+    if recipe.eval_fraction > 0:
+        evaluation = {"eval_strategy": "steps", "eval_steps": recipe.eval_steps} if recipe.eval_steps else \
+            {"eval_strategy": "epoch"}
     return TrainingArguments(**{
         "report_to": [],
         **recipe.training_args,
+        **evaluation,
         "per_device_train_batch_size": per_device_batch_size(recipe.batch_size, world_size,
                                                              recipe.gradient_accumulation_steps),
         "bf16": bf16,
@@ -274,6 +323,37 @@ def _run_complete(trainer: MintTrainer, args: TrainingArguments, checkpoint: str
     return True
 
 
+def check_stage1_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -> None:
+    """
+    Refuses, before training, a stage-1 recipe whose data lacks its `group_column`, or that asks for a held-out ALM
+    evaluation (`eval_fraction`) of a model that does not train ALM or of a streamed dataset.
+    """
+    columns = getattr(dataset, "column_names", None)
+    if recipe.group_column is not None and columns is not None and recipe.group_column not in columns:
+        raise ValueError(f"The recipe's group_column {recipe.group_column!r} is not a column of the training data; "
+                         f"its columns are {columns}. Name a column of group ids (labels, or ids shared by clips that "
+                         "match one another's captions), or unset group_column.")
+    if recipe.eval_fraction > 0:
+        if "alm" not in _unwrapped(model).config.stage1_objectives:
+            raise ValueError("eval_fraction holds out rows for ALM's pair accuracy, but this run does not train ALM "
+                             f"(stage1_objectives {_unwrapped(model).config.stage1_objectives}): add 'alm' or set "
+                             "eval_fraction to 0.")
+        if not isinstance(dataset, Dataset):
+            raise ValueError("eval_fraction needs a dataset with a length to hold rows out of; a streamed dataset has "
+                             "none: set eval_fraction to 0, or turn off streaming.")
+
+
+def split_held_out(dataset: Any, fraction: float, seed: int) -> tuple[Any, Dataset | None]:
+    """`dataset` less a held-out share `fraction` of its rows (drawn with `seed`), and that share (None when 0)."""
+    if fraction == 0:
+        return dataset, None
+    held = max(2, round(len(dataset) * fraction))
+    if held >= len(dataset):
+        raise ValueError(f"eval_fraction {fraction} of {len(dataset)} rows leaves no row to train on; hold out less.")
+    split = dataset.train_test_split(test_size=held, seed=seed)
+    return split["train"], split["test"]
+
+
 def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = None,
           callbacks: list[TrainerCallback] | None = None) -> MintTrainer:
     """
@@ -294,6 +374,8 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     model = load_model(recipe)
     processor = MintProcessor.from_pretrained(recipe.model)
     dataset = train_dataset if train_dataset is not None else build_train_dataset(recipe)
+    check_stage1_data(recipe, model, dataset)
+    dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
     if recipe.group_by_length and CACHED_LENGTH not in dataset.column_names:
         raise ValueError(f"group_by_length needs the {CACHED_LENGTH!r} column that cache_audio_features writes; this "
                          f"dataset has {dataset.column_names}. Train from the feature cache, or add the column.")
@@ -304,11 +386,13 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     with args.main_process_first(local=False, desc="claiming the output_dir"):
         if args.process_index == 0:
             claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite)
-    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage), sources, recipe.skip_invalid_examples)
+    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column),
+                               sources, recipe.skip_invalid_examples)
+    schedule = [AlmScheduleCallback(recipe.alm_start, recipe.alm_hard_start)] if recipe.stage == 1 else []
     trainer = MintTrainer(
-        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,
-        callbacks=[CompleteCheckpointCallback(), *(callbacks or [])], learning_rates=recipe.learning_rates,
-        length_groups=recipe.length_groups,
+        model=model, args=args, train_dataset=dataset, eval_dataset=held_out, data_collator=collator,
+        processing_class=processor, callbacks=[CompleteCheckpointCallback(), *schedule, *(callbacks or [])],
+        learning_rates=recipe.learning_rates, length_groups=recipe.length_groups,
     )
     if recipe.max_train_minutes is not None:
         trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))
@@ -328,7 +412,10 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
         save_lora_run(trainer.model, processor, recipe)
     else:
         trainer.save_model(recipe.output_dir)
-    processor.save_pretrained(recipe.output_dir)
+    if recipe.stage == 1:  # read by transformers' zero-shot pipeline, the LLM tokenizer kept for stage 2
+        save_embedding_processor(processor, recipe.output_dir)
+    else:
+        processor.save_pretrained(recipe.output_dir)
     return trainer
 
 

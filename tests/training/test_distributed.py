@@ -43,18 +43,24 @@ def batch(indices):
                             sampling_rate=16000, return_llm_inputs=False)
 
 
-def worker(rank, world_size, init_file, out_dir):
+def group_ids(groups, indices):
+    return {} if groups is None else {"group_ids": torch.tensor([groups[i] for i in indices])}
+
+
+def worker(rank, world_size, init_file, out_dir, groups=None):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
     try:
         model = build()
         ddp = DistributedDataParallel(model)
-        out = ddp(**batch([2 * rank, 2 * rank + 1]))
+        rows = [2 * rank, 2 * rank + 1]
+        out = ddp(**batch(rows), **group_ids(groups, rows))
         out.loss.backward()  # DDP averages the gradients over the processes
         losses = torch.stack([out.loss_alc, out.loss_alm, out.loss_atg]).detach()
         dist.all_reduce(losses)
         if rank == 0:
             grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
-            torch.save({"losses": losses / world_size, "grads": grads}, os.path.join(out_dir, "ddp.pt"))
+            torch.save({"losses": losses / world_size, "grads": grads,
+                        "negatives": out.alm_negative_text_indices}, os.path.join(out_dir, "ddp.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -77,9 +83,9 @@ def launched_worker(out_dir):
     accelerator.end_training()
 
 
-def assert_matches_one_process(ddp):
+def assert_matches_one_process(ddp, groups=None):
     model = build()
-    out = model(**batch([0, 1, 2, 3]))
+    out = model(**batch([0, 1, 2, 3]), **group_ids(groups, [0, 1, 2, 3]))
     out.loss.backward()
     expected = torch.stack([out.loss_alc, out.loss_alm, out.loss_atg]).detach()
     assert torch.allclose(ddp["losses"], expected, atol=1e-5), (ddp["losses"], expected)
@@ -95,6 +101,15 @@ def test_two_processes_match_one_process_over_the_concatenated_batch(tmp_path):
     assert len({len(c) for c in counts}) == 1
     mp.spawn(worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     assert_matches_one_process(torch.load(tmp_path / "ddp.pt"))
+
+
+def test_groups_are_gathered_across_processes(tmp_path):
+    """Rows 0 and 2 share a group but sit in different processes: each process still sees the other as a positive."""
+    groups = [0, 1, 0, 2]
+    mp.spawn(worker, args=(2, str(tmp_path / "init"), str(tmp_path), groups), nprocs=2, join=True)
+    ddp = torch.load(tmp_path / "ddp.pt")
+    assert 2 not in ddp["negatives"][:1].tolist()  # row 0 (process 0) never takes row 2 (process 1) as a negative
+    assert_matches_one_process(ddp, groups)
 
 
 def test_the_negatives_group_is_released_with_the_default_group(tmp_path):
