@@ -13,6 +13,7 @@ Captions and instruction answers come from `MintAudioToTextPipeline` (section 4)
 scores, Table 6, on a stage-1 model), retrieval from `MintRetrievalIndex` (the ALC similarity of section 2.2).
 """
 
+import csv
 import os
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import modeling_mint  # noqa: F401
 from audio_io_mint import decode_file
 from mint.data.outputs import few
+from transformers import PretrainedConfig
 from mint.evaluation.retrieval_index import MintRetrievalIndex
 from pipelines_mint import (
     CAPTION_PROMPT,
@@ -37,6 +39,9 @@ from processing_mint import MintProcessor, check_candidate_labels
 
 # The files a folder of clips is searched for: what soundfile decodes without ffmpeg (mp3 with libsndfile >= 1.1).
 AUDIO_EXTENSIONS = (".flac", ".mp3", ".ogg", ".wav")
+# A clip whose every sample is below one step of 16-bit PCM (-90 dBFS) holds no sound to describe: it is refused as
+# silent, as an all-zero one is.
+SILENCE_PEAK = 2.0**-15
 # What each scoring mode is called in the page.
 SCORING_NAMES = {"llm": "vocabulary ranking (stage 2)", "embedding": "embedding similarity (stage 1)",
                  "matching": "matching head (stage 1)"}
@@ -46,10 +51,19 @@ def parse_labels(text: str | None) -> list[str]:
     """
     The candidate labels typed in the page: comma- or line-separated (blank lines and a comma ending a line are
     skipped), surrounding whitespace removed, checked by `check_candidate_labels` (an empty label between two commas
-    and a repeated one are refused).
+    and a repeated one are refused). A label holding a comma is written in double quotes, as in a CSV line:
+    `"dog, barking", cat`; a quote left open is a `ValueError`.
     """
-    lines = [line.strip().removesuffix(",") for line in (text or "").splitlines()]
-    labels = [label.strip() for line in lines if line.strip() for label in line.split(",")]
+    labels = []
+    for number, line in enumerate((text or "").splitlines(), 1):
+        line = line.strip().removesuffix(",")
+        if not line:
+            continue
+        try:
+            labels += [label.strip() for label in next(csv.reader([line], skipinitialspace=True, strict=True))]
+        except csv.Error:
+            raise ValueError(f"Labels, line {number} ({line!r}): a double quote is opened and not closed; write a "
+                             'label holding a comma in double quotes, e.g. "dog, barking", cat.') from None
     if not labels:
         raise ValueError("No labels: type the candidate labels, separated by commas or new lines (e.g. dog, cat, "
                          "piano).")
@@ -57,8 +71,9 @@ def parse_labels(text: str | None) -> list[str]:
 
 
 def audio_files(folder: str) -> list[str]:
-    """The audio files (`AUDIO_EXTENSIONS`) in `folder` and its sub-folders, sorted; none is a `ValueError`."""
-    folder = (folder or "").strip()
+    """The audio files (`AUDIO_EXTENSIONS`) in `folder` (`~` is the home folder) and its sub-folders, sorted; none is
+    a `ValueError`."""
+    folder = os.path.expanduser((folder or "").strip())
     if not os.path.isdir(folder):
         raise ValueError(f"Clip folder {folder!r} does not exist or is not a folder; expected a folder of audio clips "
                          f"({', '.join(AUDIO_EXTENSIONS)}).")
@@ -72,14 +87,31 @@ def audio_files(folder: str) -> list[str]:
 
 
 def _load(path: str, device: str, role: str):
-    """The MINT model of the class its folder was saved from, and its processor; anything else is refused."""
+    """The MINT model of the class its folder was saved from, and its processor; anything else is refused, before
+    any weights are read."""
+    expected = "expected a MINT folder (stage1/ or stage2/ of a demo or training run) or a Hub repo id owner/name"
+    problem = None
+    if os.path.isfile(path):
+        problem = "it is a file"
+    elif os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+        entries = sorted(os.listdir(path))
+        problem = "the folder has no config.json, so it is no saved model (" + (
+            f"it holds {few(entries)})" if entries else "it is empty)")
+    elif not os.path.isdir(path) and (os.path.isabs(path) or path.startswith(("~", ".")) or path.count("/") != 1):
+        problem = "no such folder (and not a Hub repo id)"
+    if problem:
+        raise OSError(f"Could not load the {role} {path!r}: {problem}; {expected}.")
+    try:
+        model_type = PretrainedConfig.get_config_dict(path)[0].get("model_type")
+    except (OSError, ValueError) as error:
+        raise OSError(f"Could not load the {role} {path!r} ({expected}): {error}") from None
+    if model_type != "mint":
+        raise ValueError(f"The {role} {path!r} is not a MINT model (model_type {model_type!r}); {expected}.")
     try:
         model = MintCheckpoint.from_pretrained(path)
         processor = MintProcessor.from_pretrained(path)
     except (OSError, ValueError) as error:
-        raise OSError(f"Could not load the {role} {path!r} (expected a MINT folder or Hub repo id): {error}") from None
-    if getattr(model.config, "model_type", None) != "mint":
-        raise ValueError(f"The {role} {path!r} is not a MINT model (model_type {model.config.model_type!r}).")
+        raise OSError(f"Could not load the {role} {path!r} ({expected}): {error}") from None
     return model.to(device).eval(), processor
 
 
@@ -154,7 +186,8 @@ class MintApp:
     def read_clip(self, audio: str | None) -> np.ndarray:
         """
         The clip at the path `audio` as the processor reads it: `(samples,)` float32 at its sampling rate. No clip,
-        an undecodable, empty, too short, NaN or all-zero (silent) one is a `ValueError` saying so.
+        an undecodable, empty, too short, NaN or silent one (every sample zero, or below `SILENCE_PEAK`) is a
+        `ValueError` saying so.
         """
         if not audio:
             raise ValueError("No audio: upload or record a clip first.")
@@ -162,6 +195,10 @@ class MintApp:
         if not np.any(clip):
             raise ValueError(f"The clip {os.path.basename(audio)!r} is silent (every sample is zero); expected a "
                              "clip with sound in it.")
+        peak = float(np.abs(clip).max())
+        if peak < SILENCE_PEAK:
+            raise ValueError(f"The clip {os.path.basename(audio)!r} is silent (its loudest sample, {peak:.2g}, is "
+                             "below one step of 16-bit audio); expected a clip with sound in it.")
         return clip
 
     def caption(self, audio: str | None, instruction: str | None = CAPTION_PROMPT) -> str:
@@ -188,7 +225,8 @@ class MintApp:
         """
         The `top_k` clips best matching the text `query`, best first, among the audio files of `folder` (see
         [`audio_files`]) and the uploaded files `uploads`: `[{"path", "name", "score"}, ...]`, `name` being the path
-        relative to `folder` or the uploaded file's name. The clips are embedded once and kept until others are asked.
+        relative to `folder` or the uploaded file's name. `top_k` is a whole number (a float such as 3.0, as a slider
+        sends it, is taken). The clips are embedded once and kept until others are asked.
         """
         if not self.can_retrieve:
             raise ValueError("Retrieval needs a stage-1 model's embedding heads; start the app with a stage-1 model "
@@ -196,9 +234,14 @@ class MintApp:
         query = (query or "").strip()
         if not query:
             raise ValueError("No query: type a description of the sound to look for.")
-        folder = (folder or "").strip()
+        if isinstance(top_k, bool) or not isinstance(top_k, int | float) or top_k != int(top_k) or top_k < 1:
+            raise ValueError(f"top_k must be at least 1 and a whole number of results, got {top_k!r}.")
+        folder = os.path.expanduser((folder or "").strip())
         paths = audio_files(folder) if folder else []
         names = [os.path.relpath(path, folder) for path in paths]
+        missing = [path for path in uploads or [] if not os.path.isfile(path)]
+        if missing:
+            raise ValueError(f"The uploaded clips {few(missing)} do not exist (any more): upload them again.")
         paths += list(uploads or [])
         names += [os.path.basename(path) for path in uploads or []]
         if not paths:
@@ -208,13 +251,15 @@ class MintApp:
             index = MintRetrievalIndex(*self.embedder).add(paths, progress=False)
             self._index = (key, index)
         return [{"path": paths[hit["index"]], "name": names[hit["index"]], "score": hit["score"]}
-                for hit in self._index[1].search(query, top_k=top_k)]
+                for hit in self._index[1].search(query, top_k=int(top_k))]
 
     def waveform(self, audio: str | None):
         """A matplotlib figure of the clip at `audio` as read from its file: its waveform over time and its log-mel
-        spectrogram; None when there is no clip."""
+        spectrogram; None when there is no clip. A clip the model cannot take is refused as by [`read_clip`], so the
+        page says so as soon as it is uploaded."""
         if not audio:
             return None
+        self.read_clip(audio)
         import librosa
         from matplotlib.figure import Figure
 
@@ -231,4 +276,4 @@ class MintApp:
         return figure
 
 
-__all__ = ["AUDIO_EXTENSIONS", "SCORING_NAMES", "MintApp", "audio_files", "parse_labels"]
+__all__ = ["AUDIO_EXTENSIONS", "SCORING_NAMES", "SILENCE_PEAK", "MintApp", "audio_files", "parse_labels"]

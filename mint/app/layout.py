@@ -60,7 +60,7 @@ def build_app(model: str, stage1: str | None = None, device: str = "cpu",
     played = tempfile.mkdtemp(prefix="mint-app-")  # copies of the retrieved clips, which Gradio may serve
 
     def retrieve(query, folder, uploads, top_k):
-        hits = app.retrieve(query, folder, uploads, int(top_k))
+        hits = app.retrieve(query, folder, uploads, top_k)
         table = [[rank, hit["name"], round(hit["score"], 4)] for rank, hit in enumerate(hits, 1)]
         players = []
         for rank in range(MAX_RESULTS):

@@ -13,6 +13,10 @@ import os
 import re
 from importlib.metadata import PackageNotFoundError, version
 
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from mint.data.outputs import few, replace_folder
 
 
@@ -53,12 +57,26 @@ The app is `mint.app.build_app` of the `mint-audio` package (`mint app {model}` 
 
 
 def check_repo_id(repo_id: str, what: str) -> str:
-    """`repo_id` if it is a Hub repo id `owner/name`; a local folder or anything else is a `ValueError`."""
-    if not isinstance(repo_id, str) or not REPO_ID.match(repo_id) or ".." in repo_id:
-        local = isinstance(repo_id, str) and os.path.exists(repo_id)
-        hint = (" A Space loads its model from the Hub: push the folder (`save_for_hub`, then "
-                "`huggingface-cli upload`) and give its repo id.") if local else ""
-        raise ValueError(f"{what} must be a Hub repo id 'owner/name', got {repo_id!r}.{hint}")
+    """
+    `repo_id` if it is a Hub repo id `owner/name` as the Hub accepts it (`huggingface_hub`'s `validate_repo_id`: no
+    `--`, `..`, `.git` ending, or name starting or ending with `-` or `.`) and no local path; anything else is a
+    `ValueError`. A local folder is refused even when its path reads as a repo id (`mint-demo/stage2`): the Space would
+    look for it on the Hub.
+    """
+    hint = (" A Space loads its model from the Hub: push the folder (`save_for_hub`, then `hf upload`) and give its "
+            "repo id.")
+    if isinstance(repo_id, str) and os.path.exists(repo_id):
+        raise ValueError(f"{what} must be a Hub repo id 'owner/name', got {repo_id!r}, which is a local path.{hint}")
+    problem = None
+    if not isinstance(repo_id, str) or not REPO_ID.match(repo_id):
+        problem = ""
+    else:
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError as error:
+            problem = f" {error}"
+    if problem is not None:
+        raise ValueError(f"{what} must be a Hub repo id 'owner/name', got {repo_id!r}.{problem}")
     return repo_id
 
 
@@ -68,6 +86,20 @@ def package_requirement() -> str:
         return f"mint-audio=={version('mint-audio')}"
     except PackageNotFoundError:
         return "mint-audio"
+
+
+def check_requirement(line: str) -> str:
+    """`line` if it is one requirement line (PEP 508) naming the `mint-audio` package, which the Space's `app.py`
+    imports; anything else is a `ValueError`."""
+    try:
+        requirement = Requirement(line) if isinstance(line, str) and "\n" not in line else None
+    except InvalidRequirement as error:
+        raise ValueError(f"requirement {line!r} is not a requirement line ({error}); expected e.g. "
+                         "'mint-audio==1.0' or 'mint-audio @ git+https://...'.") from None
+    if requirement is None or canonicalize_name(requirement.name) != "mint-audio":
+        raise ValueError(f"requirement must be one line installing the mint-audio package, which app.py imports "
+                         f"(e.g. 'mint-audio @ git+https://...'), got {line!r}.")
+    return line
 
 
 def check_space_folder(output: str, overwrite: bool) -> None:
@@ -100,20 +132,26 @@ def write_space(model: str, output: str, stage1: str | None = None, title: str |
     check_repo_id(model, "model")
     if stage1 is not None:
         check_repo_id(stage1, "stage1")
+        if stage1 == model:
+            raise ValueError(f"stage1 is the model itself ({model!r}); expected the stage-1 model it was trained from.")
+    requirement = check_requirement(package_requirement() if requirement is None else requirement)
     title = title or model.split("/")[1]
-    if not title.strip() or "\n" in title:
+    if not title.strip() or any(mark in title for mark in "\n\r\u2028\u2029"):
         raise ValueError(f"title must be one line of text, got {title!r}.")
+    if not isinstance(output, str | os.PathLike) or not str(output).strip():
+        raise ValueError(f"output must be the path of the Space folder to write, got {output!r}.")
     check_space_folder(output, overwrite)
     arguments = repr(model) + (f", stage1={stage1!r}" if stage1 else "")
     files = {
         "app.py": APP_TEMPLATE.format(model=model, arguments=arguments),
-        "requirements.txt": f"{requirement or package_requirement()}\ngradio=={GRADIO_VERSION}\n",
+        "requirements.txt": f"{requirement}\ngradio=={GRADIO_VERSION}\n",
         "README.md": README_TEMPLATE.format(
             title=json.dumps(title, ensure_ascii=False), heading=title, gradio=GRADIO_VERSION, python=PYTHON_VERSION,
             model=model,
             models="\n".join(f"  - {repo}" for repo in (model, stage1) if repo),
             retrieval_line=" and search clips by text" if stage1 else ""),
     }
+
     def write(folder: str) -> None:
         for name, text in files.items():
             with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
@@ -123,4 +161,4 @@ def write_space(model: str, output: str, stage1: str | None = None, title: str |
     return [os.path.join(output, name) for name in files]
 
 
-__all__ = ["GRADIO_VERSION", "PYTHON_VERSION", "SPACE_FILES", "check_repo_id", "write_space"]
+__all__ = ["GRADIO_VERSION", "PYTHON_VERSION", "SPACE_FILES", "check_repo_id", "check_requirement", "write_space"]

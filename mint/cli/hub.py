@@ -16,8 +16,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     space.add_argument("--output", required=True, help="the Space folder to write")
     space.add_argument("--stage1", help="the Hub repo id of the stage-1 model (embedding scores, retrieval)")
     space.add_argument("--title", help="the Space's title (default: the model's name)")
-    space.add_argument("--requirement", help="the package's line in requirements.txt (default: mint-audio at this "
-                                             "version)")
+    space.add_argument("--requirement", help="the package's line in requirements.txt, naming mint-audio (default: "
+                                             "mint-audio at this version; e.g. 'mint-audio @ git+https://...')")
     space.add_argument("--overwrite", action="store_true", help="replace a Space folder written before")
     space.set_defaults(handler=space_command)
 

@@ -40,9 +40,10 @@ def clip_folder(tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def bad_clips(tmp_path_factory):
-    """Files the app must refuse: silent, NaN, too short, not audio."""
+    """Files the app must refuse: silent, below one step of 16-bit audio (1e-6), NaN, too short, not audio."""
     folder = tmp_path_factory.mktemp("bad")
     soundfile.write(folder / "silent.wav", np.zeros(16000, np.float32), 16000)
+    soundfile.write(folder / "quiet.wav", np.full(16000, 1e-6, np.float32), 16000, subtype="FLOAT")
     nan = np.full(16000, 0.1, np.float32)
     nan[100] = np.nan
     soundfile.write(folder / "nan.wav", nan, 16000, subtype="FLOAT")

@@ -109,10 +109,12 @@ def test_each_tab_in_the_browser(page, expected, clip_folder, bad_clips, tmp_pat
     page.get_by_role("button", name="Generate").click()
     expect(answer).to_have_value(expected["instruction"])
 
-    # A silent clip: the package's message in the page, the answer left as it was.
+    # A silent clip: the package's message in the page as soon as it is uploaded and again on Generate (one message
+    # each, hence `.first`), the answer left as it was.
     upload(page, "caption", os.path.join(bad_clips, "silent.wav"))
+    expect(page.get_by_text("is silent (every sample is zero)").first).to_be_visible()
     page.get_by_role("button", name="Generate").click()
-    expect(page.get_by_text("is silent (every sample is zero)")).to_be_visible()
+    expect(page.get_by_text("is silent (every sample is zero)").first).to_be_visible()
     expect(answer).to_have_value(expected["instruction"])
 
     # Zero-shot classification by the stage-1 embeddings: the bars show the pipeline's scores, best first.

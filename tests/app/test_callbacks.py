@@ -126,6 +126,22 @@ BAD_INPUTS = [
     ("retrieve", ["a dog", "C:tone.wav", None, 3], ValueError, "is not a folder"),
     ("retrieve", ["a dog", "E:", None, 3], ValueError, "holds no audio clips (.flac, .mp3, .ogg, .wav): it holds"),
     ("retrieve", ["a dog", "C:", None, 0], ValueError, "top_k must be at least 1"),
+    ("retrieve", ["a dog", "C:", None, 2.5], ValueError, "at least 1 and a whole number of results, got 2.5"),
+    ("retrieve", ["a dog", "C:", None, None], ValueError, "at least 1 and a whole number of results, got None"),
+    ("retrieve", ["a dog", "C:", None, "3"], ValueError, "at least 1 and a whole number of results, got '3'"),
+    ("retrieve", ["a dog", "C:", None, True], ValueError, "at least 1 and a whole number of results, got True"),
+    ("retrieve", ["a dog", "", ["B:gone.wav"], 3], ValueError, "The uploaded clips '"),
+    ("retrieve", ["a dog", "", ["B:gone.wav"], 3], ValueError, "gone.wav' do not exist (any more): upload them again"),
+    ("caption", ["B:quiet.wav"], ValueError, "silent (its loudest sample, 1e-06, is below one step of 16-bit audio)"),
+    ("classify", ["B:quiet.wav", "dog, cat", "embedding"], ValueError, "quiet.wav' is silent"),
+    ("classify", ["C:tone.wav", '"dog, cat', "llm"], ValueError,
+     "Labels, line 1 ('\"dog, cat'): a double quote is opened and not closed"),
+    ("classify", ["C:tone.wav", 'dog\n"a, b', "llm"], ValueError, "line 2"),
+    ("waveform", ["B:nan.wav"], ValueError, "nan.wav' contains NaN or infinite samples"),
+    ("waveform", ["B:silent.wav"], ValueError, "is silent (every sample is zero)"),
+    ("waveform", ["B:short.wav"], ValueError, "the audio encoder needs at least 25 ms"),
+    ("waveform", ["B:missing.wav"], ValueError, "the path does not exist or is not a file"),
+    ("waveform", ["B:text.wav"], ValueError, "Could not decode"),
 ]
 
 
@@ -134,8 +150,13 @@ def test_bad_input_is_refused_with_the_packages_message(app, stage1_app, callbac
                                                        bad_clips, clip_folder, tmp_path):
     (tmp_path / "readme.txt").write_text("no clips here")
     roots = {"B:": bad_clips, "C:": clip_folder, "E:": str(tmp_path)}
-    resolved = [os.path.join(roots[a[:2]], a[2:]) if isinstance(a, str) and a[:2] in roots else a
-                for a in arguments]
+
+    def resolve(a):
+        if isinstance(a, list):
+            return [resolve(item) for item in a]
+        return os.path.join(roots[a[:2]], a[2:]) if isinstance(a, str) and a[:2] in roots else a
+
+    resolved = [resolve(a) for a in arguments]
     target = stage1_app if callback.startswith("S1:") else app
     with pytest.raises(error) as raised:
         getattr(target, callback.removeprefix("S1:"))(*resolved)
@@ -147,25 +168,49 @@ def test_bad_input_is_refused_with_the_packages_message(app, stage1_app, callbac
 
 @pytest.mark.parametrize("text, labels", [("dog", ["dog"]), ("dog, cat", ["dog", "cat"]),
                                           ("dog\ncat\n", ["dog", "cat"]), (" a dog ,\n\n a cat", ["a dog", "a cat"]),
-                                          ("dog, cat,\npiano", ["dog", "cat", "piano"])])
+                                          ("dog, cat,\npiano", ["dog", "cat", "piano"]),
+                                          ('"dog, barking", cat', ["dog, barking", "cat"]),
+                                          ('say "hi",\n"a ""b"" c"', ['say "hi"', 'a "b" c']),
+                                          ("chien 🐕, 猫", ["chien 🐕", "猫"])])
 def test_labels_are_split_on_commas_and_lines(text, labels):
     assert parse_labels(text) == labels
 
 
-# (model, stage1, expected error, words)
+# (model, stage1, expected error, words). file: a file; empty: an empty folder; runs: a folder holding stage1/ and
+# stage2/ (a demo's output); bert: a saved model of another type; relative: a missing relative path with folders.
 BAD_MODELS = [
     ("S1", "S1", ValueError, "is not a stage-2 model with a trained LLM"),
     ("S2", "S2", ValueError, "cannot score embeddings"),
     ("missing", None, OSError, "Could not load the model"),
+    ("missing", None, OSError, r"no such folder \(and not a Hub repo id\); expected a MINT folder"),
     ("S2", "missing", OSError, "Could not load the stage-1 model"),
+    ("file", None, OSError, r"Could not load the model '.*config.json': it is a file; expected a MINT folder"),
+    ("empty", None, OSError, r"the folder has no config.json, so it is no saved model \(it is empty\)"),
+    ("runs", None, OSError, r"no saved model \(it holds 'stage1', 'stage2'\)"),
+    ("bert", None, ValueError, r"is not a MINT model \(model_type 'bert'\)"),
+    ("S2", "bert", ValueError, r"The stage-1 model '.*' is not a MINT model"),
+    ("relative", None, OSError, "no such folder"),
 ]
 
 
 @pytest.mark.parametrize("model, stage1, error, words", BAD_MODELS)
 def test_bad_models_are_refused(model, stage1, error, words, stage1_folder, stage2_folder, tmp_path):
-    folders = {"S1": stage1_folder, "S2": stage2_folder, "missing": str(tmp_path / "missing"), None: None}
+    for name in ("empty", "runs/stage1", "runs/stage2", "bert"):
+        os.makedirs(tmp_path / name)
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
+    folders = {"S1": stage1_folder, "S2": stage2_folder, "missing": str(tmp_path / "missing"), None: None,
+               "file": os.path.join(stage2_folder, "config.json"), "empty": str(tmp_path / "empty"),
+               "runs": str(tmp_path / "runs"), "bert": str(tmp_path / "bert"), "relative": "runs/here/stage2"}
     with pytest.raises(error, match=words):
         MintApp(folders[model], stage1=folders[stage1])
+
+
+def test_retrieval_takes_a_sliders_float_and_a_home_folder(app, clip_folder, monkeypatch):
+    expected = app.retrieve("a dog barks", clip_folder, None, 2)
+    assert app.retrieve("a dog barks", clip_folder, None, 2.0) == expected
+    monkeypatch.setenv("HOME", os.path.dirname(clip_folder))
+    home = app.retrieve("a dog barks", os.path.join("~", os.path.basename(clip_folder)), None, 2)
+    assert [(hit["name"], hit["score"]) for hit in home] == [(hit["name"], hit["score"]) for hit in expected]
 
 
 @pytest.mark.slow

@@ -76,11 +76,26 @@ BAD_SPACES = [
     ("org/m", [], "notes.txt", "holds 'notes.txt', which a Space folder written here does not"),
     ("org/m", ["--overwrite"], "notes.txt", "never replaced, even with --overwrite"),
     ("org/m", [], "app.py", "already holds a Space ('app.py')"),
+    ("RELATIVE", [], None, "got 'mint-demo/stage2', which is a local path. A Space loads its model from the Hub"),
+    ("org/model.git", [], None, "Repo_id cannot end by '.git'"),
+    ("org/x-", [], None, "model must be a Hub repo id 'owner/name', got 'org/x-'. Repo id must use"),
+    ("a--b/c", [], None, "Cannot have -- or .. in repo_id"),
+    ("org/m", ["--stage1", "org/m"], None, "stage1 is the model itself ('org/m')"),
+    ("org/m", ["--requirement", "numpy"], None, "requirement must be one line installing the mint-audio package"),
+    ("org/m", ["--requirement", "mint-audio\nnumpy"], None, "requirement must be one line installing"),
+    ("org/m", ["--requirement", ""], None, "requirement '' is not a requirement line"),
+    ("org/m", ["--requirement", "mint-audio @@ x"], None, "is not a requirement line"),
+    ("org/m", ["--title", "a\rb"], None, "title must be one line of text, got 'a\\rb'"),
+    ("org/m", ["--title", "a\u2028b"], None, "title must be one line of text"),
 ]
 
 
 @pytest.mark.parametrize("model, extra, before, words", BAD_SPACES)
-def test_mint_hub_space_refuses(model, extra, before, words, tmp_path, capsys):
+def test_mint_hub_space_refuses(model, extra, before, words, tmp_path, capsys, monkeypatch):
+    if model == "RELATIVE":  # the demo's output folder, which reads as a repo id
+        os.makedirs(tmp_path / "mint-demo" / "stage2")
+        monkeypatch.chdir(tmp_path)
+        model = "mint-demo/stage2"
     output = tmp_path / "space"
     if before == "file":
         output.write_text("x")
@@ -100,3 +115,21 @@ def test_mint_hub_space_prints_the_files(tmp_path, capsys):
     assert capsys.readouterr().out.split() == [os.path.join(output, n) for n in ("app.py", "requirements.txt",
                                                                                   "README.md")]
     assert "build_app('org/m', stage1='org/s').launch()" in open(os.path.join(output, "app.py")).read()
+
+
+@pytest.mark.parametrize("output, words", [("", "output must be the path of the Space folder to write, got ''"),
+                                           ("  ", "output must be the path")])
+def test_write_space_refuses_an_empty_output(output, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=words):
+        write_space("org/m", output)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("title", ['say "hi"', "a: b", "- list", "#hash", "{x}", "[x]", "yes", "null", "100",
+                                   "tab\there", "ünï 🔊", "'single'", "&anchor", "*alias", "!tag", "a --- b",
+                                   "x" * 300])
+def test_odd_titles_stay_the_spaces_title(title, tmp_path):
+    write_space("org/m", str(tmp_path / "space"), title=title)
+    card = SpaceCard.load(tmp_path / "space" / "README.md")
+    assert card.data.title == title and card.data.sdk == "gradio" and card.data.models == ["org/m"]
