@@ -241,7 +241,8 @@ def pcm_full_scale(data: np.ndarray, name: str) -> float:
 
 def _check_rate(rate, name: str) -> int:
     """The sampling rate as an int; fractional, non-numeric or absurd rates are refused."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or rate != int(rate):
+    if (isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not np.isfinite(rate)
+            or rate != int(rate)):
         raise ValueError(f"{name} has sampling rate {rate!r}; expected a whole number of Hz.")
     if not SAMPLING_RATE_RANGE[0] <= rate <= SAMPLING_RATE_RANGE[1]:
         raise ValueError(f"{name} has sampling rate {rate} Hz; expected {SAMPLING_RATE_RANGE[0]} to "

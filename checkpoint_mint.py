@@ -178,12 +178,27 @@ def saved_base_models(path: str | os.PathLike) -> dict[str, str] | None:
 def check_model_folder(path: str | os.PathLike) -> None:
     """
     A local folder without `config.json` is refused at once: transformers would otherwise build the default config
-    (the paper's 3B-parameter sizes) before failing on the weights.
+    (the paper's 3B-parameter sizes) before failing on the weights. So is a safetensors file of the folder that is cut
+    short or not safetensors ([`check_safetensors_file`]).
     """
     path = os.fspath(path)
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
         raise OSError(f"{path!r} has no config.json: it is not a saved MINT model folder (save one with "
                       "save_pretrained, or pass the folder that holds config.json and model.safetensors).")
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            if name.endswith(".safetensors"):
+                check_safetensors_file(os.path.join(path, name))
+
+
+def check_safetensors_file(file: str) -> None:
+    """Refuses a safetensors file whose header does not describe it (a copy cut short, or not safetensors), naming
+    the file: safetensors' own error names neither."""
+    try:
+        with safe_open(file, "pt"):
+            pass
+    except Exception as error:  # safetensors raises its own SafetensorError, and OSError for unreadable files
+        raise OSError(f"{file!r} is not a complete safetensors file ({error}); copy or download it again.") from None
 
 
 def parts_from_base_folders(path: str | os.PathLike, components: tuple[str, ...],
@@ -390,6 +405,7 @@ __all__ = [
     "HEADS_OF_ARCHITECTURE",
     "BaseFolderLoadingMixin",
     "check_finite",
+    "check_safetensors_file",
     "checkpoint_files",
     "folder_sha256",
     "load_checkpoint_state_dict",

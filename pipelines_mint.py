@@ -143,6 +143,17 @@ def check_label_templates(templates: str | Sequence[str], name: str = "hypothesi
     return list(templates)
 
 
+def check_prompt(prompt: str | None, none_means: str) -> None:
+    """Refuses a `prompt` that is not a string (None is allowed: `none_means` says what it stands for) or that is
+    empty or whitespace only, which would leave the LLM without the instruction the task needs (as evaluation
+    refuses it)."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, or None for {none_means}; got {type(prompt).__name__}.")
+    if prompt is not None and not prompt.strip():
+        raise ValueError(f"prompt {prompt!r} is empty or whitespace only; expected an instruction such as "
+                         f"{CAPTION_PROMPT!r}, or None for {none_means}.")
+
+
 def fill_template(template: str, label: str) -> str:
     """`template` (checked by [`check_label_templates`]) with `label` in its `{}` or `{label}` placeholder."""
     return template.format(label, label=label)
@@ -312,10 +323,13 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
         if unknown:
             raise TypeError(f"audio-to-text got unexpected parameters {sorted(unknown)}; it takes prompt, "
                             "sampling_rate, long_audio_policy, batch_size, generate_kwargs and generation parameters.")
-        if prompt is not None and not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a string or None, got {type(prompt).__name__}.")
-        forward = {"generate_kwargs": {**(generate_kwargs or {}), **generation_parameters},
-                   "long_audio_policy": long_audio_policy}
+        check_prompt(prompt, none_means="the soft prompt alone")
+        generate_kwargs = {**(generate_kwargs or {}), **generation_parameters}
+        for key in ("num_beams", "num_return_sequences", "num_beam_groups"):
+            value = generate_kwargs.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        forward = {"generate_kwargs": generate_kwargs, "long_audio_policy": long_audio_policy}
         return {"prompt": prompt, "sampling_rate": sampling_rate}, forward, {}
 
     def preprocess(self, inputs, prompt: str | None = CAPTION_PROMPT, sampling_rate: int | None = None) -> dict:
@@ -395,6 +409,8 @@ class MintZeroShotAudioClassificationPipeline(_MintAudioPipeline):
             raise ValueError(f"{given} is for scoring='llm' (vocabulary ranking); scoring={scoring!r} scores "
                              "hypothesis_template filled with each label (default "
                              f"{DEFAULT_HYPOTHESIS_TEMPLATE!r}).")
+        if prompt is not None:
+            check_prompt(prompt, none_means=f"the default {DEFAULT_RANKING_PROMPT!r}")
         if hypothesis_template is not None:
             hypothesis_template = check_label_templates(hypothesis_template, named=False)
         if isinstance(candidate_labels, str):

@@ -19,9 +19,11 @@ from transformers.utils import cached_file, logging
 
 try:
     from .audio_io_mint import MIN_CLIP_SECONDS, AudioInput, decode_clips
+    from .checkpoint_mint import STAGE_OF_ARCHITECTURE, read_folder_config
     from .configuration_mint import MintConfig
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
     from audio_io_mint import MIN_CLIP_SECONDS, AudioInput, decode_clips
+    from checkpoint_mint import STAGE_OF_ARCHITECTURE, read_folder_config
     from configuration_mint import MintConfig
 
 
@@ -36,6 +38,7 @@ LLM_TOKENIZER_FOLDER = "llm_tokenizer"
 # an instruction, not a dialogue (Table 1): the texts of the system, user and assistant messages, in order and joined
 # by spaces, form it; audio items render nothing, as the processor puts the audio placeholders before the text itself;
 # there is no generation header to add. Another role is refused.
+CHAT_ROLES = ("system", "user", "assistant")
 DEFAULT_CHAT_TEMPLATE = (
     "{%- set texts = namespace(items=[]) -%}"
     "{%- for message in messages -%}"
@@ -148,6 +151,18 @@ class MintProcessor(ProcessorMixin):
             processor.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder,
                                                                 **hub)
         return processor
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
+        """
+        As `ProcessorMixin.save_pretrained`; into a folder that holds a stage-1 model (its `config.json` saved from
+        `MintForPreTraining` or `MintModel`), the processor is written as [`save_embedding_processor`] writes it, so
+        that the folder's own tokenizer is the Q-Former's, the one text a stage-1 model reads (transformers'
+        `zero-shot-audio-classification` pipeline loads it), and `from_pretrained` gives this processor back.
+        """
+        config = read_folder_config(save_directory)
+        if config is not None and STAGE_OF_ARCHITECTURE.get((config.get("architectures") or [None])[0]) == 1:
+            return save_embedding_processor(self, save_directory, *args, **kwargs)
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @property
     def audio_token_id(self) -> int:
@@ -395,14 +410,16 @@ def embedding_processor(processor: MintProcessor) -> MintProcessor:
                          decoder_only_llm=processor.decoder_only_llm, chat_template=processor.chat_template)
 
 
-def save_embedding_processor(processor: MintProcessor, folder: str | os.PathLike) -> None:
+def save_embedding_processor(processor: MintProcessor, folder: str | os.PathLike, *args, **kwargs) -> list[str]:
     """
     Writes the processor of a stage-1 model folder: [`embedding_processor`]`(processor)`, which transformers'
     `zero-shot-audio-classification` pipeline reads, and `processor`'s LLM tokenizer in `llm_tokenizer/`, where
-    `MintProcessor.from_pretrained` finds it again.
+    `MintProcessor.from_pretrained` finds it again. `args` and `kwargs` go to `ProcessorMixin.save_pretrained`; returns
+    what it returns.
     """
-    embedding_processor(processor).save_pretrained(folder)
+    saved = ProcessorMixin.save_pretrained(embedding_processor(processor), folder, *args, **kwargs)
     processor.tokenizer.save_pretrained(os.path.join(os.fspath(folder), LLM_TOKENIZER_FOLDER))
+    return saved
 
 
 def check_candidate_labels(candidates: Sequence[str], name: str = "candidate_labels") -> list[str]:
@@ -420,10 +437,13 @@ def check_candidate_labels(candidates: Sequence[str], name: str = "candidate_lab
     not_text = [(i, label) for i, label in enumerate(labels) if not isinstance(label, str)]
     if not_text:
         raise TypeError(f"{name}: the labels at positions {_listing(not_text)} are not strings; expected label names.")
-    blank = [(i, label) for i, label in enumerate(labels) if not label.strip()]
+    # Format characters such as a zero-width space are neither whitespace nor printable: a label of them is blank.
+    blank = [(i, label) for i, label in enumerate(labels)
+             if not any(char.isprintable() and not char.isspace() for char in label)]
     if blank:
-        raise ValueError(f"{name}: the labels at positions {_listing(blank)} are empty or whitespace only; expected "
-                         "label text (a stray comma in a comma-separated list leaves an empty label).")
+        raise ValueError(f"{name}: the labels at positions {_listing(blank)} are empty or whitespace only (or hold "
+                         "only invisible characters); expected label text (a stray comma in a comma-separated list "
+                         "leaves an empty label).")
     positions: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
         positions.setdefault(label.strip(), []).append(i)
@@ -447,7 +467,7 @@ def read_conversations(conversation: list[dict] | list[list[dict]]) -> list[Any]
     naming the conversation, message and item: a conversation that is not a list (a dict: one message not wrapped in
     a list), a message whose content is neither a string nor a list of items, an item without a `type` or of a type
     other than `"audio"` and `"text"`, an audio item without its clip, a text item without its string, and a
-    conversation without exactly one audio item.
+    conversation without exactly one audio item, and a message without a role of `CHAT_ROLES`.
     """
     if isinstance(conversation, dict):
         raise TypeError("A conversation is a list of messages [{'role': ..., 'content': [...]}, ...]; got a dict"
@@ -463,6 +483,10 @@ def read_conversations(conversation: list[dict] | list[list[dict]]) -> list[Any]
                             "[{'role': ..., 'content': [...]}, ...].")
         clips = []
         for number, message in enumerate(messages):
+            if isinstance(message, dict) and message.get("role") not in CHAT_ROLES:
+                found = "none (no 'role' key)" if "role" not in message else f"{message['role']!s:.50}"
+                raise ValueError(f"Conversation {index}, message {number}: MINT chat messages have the role system, "
+                                 f"user or assistant; got {found}.")
             for position, item in enumerate(_content_items(message, f"Conversation {index}, message {number}")):
                 where = f"Conversation {index}, message {number}, item {position}"
                 kind = item.get("type")

@@ -107,6 +107,14 @@ def assemble_mint(
         tokenizer = AutoTokenizer.from_pretrained(tokenizer)
     audio_config = AutoConfig.from_pretrained(audio_encoder)
     text_config = AutoConfig.from_pretrained(language_model) if pretrained_llm else language_model
+    bert_type = AutoConfig.from_pretrained(bert).model_type
+    for name, path, model_type, expected in (
+            ("audio_encoder", audio_encoder, audio_config.model_type,
+             "an audio encoder's own folder (data2vec-audio, wav2vec2, HuBERT or Whisper)"),
+            ("bert", bert, bert_type, "a BERT folder (model_type 'bert') to initialise the Q-Former from"),
+            ("language_model", language_model, text_config.model_type, "the LLM's own folder (T5, OPT, ...)")):
+        if model_type == "mint" or (name == "bert" and model_type != "bert"):
+            raise ValueError(f"{name}: {os.fspath(path)!r} holds a {model_type!r} model; expected {expected}.")
     qformer_tokenizer = BertTokenizerFast.from_pretrained(bert)
     qformer_tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     config = MintConfig(

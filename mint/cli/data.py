@@ -9,7 +9,7 @@ from mint.cli.arguments import byte_size, nonnegative_int, positive_int, torch_d
 
 
 # `mint cache-features`' defaults for computing shards, which `--merge` refuses when changed.
-CACHE_DEFAULTS = {"split": "train", "batch_size": 8, "dtype": "float32", "num_shards": 1}
+CACHE_DEFAULTS = {"split": None, "batch_size": 8, "dtype": "float32", "num_shards": 1}
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +53,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     cache.add_argument("--model", help="a MINT folder (not needed with --merge)")
     cache.add_argument("--dataset", help="a dataset folder of MINT examples with an audio column (not with --merge)")
     cache.add_argument("--split", default=CACHE_DEFAULTS["split"],
-                       help="the split of a dataset with several (default: train)")
+                       help="the split of a dataset with several (default: train); refused for a dataset "
+                            "without splits")
     cache.add_argument("--output", required=True)
     cache.add_argument("--batch-size", type=positive_int, default=CACHE_DEFAULTS["batch_size"])
     cache.add_argument("--dtype", choices=["float32", "float16"], default=CACHE_DEFAULTS["dtype"])
@@ -138,14 +139,14 @@ def cache_features_command(args: argparse.Namespace) -> None:
     device = torch_device(args.device)
     from checkpoint_mint import mint_stage
     from mint.data.cache import SKIPPED_CLIPS_FILE, cache_audio_features
-    from mint.data.examples import load_local_dataset
+    from mint.training.train_data import load_split
     from modeling_mint import MintForPreTraining
     from processing_mint import MintProcessor
 
     mint_stage(args.model)  # a folder that is not a MINT model is refused with the reason
     model = MintForPreTraining.from_pretrained(args.model).to(device)
     cached = cache_audio_features(model, MintProcessor.from_pretrained(args.model),
-                                  load_local_dataset(args.dataset, args.split), args.output,
+                                  load_split(args.dataset, args.split, "--split"), args.output,
                                   batch_size=args.batch_size, dtype=args.dtype, progress=not args.quiet,
                                   num_proc=args.num_proc, num_shards=args.num_shards, shard_indices=args.shard_index,
                                   max_shard_size=args.max_shard_size, skip_invalid=args.skip_invalid,

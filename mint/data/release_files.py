@@ -106,10 +106,11 @@ def _place(path: str, line: int | str, column: str) -> str:
     return f"{path}, {f'line {line}' if isinstance(line, int) else line}, column {column!r}"
 
 
-def number(text: str, kind: type, path: str, line: int | str, column: str) -> Any:
+def number(text: str, kind: type, path: str, line: int | str, column: str,
+           within: tuple[float, float] | None = None) -> Any:
     """
     `text` as an `int` or a finite `float` (`kind`), or a ValueError naming the file, line (or entry) and column where
-    it was read.
+    it was read; with `within` (`(low, high)`, both included), a value outside that range is refused the same way.
     """
     try:
         value = kind(text.strip())
@@ -118,6 +119,9 @@ def number(text: str, kind: type, path: str, line: int | str, column: str) -> An
     if value is None or not math.isfinite(value):
         expected = "an integer" if kind is int else "a finite number"
         raise ValueError(f"{_place(path, line, column)}: {text!r} is not {expected}.")
+    if within is not None and not within[0] <= value <= within[1]:
+        raise ValueError(f"{_place(path, line, column)}: {text!r} is outside the release's range {within[0]} to "
+                         f"{within[1]}.")
     return value
 
 

@@ -213,6 +213,10 @@ def read_fsd50k(root: str) -> Iterator[Clip]:
                         source_id=f"freesound:{fname}", duration=None)
 
 
+# NSynth's pitch and velocity are MIDI values.
+MIDI_RANGE = (0, 127)
+
+
 def read_nsynth(root: str) -> Iterator[Clip]:
     """NSynth: `nsynth-{train,valid,test}/examples.json` and `audio/<note_str>.wav`; label: the instrument family."""
     folders = {split: find_below(root, f"nsynth-{split}", is_dir=True) for split in ("train", "valid", "test")}
@@ -233,8 +237,9 @@ def read_nsynth(root: str) -> Iterator[Clip]:
                         file_or_none(os.path.join(folder, "audio", f"{note_str}.wav")), note_str=note_str,
                         label=_spaced(values["instrument_family_str"]), instrument_str=values["instrument_str"],
                         instrument_source_str=values["instrument_source_str"],
-                        pitch=number(str(values["pitch"]), int, path, f"note {note_str!r}", "pitch"),
-                        velocity=number(str(values["velocity"]), int, path, f"note {note_str!r}", "velocity"),
+                        pitch=number(str(values["pitch"]), int, path, f"note {note_str!r}", "pitch", MIDI_RANGE),
+                        velocity=number(str(values["velocity"]), int, path, f"note {note_str!r}", "velocity",
+                                        MIDI_RANGE),
                         qualities=list(values["qualities_str"]), source_id=f"nsynth:{note_str}", duration=4.0)
 
 
@@ -357,9 +362,7 @@ def _music_key(key: str, mode: str, path: str, line: int) -> str | None:
     """Spotify's pitch class (0 = C, -1 = none) and mode (1 major, 0 minor) as text: 'F# minor'."""
     if not key.strip():
         return None
-    pitch = int(number(key, float, path, line, "key"))
-    if pitch >= len(PITCH_CLASSES):
-        raise ValueError(f"{path}, line {line}, column 'key': {key!r} is not a pitch class (0-11, or -1 for none).")
+    pitch = int(number(key, float, path, line, "key", (-1, len(PITCH_CLASSES) - 1)))
     return None if pitch < 0 else \
         f"{PITCH_CLASSES[pitch]} {'major' if int(number(mode, float, path, line, 'mode')) == 1 else 'minor'}"
 
@@ -372,13 +375,21 @@ def read_music4all(root: str) -> Iterator[Clip]:
     metadata_file = require_below(root, "id_metadata.csv", LAYOUTS["music4all"].layout)
     information_file = require_below(root, "id_information.csv", LAYOUTS["music4all"].layout)
     folder = os.path.join(os.path.dirname(information_file), "audios")
-    for track, (_, info) in information.items():
+    # Rows of the genre and metadata tables for tracks that id_information.csv does not list describe no clip: they
+    # are counted with the first clip's unknown ids, so that the summary reports them.
+    orphans = tuple(f"track {track} of {name}" for name, table in (("id_genres.csv", genres),
+                                                                   ("id_metadata.csv", metadata))
+                    for track in table if track not in information)
+    for number_read, (track, (_, info)) in enumerate(information.items()):
         line, meta = metadata.get(track, (0, None))
-        yield _clip("train", f"audios/{track}.mp3", file_or_none(os.path.join(folder, f"{track}.mp3")), id=track,
-                    key=None if meta is None else _music_key(meta["key"], meta["mode"], metadata_file, line),
-                    genres=[g.strip() for g in genres.get(track, (0, {}))[1].get("genres", "").split(",")
-                            if g.strip()],
-                    artist=info.get("artist"), song=info.get("song"), source_id=f"music4all:{track}", duration=30.0)
+        clip = _clip("train", f"audios/{track}.mp3", file_or_none(os.path.join(folder, f"{track}.mp3")), id=track,
+                     key=None if meta is None else _music_key(meta["key"], meta["mode"], metadata_file, line),
+                     genres=[g.strip() for g in genres.get(track, (0, {}))[1].get("genres", "").split(",")
+                             if g.strip()],
+                     artist=info.get("artist"), song=info.get("song"), source_id=f"music4all:{track}", duration=30.0)
+        if number_read == 0:
+            clip.unknown_ids = orphans
+        yield clip
 
 
 def read_gtzan(root: str) -> Iterator[Clip]:
@@ -442,7 +453,8 @@ def read_esc50(root: str) -> Iterator[Clip]:
         yield _clip("train", f"audio/{row['filename']}", file_or_none(os.path.join(folder, row["filename"])),
                     filename=row["filename"], label=_spaced(row["category"]),
                     target=number(row["target"], int, path, line, "target"),
-                    fold=number(row["fold"], int, path, line, "fold"), esc10=row["esc10"] == "True", take=row["take"],
+                    fold=number(row["fold"], int, path, line, "fold", (1, 5)), esc10=row["esc10"] == "True",
+                    take=row["take"],
                     source_id=f"freesound:{row['src_file']}", duration=5.0)
 
 

@@ -25,14 +25,16 @@ from datasets import Dataset
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from configuration_mint import MintConfig
 from mint.data.cache import feature_cache_gb_per_hour
-from mint.data.examples import load_local_dataset, mix_datasets, undecoded_audio
+from mint.data.examples import mix_datasets, undecoded_audio
 from mint.training.lora import add_lora
 from mint.training.recipe import MintRecipe, load_recipe, per_device_batch_size, recipe_problems
-from mint.training.train_data import check_dataset
+from mint.training.train_data import check_dataset, load_split
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 
 
 GIB = 2**30
+# The dtypes the feature cache is written in (`cache_audio_features`).
+CACHE_DTYPES = ("float16", "float32")
 # Optimizer states kept per trainable parameter: (number of states, bytes per state; None: the parameter's own size).
 # Adafactor's factored second moment is counted apart.
 OPTIMIZER_STATES = {
@@ -175,7 +177,7 @@ def resolve_dataset(spec: dict[str, Any], stage: int) -> tuple[Dataset, str, str
         raise ValueError(f"weight {spec['weight']} is not positive")
     if not os.path.exists(path):
         raise ValueError(f"folder {path!r} does not exist (`mint data prepare NAME ROOT --output {path}` writes one)")
-    dataset = load_local_dataset(path, spec.get("split", "train"))
+    dataset = load_split(path, spec.get("split"))
     template, columns = check_dataset(spec, stage, dataset)
     text_column = columns.get("label") or columns.get("caption")
     return dataset, template, text_column
@@ -296,8 +298,18 @@ def plan_recipe(
     Plans `recipe` (a [`MintRecipe`] or a recipe file) on `num_processes` processes with `gradient_accumulation_steps`
     (default: the recipe's). `model` replaces the recipe's model folder for the parameter count (stage 2 before stage
     1 has written its output). Every dataset is checked before anything is counted; the problems found are raised
-    together in one `ValueError`. See the module docstring for what the returned [`RecipePlan`] holds.
+    together in one `ValueError`. `num_processes`, `gradient_accumulation_steps` and `header_samples` must be positive
+    integers and `cache_dtype` one of `CACHE_DTYPES` (a `ValueError` otherwise). See the module docstring for what
+    the returned [`RecipePlan`] holds.
     """
+    counts = {"num_processes": num_processes, "gradient_accumulation_steps": gradient_accumulation_steps,
+              "header_samples": header_samples}
+    for option, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{option} must be a positive integer, got {value!r}.")
+    if cache_dtype not in CACHE_DTYPES:
+        raise ValueError(f"cache_dtype must be one of {CACHE_DTYPES} (the feature cache's dtypes), got "
+                         f"{cache_dtype!r}.")
     name = os.fspath(recipe) if not isinstance(recipe, MintRecipe) else "recipe"
     recipe = recipe if isinstance(recipe, MintRecipe) else load_recipe(recipe)
     accumulation = gradient_accumulation_steps or recipe.gradient_accumulation_steps

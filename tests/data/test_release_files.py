@@ -148,6 +148,23 @@ BAD_RELEASES = [  # (id, dataset, writes the release, words the ValueError must 
      ["clotho_captions_development.csv: holds NUL bytes", "UTF-16 without a byte-order mark"]),
     ("bytes that decode as nothing", "esc50", undecodable,
      ["esc50.csv, line 4: byte b'\\x81'", "does not decode as utf-8-sig or cp1252"]),
+    ("fold outside 1-5", "esc50", esc50_with(esc50_text().replace("\n1-1-A-1.wav,1,", "\n1-1-A-1.wav,-1,")),
+     ["esc50.csv, line 3, column 'fold': '-1' is outside the release's range 1 to 5"]),
+    ("fold 6", "esc50", esc50_with(esc50_text().replace("\n0-0-A-0.wav,1,", "\n0-0-A-0.wav,6,")),
+     ["esc50.csv, line 2, column 'fold': '6' is outside the release's range 1 to 5"]),
+    ("negative pitch", "nsynth", lambda root: nsynth_release(root) and edit(
+        root / "nsynth-train" / "examples.json", '"pitch": 82', '"pitch": -5'),
+     ["examples.json, note 'guitar_acoustic_001-082-050', column 'pitch': '-5' is outside the release's range 0 to "
+      "127"]),
+    ("velocity beyond MIDI", "nsynth", lambda root: nsynth_release(root) and edit(
+        root / "nsynth-test" / "examples.json", '"velocity": 100', '"velocity": 128'),
+     ["column 'velocity': '128' is outside the release's range 0 to 127"]),
+    ("key beyond the pitch classes", "music4all", lambda root: music4all_release(root) and edit(
+        root / "id_metadata.csv", "\t6\t0\t", "\t12\t0\t"),
+     ["id_metadata.csv, line 2, column 'key': '12' is outside the release's range -1 to 11"]),
+    ("key below -1", "music4all", lambda root: music4all_release(root) and edit(
+        root / "id_metadata.csv", "\t6\t0\t", "\t-5\t0\t"),
+     ["column 'key': '-5' is outside the release's range -1 to 11"]),
 ]
 
 
@@ -178,6 +195,18 @@ def test_each_encoding_releases_use_is_detected(encoding, category, label, tmp_p
     labels = result.dataset["train"]["label"]
     assert labels == ["dog", label]
     assert not any("\x80" <= c <= "\x9f" for text in labels for c in text)
+
+
+def test_music4all_rows_of_tracks_the_information_file_lacks_are_counted(tmp_path):
+    root = tmp_path / "music4all"
+    music4all_release(root)
+    edit(root / "id_genres.csv", "rock\n", "rock\nzzGhostTrack0001\tjazz\n")
+    edit(root / "id_metadata.csv", "\t90\t1\n", "\t90\t1\nzzGhostTrack0002\tx\t1\t2000\t0.1\t0.1\t1\t1\t0.1\t1\t1\n")
+    result = prepare_dataset("music4all", root, tmp_path / "out", progress=False)
+    assert result.unknown_ids == {"track zzGhostTrack0001 of id_genres.csv": 1,
+                                  "track zzGhostTrack0002 of id_metadata.csv": 1}
+    assert "2 ids that the release's vocabulary lacks" in result.summary()
+    assert len(result.dataset["train"]) == 2 and "zzGhostTrack0001" not in result.dataset["train"]["id"]
 
 
 def test_duplicate_rows_and_unknown_ids_are_counted_with_examples(tmp_path):

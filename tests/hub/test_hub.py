@@ -64,6 +64,24 @@ def test_assemble_from_component_folders(components):
         assemble_mint(components["audio"], "/nonexistent/bert", components["llm"])
 
 
+@pytest.mark.parametrize("swap, words", [
+    ("audio", ["audio_encoder:", "holds a 'mint' model", "an audio encoder's own folder"]),
+    ("bert", ["bert:", "holds a 'mint' model", "a BERT folder (model_type 'bert')"]),
+    ("bert-is-t5", ["bert:", "holds a 't5' model", "a BERT folder"]),
+    ("llm", ["language_model:", "holds a 'mint' model", "the LLM's own folder"]),
+])
+def test_a_component_folder_of_another_kind_is_refused_by_name(components, tmp_path, swap, words):
+    mint_folder = tmp_path / "mint"
+    MintForPreTraining(tiny.mint_config()).save_pretrained(mint_folder)
+    folders = dict(components)
+    folders["bert" if swap == "bert-is-t5" else swap] = components["llm"] if swap == "bert-is-t5" else str(mint_folder)
+    with pytest.raises(ValueError) as refused:
+        assemble_mint(folders["audio"], folders["bert"], folders["llm"], tokenizer=components["llm"])
+    message = str(refused.value)
+    assert all(word in message for word in words) and repr(folders["bert" if "bert" in swap else swap]) in message, \
+        message
+
+
 def test_an_llm_without_a_row_for_the_audio_token_is_grown(components, tmp_path):
     T5ForConditionalGeneration(tiny.t5_config(vocab_size=len(tiny.LLM_WORDS))).save_pretrained(tmp_path / "llm")
     tiny.llm_tokenizer().save_pretrained(tmp_path / "llm")

@@ -168,6 +168,30 @@ def test_non_finite_weights_in_a_folder_are_refused_by_name(folders, tmp_path, n
     assert all(word in str(error.value) for word in [repr(str(folder)), poison, "NaN or infinite"]), str(error.value)
 
 
+def _cut(file):
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+def _pickle_named_safetensors(file):
+    torch.save({"x": torch.zeros(2)}, file)
+
+
+@pytest.mark.parametrize("name, damage, loader, words", [
+    ("stage1", _cut, MintForPreTraining, ["is not a complete safetensors file", "copy or download it again"]),
+    ("stage2", _cut, AutoModel, ["is not a complete safetensors file"]),
+    ("stage2", _pickle_named_safetensors, MintForConditionalGeneration, ["is not a complete safetensors file"]),
+    ("headless", lambda file: file.write_bytes(b""), MintModel, ["is not a complete safetensors file"]),
+])
+def test_a_weights_file_cut_short_or_not_safetensors_is_refused_by_name(folders, tmp_path, name, damage, loader,
+                                                                        words):
+    folder = copy_folder(folders, name, tmp_path)
+    damage(folder / "model.safetensors")
+    with pytest.raises(OSError) as error:
+        loader.from_pretrained(folder)
+    assert all(word in str(error.value) for word in [repr(str(folder / "model.safetensors"))] + words), \
+        str(error.value)
+
+
 def base_copies(folders, tmp_path, audio=None, llm=None):
     """Copies of the parts-only folder's base folders, the LLM's or audio encoder's replaced by `llm` / `audio`."""
     bases = {}

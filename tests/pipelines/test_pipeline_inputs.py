@@ -62,6 +62,9 @@ BAD_OPTIONS = [
     ("embedding", dict(scoring="llm"), ["scoring='llm' needs a MintForConditionalGeneration"]),
     ("llm", dict(scoring="embedding"), ["scoring='embedding' needs a MintModel"]),
     ("llm", dict(top_k=3), ["unexpected parameters ['top_k']"]),
+    ("llm", dict(prompt=""), ["prompt ''", "empty or whitespace only", "None for the default 'This is a sound of'"]),
+    ("llm", dict(prompt=" \n"), ["prompt ' \\n'", "empty or whitespace only"]),
+    ("llm", dict(prompt=3), ["prompt must be a string", "got int"]),
 ]
 
 
@@ -70,7 +73,7 @@ def test_zero_shot_refuses_options_of_another_scoring(stage_scoring, options, wo
                                                      stage2_classifier):
     classifier = stage2_classifier if stage_scoring == "llm" else stage1_classifier
     options = {"scoring": stage_scoring, **options}
-    error = TypeError if "top_k" in options else ValueError
+    error = TypeError if "top_k" in options or options.get("prompt") == 3 else ValueError
     with pytest.raises(error) as caught:
         classifier(CLIP, candidate_labels=["dog", "cat"], sampling_rate=16000, **options)
     assert all(word in str(caught.value) for word in words), str(caught.value)
@@ -86,6 +89,33 @@ def test_options_of_the_chosen_scoring_are_used(stage1_classifier, stage2_classi
     other = stage1_classifier(CLIP, candidate_labels=["dog", "cat"], sampling_rate=16000,
                               hypothesis_template="A recording of {}.")
     assert [r["score"] for r in other] != [r["score"] for r in plain]
+
+
+@pytest.fixture(scope="module")
+def captioner(processor):
+    torch.manual_seed(0)
+    return pipeline("audio-to-text", model=MintForConditionalGeneration(tiny.mint_config()), processor=processor,
+                    device="cpu")
+
+
+BAD_CAPTION_CALLS = [
+    (dict(prompt=""), ValueError, ["prompt ''", "empty or whitespace only", "None for the soft prompt alone"]),
+    (dict(prompt="   "), ValueError, ["prompt '   '", "empty or whitespace only"]),
+    (dict(prompt=["a"]), TypeError, ["prompt must be a string", "got list"]),
+    (dict(num_beams=0), ValueError, ["num_beams must be a positive integer, got 0"]),
+    (dict(generate_kwargs={"num_beams": -2}), ValueError, ["num_beams must be a positive integer, got -2"]),
+    (dict(num_beams=1.5), ValueError, ["num_beams must be a positive integer, got 1.5"]),
+    (dict(num_return_sequences=0), ValueError, ["num_return_sequences must be a positive integer, got 0"]),
+    (dict(num_beam_groups=True), ValueError, ["num_beam_groups must be a positive integer, got True"]),
+    (dict(bogus=1), TypeError, ["unexpected parameters ['bogus']"]),
+]
+
+
+@pytest.mark.parametrize("options, error, words", BAD_CAPTION_CALLS)
+def test_audio_to_text_refuses_bad_options(options, error, words, captioner):
+    with pytest.raises(error) as caught:
+        captioner(CLIP, sampling_rate=16000, **options)
+    assert all(word in str(caught.value) for word in words), str(caught.value)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ BAD_CANDIDATES = [
     ("dog", TypeError, ["must be a list of label names", "str"]),
     (None, TypeError, ["must be a list of label names", "NoneType"]),
     ([str(i) if i != 11 else "" for i in range(30)], ValueError, ["positions 11 ('')"]),
+    (["dog", "\u200b", "cat\u200b"], ValueError, ["positions 1 ('\\u200b')", "only invisible characters"]),
 ]
 
 
@@ -77,6 +78,24 @@ BAD_SAMPLES = [
     (torch.zeros(800, dtype=torch.bool), TypeError, ["bool"]),
     (torch.zeros(800, dtype=torch.complex64), TypeError, ["complex64"]),
 ]
+
+
+BAD_RATES = [
+    (float("nan"), ["sampling rate nan", "whole number of Hz"]),
+    (float("inf"), ["sampling rate inf", "whole number of Hz"]),
+    (np.float32("nan"), ["nan", "whole number of Hz"]),
+    (True, ["sampling rate True"]),
+    (16000.5, ["sampling rate 16000.5"]),
+    ("16k", ["sampling rate '16k'"]),
+    (0, ["sampling rate 0 Hz", "expected 1000 to"]),
+]
+
+
+@pytest.mark.parametrize("rate, words", BAD_RATES)
+def test_a_rate_that_is_not_a_whole_number_of_hz_is_refused(rate, words, processor):
+    with pytest.raises(ValueError) as caught:
+        processor(audio=np.zeros(1600, dtype=np.float32), sampling_rate=rate)
+    assert all(word in str(caught.value) for word in ["audio clip 0", *words]), str(caught.value)
 
 
 @pytest.mark.parametrize("samples, error, words", BAD_SAMPLES)
