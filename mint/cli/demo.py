@@ -1,5 +1,6 @@
-"""The demo's commands: `mint demo` (the end-to-end demo, or the encoder probe), `mint corpus` (the built-in corpus)
-and `mint convert-whisper` (the demo's Whisper encoder from CTranslate2 files)."""
+"""The demo's commands: `mint demo` (the end-to-end demo, or the encoder probe), `mint ablate` (stage 1 by objective
+set on the demo's data, the paper's Table 5), `mint corpus` (the built-in corpus) and `mint convert-whisper` (the
+demo's Whisper encoder from CTranslate2 files)."""
 
 import argparse
 
@@ -7,7 +8,7 @@ from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_floa
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Adds `demo`, `corpus` and `convert-whisper` to the `mint` parser's sub-commands."""
+    """Adds `demo`, `ablate`, `corpus` and `convert-whisper` to the `mint` parser's sub-commands."""
     demo = commands.add_parser(
         "demo", help="the end-to-end demo on real parts (CPU, ~20 min)",
         description="The demo that proves MINT learns, on CPU, from parts that exist offline: the built-in corpus, "
@@ -23,11 +24,34 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
+    demo.add_argument("--stage2-seeds", type=nonnegative_int, nargs="+", metavar="SEED",
+                      help="train and evaluate stage 2 with each seed from the one stage 1 and report mean ± std "
+                           "(default: --seed alone)")
+    demo.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's); with the same number, "
+                                                            "the same seed gives the same model on one machine")
+    demo.add_argument("--skip-probe", action="store_true",
+                      help="leave out the encoder probe's bound beside the results (~2 min)")
     demo.add_argument("--probe-encoder", action="store_true",
                       help="only fit a linear probe per label type on each hidden state of the frozen encoder")
     demo.add_argument("--overwrite", action="store_true",
                       help="replace an --output folder that holds anything the demo does not write (refused otherwise)")
     demo.set_defaults(handler=demo_command)
+
+    ablate = commands.add_parser(
+        "ablate", help="stage 1 by objective set on the demo's data (the paper's Table 5)",
+        description="Trains stage 1 with each objective set (ALC; ALC+ATG; ALC+ALM; ALC+ALM+ATG) on the demo's "
+                    "corpus and budget, and reports zero-shot accuracy per label type and text-to-audio R@k "
+                    "(ablation.md, ablation.json in --output). Reuses the demo's corpus and feature cache there.")
+    ablate.add_argument("--output", default="mint-demo")
+    ablate.add_argument("--seeds", type=nonnegative_int, nargs="+", default=[0], metavar="SEED")
+    ablate.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
+    ablate.add_argument("--objectives", nargs="+", metavar="SET",
+                        help="objective sets to train: ALC, ALC+ATG, ALC+ALM, ALC+ALM+ATG (default: all four)")
+    ablate.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
+    ablate.add_argument("--quiet", action="store_true")
+    ablate.add_argument("--overwrite", action="store_true",
+                        help="replace an --output folder that holds anything the demo does not write")
+    ablate.set_defaults(handler=ablate_command)
 
     corpus = commands.add_parser(
         "corpus", help="render the demo's built-in corpus",
@@ -49,6 +73,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     whisper.add_argument("--output", required=True)
     whisper.add_argument("--max-source-positions", type=positive_int,
                          help="keep the first rows of the position table (default: all of them, Whisper's 30 s window)")
+    whisper.add_argument("--overwrite", action="store_true", help="replace an encoder converted before in --output")
     whisper.set_defaults(handler=convert_whisper_command)
 
 
@@ -64,7 +89,18 @@ def demo_command(args: argparse.Namespace) -> None:
     settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
                 "bridge_learning_rate": args.bridge_learning_rate}
     run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1, overwrite=args.overwrite,
+             stage2_seeds=args.stage2_seeds, probe=not args.skip_probe, threads=args.threads,
              **{name: value for name, value in settings.items() if value is not None})
+
+
+def ablate_command(args: argparse.Namespace) -> None:
+    """`mint ablate`: trains and scores stage 1 per objective set and prints the table."""
+    from mint.demo.ablation import ablation_table, run_ablation
+
+    epochs = {} if args.stage1_epochs is None else {"stage1_epochs": args.stage1_epochs}
+    print(ablation_table(run_ablation(args.output, args.seeds, objective_sets=args.objectives,
+                                      progress=not args.quiet, overwrite=args.overwrite, threads=args.threads,
+                                      **epochs)))
 
 
 def corpus_command(args: argparse.Namespace) -> None:
@@ -81,4 +117,4 @@ def convert_whisper_command(args: argparse.Namespace) -> None:
     from mint.demo.whisper import convert_whisper_ctranslate2
 
     positions = {} if args.max_source_positions is None else {"max_source_positions": args.max_source_positions}
-    convert_whisper_ctranslate2(args.model_dir, args.output, **positions)
+    convert_whisper_ctranslate2(args.model_dir, args.output, overwrite=args.overwrite, **positions)

@@ -12,14 +12,16 @@ e.g. "piano, violin, voice"; classification by vocabulary ranking scores each la
 """
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from datasets import Audio, ClassLabel, Dataset, interleave_datasets, load_dataset, load_from_disk
+from datasets import (Audio, ClassLabel, Dataset, concatenate_datasets, interleave_datasets, load_dataset,
+                      load_from_disk)
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
-from audio_io_mint import audio_path, clip_error_reason
-from mint.data.templates import get_template
+from audio_io_mint import audio_path, audio_values_problem, clip_error_reason
+from mint.data.templates import caption_for_epoch, get_template, template_fields
 from processing_mint import MintProcessor
 
 
@@ -35,6 +37,13 @@ def check_columns(dataset: Dataset, needed: dict[str, str | None]) -> None:
         wanted = ", ".join(f"{role} column {column!r}" for role, column in missing.items())
         raise ValueError(f"The dataset has no {wanted}; its columns are {dataset.column_names}. "
                          "Name the right columns (audio_column=, label_column=, caption_column=).")
+    audio = needed.get("audio")
+    if audio is not None and audio != ENCODER_FEATURES_KEY and isinstance(dataset, Dataset):
+        problem = audio_values_problem(undecoded_audio(dataset.select_columns([audio]), audio).with_format(None)[:8][
+            audio])
+        if problem:
+            raise ValueError(f"The audio column {audio!r} {problem}; expected an Audio column, audio file paths or "
+                             "encoded bytes. Name the column that holds the audio (audio_column=, --audio-column).")
 
 
 def undecoded_audio(dataset: Dataset, audio_column: str) -> Dataset:
@@ -136,14 +145,30 @@ def _audio_column_named(dataset: Dataset, audio_column: str) -> Dataset:
     return dataset.rename_column(audio_column, "audio")
 
 
-def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_column: str = "caption") -> Dataset:
+def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_column: str = "caption",
+                     caption_templates: Sequence[str] | None = None, epochs: int = 1, seed: int = 0,
+                     keep_columns: Sequence[str] = ()) -> Dataset:
     """
     Stage-1 examples `{"audio", "caption"}` (audio-caption pairs, section 2.2); `{"audio_encoder_features",
     "caption"}` when `audio_column="audio_encoder_features"` (a dataset written by [`cache_audio_features`]). An empty
     caption is refused naming the dataset (its folder), the row and the column (in a stream, as it is read).
+
+    With `caption_templates` (format strings naming the dataset's columns, e.g. `"{family} note played {loudness}"`),
+    the captions are written from each row's labels instead, one template drawn per row and epoch
+    ([`caption_for_epoch`], seeded by `seed`): the result holds `epochs` passes over the rows (`epochs x rows`
+    examples, pass `e` captioned for epoch `e`), so one epoch of training over it sees each row `epochs` times with
+    different captions (the caption column is not read). A template naming a column the dataset lacks, and a row no
+    template applies to, are refused. `keep_columns` are kept beside (e.g. the recipe's `group_column`).
     """
+    for column in keep_columns:
+        check_columns(dataset, {"kept": column})
+    if caption_templates is not None:
+        return _templated_caption_pairs(dataset, audio_column, caption_templates, epochs, seed, list(keep_columns))
     check_columns(dataset, {"audio": audio_column, "caption": caption_column})
     name, streamed = dataset_name(dataset), not isinstance(dataset, Dataset)
+    if epochs != 1:
+        raise ValueError(f"epochs={epochs!r} needs caption_templates: without them every pass has the same captions; "
+                         "train for more epochs instead.")
 
     def check(caption, index):
         if not isinstance(caption, str) or not caption.strip():
@@ -156,13 +181,45 @@ def to_caption_pairs(dataset: Dataset, audio_column: str = "audio", caption_colu
         for row, caption in enumerate(dataset.with_format(None)[caption_column]):
             check(caption, row)
     dataset = undecoded_audio(dataset, audio_column)
-    dataset = dataset.select_columns([audio_column, caption_column]
+    dataset = dataset.select_columns([audio_column, caption_column, *keep_columns]
                                      + [CACHED_LENGTH] * (CACHED_LENGTH in dataset.column_names))
     if caption_column != "caption":
         dataset = dataset.rename_column(caption_column, "caption")
     if streamed:  # checked as it is read
         dataset = dataset.map(check, input_columns=["caption"], with_indices=True, features=dataset.features)
     return _audio_column_named(dataset, audio_column)
+
+
+def _templated_caption_pairs(dataset: Dataset, audio_column: str, caption_templates: Sequence[str], epochs: int,
+                             seed: int, keep_columns: list[str]) -> Dataset:
+    """[`to_caption_pairs`] with captions written from the rows' labels, `epochs` passes in turn."""
+    if not isinstance(dataset, Dataset):
+        raise ValueError("caption_templates need a map-style Dataset (its rows are captioned per epoch), not a stream.")
+    check_columns(dataset, {"audio": audio_column})
+    if "caption" in keep_columns:
+        raise ValueError("keep_columns names 'caption', which caption_templates write; keep the dataset's own "
+                         "captions under another name (e.g. as the group column).")
+    if isinstance(caption_templates, str) or not caption_templates:
+        raise ValueError(f"caption_templates must be a non-empty list of templates, got {caption_templates!r}.")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer (the passes over the rows), got {epochs!r}.")
+    fields = list(dict.fromkeys(f for template in caption_templates for f in template_fields(template)))
+    missing = [f for f in fields if f not in dataset.column_names]
+    if missing:
+        raise ValueError(f"caption_templates name {missing}, which {dataset_name(dataset)} lacks; its columns are "
+                         f"{dataset.column_names}.")
+    labels = dataset.with_format(None).select_columns(fields).to_list()  # the labels alone, not the audio
+    keep = [audio_column, *keep_columns] + [CACHED_LENGTH] * (CACHED_LENGTH in dataset.column_names)
+    base = undecoded_audio(dataset, audio_column).select_columns(keep)
+    passes = []
+    for epoch in range(epochs):
+        captions = [caption_for_epoch(caption_templates, row, index, epoch, seed) for index, row in enumerate(labels)]
+        if epoch == 0 and None in captions:
+            row = captions.index(None)
+            raise ValueError(f"Row {row} of {dataset_name(dataset)} has no value for any template's columns "
+                             f"({labels[row]}); every row needs one template whose columns it fills.")
+        passes.append(base.add_column("caption", captions))
+    return _audio_column_named(concatenate_datasets(passes), audio_column)
 
 
 def mix_datasets(datasets: list[Dataset], weights: list[float] | None = None, seed: int = 0) -> Dataset:

@@ -1,8 +1,13 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """The instruction templates of the paper's Table 1: per dataset, the prompt of a stage-2 example and the format of its
-target (`{label}` or `{caption}`), and the registry that adds templates of your own."""
+target (`{label}` or `{caption}`), and the registry that adds templates of your own; and the caption templates that
+write stage-1 training captions from a row's labels, one drawn per row and epoch."""
 
+import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -53,4 +58,44 @@ def get_template(name: str) -> InstructionTemplate:
     return INSTRUCTION_TEMPLATES[name]
 
 
-__all__ = ["INSTRUCTION_TEMPLATES", "InstructionTemplate", "get_template", "register_template"]
+def template_fields(template: str) -> list[str]:
+    """
+    The row columns a caption template names: `"a {family} plays {loudness}"` -> `["family", "loudness"]`. A template
+    that is not a `str.format` string of plain column names, or names none, is refused with a `ValueError`.
+    """
+    if not isinstance(template, str):
+        raise ValueError(f"A caption template must be a string, got {type(template).__name__}.")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ValueError(f"Caption template {template!r} is not a format string ({error}); expected text with "
+                         "column names in braces, e.g. 'a {family} plays a note'.") from None
+    fields = [name for _, name, spec, conversion in parsed if name is not None]
+    bad = [name for name in fields if not name.isidentifier()]
+    if bad or any(spec or conversion for _, name, spec, conversion in parsed if name is not None):
+        raise ValueError(f"Caption template {template!r} has a field that is not a plain column name "
+                         f"({bad or 'a format spec'}); expected e.g. 'a {{family}} plays a note'.")
+    if not fields:
+        raise ValueError(f"Caption template {template!r} names no column; expected at least one, e.g. "
+                         "'a {family} plays a note'.")
+    return list(dict.fromkeys(fields))
+
+
+def caption_for_epoch(templates: Sequence[str], row: Mapping, row_index: int, epoch: int, seed: int = 0) -> str | None:
+    """
+    The training caption of `row` (its column values) at `epoch`: among `templates`, those whose columns all hold a
+    value in the row apply; each row walks through them in its own seeded order (`seed`, `row_index`), one per epoch,
+    so consecutive epochs of a row with several applicable templates see different captions and the same seed gives
+    the same captions. None where no template applies. Augmenting the text side with templates per label follows
+    CLAP's and LAION-CLAP's keyword-to-caption templates (the paper trains on one caption per clip).
+    """
+    usable = [t for t in templates if all(row.get(f) is not None and str(row[f]).strip() != ""
+                                          for f in template_fields(t))]
+    if not usable:
+        return None
+    order = np.random.default_rng([seed, row_index]).permutation(len(usable))
+    return usable[order[epoch % len(usable)]].format(**{k: v for k, v in row.items() if v is not None})
+
+
+__all__ = ["INSTRUCTION_TEMPLATES", "InstructionTemplate", "caption_for_epoch", "get_template", "register_template",
+           "template_fields"]

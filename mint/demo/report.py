@@ -33,14 +33,19 @@ def claim_demo_folder(output: str | os.PathLike, overwrite: bool = False) -> Non
 
 def encoder_probe_bounds(output: str) -> dict[str, dict] | None:
     """
-    Each label type's best held-out accuracy of the encoder probe that `mint demo --probe-encoder` wrote into
-    `output`, over the feature sets it probed (`{"accuracy", "features"}`); None where it has not run there.
+    Each label type's held-out accuracy of the encoder probe that the demo or `mint demo --probe-encoder` wrote into
+    `output` (`{"accuracy", "features"}`): of the features the probe chose on its validation split where it recorded
+    them (`bounds`), else the best over the feature sets it probed; None where it has not run there.
     """
     path = os.path.join(output, PROBE_FILE)
     if not os.path.isfile(path):
         return None
     with open(path) as f:
-        accuracy = json.load(f)["accuracy"]
+        written = json.load(f)
+    if "bounds" in written:
+        return {name: {key: bound[key] for key in ("accuracy", "features")}
+                for name, bound in written["bounds"].items()}
+    accuracy = written["accuracy"]
     bounds = {}
     for name in TASKS:
         of_task = {features: by_task[name] for features, by_task in accuracy.items()}
@@ -63,36 +68,69 @@ def write_results(output: str, results: dict) -> str:
     return table
 
 
+def _accuracy(entry: dict, key: str, seeds: int) -> str:
+    """An accuracy in percent, with its standard deviation over the stage-2 seeds where there are several."""
+    text = f"{100 * entry[key]:.1f}"
+    return f"{text} ± {100 * entry[key + '_std']:.1f}" if seeds > 1 and entry.get(key + "_std") is not None else text
+
+
 def results_table(results: dict) -> str:
     """
     The demo's results in Markdown: per label type the accuracies of vocabulary ranking (summed, the paper's, and
-    length-normalised), of embedding zero-shot, of the encoder probe (where `results["encoder_probe"]` holds it) and
-    chance; then retrieval, captioning and the wall time.
+    length-normalised; mean ± standard deviation over the stage-2 seeds where there are several), of embedding
+    zero-shot, of the encoder probe (where `results["encoder_probe"]` holds it) and chance; the instrument labels per
+    soundfont (where the results hold them); then retrieval, captioning and the wall time.
     """
     probe = results.get("encoder_probe")
-    columns = ["Held-out task", "Vocabulary ranking, summed (stage 2)",
-               "Vocabulary ranking, length-normalised (stage 2)", "Embedding zero-shot (stage 1)"]
+    seeds = len(results.get("stage2_seeds") or [0])
+    over = f", mean ± std over {seeds} seeds" if seeds > 1 else ""
+    columns = ["Held-out task", f"Vocabulary ranking, summed (stage 2{over})",
+               f"Vocabulary ranking, length-normalised (stage 2{over})", "Embedding zero-shot (stage 1)"]
     if probe:
         columns.append("Encoder probe, best features (supervised)")
     columns += ["Chance", "Clips"]
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for name, c in results["classification"].items():
-        accuracies = [c["vocabulary_ranking"], c["vocabulary_ranking_length_normalised"], c["embedding_zero_shot"]]
+        cells = [_accuracy(c, "vocabulary_ranking", seeds), _accuracy(c, "vocabulary_ranking_length_normalised", seeds),
+                 f"{100 * c['embedding_zero_shot']:.1f}"]
         if probe:
-            accuracies.append(probe[name]["accuracy"])
-        accuracies.append(c["chance"])
-        lines.append(f"| {name} | " + " | ".join(f"{100 * a:.1f}" for a in accuracies) + f" | {c['clips']} |")
+            cells.append(f"{100 * probe[name]['accuracy']:.1f}")
+        cells.append(f"{100 * c['chance']:.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {c['clips']} |")
+    lines += soundfont_table(results)
     r = results["retrieval"]
     lines += ["", f"Text-to-audio retrieval, pool of {POOL_SIZE} held-out clips: R@1 {100 * r['R@1']:.1f}, "
                   f"R@5 {100 * r['R@5']:.1f}, R@10 {100 * r['R@10']:.1f}, mAP@10 {100 * r['mAP@10']:.1f}", ""]
     c = results["captioning"]
-    fmt = lambda x: "n/a" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    fmt = lambda key: "n/a" if c[key] is None else _accuracy(c, key, seeds)  # noqa: E731
     lines += ["| BLEU-1 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | SPICE | SPIDEr |", "|---|---|---|---|---|---|---|",
-              "| " + " | ".join(fmt(c[k]) for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice",
-                                                       "spider")) + " |", "",
+              "| " + " | ".join(fmt(k) for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice",
+                                                  "spider")) + " |", "",
               f"Wall time: {results['timing']['total_s'] / 60:.1f} min "
               f"(stage 1 {results['timing']['stage1_s'] / 60:.1f}, stage 2 {results['timing']['stage2_s'] / 60:.1f})"]
     return "\n".join(lines) + "\n"
+
+
+def soundfont_table(results: dict) -> list[str]:
+    """
+    The lines of the table of each label type's accuracy on each soundfont's held-out clips (vocabulary ranking /
+    embedding zero-shot), the soundfont never trained on (`results["held_out_soundfont"]`) marked; none where the
+    results hold no accuracy per soundfont.
+    """
+    tasks = {name: c["by_soundfont"] for name, c in results["classification"].items() if c.get("by_soundfont")}
+    if not tasks:
+        return []
+    fonts = sorted({font for by_font in tasks.values() for font in by_font})
+    held_out = results.get("held_out_soundfont")
+    lines = ["", "Instrument labels on each soundfont's held-out clips, vocabulary ranking / embedding zero-shot "
+                 "(the held-out soundfont is never heard in training; the others' clips are of held-out programs):",
+             "", "| Soundfont | " + " | ".join(tasks) + " | Clips |", "|---" * (len(tasks) + 2) + "|"]
+    for font in fonts:
+        cells = [f"{100 * by_font[font]['vocabulary_ranking']:.1f} / {100 * by_font[font]['embedding_zero_shot']:.1f}"
+                 if font in by_font else "n/a" for by_font in tasks.values()]
+        clips = next(by_font[font]["clips"] for by_font in tasks.values() if font in by_font)
+        lines.append(f"| {font}{' (held out)' if font == held_out else ''} | " + " | ".join(cells) + f" | {clips} |")
+    return lines
 
 
 def plots(output: str, stage1_logs: list[dict], stage2_logs: list[dict], similarity) -> str:

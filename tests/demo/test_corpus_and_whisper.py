@@ -10,7 +10,16 @@ import soundfile
 import torch
 
 import mint.cli
-from mint.demo.corpus import EVENTS, INSTRUMENT_FAMILIES, LOUDNESS, WORDS, CorpusSettings, build_corpus, rms
+from mint.demo.corpus import (
+    EVENTS,
+    HELD_OUT_SOUNDFONT,
+    INSTRUMENT_FAMILIES,
+    LOUDNESS,
+    WORDS,
+    CorpusSettings,
+    build_corpus,
+    rms,
+)
 from mint.demo.whisper import convert_whisper_ctranslate2, default_model_dir, read_ctranslate2
 
 
@@ -63,14 +72,18 @@ def test_loudness_is_the_level_one_hears(corpus):
     # The classes do not overlap, whatever the program's own gain; no note is silent (a program without a sample at
     # a pitch is skipped).
     assert soft.max() < moderate.min() and moderate.max() < loud.min()
-    assert soft.min() > 0.01 * 10 ** (-2.1 / 20) and np.median(loud) / np.median(soft) > 9
+    assert soft.min() > LOUDNESS["softly"][1] * 10 ** (-2.1 / 20) and np.median(loud) / np.median(soft) > 9
 
 
 def test_test_split_holds_out_whole_values(corpus):
     train, test = corpus["train"], corpus["test"]
-    for column in ("voice", "program"):
-        held_out = {v for v in test[column] if v is not None}
-        assert held_out and not held_out & {v for v in train[column] if v is not None}, column
+    held_out = {v for v in test["voice"] if v is not None}
+    assert held_out and not held_out & {v for v in train["voice"] if v is not None}
+    # Programs are held out per soundfont; the held-out soundfont is never heard in training.
+    pairs = {split: {(f, p) for f, p in zip(corpus[split]["soundfont"], corpus[split]["program"]) if p is not None}
+             for split in ("train", "test")}
+    assert pairs["test"] and not pairs["test"] & pairs["train"]
+    assert HELD_OUT_SOUNDFONT in test["soundfont"] and HELD_OUT_SOUNDFONT not in train["soundfont"]
     # Every label value of the test split is still seen in training (only the source varies).
     for column in ("instrument_family", "word", "event"):
         assert {v for v in test[column] if v} <= {v for v in train[column] if v}

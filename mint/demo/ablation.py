@@ -1,0 +1,126 @@
+# Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
+"""The paper's Table 5 on the demo's data: stage 1 trained with each set of objectives on the same corpus, feature
+cache and budget, and scored by zero-shot classification per label type and text-to-audio retrieval.
+
+    mint ablate --output mint-demo [--seeds 0,1,2] [--stage1-epochs 3]
+
+The runs share the demo's folder (its corpus, assembled model and feature cache are built or reused there) and land in
+`ablation/<objectives>-seed-<N>`; a finished run of the same settings and corpus is reused. Writes `ablation.json` and
+the table `ablation.md` (mean ± standard deviation over the seeds) into the folder and returns the results.
+"""
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mint.demo.corpus import HELD_OUT_SOUNDFONT, CorpusSettings
+from mint.demo.report import claim_demo_folder
+from mint.demo.run import (
+    STAGE1_EPOCHS,
+    check_seeds,
+    check_threads,
+    deterministic,
+    embedding_results,
+    prepare,
+    retrieval_in_pool,
+    train_stage1,
+)
+from mint.demo.settings import ABLATION_FOLDER, OBJECTIVE_SETS, POOL_SIZE, TASKS
+from modeling_mint import MintForPreTraining
+
+
+RUN_SETTINGS = "ablation_run.json"
+RETRIEVAL_KEYS = ("R@1", "R@5", "R@10")
+HELD_OUT_COLUMN = "instrument family, held-out soundfont"
+
+
+def _finished(folder: str, settings: dict) -> bool:
+    path = os.path.join(folder, RUN_SETTINGS)
+    if not os.path.isfile(path) or not os.path.isfile(os.path.join(folder, "model.safetensors")):
+        return False
+    with open(path) as f:
+        return json.load(f) == settings
+
+
+def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_epochs: float = STAGE1_EPOCHS,
+                 objective_sets: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
+                 threads: int | None = None) -> dict:
+    """
+    Trains stage 1 with each of `objective_sets` (names of `OBJECTIVE_SETS`, default all four) for each of `seeds`,
+    `stage1_epochs` epochs each, in `output/ablation`, and scores each on the held-out split: zero-shot accuracy by
+    embeddings per label type, its mean over the label types, and text-to-audio R@1/5/10 in the demo's pool of 200
+    clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic kernels and, with
+    `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs", "runs": {set: {seed:
+    scores}}, "summary": {set: {metric: [mean, std]}}}` and writes it to `ablation.json`, its table to `ablation.md`.
+    A folder holding anything the demo does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces
+    it.
+    """
+    seeds = check_seeds(seeds)
+    names = list(OBJECTIVE_SETS) if objective_sets is None else list(objective_sets)
+    unknown = [name for name in names if name not in OBJECTIVE_SETS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ValueError(f"objective_sets must name distinct sets of {list(OBJECTIVE_SETS)}, got {names!r}.")
+    if isinstance(stage1_epochs, bool) or not isinstance(stage1_epochs, (int, float)) or not stage1_epochs > 0:
+        raise ValueError(f"stage1_epochs must be a positive number, got {stage1_epochs!r}.")
+    check_threads(threads)
+    claim_demo_folder(output, overwrite)
+    runs: dict[str, dict[int, dict]] = {name: {} for name in names}
+    with deterministic(threads):
+        corpus, folder, processor, cached = prepare(output, progress)
+        for seed in seeds:
+            for name in names:
+                run_dir = os.path.join(output, ABLATION_FOLDER, f"{name}-seed-{seed}")
+                settings = {"objectives": OBJECTIVE_SETS[name], "seed": seed, "stage1_epochs": stage1_epochs,
+                            "corpus": CorpusSettings().fingerprint()}
+                if not _finished(run_dir, settings):
+                    torch.manual_seed(seed)
+                    train_stage1(folder, run_dir, cached, stage1_epochs, seed, OBJECTIVE_SETS[name])
+                    with open(os.path.join(run_dir, RUN_SETTINGS), "w") as f:
+                        json.dump(settings, f)
+                model = MintForPreTraining.from_pretrained(run_dir).eval()
+                with torch.no_grad():
+                    retrieval, _, _ = retrieval_in_pool(model, processor, corpus["test"], POOL_SIZE, seed)
+                    zero_shot = embedding_results(model, processor, corpus["test"], progress)
+                scores = {task: zero_shot[task]["accuracy"] for task in TASKS}
+                scores["mean zero-shot"] = float(np.mean([scores[task] for task in TASKS]))
+                fonts = zero_shot["instrument family"]["by_soundfont"] or {}
+                if HELD_OUT_SOUNDFONT in fonts:
+                    scores[HELD_OUT_COLUMN] = fonts[HELD_OUT_SOUNDFONT]["accuracy"]
+                scores.update({key: retrieval[key] for key in RETRIEVAL_KEYS})
+                runs[name][seed] = scores
+    summary = {name: {metric: [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
+                      for metric, values in _by_metric(by_seed).items()} for name, by_seed in runs.items()}
+    results = {"seeds": seeds, "stage1_epochs": stage1_epochs, "runs": runs, "summary": summary}
+    with open(os.path.join(output, "ablation.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    table = ablation_table(results)
+    with open(os.path.join(output, "ablation.md"), "w") as f:
+        f.write(table)
+    return results
+
+
+def _by_metric(by_seed: dict[int, dict]) -> dict[str, list[float]]:
+    return {metric: [scores[metric] for scores in by_seed.values()] for metric in next(iter(by_seed.values()))}
+
+
+def ablation_table(results: dict) -> str:
+    """The Markdown table of `run_ablation`'s results: one row per objective set, accuracies and R@k in percent
+    (mean ± std over the seeds where there are several)."""
+    several = len(results["seeds"]) > 1
+    first = next(iter(results["summary"].values()))
+    metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS] + [HELD_OUT_COLUMN] * (HELD_OUT_COLUMN in first)
+    epochs = results["stage1_epochs"]
+    lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}, seeds {results['seeds']}: zero-shot "
+             "accuracy by embeddings per held-out label type and text-to-audio retrieval in a pool of "
+             f"{POOL_SIZE} held-out clips (%{', mean ± std over the seeds' if several else ''}).", "",
+             "| Objectives | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    for name, summary in results["summary"].items():
+        cells = [f"{100 * summary[m][0]:.1f}" + (f" ± {100 * summary[m][1]:.1f}" if several else "") for m in metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["ablation_table", "run_ablation"]

@@ -1,0 +1,210 @@
+"""The demo's statistics over stage-2 seeds, its accuracy per soundfont, its Hub folder, `mint ablate`'s table and the
+checks of their options (the whole demo takes ~20 CPU minutes: README)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from datasets import Dataset
+
+import mint.cli
+from mint.demo import ablation, report, run
+from mint.demo.settings import HUB_FOLDER, TASKS
+from modeling_mint import MintForConditionalGeneration
+from tests.utils import tiny
+
+
+def ranking(accuracies: dict[str, float], by_font: dict[str, float] | None = None) -> dict:
+    """A `ranking_results`-shaped run: each label type's summed accuracy, 0.1 less length-normalised."""
+    return {name: {"summed": {"task": "classification", "mode": "llm", "accuracy": accuracy},
+                   "length_normalised": accuracy - 0.1,
+                   "by_soundfont": {font: {"accuracy": a, "clips": 4} for font, a in (by_font or {}).items()}
+                   if name == "instrument family" else None}
+            for name, accuracy in accuracies.items()}
+
+
+def embedding() -> dict:
+    return {name: {"accuracy": 0.4, "chance": 0.125, "clips": 200,
+                   "by_soundfont": {"A": {"accuracy": 0.5, "clips": 4}, "B": {"accuracy": 0.25, "clips": 4}}
+                   if name == "instrument family" else None} for name in TASKS}
+
+
+def test_classification_is_the_mean_and_sample_std_over_the_seeds():
+    runs = [ranking(dict.fromkeys(TASKS, a), {"A": a, "B": a / 2}) for a in (0.6, 0.7, 0.8)]
+    combined = run.combine_classification(embedding(), runs)
+    family = combined["instrument family"]
+    assert family["vocabulary_ranking"] == pytest.approx(0.7)
+    assert family["vocabulary_ranking_std"] == pytest.approx(0.1)  # sqrt((0.01 + 0 + 0.01) / 2)
+    assert family["vocabulary_ranking_length_normalised"] == pytest.approx(0.6)
+    assert family["vocabulary_ranking_per_seed"] == [0.6, 0.7, 0.8]
+    assert (family["embedding_zero_shot"], family["chance"], family["clips"]) == (0.4, 0.125, 200)
+    assert family["by_soundfont"]["B"] == pytest.approx({"embedding_zero_shot": 0.25, "clips": 4,
+                                                        "vocabulary_ranking": 0.35, "vocabulary_ranking_std": 0.05})
+    assert "by_soundfont" not in combined["spoken word"]
+    one = run.combine_classification(embedding(), runs[:1])["loudness"]
+    assert (one["vocabulary_ranking"], one["vocabulary_ranking_std"]) == (0.6, 0.0)
+
+
+def test_captioning_is_the_mean_over_the_seeds_and_none_where_not_computed():
+    runs = [{"tokenizer": "ptb", **dict.fromkeys(run.CAPTION_METRICS, v), "spice": None} for v in (0.2, 0.4)]
+    combined = run.combine_captioning(runs)
+    assert combined["bleu_4"] == pytest.approx(0.3) and combined["bleu_4_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert combined["spice"] is None and combined["tokenizer"] == "ptb"
+
+
+def test_accuracy_per_soundfont_counts_each_fonts_clips():
+    subset = Dataset.from_dict({"soundfont": ["A", "A", "B", "B", "B"], "family": ["x", "y", "x", "x", "y"]})
+    by_font = run._by_soundfont(subset, "family", ["x", "x", "x", "y", "y"])
+    assert by_font == {"A": {"accuracy": 0.5, "clips": 2}, "B": {"accuracy": pytest.approx(2 / 3), "clips": 3}}
+    assert run._by_soundfont(Dataset.from_dict({"family": ["x"]}), "family", ["x"]) is None
+
+
+def results(seeds: int) -> dict:
+    classification = run.combine_classification(
+        embedding(), [ranking(dict.fromkeys(TASKS, a), {"A": a, "B": a / 2}) for a in (0.6, 0.7, 0.8)[:seeds]])
+    captioning = run.combine_captioning([{"tokenizer": "ptb", **dict.fromkeys(run.CAPTION_METRICS, 0.5)}] * seeds)
+    return {"classification": classification, "stage2_seeds": list(range(seeds)), "held_out_soundfont": "B",
+            "retrieval": {"R@1": 0.1, "R@5": 0.2, "R@10": 0.3, "mAP@10": 0.15}, "captioning": captioning,
+            "timing": {"total_s": 600.0, "stage1_s": 300.0, "stage2_s": 240.0}}
+
+
+def test_the_table_gives_mean_and_std_over_seeds_and_each_soundfont(tmp_path):
+    lines = report.write_results(str(tmp_path), results(3)).splitlines()
+    assert lines[0].startswith("| Held-out task | Vocabulary ranking, summed (stage 2, mean ± std over 3 seeds) |")
+    assert lines[2] == "| instrument family | 70.0 ± 10.0 | 60.0 ± 10.0 | 40.0 | 12.5 | 200 |"
+    start = lines.index("| Soundfont | instrument family | Clips |")
+    assert lines[start + 2:start + 4] == ["| A | 70.0 / 50.0 | 4 |", "| B (held out) | 35.0 / 25.0 | 4 |"]
+    assert "| 50.0 ± 0.0 | 50.0 ± 0.0 |" in "\n".join(lines)
+    single = report.results_table(results(1)).splitlines()
+    assert single[2] == "| instrument family | 60.0 | 50.0 | 40.0 | 12.5 | 200 |"
+
+
+def test_the_probe_bound_is_the_one_chosen_on_validation_where_recorded(tmp_path):
+    bounds = {name: {"accuracy": 0.9, "features": "hidden states 0+4", "validation_accuracy": 0.95} for name in TASKS}
+    accuracy = {"hidden state 0": dict.fromkeys(TASKS, 0.99)}  # best on the test split: not what was chosen
+    (tmp_path / "encoder_probe.json").write_text(json.dumps({"accuracy": accuracy, "bounds": bounds}))
+    assert report.encoder_probe_bounds(str(tmp_path))["loudness"] == {"accuracy": 0.9, "features": "hidden states 0+4"}
+
+
+@pytest.fixture
+def stage2_folder(tmp_path):
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration(tiny.mint_config())
+    folder = tmp_path / "stage2"
+    model.save_pretrained(folder)
+    tiny.processor().save_pretrained(folder)
+    return folder
+
+
+def test_the_hub_folder_carries_every_result_of_its_model(tmp_path, stage2_folder):
+    model = MintForConditionalGeneration.from_pretrained(stage2_folder)
+    classification = ranking({name: 0.5 + i / 10 for i, name in enumerate(TASKS)})
+    captioning = {"task": "captioning", **dict.fromkeys(run.CAPTION_METRICS, 0.25), "spice": None}
+    recipe = run.stage2_recipe(str(stage2_folder), str(tmp_path / "out"), 2, 0, 2e-4)
+    folder = run.write_hub_folder(str(tmp_path), model, recipe, tiny.processor(), classification, captioning)
+    assert folder == str(tmp_path / HUB_FOLDER)
+    card = (tmp_path / HUB_FOLDER / "README.md").read_text()
+    index = yaml.safe_load(card.split("---")[1])["model-index"][0]["results"]
+    accuracy = {r["dataset"]["name"]: r["metrics"][0]["value"] for r in index
+                if r["task"]["type"] == "audio-classification"}
+    assert accuracy == {f"{run.DATASET_NAME}: {name}": pytest.approx(0.5 + i / 10) for i, name in enumerate(TASKS)}
+    captions = [m for r in index if r["task"]["type"] == "audio-captioning" for m in r["metrics"]]
+    assert sorted(m["name"] for m in captions) == sorted(k for k in run.CAPTION_METRICS if k != "spice")
+    # Written again into the folder it wrote; a folder holding something else is refused.
+    run.write_hub_folder(str(tmp_path), model, recipe, tiny.processor(), classification, captioning)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / HUB_FOLDER).mkdir()
+    (tmp_path / "other" / HUB_FOLDER / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt.*save_for_hub did not write"):
+        run.write_hub_folder(str(tmp_path / "other"), model, recipe, tiny.processor(), classification, captioning)
+    commands = run.share_commands("mint-demo").splitlines()
+    assert commands[1].split("#")[0].split() == ["mint", "app", "mint-demo/hub", "--stage1", "mint-demo/stage1"]
+    assert commands[2].split("#")[0].split() == ["hf", "upload", run.REPO_ID, "mint-demo/hub"]
+
+
+def test_stage_2_twice_with_one_seed_and_thread_count_gives_the_same_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from mint.data.examples import to_mint_examples
+    from mint.training.trainer import train
+    from tests.utils.training import make_audio_dataset, make_mint_folder, recipe
+
+    folder = make_mint_folder(tmp_path / "stage1")
+    examples = to_mint_examples(make_audio_dataset(tmp_path), "WavCaps", caption_column="caption")
+    weights = []
+    for name in ("a", "b"):
+        with run.deterministic(threads=1):
+            train(recipe(folder, tmp_path / name, stage=2, max_steps=3), examples)
+        weights.append(load_file(tmp_path / name / "model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_deterministic_restores_the_settings_it_changes():
+    threads, enabled = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    with run.deterministic(threads=1):
+        assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, enabled)
+
+
+def test_the_ablation_table_gives_each_objective_set_mean_and_std():
+    summary = {name: {m: [0.5, 0.02] for m in [*TASKS, "mean zero-shot", "R@1", "R@5", "R@10"]}
+               for name in ("ALC", "ALC+ALM+ATG")}
+    lines = ablation.ablation_table({"seeds": [0, 1], "stage1_epochs": 3.0, "summary": summary}).splitlines()
+    assert lines[2] == "| Objectives | " + " | ".join(TASKS) + " | mean zero-shot | R@1 | R@5 | R@10 |"
+    assert lines[4] == "| ALC | " + " | ".join(["50.0 ± 2.0"] * (len(TASKS) + 4)) + " |"
+    assert "seeds [0, 1]" in lines[0] and "3 epochs" in lines[0]
+
+
+# (argv, words the message must hold)
+BAD_COMMANDS = [
+    (["demo", "--stage2-seeds", "0", "0"], ["repeats a seed"]),
+    (["ablate", "--seeds", "1", "1"], ["repeats a seed"]),
+    (["ablate", "--objectives", "ALC", "ATG"], ["objective_sets must name distinct sets", "'ALC+ATG'"]),
+    (["ablate", "--objectives", "ALC", "ALC"], ["objective_sets must name distinct sets"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", BAD_COMMANDS)
+def test_bad_demo_options_are_refused_before_anything_is_written(tmp_path, capsys, argv, words):
+    assert mint.cli.main([*argv, "--output", str(tmp_path / "out"), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and all(word in error for word in words), error
+    assert not (tmp_path / "out").exists()
+
+
+# (keyword arguments of run_demo / run_ablation, words the message must hold)
+BAD_SETTINGS = [
+    (run.run_demo, {"stage2_seeds": []}, ["non-empty list of non-negative integers"]),
+    (run.run_demo, {"stage2_seeds": [0, -1]}, ["non-negative integers"]),
+    (run.run_demo, {"stage2_seeds": [0.5]}, ["non-negative integers"]),
+    (run.run_demo, {"threads": 0}, ["threads must be a positive integer"]),
+    (run.run_demo, {"threads": True}, ["threads must be a positive integer"]),
+    (ablation.run_ablation, {"seeds": []}, ["non-empty list"]),
+    (ablation.run_ablation, {"objective_sets": []}, ["distinct sets"]),
+    (ablation.run_ablation, {"stage1_epochs": 0}, ["stage1_epochs must be a positive number"]),
+    (ablation.run_ablation, {"stage1_epochs": "3"}, ["stage1_epochs must be a positive number"]),
+]
+
+
+@pytest.mark.parametrize("function, kwargs, words", BAD_SETTINGS)
+def test_bad_settings_are_refused(tmp_path, function, kwargs, words):
+    with pytest.raises(ValueError) as caught:
+        function(str(tmp_path / "out"), **kwargs)
+    assert all(word in str(caught.value) for word in words), caught.value
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage1_pairs_caption_each_pass_and_keep_the_labels_as_group():
+    cached = Dataset.from_dict({"audio_encoder_features": [np.zeros((2, 3), np.float32).tolist()] * 2,
+                                "caption": ["a piano plays a low note softly", "a man says the word one"],
+                                "instrument_family": ["piano", None], "register": ["low", None],
+                                "loudness": ["softly", None], "word": [None, "one"], "event": [None, None]})
+    pairs, epochs = run.stage1_pairs(cached, 2.5, seed=0)
+    assert len(pairs) == 6 and epochs == pytest.approx(2.5 / 3)
+    assert pairs[run.GROUP_COLUMN] == [*cached["caption"]] * 3
+    piano = pairs["caption"][0::2]
+    assert len(set(piano)) == 3 and all("piano" in c for c in piano)
+    assert pairs["caption"] == run.stage1_pairs(cached, 2.5, seed=0)[0]["caption"]
