@@ -125,7 +125,8 @@ def test_every_kind_of_readme_command_is_checked():
     assert any(line.startswith("mint data prepare esc50") for line in lines)
     assert any(line.startswith("torchrun") for line in lines) and any("accelerate launch" in line for line in lines)
     assert any(line.startswith("python benchmarks/") for line in lines)
-    assert sum(line.startswith(NOT_PARSED) for line in command_lines(documentation())) < 10
+    # install and test-runner lines are the only ones left unparsed: one per extra and a few set-up lines
+    assert sum(line.startswith(NOT_PARSED) for line in command_lines(documentation())) <= 12
     assert words("mint cache-features --shard-index $(seq $m 4 63)")[-1] == "60"
     assert words("torchrun -m mint train r.json 'datasets=[{\"path\": \"c\"}]'")[-1] == 'datasets=[{"path": "c"}]'
     documented = set()
