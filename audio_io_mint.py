@@ -17,8 +17,10 @@ AudioInput = str | os.PathLike | bytes | np.ndarray | torch.Tensor | dict
 # The shortest clip the wav2vec2-family convolutional front end turns into one frame (400 samples at 16 kHz);
 # Whisper pads every clip to its 30 s window, so it takes shorter ones.
 MIN_CLIP_SECONDS = 0.025
-# Float audio is nominally in [-1, 1]; far larger values are integer PCM passed as floats, or corrupt data.
-MAX_ABS_SAMPLE = 1e4
+# Float audio is nominally in [-1, 1]. Float WAV/FLAC files keep overs (inter-sample peaks, an unlimited mix bus):
+# peaks a little above 1, rarely beyond +6 dBFS. Integer PCM passed as floats has peaks of tens to thousands (an
+# int16 clip above -60 dBFS peaks over 32). So a peak beyond +6 dBFS (2.0) is refused as mis-scaled.
+MAX_ABS_SAMPLE = 2.0
 SAMPLING_RATE_RANGE = (1000, 1_000_000)
 # The signed PCM widths that 64-bit integer samples are read as: the narrowest that holds their values.
 PCM_WIDTHS = (16, 24, 32)
@@ -110,7 +112,8 @@ def mono_at_rate(data: np.ndarray, rate: int, target_rate: int, name: str,
     peak = float(np.abs(data).max())
     if peak > MAX_ABS_SAMPLE:
         raise ValueError(f"{name} has samples up to {peak:.3g}; expected float audio near [-1, 1] (at most "
-                         f"{MAX_ABS_SAMPLE:g}): pass integer PCM as its integer dtype, which is scaled.")
+                         f"{MAX_ABS_SAMPLE:g}): pass integer PCM as its integer dtype, which is scaled, or divide "
+                         "float audio by its peak.")
     if rate != target_rate:
         import librosa
 

@@ -19,6 +19,7 @@ places say so.
 
 import copy
 import inspect
+import os
 from dataclasses import dataclass
 from functools import partial
 from typing import Unpack
@@ -44,30 +45,45 @@ from transformers.models.instructblip.modeling_instructblip import (
     InstructBlipQFormerEmbeddings,
     InstructBlipQFormerModel,
 )
-from transformers.utils import ModelOutput, TransformersKwargs, logging
+from transformers.utils import PROCESSOR_NAME, ModelOutput, TransformersKwargs, logging
 
 
 try:
     from .audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
                                      split_audio_kwargs)
-    from .checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
+    from .checkpoint_mint import STAGE_OF_ARCHITECTURE, BaseFolderLoadingMixin, load_checkpoint_state_dict
     from .configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
     from .convert_bert_mint import load_bert_into_qformer
     from .distributed_mint import gather, gather_padded, rank
     from .objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
                                   atg_loss, audio_text_similarity, positive_pairs)
+    # Importing processing_mint registers `MintProcessor` with `AutoProcessor`, so that transformers' pipelines find
+    # the processor of a MINT folder once the model classes are importable (processing_mint does not import this).
+    from .processing_mint import LLM_TOKENIZER_FOLDER, MintProcessor, save_embedding_processor
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
     from audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
                                     split_audio_kwargs)
-    from checkpoint_mint import BaseFolderLoadingMixin, load_checkpoint_state_dict
+    from checkpoint_mint import STAGE_OF_ARCHITECTURE, BaseFolderLoadingMixin, load_checkpoint_state_dict
     from configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
     from convert_bert_mint import load_bert_into_qformer
     from distributed_mint import gather, gather_padded, rank
     from objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
                                  atg_loss, audio_text_similarity, positive_pairs)
+    from processing_mint import LLM_TOKENIZER_FOLDER, MintProcessor, save_embedding_processor
 
 
 logger = logging.get_logger(__name__)
+
+# Generation arguments that count beams or sequences: below 1, transformers divides by zero or returns nothing.
+GENERATION_COUNTS = ("num_beams", "num_return_sequences", "num_beam_groups")
+
+
+def check_generation_counts(generation_kwargs: dict) -> None:
+    """Refuses, by name, a count of `GENERATION_COUNTS` in `generation_kwargs` that is not a positive integer."""
+    for key in GENERATION_COUNTS:
+        value = generation_kwargs.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
 
 
 @dataclass
@@ -354,7 +370,15 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         # `register_for_auto_class` records one Auto class per model class; write all of MINT's into `auto_map`, so
         # the folder loads with `trust_remote_code=True` through any of them.
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **MINT_AUTO_MAP}
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        folder = os.fspath(save_directory)
+        # A processor saved into the folder before this stage-1 model has the stage-2 layout (its tokenizer the
+        # LLM's); rewrite it in the layout `MintProcessor.save_pretrained` gives a stage-1 folder.
+        if (STAGE_OF_ARCHITECTURE[type(self).__name__] == 1 and kwargs.get("is_main_process", True)
+                and os.path.isfile(os.path.join(folder, PROCESSOR_NAME))
+                and not os.path.isdir(os.path.join(folder, LLM_TOKENIZER_FOLDER))):
+            save_embedding_processor(MintProcessor.from_pretrained(folder), folder)
+        return saved
 
     # Bridge-Net (section 2.1)
 
@@ -406,6 +430,10 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
     def _raw_audio(self, given: dict[str, torch.Tensor]) -> torch.Tensor:
         """The waveforms or log-mels among `given` (`{"input_values" | "input_features": tensor}`), checked."""
         expected = self.audio_model.main_input_name
+        if not given:
+            raise ValueError("MINT needs audio: got text alone, which it cannot answer. Pass the clip (the processor's "
+                             f"audio=, or an audio item in the chat) so that {expected} reaches the model (or pass "
+                             f"cached encoder output as {ENCODER_FEATURES_KEY}).")
         if set(given) != {expected}:
             raise ValueError(f"This MINT's audio encoder ({type(self.audio_model).__name__}) takes its audio as "
                              f"{expected}, as the processor returns it; got {list(given)} (or pass cached encoder "
@@ -934,6 +962,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         token); decode them with `processor.batch_decode`.
         """
         audio, generation_kwargs = split_audio_kwargs(kwargs)
+        check_generation_counts(generation_kwargs)
         embeds, mask, _ = self.prepare_inputs_embeds(
             input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
             qformer_attention_mask=qformer_attention_mask, **audio)
@@ -1060,9 +1089,11 @@ AutoModelForMultimodalLM.register(MintConfig, MintForConditionalGeneration, exis
 
 
 __all__ = [
+    "GENERATION_COUNTS",
     "MintForConditionalGeneration",
     "MintForPreTraining",
     "MintModel",
     "MintPreTrainedModel",
     "MintQFormerModel",
+    "check_generation_counts",
 ]

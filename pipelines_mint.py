@@ -37,9 +37,11 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 try:
     from .checkpoint_mint import STAGE_OF_ARCHITECTURE
+    from .modeling_mint import check_generation_counts
     from .processing_mint import check_candidate_labels, mean_over_windows, read_conversations
 except ImportError:  # installed as top-level modules rather than loaded as Hub remote code
     from checkpoint_mint import STAGE_OF_ARCHITECTURE
+    from modeling_mint import check_generation_counts
     from processing_mint import check_candidate_labels, mean_over_windows, read_conversations
 
 
@@ -143,15 +145,25 @@ def check_label_templates(templates: str | Sequence[str], name: str = "hypothesi
     return list(templates)
 
 
-def check_prompt(prompt: str | None, none_means: str) -> None:
-    """Refuses a `prompt` that is not a string (None is allowed: `none_means` says what it stands for) or that is
-    empty or whitespace only, which would leave the LLM without the instruction the task needs (as evaluation
-    refuses it)."""
-    if prompt is not None and not isinstance(prompt, str):
-        raise TypeError(f"prompt must be a string, or None for {none_means}; got {type(prompt).__name__}.")
-    if prompt is not None and not prompt.strip():
-        raise ValueError(f"prompt {prompt!r} is empty or whitespace only; expected an instruction such as "
-                         f"{CAPTION_PROMPT!r}, or None for {none_means}.")
+def check_prompt(prompt: str | None, none_means: str | None = None, name: str = "prompt",
+                 use: str | None = None) -> str | None:
+    """
+    `prompt`, the instruction the LLM reads, checked: a string with text. None is allowed where `none_means` says what
+    it stands for, and refused otherwise. `name` (the argument or command-line option) and `use` (what the LLM
+    generates or scores after it) say what the messages name. Not a string: `TypeError`; empty or whitespace only,
+    which would leave the LLM without the instruction the task needs: `ValueError`.
+    """
+    if prompt is None and none_means is not None:
+        return None
+    if not isinstance(prompt, str):
+        allowed = f", or None for {none_means}" if none_means else ""
+        raise TypeError(f"{name} must be a string{allowed}; got {type(prompt).__name__}.")
+    if not prompt.strip():
+        before = f" before {use}" if use else ""
+        allowed = f", or None for {none_means}" if none_means else ""
+        raise ValueError(f"{name} is {prompt!r}, empty or whitespace only; the LLM reads an instruction{before}: give "
+                         f"one with text (a Table-1 prompt, e.g. 'This is a sound of' or {CAPTION_PROMPT!r}){allowed}.")
+    return prompt
 
 
 def fill_template(template: str, label: str) -> str:
@@ -325,10 +337,7 @@ class MintAudioToTextPipeline(_MintAudioPipeline):
                             "sampling_rate, long_audio_policy, batch_size, generate_kwargs and generation parameters.")
         check_prompt(prompt, none_means="the soft prompt alone")
         generate_kwargs = {**(generate_kwargs or {}), **generation_parameters}
-        for key in ("num_beams", "num_return_sequences", "num_beam_groups"):
-            value = generate_kwargs.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        check_generation_counts(generate_kwargs)
         forward = {"generate_kwargs": generate_kwargs, "long_audio_policy": long_audio_policy}
         return {"prompt": prompt, "sampling_rate": sampling_rate}, forward, {}
 
@@ -488,13 +497,8 @@ def register_mint_pipelines() -> None:
     Adds `audio-to-text` and `mint-zero-shot-audio-classification` to transformers' pipeline registry, so that
     `pipeline(task, model=folder)` builds them from a MINT folder. No stock task is changed.
     """
-    # The Auto classes learn MINT's models here (importing modeling_mint registers them, as importing processing_mint
-    # above registered the config and processor), so a folder's `auto_map` is read as local code and needs no
-    # `trust_remote_code`.
-    try:
-        from . import modeling_mint  # noqa: F401
-    except ImportError:  # installed as top-level modules
-        import modeling_mint  # noqa: F401
+    # The Auto classes know MINT's config, processor and models from this module's imports, so a folder's `auto_map`
+    # is read as local code and needs no `trust_remote_code`.
     if PIPELINE_REGISTRY.supported_tasks.get(ZERO_SHOT_TASK, {}).get("impl") is not None:
         return
     PIPELINE_REGISTRY.register_pipeline("audio-to-text", pipeline_class=MintAudioToTextPipeline,

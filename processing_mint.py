@@ -3,6 +3,7 @@
 Q-Former; with the window policy's pooling of per-window results back to one per clip, and the chat-input reader."""
 
 import copy
+import inspect
 import os
 import urllib.request
 import warnings
@@ -140,7 +141,12 @@ class MintProcessor(ProcessorMixin):
         As `ProcessorMixin.from_pretrained`. A stage-1 model folder written by [`save_embedding_processor`] keeps
         the LLM's tokenizer in `llm_tokenizer/` (its own tokenizer is the Q-Former's): the processor gets that one,
         so stage 2 trained from the folder tokenizes for its LLM.
+
+        transformers' `pipeline()` loads the processor with the task it builds (`_from_pipeline`): a generation task
+        on a stage-1 folder, which stores no trained LLM (the pipeline would caption with random weights), raises a
+        `ValueError` that names the stage-2 route.
         """
+        check_pipeline_stage(pretrained_model_name_or_path, kwargs.get("_from_pipeline"))
         processor = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         hub = {key: kwargs[key] for key in ("cache_dir", "force_download", "local_files_only", "token", "revision")
                if key in kwargs}
@@ -183,18 +189,29 @@ class MintProcessor(ProcessorMixin):
         return_llm_inputs: bool = True,
         long_audio_policy: str | None = None,
         return_tensors: str = "pt",
+        padding: bool | str = True,
         **kwargs,
     ) -> BatchFeature:
         """
         Returns a `BatchFeature` with, as applicable: the audio under the feature extractor's input name
         (`input_values` `(batch, samples)` or `input_features` `(batch, n_mels, frames)`) and `audio_attention_mask`;
         `qformer_input_ids` / `qformer_attention_mask`; `input_ids` / `attention_mask` (the audio placeholders, then
-        the text); `labels`; and `clip_index` `(batch,)` with the `"window"` policy. Unknown keyword arguments raise a
-        `TypeError`.
+        the text); `labels`; and `clip_index` `(batch,)` with the `"window"` policy. Each batch is padded to its
+        longest clip and text: `padding` may say so (`True` or `"longest"`, as the Qwen2-Audio and Voxtral snippets
+        pass it), any other value is refused. Unknown keyword arguments raise a `TypeError`.
         """
+        # transformers' `any-to-any` pipeline passes every modality it knows; MINT reads audio and text only.
+        given = {name: kwargs.pop(name) for name in ("images", "videos") if name in kwargs}
+        other_modalities = sorted(name for name, value in given.items() if value is not None)
+        if other_modalities:
+            raise ValueError(f"MintProcessor reads audio and text only; got {other_modalities}.")
         if kwargs:
             raise TypeError(f"MintProcessor got unexpected keyword argument(s) {sorted(kwargs)}; it takes audio, text, "
-                            "text_target, sampling_rate, return_llm_inputs, long_audio_policy and return_tensors.")
+                            "text_target, sampling_rate, return_llm_inputs, long_audio_policy, return_tensors and "
+                            "padding.")
+        if padding is not True and padding != "longest":
+            raise ValueError(f"MintProcessor pads each batch to its longest clip and text (padding=True or "
+                             f"'longest'); got padding={padding!r}.")
         if audio is None and text is None and text_target is None:
             raise ValueError("MintProcessor needs at least one of audio, text or text_target.")
         texts = self._as_text_list(text, "text")
@@ -369,6 +386,12 @@ class MintProcessor(ProcessorMixin):
         variables = meta.find_undeclared_variables(jinja2.Environment().parse(template))
         template_kwargs = {key: value for key, value in kwargs.items() if key in variables}
         call_kwargs = {**(processor_kwargs or {}), **{k: v for k, v in kwargs.items() if k not in variables}}
+        if not tokenize:  # `__call__` does not run, so check here what it would refuse
+            takes = inspect.signature(type(self).__call__).parameters.keys() - {"self", "audio", "text", "kwargs"}
+            unknown = sorted(call_kwargs.keys() - takes)
+            if unknown:
+                raise TypeError(f"MintProcessor.apply_chat_template got unexpected keyword argument(s) {unknown}; "
+                                f"it takes the chat template's variables and what __call__ takes: {sorted(takes)}.")
         prompt = super().apply_chat_template(conversation, template, add_generation_prompt=add_generation_prompt,
                                              continue_final_message=continue_final_message, tokenize=False,
                                              **template_kwargs)
@@ -410,6 +433,25 @@ def embedding_processor(processor: MintProcessor) -> MintProcessor:
                          decoder_only_llm=processor.decoder_only_llm, chat_template=processor.chat_template)
 
 
+# transformers' pipeline tasks that generate text with the LLM and load the folder's processor through
+# `AutoProcessor` (so `MintProcessor.from_pretrained` sees the task): a stage-1 folder, with no LLM, cannot serve them.
+GENERATION_TASKS = ("any-to-any",)
+
+
+def check_pipeline_stage(folder: str | os.PathLike, task: str | None) -> None:
+    """
+    Refuses a local stage-1 MINT `folder` (saved from `MintForPreTraining` or `MintModel`) for a generation `task`
+    (one of `GENERATION_TASKS`) with a `ValueError` that names the stage-2 route; other folders and tasks pass.
+    """
+    config = read_folder_config(folder)
+    architecture = (config.get("architectures") or [None])[0] if config is not None else None
+    if task in GENERATION_TASKS and STAGE_OF_ARCHITECTURE.get(architecture) == 1:
+        raise ValueError(f"pipeline({task!r}) needs a stage-2 MINT folder (MintForConditionalGeneration, with a "
+                         f"trained LLM): {os.fspath(folder)!r} was saved from the stage-1 {architecture}, which "
+                         "stores no LLM and no projection to it. Train stage 2 from this folder (`mint recipe stage2`) "
+                         "and use the result; a stage-1 folder serves pipeline('zero-shot-audio-classification').")
+
+
 def save_embedding_processor(processor: MintProcessor, folder: str | os.PathLike, *args, **kwargs) -> list[str]:
     """
     Writes the processor of a stage-1 model folder: [`embedding_processor`]`(processor)`, which transformers'
@@ -420,6 +462,12 @@ def save_embedding_processor(processor: MintProcessor, folder: str | os.PathLike
     saved = ProcessorMixin.save_pretrained(embedding_processor(processor), folder, *args, **kwargs)
     processor.tokenizer.save_pretrained(os.path.join(os.fspath(folder), LLM_TOKENIZER_FOLDER))
     return saved
+
+
+def is_blank_text(text: str) -> bool:
+    """Whether `text` holds nothing to read: empty, whitespace, or format characters such as a zero-width space (which
+    are neither whitespace nor printable)."""
+    return not any(char.isprintable() and not char.isspace() for char in text)
 
 
 def check_candidate_labels(candidates: Sequence[str], name: str = "candidate_labels") -> list[str]:
@@ -437,9 +485,7 @@ def check_candidate_labels(candidates: Sequence[str], name: str = "candidate_lab
     not_text = [(i, label) for i, label in enumerate(labels) if not isinstance(label, str)]
     if not_text:
         raise TypeError(f"{name}: the labels at positions {_listing(not_text)} are not strings; expected label names.")
-    # Format characters such as a zero-width space are neither whitespace nor printable: a label of them is blank.
-    blank = [(i, label) for i, label in enumerate(labels)
-             if not any(char.isprintable() and not char.isspace() for char in label)]
+    blank = [(i, label) for i, label in enumerate(labels) if is_blank_text(label)]
     if blank:
         raise ValueError(f"{name}: the labels at positions {_listing(blank)} are empty or whitespace only (or hold "
                          "only invisible characters); expected label text (a stray comma in a comma-separated list "
@@ -507,7 +553,8 @@ def read_conversations(conversation: list[dict] | list[list[dict]]) -> list[Any]
 
 def _audio_item(item: dict, where: str) -> Any:
     """The clip of one audio item (`where` names it): its `"audio"`, its file (`"path"`), or the bytes at its URL
-    (`"url"`, Qwen2-Audio's `"audio_url"`, or a `"path"` that is a URL, as transformers reads them)."""
+    (`"url"`, Qwen2-Audio's `"audio_url"`, or a `"path"` that is a URL, as transformers reads them); a `"url"` or
+    `"audio_url"` that names an existing local file is that file."""
     if item.get("audio") is not None:
         return item["audio"]
     path = item.get("path")
@@ -517,8 +564,11 @@ def _audio_item(item: dict, where: str) -> Any:
     if url is None:
         raise ValueError(f"{where}: an audio item needs its clip under 'audio' (or a file under 'path', or a URL "
                          f"under 'url'); got keys {sorted(item)}.")
+    if isinstance(url, (str, os.PathLike)) and "://" not in os.fspath(url) and os.path.isfile(url):
+        return os.fspath(url)  # a local file, as the Qwen2-Audio and Voxtral snippets may give under 'audio_url'
     if not isinstance(url, str) or "://" not in url:
-        raise ValueError(f"{where}: a URL such as 'https://...' or 'file:///...' was expected; got {url!r:.200}.")
+        raise ValueError(f"{where}: a URL such as 'https://...' or 'file:///...', or an existing local file, was "
+                         f"expected; got {url!r:.200}.")
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             return {"bytes": response.read(), "path": url}
@@ -562,10 +612,13 @@ AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
 
 __all__ = [
     "DEFAULT_CHAT_TEMPLATE",
+    "GENERATION_TASKS",
     "LLM_TOKENIZER_FOLDER",
     "MintProcessor",
     "check_candidate_labels",
+    "check_pipeline_stage",
     "embedding_processor",
+    "is_blank_text",
     "mean_over_windows",
     "read_conversations",
     "save_embedding_processor",

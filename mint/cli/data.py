@@ -139,7 +139,7 @@ def cache_features_command(args: argparse.Namespace) -> None:
     device = torch_device(args.device)
     from checkpoint_mint import mint_stage
     from mint.data.cache import SKIPPED_CLIPS_FILE, cache_audio_features
-    from mint.training.train_data import load_split
+    from mint.data.splits import load_split
     from modeling_mint import MintForPreTraining
     from processing_mint import MintProcessor
 

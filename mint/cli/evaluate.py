@@ -136,12 +136,15 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _result(args: argparse.Namespace) -> dict[str, Any]:
     """The evaluation's result, from the library function of its task, with the model, dataset and split recorded."""
+    from mint.data.splits import load_split, split_to_read
+
     _check_options(args)
     candidates = _candidates(args.candidates) if args.task in ("classify", "zero-shot", "few-shot") else None
     templates = _label_templates(args) if args.task in ("zero-shot", "few-shot") else None
     if args.task != "leakage":
         _check_stage(args.model, STAGE_OF_TASK[args.task])
-    dataset, split = _load(args.dataset, args.split, "test", "--split")
+    split = split_to_read(args.dataset, args.split, "--split", default="test")
+    dataset = load_split(args.dataset, args.split, "--split", default="test")
     place = {"model": getattr(args, "model", None), "dataset": args.dataset, "split": split}
     if args.task == "leakage":
         from mint.data.examples import load_local_dataset
@@ -150,7 +153,8 @@ def _result(args: argparse.Namespace) -> dict[str, Any]:
         return {**leakage_report([load_local_dataset(p, args.train_split) for p in args.train], dataset,
                                  args.audio_column, args.id_column), **place}
     if args.task == "few-shot":
-        support, support_split = _load(args.support, args.support_split, "train", "--support-split")
+        support_split = split_to_read(args.support, args.support_split, "--support-split")
+        support = load_split(args.support, args.support_split, "--support-split")
         place.update(support=args.support, support_split=support_split)
     model, processor = _model_and_processor(args.model, STAGE_OF_TASK[args.task])
     common = dict(batch_size=args.batch_size, progress=not args.quiet, audio_column=args.audio_column,
@@ -201,9 +205,9 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--search chooses alpha and beta on the support clips; leave out --alpha and --beta, or "
                          "--search.")
     if args.task in ("classify", "caption") and args.prompt is not None:
-        from mint.evaluation.reading import check_prompt
+        from pipelines_mint import check_prompt
 
-        check_prompt(args.prompt, "the candidates" if args.task == "classify" else "its caption", "--prompt")
+        check_prompt(args.prompt, name="--prompt", use="the candidates" if args.task == "classify" else "its caption")
 
 
 def _label_templates(args: argparse.Namespace) -> str | list[str] | None:
@@ -227,22 +231,6 @@ def _label_templates(args: argparse.Namespace) -> str | list[str] | None:
         raise ValueError(f"--label-template-file {path!r} holds no template; expected one per line, e.g. "
                          "'This is a sound of {}.'.")
     return check_label_templates(templates, f"--label-template-file {path!r}: template")
-
-
-def _load(path: str, split: str | None, default: str, option: str):
-    """The dataset of the folder `path` and the split read: `split` (default `default`) of a folder with splits; a
-    folder without splits is read whole (split None) and refuses an explicit `split`, named as `option`."""
-    from mint.data.examples import load_local_dataset
-
-    unsplit = os.path.isfile(os.path.join(path, "state.json")) and not os.path.isfile(
-        os.path.join(path, "dataset_dict.json"))
-    if unsplit and split is not None:
-        raise ValueError(f"{option} {split!r}: the dataset {path!r} has no splits (one Dataset saved with "
-                         f"save_to_disk); leave {option} out.")
-    if unsplit:
-        return load_local_dataset(path), None
-    split = default if split is None else split
-    return load_local_dataset(path, split), split
 
 
 def _candidates(option: str | None) -> list[str] | None:

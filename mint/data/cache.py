@@ -225,8 +225,19 @@ def cache_audio_features(
     The trainable `audio_layernorm` is not applied: the cache holds the frozen encoder's raw outputs. Use `float16` to
     halve the disk cost (about 0.28 GB per hour of audio for a 768-d encoder at 50 frames/s, 0.55 GB in float32).
     """
+    if not isinstance(dataset, Dataset):
+        hint = " (pick one split: dataset['train'])" if isinstance(dataset, dict) else ""
+        raise TypeError(f"cache_audio_features takes a datasets.Dataset with an 'audio' column; got "
+                        f"{type(dataset).__name__}{hint}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (clips encoded at once), got {batch_size!r}.")
     if not model.config.freeze_audio_encoder:
         raise ValueError("The feature cache is for a frozen audio encoder; this model's config trains it.")
+    trainable = [name for name, parameter in model.audio_model.named_parameters() if parameter.requires_grad]
+    if trainable:
+        raise ValueError(f"The feature cache is for a frozen audio encoder; {len(trainable)} of this model's encoder "
+                         f"parameters require grad ({few(trainable)}): call model.audio_model.requires_grad_(False) "
+                         "or build the model from a config that freezes it.")
     check_columns(dataset, {"audio": "audio"})
     indices = list(range(num_shards)) if shard_indices is None else sorted(set(shard_indices))
     if num_shards < 1 or any(not 0 <= i < num_shards for i in indices):

@@ -10,8 +10,8 @@ from datasets import Dataset
 
 from mint.data.examples import check_columns, undecoded_audio
 from mint.evaluation.caption_metrics import compute_caption_metrics
-from mint.evaluation.reading import ClipReader, captions_per_clip, check_prompt
-from pipelines_mint import check_model_kind
+from mint.evaluation.reading import ClipReader, captions_per_clip
+from pipelines_mint import check_model_kind, check_prompt
 
 
 @torch.no_grad()
@@ -28,7 +28,7 @@ def evaluate_captioning(model, processor, dataset: Dataset, caption_columns: Seq
     the metrics, the generation settings, `predictions` and what happened to the clips.
     """
     check_columns(dataset, {"audio": audio_column})
-    prompt = check_prompt(prompt, "its caption")
+    prompt = check_prompt(prompt, use="its caption")
     dataset = undecoded_audio(dataset, audio_column)
     references = captions_per_clip(dataset, caption_columns)
     check_model_kind(model, "llm", "Captioning")

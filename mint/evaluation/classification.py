@@ -13,9 +13,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from mint.data.examples import check_columns, label_names, label_text, undecoded_audio
 from mint.data.templates import get_template
 from mint.evaluation.embeddings import embedded_batches
-from mint.evaluation.reading import ClipReader, check_prompt, inputs_on, model_device
-from pipelines_mint import (HYPOTHESIS_TEMPLATE_SET, check_label_templates, check_model_kind, content_free_scores,
-                            template_text_embeddings)
+from mint.evaluation.reading import ClipReader, inputs_on, model_device
+from pipelines_mint import (HYPOTHESIS_TEMPLATE_SET, check_label_templates, check_model_kind, check_prompt,
+                            content_free_scores, template_text_embeddings)
 from processing_mint import check_candidate_labels, mean_over_windows
 
 
@@ -120,7 +120,7 @@ def vocabulary_ranking_scores(model, processor, dataset: Dataset, candidates: li
     """
     candidates = check_candidate_labels(candidates, "candidates")
     check_columns(dataset, {"audio": audio_column})
-    prompt = check_prompt(prompt, "the candidates")
+    prompt = check_prompt(prompt, use="the candidates")
     reader = ClipReader(processor, audio_column, batch_size, progress, long_audio_policy)
     return _ranking_scores(model, processor, dataset, candidates, prompt, reader, length_normalize,
                            calibrate=calibrate)[1]
@@ -210,7 +210,8 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
                              "after the prompt.")
         if prompt is None and template is None:
             raise ValueError("Vocabulary ranking needs a prompt or a Table-1 template name.")
-        prompt = check_prompt(get_template(template).prompt if prompt is None else prompt, "the candidates")
+        prompt = check_prompt(get_template(template).prompt if prompt is None else prompt,
+                              use="the candidates")
         settings = {"prompt": prompt, "length_normalize": length_normalize, "calibrate": calibrate}
     elif mode == "embedding":
         if prompt is not None or template is not None:

@@ -144,15 +144,6 @@ class ClipReader:
                 "num_cropped": self.num_cropped, "num_skipped": len(self.skipped), "skipped": self.skipped}
 
 
-def check_prompt(prompt: str, use: str, name: str = "prompt") -> str:
-    """`prompt`, refused when it is not a string with text: the instruction the LLM reads before `use` (what the
-    task generates or scores) and `name` (the argument or option) say what the message names."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError(f"{name} is {prompt!r}; the LLM reads an instruction before {use}: give one with text (a "
-                         "Table-1 prompt, e.g. 'This is a sound of' or 'Generate audio caption:').")
-    return prompt
-
-
 def captions_per_clip(dataset: Dataset, caption_columns: Sequence[str]) -> list[list[str]]:
     """The reference captions of each clip: one column of caption lists (or of single captions), or one caption per
     column of `caption_columns` (Clotho's `caption_1` ... `caption_5`)."""
@@ -163,4 +154,4 @@ def captions_per_clip(dataset: Dataset, caption_columns: Sequence[str]) -> list[
     return [list(row) for row in zip(*(dataset[c] for c in caption_columns))]
 
 
-__all__ = ["AudioBatch", "ClipReader", "captions_per_clip", "check_prompt", "inputs_on", "model_device"]
+__all__ = ["AudioBatch", "ClipReader", "captions_per_clip", "inputs_on", "model_device"]

@@ -24,6 +24,7 @@ from audio_io_mint import audio_path, clip_error_reason
 from mint.data.examples import undecoded_audio
 from mint.evaluation.embeddings import clip_embeddings, text_embeddings
 from pipelines_mint import check_model_kind
+from processing_mint import is_blank_text
 
 
 INDEX_EMBEDDINGS = "audio_embeddings.safetensors"
@@ -98,10 +99,20 @@ class MintRetrievalIndex:
 
     @torch.no_grad()
     def scores(self, queries: str | Sequence[str]) -> torch.Tensor:
-        """`(num_queries, num_clips)` similarities of each text query to every clip."""
+        """`(num_queries, num_clips)` similarities of each text query to every clip. An empty list of queries, a query
+        that is not a string, and a blank one (empty, whitespace only) are refused with their positions."""
         if not len(self):
             raise ValueError("The index is empty: add clips before searching it.")
         texts = [queries] if isinstance(queries, str) else list(queries)
+        if not texts:
+            raise ValueError("queries is empty; expected a text query or a list of them.")
+        not_text = [i for i, query in enumerate(texts) if not isinstance(query, str)]
+        if not_text:
+            raise TypeError(f"The queries at positions {not_text[:10]} are not strings; expected text to search for.")
+        blank = [i for i, query in enumerate(texts) if is_blank_text(query)]
+        if blank:
+            raise ValueError(f"The queries at positions {blank[:10]} are empty or whitespace only; expected text to "
+                             "search for (a blank query would rank the clips by nothing).")
         text = text_embeddings(self.model, self.processor, texts)
         return self.model.audio_text_similarity(self.embeddings.to(text), text).t().float().cpu()
 

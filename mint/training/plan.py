@@ -26,9 +26,10 @@ from audio_encoder_mint import ENCODER_FEATURES_KEY
 from configuration_mint import MintConfig
 from mint.data.cache import feature_cache_gb_per_hour
 from mint.data.examples import mix_datasets, undecoded_audio
+from mint.data.splits import load_split
 from mint.training.lora import add_lora
 from mint.training.recipe import MintRecipe, load_recipe, per_device_batch_size, recipe_problems
-from mint.training.train_data import check_dataset, load_split
+from mint.training.train_data import check_dataset
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 
 

@@ -3,7 +3,6 @@
 stage it trains (its columns, its rows, its labels) before any is converted, converted to the stage's MINT examples,
 then mixed by weight."""
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,8 +12,9 @@ import pyarrow.compute as pc
 from datasets import Audio, Dataset, Features, IterableDataset, Value
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
-from mint.data.examples import (check_columns, label_names, load_local_dataset, mix_datasets, to_caption_pairs,
-                                to_mint_examples, undecoded_audio)
+from mint.data.examples import (check_columns, label_names, mix_datasets, to_caption_pairs, to_mint_examples,
+                                undecoded_audio)
+from mint.data.splits import load_split
 from mint.data.templates import get_template
 from mint.training.collator import ROW_COLUMN, SOURCE_COLUMN, number_rows
 from mint.training.recipe import MintRecipe, dataset_list_problems
@@ -25,20 +25,6 @@ from mint.training.recipe import MintRecipe, dataset_list_problems
 STREAM_SHARDS = 1024
 # Examples a streamed dataset's shuffle buffer holds (the shard order is shuffled as well).
 STREAM_SHUFFLE_BUFFER = 1000
-
-
-def load_split(path: str | os.PathLike, split: str | None, option: str = "split") -> Dataset:
-    """
-    The dataset a recipe entry or command reads from the folder `path`: its `split` (default `"train"`) where the
-    folder holds several, the whole dataset where it was saved as one `Dataset`, which has no splits to choose from:
-    there an explicit `split` (named `option` in the message) is refused rather than ignored.
-    """
-    path = os.fspath(path)
-    if split is not None and os.path.isfile(os.path.join(path, "state.json")) and not os.path.isfile(
-            os.path.join(path, "dataset_dict.json")):
-        raise ValueError(f"{option} {split!r}: the dataset {path!r} has no splits (one Dataset saved with "
-                         f"save_to_disk), so there is no split to choose; leave {option} out.")
-    return load_local_dataset(path, "train" if split is None else split)
 
 
 def example_columns(spec: dict[str, Any], stage: int, column_names: list[str]) -> tuple[str, dict[str, str]]:
@@ -224,4 +210,4 @@ def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
 
 
 __all__ = ["STREAM_SHARDS", "STREAM_SHUFFLE_BUFFER", "build_train_dataset", "check_dataset", "empty_rows",
-           "example_columns", "load_split"]
+           "example_columns"]

@@ -62,8 +62,8 @@ BAD_OPTIONS = [
     ("embedding", dict(scoring="llm"), ["scoring='llm' needs a MintForConditionalGeneration"]),
     ("llm", dict(scoring="embedding"), ["scoring='embedding' needs a MintModel"]),
     ("llm", dict(top_k=3), ["unexpected parameters ['top_k']"]),
-    ("llm", dict(prompt=""), ["prompt ''", "empty or whitespace only", "None for the default 'This is a sound of'"]),
-    ("llm", dict(prompt=" \n"), ["prompt ' \\n'", "empty or whitespace only"]),
+    ("llm", dict(prompt=""), ["prompt is ''", "empty or whitespace only", "None for the default 'This is a sound of'"]),
+    ("llm", dict(prompt=" \n"), ["prompt is ' \\n'", "empty or whitespace only"]),
     ("llm", dict(prompt=3), ["prompt must be a string", "got int"]),
 ]
 
@@ -99,8 +99,8 @@ def captioner(processor):
 
 
 BAD_CAPTION_CALLS = [
-    (dict(prompt=""), ValueError, ["prompt ''", "empty or whitespace only", "None for the soft prompt alone"]),
-    (dict(prompt="   "), ValueError, ["prompt '   '", "empty or whitespace only"]),
+    (dict(prompt=""), ValueError, ["prompt is ''", "empty or whitespace only", "None for the soft prompt alone"]),
+    (dict(prompt="   "), ValueError, ["prompt is '   '", "empty or whitespace only"]),
     (dict(prompt=["a"]), TypeError, ["prompt must be a string", "got list"]),
     (dict(num_beams=0), ValueError, ["num_beams must be a positive integer, got 0"]),
     (dict(generate_kwargs={"num_beams": -2}), ValueError, ["num_beams must be a positive integer, got -2"]),

@@ -101,7 +101,7 @@ def test_the_qwen2_audio_docs_chat_code_runs_unchanged(processor, tmp_path):
 
 
 BAD_CALLS = [
-    (dict(padding="max_length"), TypeError, ["unexpected keyword argument(s) ['padding']"]),
+    (dict(padding="max_length"), ValueError, ["padding=True or 'longest'", "got padding='max_length'"]),
     (dict(processor_kwargs={"text_target": 3}), TypeError, ["text_target must be a string"]),
     (dict(add_generation_prompt=True, continue_final_message=True), ValueError, ["not compatible"]),
     (dict(conversation=[{"role": "tool", "content": [AUDIO]}]), ValueError,

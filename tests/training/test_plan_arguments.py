@@ -8,7 +8,8 @@ from datasets import Dataset, DatasetDict
 from mint.cli import main
 from mint.training.plan import plan_recipe
 from mint.training.recipe import MintRecipe
-from mint.training.train_data import build_train_dataset, load_split
+from mint.data.splits import load_split
+from mint.training.train_data import build_train_dataset
 from tests.utils.training import make_audio_dataset, make_mint_folder
 
 
