@@ -253,7 +253,11 @@ def load_local_dataset(path: str | os.PathLike, split: str = "train") -> Dataset
         raise ValueError(f"Dataset path {path!r} does not exist; expected a local folder.")
     saved = ("dataset_info.json", "state.json", "dataset_dict.json")
     if any(os.path.isfile(os.path.join(path, name)) for name in saved):
-        dataset = load_from_disk(path)
+        try:
+            dataset = load_from_disk(path)
+        except IndexError as error:  # datasets cannot read back a saved split that has no rows (no Arrow table)
+            raise ValueError(f"Dataset {path!r} could not be read: a split saved there has no rows; expected a "
+                             "dataset with at least one row.") from error
     else:
         dataset = load_dataset("audiofolder", data_dir=path)
     if hasattr(dataset, "keys"):

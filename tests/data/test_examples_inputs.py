@@ -4,7 +4,8 @@ column; a mixture refuses datasets of different kinds by name."""
 import pytest
 from datasets import ClassLabel, Dataset, Features, Sequence, Value, load_from_disk
 
-from mint.data.examples import check_columns, label_text, mix_datasets, to_caption_pairs, to_mint_examples
+from mint.data.examples import (check_columns, label_text, load_local_dataset, mix_datasets, to_caption_pairs,
+                                to_mint_examples)
 
 
 NAMES = ["dog", "cat", "piano"]
@@ -112,3 +113,11 @@ def test_a_column_that_is_not_audio_is_refused_naming_it(values, words):
         with pytest.raises(ValueError) as refused:
             read()
         assert all(word in str(refused.value) for word in words), str(refused.value)
+
+
+def test_a_saved_dataset_without_rows_is_refused_by_name(tmp_path):
+    folder = tmp_path / "empty"
+    Dataset.from_dict({"audio": [], "caption": []}).save_to_disk(str(folder))
+    with pytest.raises(ValueError, match=r"could not be read: a split saved there has no rows") as caught:
+        load_local_dataset(folder)
+    assert str(folder) in str(caught.value)
