@@ -36,6 +36,8 @@ logger = logging.get_logger(__name__)
 SHARD_COMPLETE_MARKER = "mint_shard_complete.json"
 # Written in the merged cache: what it holds (the rows of each shard, the encoder, the dtype).
 CACHE_RECORD = "mint_feature_cache.json"
+# The dtypes the cache is written in: the encoder's float features, at full or half precision.
+CACHE_DTYPES = ("float16", "float32")
 SKIPPED_CLIPS_FILE = "skipped_clips.json"
 # A shard's columns while it is written; merging drops them (and the skipped rows).
 _SKIP_REASON = "mint_skip_reason"
@@ -231,6 +233,8 @@ def cache_audio_features(
                         f"{type(dataset).__name__}{hint}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer (clips encoded at once), got {batch_size!r}.")
+    if dtype not in CACHE_DTYPES:
+        raise ValueError(f"dtype must be one of {CACHE_DTYPES} (the encoder's features are floats), got {dtype!r}.")
     if not model.config.freeze_audio_encoder:
         raise ValueError("The feature cache is for a frozen audio encoder; this model's config trains it.")
     trainable = [name for name, parameter in model.audio_model.named_parameters() if parameter.requires_grad]
@@ -459,6 +463,7 @@ def merge_feature_cache(
 
 
 __all__ = [
+    "CACHE_DTYPES",
     "CACHE_RECORD",
     "SHARD_COMPLETE_MARKER",
     "SKIPPED_CLIPS_FILE",

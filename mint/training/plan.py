@@ -24,7 +24,7 @@ from datasets import Dataset
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from configuration_mint import MintConfig
-from mint.data.cache import feature_cache_gb_per_hour
+from mint.data.cache import CACHE_DTYPES, feature_cache_gb_per_hour
 from mint.data.examples import mix_datasets, undecoded_audio
 from mint.data.splits import load_split
 from mint.training.lora import add_lora
@@ -34,8 +34,6 @@ from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 
 
 GIB = 2**30
-# The dtypes the feature cache is written in (`cache_audio_features`).
-CACHE_DTYPES = ("float16", "float32")
 # Optimizer states kept per trainable parameter: (number of states, bytes per state; None: the parameter's own size).
 # Adafactor's factored second moment is counted apart.
 OPTIMIZER_STATES = {

@@ -32,6 +32,8 @@ def _trainable_encoder(model):
     (None, {"batch_size": -1}, ValueError, ["batch_size", "got -1"]),
     (None, {"batch_size": 2.0}, ValueError, ["batch_size", "got 2.0"]),
     (None, {"batch_size": True}, ValueError, ["batch_size", "got True"]),
+    (None, {"dtype": "int8"}, ValueError, ["dtype must be one of ('float16', 'float32')", "got 'int8'"]),
+    (None, {"dtype": "bfloat16"}, ValueError, ["dtype must be one of", "got 'bfloat16'"]),
     (_trainable_encoder, {}, ValueError, ["frozen audio encoder", "parameters require grad",
                                           "'encoder.layers.0.", "requires_grad_(False)"]),
     ("dict", {}, TypeError, ["datasets.Dataset", "DatasetDict", "pick one split"]),
