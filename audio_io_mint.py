@@ -5,13 +5,15 @@ resampled to the feature extractor's rate. Every error names the clip (and its f
 import io
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from transformers.utils import logging
 
+
+logger = logging.get_logger(__name__)
 
 AudioInput = str | os.PathLike | bytes | np.ndarray | torch.Tensor | dict
 # The shortest clip the wav2vec2-family convolutional front end turns into one frame (400 samples at 16 kHz);
@@ -234,7 +236,7 @@ def pcm_full_scale(data: np.ndarray, name: str) -> float:
     for bits in PCM_WIDTHS:
         full_scale = 2 ** (bits - 1)
         if -full_scale <= low and high < full_scale:
-            warnings.warn(f"{name} has dtype {data.dtype}, which no PCM format uses; its values ({low} to {high}) fit "
+            logger.warning(f"{name} has dtype {data.dtype}, which no PCM format uses; its values ({low} to {high}) fit "
                           f"{bits}-bit PCM, so it is scaled by {full_scale}. Pass the PCM dtype (int16, int32) to "
                           "say it.", stacklevel=5)
             return float(full_scale)

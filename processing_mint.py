@@ -2,12 +2,13 @@
 """MINT processor: audio (read by `audio_io_mint`) to features under a clip-length policy, text for the LLM and the
 Q-Former; with the window policy's pooling of per-window results back to one per clip, and the chat-input reader."""
 
+import contextlib
 import copy
 import inspect
 import os
+import threading
 import urllib.request
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,25 @@ except ImportError:  # installed as top-level modules rather than loaded as Hub 
 
 
 logger = logging.get_logger(__name__)
+# Per thread: the lists that `collected_crop_notices` blocks collect the crop notices in, innermost last.
+_CROP_NOTICES = threading.local()
+
+
+@contextlib.contextmanager
+def collected_crop_notices() -> Iterator[list[str]]:
+    """
+    Within the block, the processor's per-clip crop notices (one for each clip longer than `max_audio_seconds` under
+    the `"crop"` policy) are appended to the yielded list instead of being logged: for callers that report long clips
+    themselves (evaluation counts them, the feature cache names their files once per run).
+    """
+    notices: list[str] = []
+    if not hasattr(_CROP_NOTICES, "collectors"):
+        _CROP_NOTICES.collectors = []
+    _CROP_NOTICES.collectors.append(notices)
+    try:
+        yield notices
+    finally:
+        _CROP_NOTICES.collectors.remove(notices)
 
 LONG_AUDIO_POLICIES = ("crop", "window")
 # Where a stage-1 (embedding) model folder keeps the LLM's tokenizer: its own tokenizer is the Q-Former's, the one text
@@ -266,9 +286,13 @@ class MintProcessor(ProcessorMixin):
                 out.append(clip)
                 clip_index.append(index)
             elif policy == "crop":
-                warnings.warn(f"audio clip {index} lasts {clip.shape[0] / self.sampling_rate:.1f} s; cropped to its "
-                              f"first {self.max_audio_seconds} s (use long_audio_policy='window' to keep it all).",
-                              stacklevel=3)
+                notice = (f"audio clip {index} lasts {clip.shape[0] / self.sampling_rate:.1f} s; cropped to its "
+                          f"first {self.max_audio_seconds} s (use long_audio_policy='window' to keep it all).")
+                collectors = getattr(_CROP_NOTICES, "collectors", None)
+                if collectors:
+                    collectors[-1].append(notice)
+                else:
+                    logger.warning(notice)
                 out.append(clip[:limit])
                 clip_index.append(index)
             else:
@@ -617,6 +641,7 @@ __all__ = [
     "MintProcessor",
     "check_candidate_labels",
     "check_pipeline_stage",
+    "collected_crop_notices",
     "embedding_processor",
     "is_blank_text",
     "mean_over_windows",

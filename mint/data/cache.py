@@ -14,7 +14,6 @@ import os
 import pickle
 import re
 import shutil
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from audio_io_mint import audio_path
 from mint.data.examples import CACHED_LENGTH, check_columns, describe_clip, load_clips, undecoded_audio
 from mint.data.outputs import check_output_folder, few, read_json, replace_folder, write_json
 from mint.data.progress import progress_bars
-from processing_mint import MintProcessor
+from processing_mint import MintProcessor, collected_crop_notices
 
 
 logger = logging.get_logger(__name__)
@@ -288,9 +287,9 @@ def cache_audio_features(
         cropped_examples += record["cropped_examples"]
     if cropped:
         seconds = processor.max_audio_seconds
-        warnings.warn(f"{cropped} clip(s) longer than {seconds} s were cropped to their first {seconds} s in the "
-                      f"feature cache, which holds one clip per row: {few(cropped_examples, 3)}. To keep all of a long "
-                      f"clip, cut it into clips of at most {seconds} s before caching.", stacklevel=2)
+        logger.warning(f"{cropped} clip(s) longer than {seconds} s were cropped to their first {seconds} s in the "
+                       f"feature cache, which holds one clip per row: {few(cropped_examples, 3)}. To keep all of a "
+                       f"long clip, cut it into clips of at most {seconds} s before caching.")
     if shard_indices is not None:
         return None
     return merge_feature_cache(output_dir, max_shard_size=max_shard_size, progress=progress, overwrite=overwrite)
@@ -334,8 +333,7 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
         seconds = [0.0 if clip is None or clip.shape[0] <= limit else clip.shape[0] / processor.sampling_rate
                    for clip in clips]
         if kept:
-            with warnings.catch_warnings():  # the cache reports its cropped clips once per run, by file
-                warnings.filterwarnings("ignore", message=r"audio clip \d+ lasts .* cropped")
+            with collected_crop_notices():  # the cache reports its cropped clips once per run, by file
                 inputs = processor(audio=[clips[i] for i in kept], sampling_rate=processor.sampling_rate)
             with torch.inference_mode():
                 hidden, mask = model.get_audio_encoder_features(**{k: v.to(device) for k, v in inputs.items()})

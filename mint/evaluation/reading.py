@@ -2,7 +2,6 @@
 """Reading an evaluation dataset: its clips in batches through the processor (under its long-audio policy, refused
 clips named or skipped) and its reference captions."""
 
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,9 +9,14 @@ from typing import Any
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
+from transformers.utils import logging
 
 from audio_io_mint import audio_path
 from mint.data.examples import check_columns, describe_clip, load_clips
+from processing_mint import collected_crop_notices
+
+
+logger = logging.get_logger(__name__)
 
 
 def model_device(model) -> torch.device:
@@ -90,30 +94,23 @@ class ClipReader:
             yield AudioBatch(rows, inputs_on(inputs, device), clip_index.to(device))
 
     def _process(self, clips: list, prompt: str | None):
-        """The processor's inputs for `clips`; its crop warnings are counted instead of shown one by one."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        """The processor's inputs for `clips`; its crop notices are counted instead of logged one by one."""
+        with collected_crop_notices() as notices:
             inputs = self.processor(audio=clips, text=None if prompt is None else [prompt] * len(clips),
                                     long_audio_policy=self.long_audio_policy)
-        for warning in caught:
-            if "cropped to its first" in str(warning.message):
-                self.num_cropped += 1
-            else:
-                warnings.warn(warning.message, warning.category, stacklevel=4)
+        self.num_cropped += len(notices)
         return inputs
 
     def _valid_clips(self, clips: list, rows: list[int]) -> tuple[list, list[int]]:
         """The clips the processor accepts, with their rows. A refused clip raises an error naming its row and file,
         or, with `skip_invalid`, is left out and recorded."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, reasons = load_clips(self.processor, clips)
+        _, reasons = load_clips(self.processor, clips)
         for clip, row, reason in zip(clips, rows, reasons):
             if reason and not self.skip_invalid:
                 raise ValueError(f"{describe_clip(row, clip)}: {reason} Pass skip_invalid=True (mint eval "
                                  "--skip-invalid) to skip such clips and count them.")
             if reason:
-                warnings.warn(f"{describe_clip(row, clip)} is skipped: {reason}", stacklevel=5)
+                logger.warning(f"{describe_clip(row, clip)} is skipped: {reason}")
                 self.skipped.append({"row": row, "path": audio_path(clip), "reason": reason})
         valid = [(clip, row) for clip, row, reason in zip(clips, rows, reasons) if not reason]
         return [clip for clip, _ in valid], [row for _, row in valid]
@@ -123,8 +120,8 @@ class ClipReader:
         with one warning that counts them."""
         if not rows:
             return
-        warnings.warn(f"{len(rows)} rows of the dataset are skipped ({reason}): rows {rows[:10]}"
-                      + (" ..." if len(rows) > 10 else "") + ".", stacklevel=3)
+        logger.warning(f"{len(rows)} rows of the dataset are skipped ({reason}): rows {rows[:10]}"
+                       + (" ..." if len(rows) > 10 else "") + ".")
         clips = dataset.select(rows)[self.audio_column]
         self.skipped += [{"row": row, "path": audio_path(clip), "reason": reason} for row, clip in zip(rows, clips)]
 
@@ -137,9 +134,9 @@ class ClipReader:
         """What the result reports about the clips; warns once if some were cropped."""
         if self.num_cropped:
             seconds = self.processor.max_audio_seconds
-            warnings.warn(f"{self.num_cropped} clips are longer than {seconds} s and were cropped to their first "
-                          f"{seconds} s; pass long_audio_policy='window' (mint eval --long-audio-policy window) to use "
-                          "all of their audio.", stacklevel=3)
+            logger.warning(f"{self.num_cropped} clips are longer than {seconds} s and were cropped to their first "
+                           f"{seconds} s; pass long_audio_policy='window' (mint eval --long-audio-policy window) to "
+                           "use all of their audio.")
         return {"long_audio_policy": self.long_audio_policy or self.processor.long_audio_policy,
                 "num_cropped": self.num_cropped, "num_skipped": len(self.skipped), "skipped": self.skipped}
 

@@ -1,6 +1,6 @@
 """Evaluation under real-world inputs: long clips (window and crop policies), clips too short, label templates."""
 
-import warnings
+import logging
 
 import numpy as np
 import pytest
@@ -139,12 +139,11 @@ def test_captioning_joins_the_window_captions_of_each_clip(long_clips, window_pr
 
 # ---- crops, clips too short ------------------------------------------------------------------------------------------
 
-def test_cropping_warns_once_per_evaluation_with_the_count(long_clips, stage1):
+def test_cropping_warns_once_per_evaluation_with_the_count(long_clips, stage1, caplog):
     crop = tiny.processor(max_audio_seconds=1.0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING):
         result = evaluate_classification(stage1, crop, long_clips, mode="embedding", batch_size=1, progress=False)
-    cropped = [str(w.message) for w in caught if "cropped" in str(w.message)]
+    cropped = [record.getMessage() for record in caplog.records if "cropped" in record.getMessage()]
     assert cropped == ["2 clips are longer than 1.0 s and were cropped to their first 1.0 s; pass "
                        "long_audio_policy='window' (mint eval --long-audio-policy window) to use all of their audio."]
     assert result["num_cropped"] == 2 and result["long_audio_policy"] == "crop"
@@ -162,24 +161,27 @@ def with_a_short_clip(tmp_path_factory):
     return data.cast_column("audio", Audio())
 
 
-def test_a_clip_too_short_is_named_by_row_and_file_or_skipped(with_a_short_clip, stage1):
+def test_a_clip_too_short_is_named_by_row_and_file_or_skipped(with_a_short_clip, stage1, caplog):
     processor = tiny.processor()
     path = with_a_short_clip.cast_column("audio", Audio(decode=False))[2]["audio"]["path"]
     # Before: "audio clip 0 lasts 19.0 ms" (its place in a batch of one) aborted the evaluation.
     with pytest.raises(ValueError, match=rf"Row 2 of the dataset \({path!r}\): lasts 19.0 ms; the audio encoder needs "
                                          r"at least 25 ms. Pass skip_invalid=True \(mint eval --skip-invalid\)"):
         evaluate_classification(stage1, processor, with_a_short_clip, mode="embedding", batch_size=1, progress=False)
-    with pytest.warns(UserWarning, match=rf"Row 2 of the dataset \({path!r}\) is skipped"):
+    with caplog.at_level(logging.WARNING):
         result = evaluate_classification(stage1, processor, with_a_short_clip, mode="embedding", skip_invalid=True,
                                          progress=False)
+    assert f"Row 2 of the dataset ({path!r}) is skipped" in caplog.text
+    caplog.clear()
     assert result["num_clips"] == 3 and result["num_skipped"] == 1
     reason = "lasts 19.0 ms; the audio encoder needs at least 25 ms."
     assert result["skipped"] == [{"row": 2, "path": path, "reason": reason}]
     others = evaluate_classification(stage1, processor, with_a_short_clip.select([0, 1, 3]), mode="embedding",
                                      candidates=LABELS, progress=False)
     assert result["predictions"] == others["predictions"] and result["accuracy"] == others["accuracy"]
-    with pytest.warns(UserWarning, match="Row 2 of the dataset"):
+    with caplog.at_level(logging.WARNING):
         retrieval = evaluate_retrieval(stage1, processor, with_a_short_clip, skip_invalid=True, progress=False)
+    assert "Row 2 of the dataset" in caplog.text
     assert (retrieval["num_clips"], retrieval["num_queries"], retrieval["num_skipped"]) == (3, 3, 1)
 
 

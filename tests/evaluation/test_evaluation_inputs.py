@@ -2,6 +2,7 @@
 relevance and the retrieval index's ids; each row gives the input, the error type and the words of the message."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def test_eval_command_refuses_bad_candidates_before_loading(task, option, words,
 
 @pytest.mark.parametrize("mode, column", [("llm", "label"), ("embedding", "label"), ("llm", "tags")])
 def test_a_row_without_a_label_is_refused_by_row_or_skipped_and_counted(mode, column, labelled, stage1, stage2,
-                                                                        processor):
+                                                                        processor, caplog):
     model = stage2 if mode == "llm" else stage1
     options = dict(prompt=PROMPT) if mode == "llm" else dict(mode="embedding")
     options.update(label_column=column, multi_label=column == "tags", progress=False)
@@ -97,8 +98,9 @@ def test_a_row_without_a_label_is_refused_by_row_or_skipped_and_counted(mode, co
         assert word in str(caught.value), str(caught.value)
     if column == "tags":
         return  # multi-label AUC needs more clips; the refusal is what this row checks
-    with pytest.warns(UserWarning, match=r"1 rows of the dataset are skipped \(no label in column 'label'\)"):
+    with caplog.at_level(logging.WARNING):
         result = evaluate_classification(model, processor, labelled, skip_invalid=True, **options)
+    assert "1 rows of the dataset are skipped (no label in column 'label')" in caplog.text
     assert result["num_clips"] == 3 and result["num_skipped"] == 1 and len(result["predictions"]) == 3
     assert result["skipped"] == [{"row": 2, "path": labelled.cast_column("audio", Audio(decode=False))[2]["audio"]
                                   ["path"], "reason": "no label in column 'label'"}]

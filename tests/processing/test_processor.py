@@ -10,7 +10,7 @@ import soundfile
 import torch
 
 from tests.utils import tiny
-from processing_mint import MintProcessor
+from processing_mint import MintProcessor, collected_crop_notices
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +84,15 @@ def test_long_texts_are_truncated_with_a_warning(caplog):
     assert batch["qformer_input_ids"].shape[1] == 5
 
 
-def test_long_clips_are_cropped_with_a_warning_or_windowed(processor):
+def test_long_clips_are_cropped_with_a_warning_or_windowed(processor, caplog):
     long_clip, short_clip = tone(5.0), tone(1.0)
-    with pytest.warns(UserWarning, match="cropped"):
+    with caplog.at_level(logging.WARNING):
         cropped = processor(audio=[long_clip, short_clip], sampling_rate=16000)
+    assert [r.getMessage() for r in caplog.records if "cropped" in r.getMessage()] == [
+        "audio clip 0 lasts 5.0 s; cropped to its first 2.0 s (use long_audio_policy='window' to keep it all)."]
+    with collected_crop_notices() as notices:  # callers that report crops themselves collect the notices instead
+        processor(audio=[long_clip, short_clip], sampling_rate=16000)
+    assert len(notices) == 1 and len([r for r in caplog.records if "cropped" in r.getMessage()]) == 1
     assert cropped["input_values"].shape == (2, 32000)
     windows = processor(audio=[long_clip, short_clip], text=["a", "b"], sampling_rate=16000,
                         long_audio_policy="window")
@@ -150,7 +155,8 @@ def test_unknown_length_policy_is_rejected(processor):
         processor(audio=tone(), sampling_rate=16000, long_audio_policy="squeeze")
 
 
-def test_no_warning_for_clips_inside_the_range(processor):
-    with warnings.catch_warnings():
+def test_no_warning_for_clips_inside_the_range(processor, caplog):
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
         warnings.simplefilter("error")
         processor(audio=[tone(1.0), tone(2.0)], sampling_rate=16000)
+    assert not caplog.records

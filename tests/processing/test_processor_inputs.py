@@ -1,6 +1,8 @@
 """The processor's bad inputs, table by table: candidate labels, sample dtypes, chat messages; each row gives the
 input, the error type and the words of the message."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -60,10 +62,11 @@ def test_half_precision_tensors_are_upcast(processor):
 
 
 @pytest.mark.parametrize("bits", [16, 24, 32])
-def test_int64_samples_are_scaled_by_the_pcm_width_their_values_use(bits, processor):
+def test_int64_samples_are_scaled_by_the_pcm_width_their_values_use(bits, processor, caplog):
     samples = (torch.from_numpy(clips((16000,))[0]) * (2 ** (bits - 1) - 1)).round().to(torch.int64)
-    with pytest.warns(UserWarning, match=f"fit {bits}-bit PCM, so it is scaled by {2 ** (bits - 1)}"):
+    with caplog.at_level(logging.WARNING):
         got = processor(audio=samples, sampling_rate=16000)["input_values"]
+    assert f"fit {bits}-bit PCM, so it is scaled by {2 ** (bits - 1)}" in caplog.text
     expected = processor(audio=samples.double() / 2 ** (bits - 1), sampling_rate=16000)["input_values"]
     assert torch.allclose(got, expected, atol=1e-6)
     if bits == 16:  # the same features as the int16 clip it holds
