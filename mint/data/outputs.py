@@ -61,6 +61,12 @@ def check_output_file(path: str, overwrite: bool, what: str, outside: str | None
     if os.path.isfile(path) and not overwrite:
         raise ValueError(f"{what} {path!r} exists; pass --overwrite (overwrite=True) to replace it, or choose another "
                          "path.")
+    make_parent_folder(path, what)
+
+
+def make_parent_folder(path: str, what: str) -> None:
+    """Creates the folder of the file `path` that `what` (`"--output"`) will write, or raises a `ValueError` naming
+    the path when it cannot be created or written to."""
     parent = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(parent, exist_ok=True)
@@ -127,6 +133,7 @@ __all__ = [
     "SAVED_DATASET_FILES",
     "check_output_file",
     "check_output_folder",
+    "make_parent_folder",
     "few",
     "read_json",
     "replace_folder",

@@ -5,7 +5,7 @@ and a one-line summary."""
 import os
 from typing import Any
 
-from mint.data.outputs import read_json, write_json
+from mint.data.outputs import make_parent_folder, read_json, write_json
 
 
 # The `task` of every result `mint eval` writes: a JSON holding one of them is a report it may replace.
@@ -58,13 +58,7 @@ def check_report_output(output: str | os.PathLike, overwrite: bool = False) -> N
         if os.path.isdir(path):
             raise ValueError(f"--output {output!r}: {path!r} is a folder; give the path of a JSON file to write "
                              "(e.g. results/zero_shot.json).")
-    parent = os.path.dirname(os.path.abspath(output))
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"--output {output!r}: its folder {parent!r} cannot be created ({error.strerror}).") from None
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"--output {output!r}: its folder {parent!r} is not writable.")
+    make_parent_folder(output, "--output")
     if overwrite or is_report(output):
         return
     for path in (output, table):
