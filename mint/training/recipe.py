@@ -49,6 +49,12 @@ class MintRecipe:
     `overwrite`: replace an `output_dir` that holds something other than a run of this stage and model (unrelated
     files, another run), which is refused otherwise; a run of the same stage and model is resumed (`resume`) as it is.
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
+    `eval_fraction`: a share of the training rows held out (drawn with `seed`) and evaluated every `eval_steps` steps,
+    or at the end of each epoch when `eval_steps` is unset: in stage 1, ALM's pair accuracy on them
+    (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5); in stage 2, the `Trainer`'s `eval_loss`.
+    `early_stopping_patience` (stage 2, with `eval_fraction`): stop once the held-out loss has not fallen for this many
+    evaluations, and keep the model of the lowest held-out loss (`load_best_model_at_end`; a checkpoint is saved at
+    each evaluation, `save_steps` is not used); a later run with `resume` of a stopped run trains nothing.
 
     Stage-1 options (section 2.2; see docs/training.md for their measured effects):
     `group_column`: a column of the training data holding each pair's group (an int or a string: a label, or any id
@@ -57,9 +63,6 @@ class MintRecipe:
     `alm_start`, `alm_hard_start`: ALM's schedule, as fractions of the run's optimizer steps: off until `alm_start`,
     then negatives drawn at random from other groups until `alm_hard_start`, then hard negatives mined from the ALC
     similarities. `alm_batch_size`: only the first k pairs of each per-process batch feed ALM.
-    `eval_fraction`: a share of the training rows held out (drawn with `seed`), on which the held-out ALM pair
-    accuracy is logged (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5) every `eval_steps` steps, or at the
-    end of each epoch when `eval_steps` is unset.
     `temperature_init`, `temperature_range`, `learn_temperature`: the ALC temperature's value at the start of the run
     (replacing the loaded one), its clamp and whether it is trained. `feature_augmentation`: augmentation of the
     encoder features in training only, `{"time_mask": 0.1, "crop": 0.8, "noise": 0.05}` (see
@@ -84,6 +87,7 @@ class MintRecipe:
     alm_batch_size: int | None = None
     eval_fraction: float = 0.0
     eval_steps: int | None = None
+    early_stopping_patience: int | None = None
     temperature_init: float | None = None
     temperature_range: list[float] | None = None
     learn_temperature: bool | None = None
@@ -135,15 +139,16 @@ RECIPE_TRAINING_ARGUMENTS = (
 )
 # `TrainingArguments` the recipe sets from fields of other names or fixes: `training_args` may not set them.
 RECIPE_SET_TRAINING_ARGUMENTS = ("per_device_train_batch_size", "bf16", "activation_checkpointing",
-                                 "gradient_checkpointing", "remove_unused_columns", "eval_strategy", "eval_steps")
+                                 "gradient_checkpointing", "remove_unused_columns", "eval_strategy", "eval_steps",
+                                 "load_best_model_at_end", "metric_for_best_model", "greater_is_better")
 # Recipe fields that set the model config's field of another name (the others of `config_overrides` keep theirs).
 RECIPE_CONFIG_FIELDS = {"stage1_objectives": "stage1_objectives", "alm_batch_size": "alm_batch_size",
                         "temperature_init": "temperature_init", "temperature_range": "temperature_range",
                         "learn_temperature": "learn_temperature", "feature_augmentation": "audio_feature_augmentation"}
 # Recipe fields that only stage 1 reads, with the value that leaves them unused.
 STAGE1_FIELDS = {"group_column": None, "alm_start": 0.0, "alm_hard_start": None, "alm_batch_size": None,
-                 "eval_fraction": 0.0, "eval_steps": None, "temperature_init": None, "temperature_range": None,
-                 "learn_temperature": None, "feature_augmentation": None}
+                 "temperature_init": None, "temperature_range": None, "learn_temperature": None,
+                 "feature_augmentation": None}
 # LLMs whose activations overflow fp16's range (inf/NaN losses): they train in bf16 or fp32.
 FP16_UNSAFE_LLMS = ("t5", "mt5", "umt5", "longt5")
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -205,7 +210,9 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
     if recipe.stage not in (1, 2):
         raise ValueError(f"Recipe field stage must be 1 or 2 (MINT's two training stages), got {recipe.stage!r}.")
     _check_at_least(recipe, ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
-                             "save_total_limit", "length_groups", "alm_batch_size", "eval_steps"), 1)
+                             "save_total_limit", "length_groups", "alm_batch_size", "eval_steps",
+                             "early_stopping_patience"), 1)
+    _check_held_out_values(recipe)
     _check_stage1_values(recipe)
     if recipe.compile not in (None, "regional"):
         raise ValueError(f"Recipe field compile must be null or 'regional', got {recipe.compile!r}.")
@@ -226,6 +233,18 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
     _check_training_args(recipe.training_args)
 
 
+def _check_held_out_values(recipe: MintRecipe) -> None:
+    if not 0 <= recipe.eval_fraction < 1:
+        raise ValueError(f"Recipe field eval_fraction must be in [0, 1) (the share of the training rows held out), "
+                         f"got {recipe.eval_fraction}.")
+    for name in ("eval_steps", "early_stopping_patience"):
+        if getattr(recipe, name) is not None and recipe.eval_fraction == 0:
+            raise ValueError(f"Recipe field {name} needs eval_fraction > 0: there is no held-out set to evaluate.")
+    if recipe.early_stopping_patience is not None and recipe.stage != 2:
+        raise ValueError("Recipe field early_stopping_patience is for stage 2, whose held-out loss it follows; stage "
+                         "1's held-out evaluation is ALM's pair accuracy: remove it.")
+
+
 def _check_stage1_values(recipe: MintRecipe) -> None:
     if recipe.stage != 1:
         used = [name for name, unused in STAGE1_FIELDS.items() if getattr(recipe, name) != unused]
@@ -238,11 +257,6 @@ def _check_stage1_values(recipe: MintRecipe) -> None:
         raise ValueError(f"Recipe fields alm_start and alm_hard_start are fractions of the run with 0 <= alm_start <= "
                          f"alm_hard_start <= 1 (alm_hard_start unset: hard negatives as soon as ALM starts), got "
                          f"{recipe.alm_start} and {recipe.alm_hard_start}.")
-    if not 0 <= recipe.eval_fraction < 1:
-        raise ValueError(f"Recipe field eval_fraction must be in [0, 1) (the share of the training rows held out), "
-                         f"got {recipe.eval_fraction}.")
-    if recipe.eval_steps is not None and recipe.eval_fraction == 0:
-        raise ValueError("Recipe field eval_steps needs eval_fraction > 0: there is no held-out set to evaluate.")
     if recipe.group_column is not None and not recipe.group_column.strip():
         raise ValueError("Recipe field group_column must name a column of the training data, got an empty string.")
     if recipe.temperature_init is not None and recipe.temperature_init <= 0:

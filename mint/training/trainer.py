@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset, IterableDataset
-from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.utils import logging
 
@@ -149,6 +149,10 @@ class MintTrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """The `Trainer`'s evaluation step (stage 2's held-out loss) on a batch's `model_inputs`."""
+        return super().prediction_step(model, self._unpack(inputs), prediction_loss_only, ignore_keys)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.length_groups > 1 and "labels" in inputs and not return_outputs:
             return length_grouped_loss(model, inputs, self.length_groups, num_items_in_batch)
@@ -280,6 +284,10 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
     if recipe.eval_fraction > 0:
         evaluation = {"eval_strategy": "steps", "eval_steps": recipe.eval_steps} if recipe.eval_steps else \
             {"eval_strategy": "epoch"}
+        evaluation["prediction_loss_only"] = True
+    if recipe.early_stopping_patience is not None:  # the best model needs a checkpoint at each evaluation
+        evaluation.update(save_strategy=evaluation["eval_strategy"], load_best_model_at_end=True,
+                          metric_for_best_model="eval_loss", greater_is_better=False)
     return TrainingArguments(**{
         "report_to": [],
         **recipe.training_args,
@@ -293,6 +301,7 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
         **({"train_sampling_strategy": "group_by_length", "length_column_name": CACHED_LENGTH}
            if recipe.group_by_length else {}),
         **passed_through,
+        **({"save_steps": recipe.eval_steps} if recipe.early_stopping_patience and recipe.eval_steps else {}),
     })
 
 
@@ -316,17 +325,25 @@ def _run_complete(trainer: MintTrainer, args: TrainingArguments, checkpoint: str
     state = TrainerState.load_from_json(state_file)
     max_steps = args.max_steps if args.max_steps > 0 else \
         trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]
-    if state.global_step < max_steps:
+    if state.global_step < max_steps and not _stopped_early(state):
         return False
     state.max_steps = max_steps
     trainer.state = state
     return True
 
 
-def check_stage1_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -> None:
+def _stopped_early(state: TrainerState) -> bool:
+    """Whether the run of `state` was stopped by its `EarlyStoppingCallback` (its patience spent)."""
+    stopping = state.stateful_callbacks.get(EarlyStoppingCallback.__name__)
+    if not stopping:
+        return False
+    return stopping["attributes"]["early_stopping_patience_counter"] >= stopping["args"]["early_stopping_patience"]
+
+
+def check_train_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -> None:
     """
-    Refuses, before training, a stage-1 recipe whose data lacks its `group_column`, or that asks for a held-out ALM
-    evaluation (`eval_fraction`) of a model that does not train ALM or of a streamed dataset.
+    Refuses, before training, a stage-1 recipe whose data lacks its `group_column`, or a recipe that asks for a
+    held-out evaluation (`eval_fraction`) of a streamed dataset or, in stage 1, of a model that does not train ALM.
     """
     columns = getattr(dataset, "column_names", None)
     if recipe.group_column is not None and columns is not None and recipe.group_column not in columns:
@@ -334,7 +351,7 @@ def check_stage1_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) 
                          f"its columns are {columns}. Name a column of group ids (labels, or ids shared by clips that "
                          "match one another's captions), or unset group_column.")
     if recipe.eval_fraction > 0:
-        if "alm" not in _unwrapped(model).config.stage1_objectives:
+        if recipe.stage == 1 and "alm" not in _unwrapped(model).config.stage1_objectives:
             raise ValueError("eval_fraction holds out rows for ALM's pair accuracy, but this run does not train ALM "
                              f"(stage1_objectives {_unwrapped(model).config.stage1_objectives}): add 'alm' or set "
                              "eval_fraction to 0.")
@@ -374,7 +391,7 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     model = load_model(recipe)
     processor = MintProcessor.from_pretrained(recipe.model)
     dataset = train_dataset if train_dataset is not None else build_train_dataset(recipe)
-    check_stage1_data(recipe, model, dataset)
+    check_train_data(recipe, model, dataset)
     dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
     if recipe.group_by_length and CACHED_LENGTH not in dataset.column_names:
         raise ValueError(f"group_by_length needs the {CACHED_LENGTH!r} column that cache_audio_features writes; this "
@@ -396,6 +413,8 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     )
     if recipe.max_train_minutes is not None:
         trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))
+    if recipe.early_stopping_patience is not None:
+        trainer.add_callback(EarlyStoppingCallback(recipe.early_stopping_patience))
     checkpoint = last_complete_checkpoint(recipe.output_dir) if recipe.resume else None
     trainer.already_complete = checkpoint is not None and _run_complete(trainer, args, checkpoint)
     if trainer.already_complete:
@@ -403,7 +422,9 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
         logger.warning(f"The run in {recipe.output_dir!r} is already complete: {checkpoint!r} is at step "
                        f"{trainer.state.global_step} of {trainer.state.max_steps}; nothing is trained. Raise "
                        "max_steps (or num_train_epochs) to train further.")
-        trainer._load_from_checkpoint(checkpoint)  # the run's final weights, saved again as they are
+        # The run's final weights (with early stopping, those of its best checkpoint), saved again as they are.
+        trainer._load_from_checkpoint(trainer.state.best_model_checkpoint if args.load_best_model_at_end and
+                                      trainer.state.best_model_checkpoint else checkpoint)
     else:
         trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.skipped_examples:

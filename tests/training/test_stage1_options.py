@@ -29,7 +29,7 @@ def grouped_pairs(audio_dataset):
 
 @pytest.mark.parametrize("fields, error, words", [
     ({"stage": 2, "group_column": "label"}, ValueError, ["['group_column']", "stage-1 options"]),
-    ({"stage": 2, "eval_fraction": 0.1}, ValueError, ["eval_fraction", "stage 2"]),
+    ({"stage": 2, "alm_batch_size": 4}, ValueError, ["alm_batch_size", "stage 2"]),
     ({"alm_start": 0.5, "alm_hard_start": 0.2}, ValueError, ["alm_start", "alm_hard_start", "0.5 and 0.2"]),
     ({"alm_start": 1.5}, ValueError, ["0 <= alm_start <= alm_hard_start <= 1"]),
     ({"alm_batch_size": 0}, ValueError, ["alm_batch_size", "at least 1"]),

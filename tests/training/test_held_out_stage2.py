@@ -1,0 +1,78 @@
+"""Stage 2's held-out split: its loss logged, early stopping, the model of the lowest held-out loss kept."""
+
+import pytest
+import torch
+from datasets import concatenate_datasets
+from safetensors.torch import load_file
+
+from mint.data.examples import to_mint_examples
+from mint.training.recipe import MintRecipe
+from mint.training.trainer import train
+from tests.utils.training import recipe
+
+
+@pytest.fixture(scope="module")
+def examples(audio_dataset):
+    """Twelve stage-2 examples: a label and a caption for each of the six clips."""
+    return concatenate_datasets([to_mint_examples(audio_dataset, "NSynth"),
+                                 to_mint_examples(audio_dataset, "WavCaps", caption_column="caption")])
+
+
+def _stop_by_hand(losses: list[float], patience: int) -> tuple[int, int | None]:
+    """The evaluation of the lowest loss (the first, on ties) and the one at which `patience` evaluations in a row
+    without a lower loss stop the run (None if none does), 0-based: what `EarlyStoppingCallback` decides."""
+    best, waited = 0, 0
+    for index, loss in enumerate(losses[1:], 1):
+        if loss < losses[best]:
+            best, waited = index, 0
+        else:
+            waited += 1
+            if waited == patience:
+                return best, index
+    return best, None
+
+
+@pytest.mark.slow
+def test_stage2_stops_early_and_keeps_the_model_of_the_lowest_held_out_loss(mint_folder, examples, tmp_path):
+    # A learning rate high enough that the held-out loss rises after its low point: keeping the best model matters.
+    spec = recipe(mint_folder, tmp_path, stage=2, max_steps=16, learning_rate=0.05, eval_fraction=0.25, eval_steps=1,
+                  early_stopping_patience=2, resume=True)
+    trainer = train(spec, examples)
+    losses = [log["eval_loss"] for log in trainer.state.log_history if "eval_loss" in log]
+    best, stopped = _stop_by_hand(losses, patience=2)
+    assert stopped is not None and best < stopped, losses  # the run is one the test can fail on
+    assert trainer.state.global_step == stopped + 1 < 16
+    assert trainer.state.best_model_checkpoint.endswith(f"checkpoint-{best + 1}")
+    saved = load_file(tmp_path / "model.safetensors")
+    best_weights = load_file(tmp_path / f"checkpoint-{best + 1}" / "model.safetensors")
+    last_weights = load_file(tmp_path / f"checkpoint-{stopped + 1}" / "model.safetensors")
+    assert all(torch.equal(saved[name], best_weights[name]) for name in best_weights)
+    assert not all(torch.equal(saved[name], last_weights[name]) for name in last_weights)
+    # The same command again: the stopped run is complete, nothing trains and the best model stays.
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    again = train(spec, examples)
+    assert again.already_complete and again.state.global_step == stopped + 1
+    assert (tmp_path / "model.safetensors").read_bytes() == weights
+
+
+def test_stage2_logs_the_held_out_loss_without_early_stopping(mint_folder, examples, tmp_path):
+    trainer = train(recipe(mint_folder, tmp_path, stage=2, max_steps=2, eval_fraction=0.25, eval_steps=1), examples)
+    losses = [log["eval_loss"] for log in trainer.state.log_history if "eval_loss" in log]
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)
+    assert trainer.state.global_step == 2 and trainer.state.best_model_checkpoint is None
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"stage": 2, "early_stopping_patience": 2}, ["early_stopping_patience needs eval_fraction"]),
+    ({"stage": 2, "eval_steps": 3}, ["eval_steps needs eval_fraction"]),
+    ({"stage": 1, "eval_fraction": 0.2, "early_stopping_patience": 2}, ["early_stopping_patience is for stage 2"]),
+    ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 0}, ["early_stopping_patience", "at least 1"]),
+    ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": "two"}, ["early_stopping_patience"]),
+    ({"stage": 2, "eval_fraction": 1.5}, ["eval_fraction", "[0, 1)"]),
+    ({"stage": 2, "training_args": {"load_best_model_at_end": True}}, ["load_best_model_at_end"]),
+    ({"stage": 2, "training_args": {"metric_for_best_model": "loss"}}, ["metric_for_best_model"]),
+])
+def test_bad_held_out_options_are_refused(fields, words):
+    with pytest.raises(ValueError) as error:
+        MintRecipe(model="m", **fields)
+    assert all(word in str(error.value) for word in words), str(error.value)
