@@ -78,8 +78,9 @@ def results_table(results: dict) -> str:
     """
     The demo's results in Markdown: per label type the accuracies of vocabulary ranking (summed, the paper's, and
     length-normalised; mean ± standard deviation over the stage-2 seeds where there are several), of embedding
-    zero-shot, of the encoder probe (where `results["encoder_probe"]` holds it) and chance; the instrument labels per
-    soundfont (where the results hold them); then retrieval, captioning and the wall time.
+    zero-shot, of the encoder probe and its lead over the summed ranking (where `results["encoder_probe"]` holds it)
+    and chance; the instrument labels per soundfont (where the results hold them); then retrieval, stage 1's ALM on
+    held-out pairs (where `results["alm"]` holds it), captioning and the wall time.
     """
     probe = results.get("encoder_probe")
     seeds = len(results.get("stage2_seeds") or [0])
@@ -87,20 +88,26 @@ def results_table(results: dict) -> str:
     columns = ["Held-out task", f"Vocabulary ranking, summed (stage 2{over})",
                f"Vocabulary ranking, length-normalised (stage 2{over})", "Embedding zero-shot (stage 1)"]
     if probe:
-        columns.append("Encoder probe, best features (supervised)")
+        columns += ["Encoder probe, best features (supervised)", "Probe minus summed ranking (points)"]
     columns += ["Chance", "Clips"]
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for name, c in results["classification"].items():
         cells = [_accuracy(c, "vocabulary_ranking", seeds), _accuracy(c, "vocabulary_ranking_length_normalised", seeds),
                  f"{100 * c['embedding_zero_shot']:.1f}"]
         if probe:
-            cells.append(f"{100 * probe[name]['accuracy']:.1f}")
+            bound = probe[name]["accuracy"]
+            cells += [f"{100 * bound:.1f}", f"{100 * (bound - c['vocabulary_ranking']):+.1f}"]
         cells.append(f"{100 * c['chance']:.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {c['clips']} |")
     lines += soundfont_table(results)
     r = results["retrieval"]
     lines += ["", f"Text-to-audio retrieval, pool of {POOL_SIZE} held-out clips: R@1 {100 * r['R@1']:.1f}, "
                   f"R@5 {100 * r['R@5']:.1f}, R@10 {100 * r['R@10']:.1f}, mAP@10 {100 * r['mAP@10']:.1f}", ""]
+    alm = results.get("alm")
+    if alm:
+        lines += [f"Stage 1's ALM on {alm['alm_pairs']} balanced pairs of held-out clips (each clip with its caption "
+                  f"and with another label set's caption; chance 50.0): accuracy {100 * alm['alm_pair_accuracy']:.1f}, "
+                  f"loss {alm['alm_loss']:.3f}", ""]
     c = results["captioning"]
     fmt = lambda key: "n/a" if c[key] is None else _accuracy(c, key, seeds)  # noqa: E731
     lines += ["| BLEU-1 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | SPICE | SPIDEr |", "|---|---|---|---|---|---|---|",

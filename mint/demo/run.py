@@ -38,6 +38,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.data.cache import cache_audio_features
+from mint.data.collator import MintDataCollator
 from mint.data.examples import to_caption_pairs, to_mint_examples
 from mint.data.templates import register_template
 from mint.demo.corpus import CorpusSettings, build_corpus
@@ -58,6 +59,7 @@ from mint.evaluation.captioning import evaluate_captioning
 from mint.evaluation.classification import evaluate_classification
 from mint.evaluation.retrieval import caption_queries, retrieval_metrics
 from mint.hub import assemble_mint, eval_results_from_json, save_for_hub, small_t5_config, word_level_tokenizer
+from mint.training.alm import alm_pair_accuracy
 from mint.training.recipe import MintRecipe
 from mint.training.trainer import train
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
@@ -255,6 +257,18 @@ def ranking_results(stage2_model, processor, test, progress: bool = True) -> dic
     return results
 
 
+def alm_results(stage1_model, processor, test) -> dict[str, float] | None:
+    """
+    Stage 1's ALM on balanced pairs of the held-out clips ([`alm_pair_accuracy`]: each clip with its caption and with
+    the caption of a clip of other labels, chance 0.5), `{"alm_pair_accuracy", "alm_loss", "alm_pairs",
+    "alm_rows_left_out"}`; None where stage 1 did not train ALM.
+    """
+    if "alm" not in stage1_model.config.stage1_objectives:
+        return None
+    pairs = test.select_columns(["audio", "caption"]).add_column(GROUP_COLUMN, test["caption"])
+    return alm_pair_accuracy(stage1_model, pairs, MintDataCollator(processor, stage=1, group_column=GROUP_COLUMN))
+
+
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     """The mean and the sample standard deviation (0 for one value)."""
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -406,6 +420,7 @@ def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = ST
         with torch.no_grad():
             results["retrieval"], similarity, _ = retrieval_in_pool(model1, processor, test, POOL_SIZE, seed)
             embedding = embedding_results(model1, processor, test, progress)
+            results["alm"] = alm_results(model1, processor, test)
         timing["evaluation_s"] = time.time() - started - sum(timing.values())
         timing["stage2_s"], rankings, captions, runs, published = 0.0, [], [], [], None
         for index, stage2_seed in enumerate(seeds):

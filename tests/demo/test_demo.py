@@ -125,10 +125,11 @@ def test_results_report_both_rankings_against_chance_and_the_probe_where_it_ran(
     probe["hidden state 0"]["loudness"] = 0.95
     (tmp_path / PROBE_FILE).write_text(json.dumps({"accuracy": probe}))
     lines = report.write_results(str(tmp_path), _results()).splitlines()
-    assert lines[:3] == [header + " Encoder probe, best features (supervised) | Chance | Clips |",
-                         "|---|---|---|---|---|---|---|",
-                         "| instrument family | 50.0 | 60.0 | 30.0 | 90.0 | 25.0 | 10 |"]
-    assert lines[6] == "| loudness | 54.0 | 64.0 | 34.0 | 95.0 | 25.0 | 14 |"
+    assert lines[:3] == [header + " Encoder probe, best features (supervised) | Probe minus summed ranking (points) | "
+                                  "Chance | Clips |",
+                         "|---|---|---|---|---|---|---|---|",
+                         "| instrument family | 50.0 | 60.0 | 30.0 | 90.0 | +40.0 | 25.0 | 10 |"]
+    assert lines[6] == "| loudness | 54.0 | 64.0 | 34.0 | 95.0 | +41.0 | 25.0 | 14 |"
     written = json.loads((tmp_path / "results.json").read_text())
     assert written["encoder_probe"]["loudness"] == {"accuracy": 0.95, "features": "hidden state 0"}
     assert written["encoder_probe"]["register"] == {"accuracy": 0.9, "features": "hidden state 1"}

@@ -208,3 +208,33 @@ def test_stage1_pairs_caption_each_pass_and_keep_the_labels_as_group():
     piano = pairs["caption"][0::2]
     assert len(set(piano)) == 3 and all("piano" in c for c in piano)
     assert pairs["caption"] == run.stage1_pairs(cached, 2.5, seed=0)[0]["caption"]
+
+
+def test_the_table_reports_stage_1_alm_on_held_out_pairs():
+    plain = report.results_table(results(1))
+    assert "ALM" not in plain  # a stage 1 without ALM: no line
+    with_alm = {**results(1), "alm": {"alm_pair_accuracy": 0.625, "alm_loss": 0.6012, "alm_pairs": 8,
+                                      "alm_rows_left_out": 0}}
+    assert ("Stage 1's ALM on 8 balanced pairs of held-out clips (each clip with its caption and with another label "
+            "set's caption; chance 50.0): accuracy 62.5, loss 0.601") in report.results_table(with_alm)
+
+
+def test_alm_results_score_the_held_out_clips_with_their_labels_as_groups(tmp_path):
+    from tests.utils.training import make_audio_dataset
+    from mint.training.alm import alm_pair_accuracy
+    from mint.data.collator import MintDataCollator
+    from modeling_mint import MintForPreTraining
+
+    from datasets import Audio
+
+    test = make_audio_dataset(tmp_path).cast_column("audio", Audio(decode=False))  # as the corpus stores it
+    torch.manual_seed(0)
+    without = MintForPreTraining(tiny.mint_config(stage1_objectives=["alc", "atg"])).eval()
+    assert run.alm_results(without, tiny.processor(), test) is None
+    model = MintForPreTraining(tiny.mint_config()).eval()
+    scored = run.alm_results(model, tiny.processor(), test)
+    # Each of the six clips with its caption and with another clip's (12 pairs): the captions are the groups.
+    by_hand = alm_pair_accuracy(model, [{"audio": a, "caption": c, "labels": c} for a, c in
+                                        zip(test["audio"], test["caption"])],
+                                MintDataCollator(tiny.processor(), stage=1, group_column="labels"))
+    assert scored == by_hand and scored["alm_pairs"] == 12 and scored["alm_rows_left_out"] == 0
