@@ -19,6 +19,7 @@ import torch
 from mint.demo.corpus import HELD_OUT_SOUNDFONT, CorpusSettings
 from mint.demo.report import claim_demo_folder
 from mint.demo.run import (
+    DEFAULT_SEED,
     STAGE1_EPOCHS,
     check_seeds,
     check_threads,
@@ -69,7 +70,8 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     claim_demo_folder(output, overwrite)
     runs: dict[str, dict[int, dict]] = {name: {} for name in names}
     with deterministic(threads):
-        corpus, folder, processor, cached = prepare(output, progress)
+        # Every run starts from the model the demo assembles with its default seed, whichever seeds are asked for.
+        corpus, folder, processor, cached = prepare(output, progress, seed=DEFAULT_SEED)
         for seed in seeds:
             for name in names:
                 run_dir = os.path.join(output, ABLATION_FOLDER, f"{name}-seed-{seed}")

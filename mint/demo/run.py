@@ -67,6 +67,8 @@ from processing_mint import MintProcessor
 
 
 NUM_QUERY_TOKENS = 8
+# The seed of the assembled model's new parts and of stage 1 (`mint demo --seed`); `mint ablate` assembles with it.
+DEFAULT_SEED = 0
 # Reading two encoder layers costs ~15 % more per step than one; these fit the run in 20 minutes on 2 cores.
 STAGE1_EPOCHS = 3
 STAGE2_EPOCHS = 2
@@ -135,12 +137,15 @@ def assemble(output: str, corpus) -> str:
     return folder
 
 
-def prepare(output: str, progress: bool = True) -> tuple[DatasetDict, str, MintProcessor, Dataset]:
+def prepare(output: str, progress: bool = True,
+            seed: int = DEFAULT_SEED) -> tuple[DatasetDict, str, MintProcessor, Dataset]:
     """
-    The corpus (built or found cached in `output/corpus`), the assembled stage-1 folder, its processor and the
-    training split with the frozen encoder's cached features, as the demo and `mint ablate` train from them.
+    The corpus (built or found cached in `output/corpus`), the assembled stage-1 folder (its new parts drawn with
+    `seed`, whether the corpus was rendered or found), its processor and the training split with the frozen encoder's
+    cached features, as the demo and `mint ablate` train from them.
     """
     corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
+    torch.manual_seed(seed)
     folder = assemble(output, corpus)
     processor = MintProcessor.from_pretrained(folder)
     encoder_model = MintForPreTraining.from_pretrained(folder)
@@ -378,7 +383,7 @@ def check_threads(threads: int | None) -> None:
         raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
 
 
-def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = STAGE1_EPOCHS,
+def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float = STAGE1_EPOCHS,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
              bridge_learning_rate: float = BRIDGE_LEARNING_RATE, overwrite: bool = False,
              stage2_seeds: Sequence[int] | None = None, probe: bool = True, threads: int | None = None) -> dict:
@@ -399,8 +404,7 @@ def run_demo(output: str = "mint-demo", seed: int = 0, stage1_epochs: float = ST
     started = time.time()
     claim_demo_folder(output, overwrite)
     with deterministic(threads):
-        torch.manual_seed(seed)
-        corpus, folder, processor, cached = prepare(output, progress)
+        corpus, folder, processor, cached = prepare(output, progress, seed)
         timing = {"setup_s": time.time() - started}
 
         stage1_dir = os.path.join(output, "stage1")

@@ -49,6 +49,9 @@ class MintRecipe:
     `overwrite`: replace an `output_dir` that holds something other than a run of this stage and model (unrelated
     files, another run), which is refused otherwise; a run of the same stage and model is resumed (`resume`) as it is.
     `training_args`: further `TrainingArguments` (not those the recipe sets through its own fields).
+    `feature_augmentation` (either stage): augmentation of the encoder features in training only, `{"time_mask": 0.1,
+    "crop": 0.8, "noise": 0.05}` (see `MintConfig.audio_feature_augmentation`); unset, the model folder's setting
+    holds (stage 2 inherits stage 1's).
     `eval_fraction`: a share of the training rows held out (drawn with `seed`) and evaluated every `eval_steps` steps,
     or at the end of each epoch when `eval_steps` is unset: in stage 1, ALM's pair accuracy on them
     (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5); in stage 2, the `Trainer`'s `eval_loss`.
@@ -64,11 +67,9 @@ class MintRecipe:
     then negatives drawn at random from other groups until `alm_hard_start`, then hard negatives mined from the ALC
     similarities. `alm_batch_size`: only the first k pairs of each per-process batch feed ALM.
     `temperature_init`, `temperature_range`, `learn_temperature`: the ALC temperature's value at the start of the run
-    (replacing the loaded one), its clamp and whether it is trained. `feature_augmentation`: augmentation of the
-    encoder features in training only, `{"time_mask": 0.1, "crop": 0.8, "noise": 0.05}` (see
-    `MintConfig.audio_feature_augmentation`). `learning_rates` may also name `"cross_attention"`, the Q-Former's
-    cross-attention layers (randomly initialised), which then leave the `"qformer"` rate of the BERT-initialised
-    layers.
+    (replacing the loaded one), its clamp and whether it is trained. `learning_rates` may also name
+    `"cross_attention"`, the Q-Former's cross-attention layers (randomly initialised), which then leave the `"qformer"`
+    rate of the BERT-initialised layers.
 
     Every field is checked on construction: unknown keys (in the recipe, a dataset entry, `lora` or `training_args`)
     and values of the wrong type raise a `ValueError` naming them; numbers given as strings (`"1e-4"`) are converted.
@@ -147,8 +148,7 @@ RECIPE_CONFIG_FIELDS = {"stage1_objectives": "stage1_objectives", "alm_batch_siz
                         "learn_temperature": "learn_temperature", "feature_augmentation": "audio_feature_augmentation"}
 # Recipe fields that only stage 1 reads, with the value that leaves them unused.
 STAGE1_FIELDS = {"group_column": None, "alm_start": 0.0, "alm_hard_start": None, "alm_batch_size": None,
-                 "temperature_init": None, "temperature_range": None, "learn_temperature": None,
-                 "feature_augmentation": None}
+                 "temperature_init": None, "temperature_range": None, "learn_temperature": None}
 # LLMs whose activations overflow fp16's range (inf/NaN losses): they train in bf16 or fp32.
 FP16_UNSAFE_LLMS = ("t5", "mt5", "umt5", "longt5")
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -214,6 +214,7 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
                              "early_stopping_patience"), 1)
     _check_held_out_values(recipe)
     _check_stage1_values(recipe)
+    check_audio_feature_augmentation(recipe.feature_augmentation)
     if recipe.compile not in (None, "regional"):
         raise ValueError(f"Recipe field compile must be null or 'regional', got {recipe.compile!r}.")
     _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
@@ -263,7 +264,6 @@ def _check_stage1_values(recipe: MintRecipe) -> None:
         raise ValueError(f"Recipe field temperature_init must be positive, got {recipe.temperature_init}.")
     if recipe.temperature_range is not None:
         check_temperature(recipe.temperature_init or recipe.temperature_range[0], recipe.temperature_range)
-    check_audio_feature_augmentation(recipe.feature_augmentation)
 
 
 def config_overrides(recipe: MintRecipe) -> dict[str, Any]:

@@ -238,3 +238,19 @@ def test_alm_results_score_the_held_out_clips_with_their_labels_as_groups(tmp_pa
                                         zip(test["audio"], test["caption"])],
                                 MintDataCollator(tiny.processor(), stage=1, group_column="labels"))
     assert scored == by_hand and scored["alm_pairs"] == 12 and scored["alm_rows_left_out"] == 0
+
+
+def test_prepare_assembles_the_same_model_whatever_ran_before(monkeypatch, tmp_path):
+    """`mint ablate` assembled from the process's random state, so its runs started from another model each time."""
+    drawn = []
+    monkeypatch.setattr(run, "build_corpus", lambda folder, progress: {"train": None})
+    monkeypatch.setattr(run, "assemble", lambda output, corpus: drawn.append(torch.rand(3)) or str(tmp_path))
+    monkeypatch.setattr(run.MintProcessor, "from_pretrained", lambda folder: None)
+    monkeypatch.setattr(run.MintForPreTraining, "from_pretrained", lambda folder: None)
+    monkeypatch.setattr(run, "cache_audio_features", lambda *args, **kwargs: None)
+    for before in (1, 2):
+        torch.manual_seed(before)
+        torch.rand(before)  # whatever the process drew before
+        run.prepare(str(tmp_path))
+    run.prepare(str(tmp_path), seed=5)
+    assert torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[0], drawn[2])

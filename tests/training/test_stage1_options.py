@@ -41,6 +41,7 @@ def grouped_pairs(audio_dataset):
     ({"temperature_range": [0.01, 0.1], "temperature_init": 0.2}, ValueError, ["0.2 lies outside"]),
     ({"feature_augmentation": {"mask": 0.1}}, ValueError, ["unknown keys ['mask']", "time_mask"]),
     ({"feature_augmentation": {"crop": 0.0}}, ValueError, ["out of range", "crop (0, 1]"]),
+    ({"stage": 2, "feature_augmentation": {"noise": -1}}, ValueError, ["out of range", "noise"]),
     ({"learn_temperature": "no"}, ValueError, ["learn_temperature", "true or false"]),
     ({"training_args": {"eval_strategy": "steps"}}, ValueError, ["eval_strategy", "sets itself"]),
 ])
@@ -57,6 +58,9 @@ def test_recipe_fields_become_config_fields():
                                          "temperature_range": [0.01, 0.2], "learn_temperature": False,
                                          "audio_feature_augmentation": {"noise": 0.05}}
     assert config_overrides(MintRecipe()) == {}
+    # Stage 2 may augment the cached features too (its examples are fewer per label than stage 1's pairs).
+    assert config_overrides(MintRecipe(stage=2, feature_augmentation={"time_mask": 0.2})) == {
+        "audio_feature_augmentation": {"time_mask": 0.2}}
 
 
 # ---- groups in the collator -----------------------------------------------------------------------------------------
