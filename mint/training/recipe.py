@@ -238,12 +238,22 @@ def _check_held_out_values(recipe: MintRecipe) -> None:
     if not 0 <= recipe.eval_fraction < 1:
         raise ValueError(f"Recipe field eval_fraction must be in [0, 1) (the share of the training rows held out), "
                          f"got {recipe.eval_fraction}.")
-    for name in ("eval_steps", "early_stopping_patience"):
-        if getattr(recipe, name) is not None and recipe.eval_fraction == 0:
-            raise ValueError(f"Recipe field {name} needs eval_fraction > 0: there is no held-out set to evaluate.")
     if recipe.early_stopping_patience is not None and recipe.stage != 2:
         raise ValueError("Recipe field early_stopping_patience is for stage 2, whose held-out loss it follows; stage "
                          "1's held-out evaluation is ALM's pair accuracy: remove it.")
+    for name in ("eval_steps", "early_stopping_patience"):
+        if getattr(recipe, name) is not None and recipe.eval_fraction == 0:
+            raise ValueError(f"Recipe field {name} needs eval_fraction > 0: there is no held-out set to evaluate.")
+    if recipe.early_stopping_patience is None:
+        return
+    if recipe.save_total_limit is not None and recipe.save_total_limit < 2:
+        raise ValueError("Recipe field early_stopping_patience keeps the best checkpoint and the last one, which "
+                         f"records the stop; save_total_limit {recipe.save_total_limit} keeps fewer: raise it to 2 "
+                         "or more, or set it to null.")
+    if recipe.lora is not None:
+        raise ValueError("Recipe field early_stopping_patience cannot be combined with lora: LoRA checkpoints hold "
+                         "the adapters, not the queries trained beside them, so the best checkpoint's model cannot be "
+                         "restored; remove one of them.")
 
 
 def _check_stage1_values(recipe: MintRecipe) -> None:

@@ -151,7 +151,8 @@ class MintTrainer(Trainer):
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """The `Trainer`'s evaluation step (stage 2's held-out loss) on a batch's `model_inputs`."""
-        return super().prediction_step(model, self._unpack(inputs), prediction_loss_only, ignore_keys)
+        inputs = inputs.model_inputs if isinstance(inputs, CheckedBatch) else inputs  # skips are counted in training
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.length_groups > 1 and "labels" in inputs and not return_outputs:
@@ -287,7 +288,8 @@ def training_arguments(recipe: MintRecipe) -> TrainingArguments:
         evaluation["prediction_loss_only"] = True
     if recipe.early_stopping_patience is not None:  # the best model needs a checkpoint at each evaluation
         evaluation.update(save_strategy=evaluation["eval_strategy"], load_best_model_at_end=True,
-                          metric_for_best_model="eval_loss", greater_is_better=False)
+                          metric_for_best_model="eval_loss", greater_is_better=False,
+                          restore_callback_states_from_checkpoint=True)  # a resumed run stops where it would have
     return TrainingArguments(**{
         "report_to": [],
         **recipe.training_args,
@@ -338,6 +340,21 @@ def _stopped_early(state: TrainerState) -> bool:
     if not stopping:
         return False
     return stopping["attributes"]["early_stopping_patience_counter"] >= stopping["args"]["early_stopping_patience"]
+
+
+def _final_checkpoint(state: TrainerState, output_dir: str, last: str) -> str:
+    """
+    The checkpoint whose weights a finished run saved: its best one where the run kept the model of the lowest held-out
+    loss (`state.best_model_checkpoint`, found in `output_dir` even if the run's folder has moved since), else `last`.
+    """
+    if not state.best_model_checkpoint:
+        return last
+    best = os.path.join(output_dir, os.path.basename(os.path.normpath(state.best_model_checkpoint)))
+    if not os.path.isdir(best):
+        raise ValueError(f"The run in {output_dir!r} kept the model of its checkpoint "
+                         f"{os.path.basename(best)!r} (lowest held-out loss), which is no longer there; its "
+                         "model.safetensors is that model: use it as it is, or train a new run.")
+    return best
 
 
 def check_train_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -> None:
@@ -392,7 +409,6 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     processor = MintProcessor.from_pretrained(recipe.model)
     dataset = train_dataset if train_dataset is not None else build_train_dataset(recipe)
     check_train_data(recipe, model, dataset)
-    dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
     if recipe.group_by_length and CACHED_LENGTH not in dataset.column_names:
         raise ValueError(f"group_by_length needs the {CACHED_LENGTH!r} column that cache_audio_features writes; this "
                          f"dataset has {dataset.column_names}. Train from the feature cache, or add the column.")
@@ -400,6 +416,8 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
         sources = [repr(spec["path"]) for spec in recipe.datasets]
     else:
         dataset, sources = number_rows(dataset), [_dataset_name(recipe, train_dataset is not None)]
+    # Numbered first, so that a bad held-out row is named by its row like a training row.
+    dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
     with args.main_process_first(local=False, desc="claiming the output_dir"):
         if args.process_index == 0:
             claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite)
@@ -419,12 +437,15 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     trainer.already_complete = checkpoint is not None and _run_complete(trainer, args, checkpoint)
     if trainer.already_complete:
         # The Trainer resumed at its last step would train one step more (it checks `max_steps` only after a step).
-        logger.warning(f"The run in {recipe.output_dir!r} is already complete: {checkpoint!r} is at step "
-                       f"{trainer.state.global_step} of {trainer.state.max_steps}; nothing is trained. Raise "
-                       "max_steps (or num_train_epochs) to train further.")
-        # The run's final weights (with early stopping, those of its best checkpoint), saved again as they are.
-        trainer._load_from_checkpoint(trainer.state.best_model_checkpoint if args.load_best_model_at_end and
-                                      trainer.state.best_model_checkpoint else checkpoint)
+        if _stopped_early(trainer.state):
+            logger.warning(f"The run in {recipe.output_dir!r} stopped early at step {trainer.state.global_step} (its "
+                           "held-out loss had stopped falling); nothing is trained. Start a new run (another "
+                           "output_dir) to train further.")
+        else:
+            logger.warning(f"The run in {recipe.output_dir!r} is already complete: {checkpoint!r} is at step "
+                           f"{trainer.state.global_step} of {trainer.state.max_steps}; nothing is trained. Raise "
+                           "max_steps (or num_train_epochs) to train further.")
+        trainer._load_from_checkpoint(_final_checkpoint(trainer.state, recipe.output_dir, checkpoint))
     else:
         trainer.train(resume_from_checkpoint=checkpoint)
     if trainer.skipped_examples:

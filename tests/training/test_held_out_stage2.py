@@ -1,5 +1,8 @@
 """Stage 2's held-out split: its loss logged, early stopping, the model of the lowest held-out loss kept."""
 
+import dataclasses
+import shutil
+
 import pytest
 import torch
 from datasets import concatenate_datasets
@@ -8,7 +11,7 @@ from safetensors.torch import load_file
 from mint.data.examples import to_mint_examples
 from mint.training.recipe import MintRecipe
 from mint.training.trainer import train
-from tests.utils.training import recipe
+from tests.utils.training import CrashAt, recipe
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +51,37 @@ def test_stage2_stops_early_and_keeps_the_model_of_the_lowest_held_out_loss(mint
     last_weights = load_file(tmp_path / f"checkpoint-{stopped + 1}" / "model.safetensors")
     assert all(torch.equal(saved[name], best_weights[name]) for name in best_weights)
     assert not all(torch.equal(saved[name], last_weights[name]) for name in last_weights)
-    # The same command again: the stopped run is complete, nothing trains and the best model stays.
+    # The same command again: the stopped run is complete, nothing trains and the best model stays; so it does
+    # without early_stopping_patience (it loaded the last checkpoint), and in a folder moved elsewhere.
     weights = (tmp_path / "model.safetensors").read_bytes()
     again = train(spec, examples)
     assert again.already_complete and again.state.global_step == stopped + 1
     assert (tmp_path / "model.safetensors").read_bytes() == weights
+    assert train(dataclasses.replace(spec, early_stopping_patience=None), examples).already_complete
+    assert (tmp_path / "model.safetensors").read_bytes() == weights
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    shutil.move(tmp_path, moved)
+    assert train(dataclasses.replace(spec, output_dir=str(moved)), examples).already_complete
+    assert (moved / "model.safetensors").read_bytes() == weights
+    shutil.rmtree(moved / f"checkpoint-{best + 1}")
+    with pytest.raises(ValueError, match=f"checkpoint 'checkpoint-{best + 1}' .* no longer there"):
+        train(dataclasses.replace(spec, output_dir=str(moved)), examples)
+
+
+@pytest.mark.slow
+def test_a_resumed_run_stops_where_the_uninterrupted_one_stops(mint_folder, examples, tmp_path):
+    spec = recipe(mint_folder, tmp_path / "whole", stage=2, max_steps=16, learning_rate=0.05, eval_fraction=0.25,
+                  eval_steps=1, early_stopping_patience=3, resume=True)
+    whole = train(spec, examples)
+    crashed = dataclasses.replace(spec, output_dir=str(tmp_path / "crashed"))
+    crash_step = whole.state.global_step - 1  # after the held-out loss stopped falling, before the stop
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, examples, callbacks=[CrashAt(crash_step)])
+    resumed = train(crashed, examples)
+    assert resumed.state.global_step == whole.state.global_step
+    assert resumed.state.best_model_checkpoint.endswith(whole.state.best_model_checkpoint.split("/")[-1])
+    assert (tmp_path / "crashed" / "model.safetensors").read_bytes() == \
+        (tmp_path / "whole" / "model.safetensors").read_bytes()
 
 
 def test_stage2_logs_the_held_out_loss_without_early_stopping(mint_folder, examples, tmp_path):
@@ -69,6 +98,10 @@ def test_stage2_logs_the_held_out_loss_without_early_stopping(mint_folder, examp
     ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 0}, ["early_stopping_patience", "at least 1"]),
     ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": "two"}, ["early_stopping_patience"]),
     ({"stage": 2, "eval_fraction": 1.5}, ["eval_fraction", "[0, 1)"]),
+    ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 2, "save_total_limit": 1},
+     ["save_total_limit 1 keeps fewer", "2 or more"]),
+    ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 2, "lora": {"targets": ["language_model"]}},
+     ["cannot be combined with lora"]),
     ({"stage": 2, "training_args": {"load_best_model_at_end": True}}, ["load_best_model_at_end"]),
     ({"stage": 2, "training_args": {"metric_for_best_model": "loss"}}, ["metric_for_best_model"]),
 ])
