@@ -5,7 +5,9 @@ of its trained parts that `from_pretrained` reassembles."""
 import os
 from collections.abc import Sequence
 
+import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file, save_file
 
 from checkpoint_mint import stored_parts
 from mint.hub import save_for_hub
@@ -43,6 +45,44 @@ def add_lora(model: MintPreTrainedModel, targets: Sequence[str] = ("language_mod
     return peft_model
 
 
+# Under LoRA, the file of a checkpoint that holds the trained parameters peft's adapter files leave out.
+LORA_BARE_PARAMETERS_NAME = "mint_lora_bare_parameters.safetensors"
+
+
+def lora_bare_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    """The trainable bare parameters of a peft-wrapped MINT model (`add_lora`'s `query_tokens`, `temp`); empty for
+    a model without LoRA."""
+    if not hasattr(model, "get_base_model"):
+        return {}
+    return {name: parameter for name, parameter in model.get_base_model().named_parameters(recurse=False)
+            if parameter.requires_grad}
+
+
+def save_lora_bare_parameters(model: torch.nn.Module, folder: str) -> None:
+    """Writes `model`'s LoRA bare parameters ([`lora_bare_parameters`]) beside peft's adapter files in `folder`
+    (`LORA_BARE_PARAMETERS_NAME`); nothing for a model without LoRA."""
+    bare = lora_bare_parameters(model)
+    if bare:
+        save_file({name: p.detach().cpu().contiguous() for name, p in bare.items()},
+                  os.path.join(folder, LORA_BARE_PARAMETERS_NAME))
+
+
+def load_lora_bare_parameters(model: torch.nn.Module, checkpoint: str) -> None:
+    """Puts the LoRA bare parameters of `checkpoint` ([`save_lora_bare_parameters`]) back into `model`; refuses a
+    LoRA checkpoint without them, which would restart them from their initial values."""
+    path = os.path.join(checkpoint, LORA_BARE_PARAMETERS_NAME)
+    bare = lora_bare_parameters(model)
+    if not bare:
+        return
+    if not os.path.isfile(path):
+        raise ValueError(f"The LoRA checkpoint {checkpoint!r} has no {LORA_BARE_PARAMETERS_NAME} with the trained "
+                         f"{sorted(bare)}; resuming from it would restart them from their initial values. Resume "
+                         "from a checkpoint this version wrote, or start the run again.")
+    with torch.no_grad():
+        for name, value in load_file(path).items():
+            bare[name].copy_(value)
+
+
 def lora_base_folders(model: MintPreTrainedModel, folder: str | os.PathLike) -> dict[str, str]:
     """
     Where the frozen parts of a LoRA run come from when its output is reloaded: `folder` (the recipe's model) for a
@@ -74,4 +114,5 @@ def save_lora_run(peft_model: PeftModel, processor: MintProcessor, recipe: MintR
                  base_models=lora_base_folders(base, recipe.model), recipe=recipe, overwrite=True)
 
 
-__all__ = ["LORA_TARGET_PATTERNS", "add_lora", "lora_base_folders", "save_lora_run"]
+__all__ = ["LORA_BARE_PARAMETERS_NAME", "LORA_TARGET_PATTERNS", "add_lora", "load_lora_bare_parameters",
+           "lora_bare_parameters", "lora_base_folders", "save_lora_bare_parameters", "save_lora_run"]

@@ -250,10 +250,6 @@ def _check_held_out_values(recipe: MintRecipe) -> None:
         raise ValueError("Recipe field early_stopping_patience keeps the best checkpoint and the last one, which "
                          f"records the stop; save_total_limit {recipe.save_total_limit} keeps fewer: raise it to 2 "
                          "or more, or set it to null.")
-    if recipe.lora is not None:
-        raise ValueError("Recipe field early_stopping_patience cannot be combined with lora: LoRA checkpoints hold "
-                         "the adapters, not the queries trained beside them, so the best checkpoint's model cannot be "
-                         "restored; remove one of them.")
 
 
 def _check_stage1_values(recipe: MintRecipe) -> None:

@@ -26,7 +26,8 @@ from mint.training.alm import AlmScheduleCallback, alm_pair_accuracy
 from mint.training.checkpoints import (CompleteCheckpointCallback, TimeBudgetCallback, check_finite_weights,
                                        claim_output_dir, last_complete_checkpoint)
 from mint.training.collator import ROW_COLUMN, CheckedBatch, CheckedCollator, number_rows
-from mint.training.lora import add_lora, lora_base_folders, save_lora_run
+from mint.training.lora import (add_lora, load_lora_bare_parameters, lora_base_folders, save_lora_bare_parameters,
+                                save_lora_run)
 from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_recipe, config_overrides,
                                   model_folder_config, per_device_batch_size)
 from mint.training.speed import autocast_bridge, compile_regions, length_grouped_loss
@@ -148,6 +149,21 @@ class MintTrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """The `Trainer`'s save; under LoRA also the bare trained parameters (`query_tokens`, `temp`) that peft's
+        adapter files leave out (`LORA_BARE_PARAMETERS_NAME`), so that a resumed run goes on from them."""
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            save_lora_bare_parameters(self.model, output_dir or self.args.output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_lora_bare_parameters(model if model is not None else self.model, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        super()._load_best_model()
+        load_lora_bare_parameters(self.model, self.state.best_model_checkpoint)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """The `Trainer`'s evaluation step (stage 2's held-out loss) on a batch's `model_inputs`."""

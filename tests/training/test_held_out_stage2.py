@@ -1,6 +1,7 @@
 """Stage 2's held-out split: its loss logged, early stopping, the model of the lowest held-out loss kept."""
 
 import dataclasses
+import os
 import shutil
 
 import pytest
@@ -9,8 +10,11 @@ from datasets import concatenate_datasets
 from safetensors.torch import load_file
 
 from mint.data.examples import to_mint_examples
+from mint.training.lora import LORA_BARE_PARAMETERS_NAME
 from mint.training.recipe import MintRecipe
 from mint.training.trainer import train
+from modeling_mint import MintForConditionalGeneration
+from tests.utils import tiny
 from tests.utils.training import CrashAt, recipe
 
 
@@ -100,8 +104,6 @@ def test_stage2_logs_the_held_out_loss_without_early_stopping(mint_folder, examp
     ({"stage": 2, "eval_fraction": 1.5}, ["eval_fraction", "[0, 1)"]),
     ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 2, "save_total_limit": 1},
      ["save_total_limit 1 keeps fewer", "2 or more"]),
-    ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 2, "lora": {"targets": ["language_model"]}},
-     ["cannot be combined with lora"]),
     ({"stage": 2, "training_args": {"load_best_model_at_end": True}}, ["load_best_model_at_end"]),
     ({"stage": 2, "training_args": {"metric_for_best_model": "loss"}}, ["metric_for_best_model"]),
 ])
@@ -109,3 +111,31 @@ def test_bad_held_out_options_are_refused(fields, words):
     with pytest.raises(ValueError) as error:
         MintRecipe(model="m", **fields)
     assert all(word in str(error.value) for word in words), str(error.value)
+
+
+@pytest.mark.slow
+def test_a_lora_run_resumes_and_keeps_its_best_model_with_the_queries_it_trained(mint_folder, examples, tmp_path):
+    """peft's checkpoints leave out the bare `query_tokens`: a resumed LoRA run restarted them from their initial
+    values, and the kept best model paired the best step's adapters with the last step's queries."""
+    torch.manual_seed(0)  # the stage-1 folder has no LLM: a stage-2 folder that stores one is the frozen base
+    MintForConditionalGeneration.from_pretrained(mint_folder).save_pretrained(tmp_path / "base")
+    tiny.processor().save_pretrained(tmp_path / "base")
+    lora = {"targets": ["language_model"], "r": 4}
+    spec = recipe(str(tmp_path / "base"), tmp_path / "whole", stage=2, max_steps=6, learning_rate=0.05, lora=lora,
+                  save_steps=1, resume=True)
+    train(spec, examples)
+    crashed = dataclasses.replace(spec, output_dir=str(tmp_path / "crashed"))
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, examples, callbacks=[CrashAt(3)])
+    train(crashed, examples)
+    whole, resumed = (MintForConditionalGeneration.from_pretrained(tmp_path / run) for run in ("whole", "crashed"))
+    assert torch.equal(resumed.query_tokens, whole.query_tokens)
+    initial = MintForConditionalGeneration.from_pretrained(tmp_path / "base").query_tokens
+    assert not torch.equal(whole.query_tokens, initial)
+
+    stopping = dataclasses.replace(spec, output_dir=str(tmp_path / "best"), max_steps=16, eval_fraction=0.25,
+                                   eval_steps=1, early_stopping_patience=2)
+    trainer = train(stopping, examples)
+    best = trainer.state.best_model_checkpoint
+    kept = MintForConditionalGeneration.from_pretrained(tmp_path / "best").query_tokens
+    assert torch.equal(kept, load_file(os.path.join(best, LORA_BARE_PARAMETERS_NAME))["query_tokens"])
