@@ -48,9 +48,10 @@ def encoder_probe_bounds(output: str) -> dict[str, dict] | None:
     accuracy = written["accuracy"]
     bounds = {}
     for name in TASKS:
-        of_task = {features: by_task[name] for features, by_task in accuracy.items()}
-        best = max(of_task, key=of_task.get)
-        bounds[name] = {"accuracy": of_task[best], "features": best}
+        of_task = {features: by_task[name] for features, by_task in accuracy.items() if name in by_task}
+        if of_task:
+            best = max(of_task, key=of_task.get)
+            bounds[name] = {"accuracy": of_task[best], "features": best}
     return bounds
 
 
@@ -94,9 +95,10 @@ def results_table(results: dict) -> str:
     for name, c in results["classification"].items():
         cells = [_accuracy(c, "vocabulary_ranking", seeds), _accuracy(c, "vocabulary_ranking_length_normalised", seeds),
                  f"{100 * c['embedding_zero_shot']:.1f}"]
-        if probe:
-            bound = probe[name]["accuracy"]
-            cells += [f"{100 * bound:.1f}", f"{100 * (bound - c['vocabulary_ranking']):+.1f}"]
+        if probe:  # a probe written before a label type was added has no bound for it
+            bound = probe.get(name, {}).get("accuracy")
+            cells += ["n/a", "n/a"] if bound is None else [f"{100 * bound:.1f}",
+                                                          f"{100 * (bound - c['vocabulary_ranking']):+.1f}"]
         cells.append(f"{100 * c['chance']:.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {c['clips']} |")
     lines += soundfont_table(results)

@@ -254,3 +254,14 @@ def test_prepare_assembles_the_same_model_whatever_ran_before(monkeypatch, tmp_p
         run.prepare(str(tmp_path))
     run.prepare(str(tmp_path), seed=5)
     assert torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[0], drawn[2])
+
+
+def test_a_probe_without_a_label_type_leaves_its_cells_empty(tmp_path):
+    bounds = {name: {"accuracy": 0.9, "features": "hidden state 1"} for name in TASKS if name != "spoken word"}
+    lines = report.results_table({**results(1), "encoder_probe": bounds}).splitlines()
+    assert lines[2] == "| instrument family | 60.0 | 50.0 | 40.0 | 90.0 | +30.0 | 12.5 | 200 |"
+    assert lines[3] == "| spoken word | 60.0 | 50.0 | 40.0 | n/a | n/a | 12.5 | 200 |"
+    # So it is for a probe file of the older layout, accuracies by feature set.
+    accuracy = {"hidden state 0": {name: 0.8 for name in TASKS if name != "spoken word"}}
+    (tmp_path / "encoder_probe.json").write_text(json.dumps({"accuracy": accuracy}))
+    assert "spoken word" not in report.encoder_probe_bounds(str(tmp_path))
