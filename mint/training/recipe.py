@@ -244,6 +244,14 @@ def _check_held_out_values(recipe: MintRecipe) -> None:
     for name in ("eval_steps", "early_stopping_patience"):
         if getattr(recipe, name) is not None and recipe.eval_fraction == 0:
             raise ValueError(f"Recipe field {name} needs eval_fraction > 0: there is no held-out set to evaluate.")
+    held_out_arguments = {"prediction_loss_only"} if recipe.eval_fraction > 0 else set()
+    if recipe.early_stopping_patience is not None:
+        held_out_arguments |= {"save_strategy", "restore_callback_states_from_checkpoint"}
+    clashing = sorted(held_out_arguments & set(recipe.training_args))
+    if clashing:
+        raise ValueError(f"Recipe field training_args sets {clashing}, which eval_fraction and early_stopping_patience "
+                         "set themselves (the held-out loss alone, a checkpoint at each evaluation, the patience "
+                         "restored on resume): remove them.")
     if recipe.early_stopping_patience is None:
         return
     if recipe.save_total_limit is not None and recipe.save_total_limit < 2:

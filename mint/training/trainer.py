@@ -398,6 +398,9 @@ def split_held_out(dataset: Any, fraction: float, seed: int) -> tuple[Any, Datas
     if fraction == 0:
         return dataset, None
     held = max(2, round(len(dataset) * fraction))
+    if held > len(dataset) * fraction + 0.5:
+        logger.warning(f"eval_fraction {fraction} of {len(dataset)} rows is less than the 2 rows a held-out set needs: "
+                       "2 rows are held out.")
     if held >= len(dataset):
         raise ValueError(f"eval_fraction {fraction} of {len(dataset)} rows leaves no row to train on; hold out less.")
     split = dataset.train_test_split(test_size=held, seed=seed)

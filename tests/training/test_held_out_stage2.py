@@ -104,6 +104,10 @@ def test_stage2_logs_the_held_out_loss_without_early_stopping(mint_folder, examp
     ({"stage": 2, "eval_fraction": 1.5}, ["eval_fraction", "[0, 1)"]),
     ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 2, "save_total_limit": 1},
      ["save_total_limit 1 keeps fewer", "2 or more"]),
+    ({"stage": 2, "eval_fraction": 0.2, "training_args": {"prediction_loss_only": False}},
+     ["prediction_loss_only", "eval_fraction and early_stopping_patience set themselves"]),
+    ({"stage": 2, "eval_fraction": 0.2, "early_stopping_patience": 2, "training_args": {"save_strategy": "no"}},
+     ["save_strategy", "a checkpoint at each evaluation"]),
     ({"stage": 2, "training_args": {"load_best_model_at_end": True}}, ["load_best_model_at_end"]),
     ({"stage": 2, "training_args": {"metric_for_best_model": "loss"}}, ["metric_for_best_model"]),
 ])
@@ -139,3 +143,19 @@ def test_a_lora_run_resumes_and_keeps_its_best_model_with_the_queries_it_trained
     best = trainer.state.best_model_checkpoint
     kept = MintForConditionalGeneration.from_pretrained(tmp_path / "best").query_tokens
     assert torch.equal(kept, load_file(os.path.join(best, LORA_BARE_PARAMETERS_NAME))["query_tokens"])
+
+
+def test_a_held_out_share_below_two_rows_is_raised_to_two_with_a_warning(caplog):
+    from datasets import Dataset
+
+    from mint.training.trainer import split_held_out
+
+    rows = Dataset.from_dict({"x": list(range(12))})
+    with caplog.at_level("WARNING", logger="mint.training.trainer"):
+        kept, held = split_held_out(rows, 1e-9, seed=0)
+    assert (len(kept), len(held)) == (10, 2) and "2 rows are held out" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mint.training.trainer"):
+        kept, held = split_held_out(rows, 0.25, seed=0)
+    assert (len(kept), len(held)) == (9, 3) and caplog.text == ""
+    assert sorted(list(kept["x"]) + list(held["x"])) == list(range(12))
