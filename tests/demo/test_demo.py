@@ -1,4 +1,4 @@
-"""The demo's pieces that run in seconds (the whole demo takes ~20 CPU minutes: README)."""
+"""The demo's pieces that run in seconds (the whole demo takes about half an hour of CPU time: README)."""
 
 import io
 import json

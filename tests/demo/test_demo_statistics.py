@@ -1,5 +1,5 @@
 """The demo's statistics over stage-2 seeds, its accuracy per soundfont, its Hub folder, `mint ablate`'s table and the
-checks of their options (the whole demo takes ~20 CPU minutes: README)."""
+checks of their options (the whole demo takes about half an hour of CPU time: README)."""
 
 import json
 
