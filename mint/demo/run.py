@@ -113,17 +113,20 @@ def deterministic(threads: int | None = None) -> Iterator[None]:
         torch.set_num_threads(previous[1])
 
 
-def assemble(output: str, corpus) -> str:
+def assemble(output: str, corpus, seed: int = DEFAULT_SEED) -> str:
     """
     A stage-1 MINT folder from the real Whisper encoder, the real MiniLM BERT and a small T5 trained from scratch on
-    a word-level vocabulary of the corpus (no pretrained seq2seq LLM exists offline), through `assemble_mint`.
+    a word-level vocabulary of the corpus (no pretrained seq2seq LLM exists offline), through `assemble_mint`; its new
+    parts (queries, projections, the T5) are drawn with `seed`.
     """
     folder = os.path.join(output, "assembled")
     texts = list(corpus["train"]["caption"]) + [p for _, p in TASKS.values()] + [CAPTION_PROMPT]
     texts += [str(v) for column, _ in TASKS.values() for v in corpus["train"][column] if v is not None]
     tokenizer = word_level_tokenizer(texts)
+    encoder = whisper_encoder_dir(output)  # converted first if absent: drawing after it gives the same parts either way
+    torch.manual_seed(seed)
     model, processor = assemble_mint(
-        whisper_encoder_dir(output), bert_dir(), small_t5_config(tokenizer), tokenizer=tokenizer, stage=1,
+        encoder, bert_dir(), small_t5_config(tokenizer), tokenizer=tokenizer, stage=1,
         # Bridge-Net reads Whisper's input embeddings next to its output: the output, trained for speech, keeps less
         # of the timbre and level (`--probe-encoder`, held-out split: instrument family 54.9 % from the output, 60.4 %
         # from both; loudness 83.3 % and 96.9 %). The input embeddings alone would leave Whisper's Transformer unused.
@@ -146,8 +149,7 @@ def prepare(output: str, progress: bool = True,
     cached features, as the demo and `mint ablate` train from them.
     """
     corpus = build_corpus(os.path.join(output, "corpus"), progress=progress)
-    torch.manual_seed(seed)
-    folder = assemble(output, corpus)
+    folder = assemble(output, corpus, seed)
     processor = MintProcessor.from_pretrained(folder)
     encoder_model = MintForPreTraining.from_pretrained(folder)
     # The cache is the demo's own, derived from its corpus: one of another corpus (other settings) is replaced.

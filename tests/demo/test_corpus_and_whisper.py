@@ -131,3 +131,20 @@ def test_short_window_encoder_keeps_the_first_positions(tmp_path):
     assert torch.equal(encoder.embed_positions.weight, table[:150])
     with pytest.raises(ValueError, match="max_source_positions"):
         convert_whisper_ctranslate2(output_dir=tmp_path / "bad", max_source_positions=2000)
+
+
+def test_the_assembly_is_the_same_whether_the_encoder_is_converted_or_found(tmp_path, corpus):
+    # `mint ablate` reuses the demo's folder, where the encoder is found; the demo converts it first. Converting builds
+    # a randomly initialised WhisperEncoder, so the new parts must be drawn after it to be the same in both.
+    from safetensors.torch import load_file
+
+    from mint.demo.run import assemble
+
+    converted = assemble(str(tmp_path / "fresh"), corpus)
+    shutil.copytree(tmp_path / "fresh" / "whisper-tiny-en-encoder", tmp_path / "found" / "whisper-tiny-en-encoder")
+    found = assemble(str(tmp_path / "found"), corpus)
+    other_seed = assemble(str(tmp_path / "other"), corpus, seed=1)
+    weights = [load_file(os.path.join(folder, "model.safetensors")) for folder in (converted, found, other_seed)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    assert not torch.equal(weights[0]["query_tokens"], weights[2]["query_tokens"])

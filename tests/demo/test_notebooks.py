@@ -114,7 +114,7 @@ def test_notebooks_are_committed_with_the_outputs_of_a_run_on_the_trained_demo(n
 # logits and the logged losses (fine-tuning); the paper-style tables (evaluation).
 EXPECTED = {
     "01_quick_start.ipynb": [r"reference\s+MINT \((trained demo|UNTRAINED: no demo)\)", r"untrained assembly\s+0 ",
-                             r"vocabulary ranking: \[\('", r"stage-1 embeddings: \[\('", r"(?m)^\d\.\d{3}  \d+: "],
+                             r"vocabulary ranking: \[\('", r"stage-1 embeddings: \[\('", r"(?m)^-?\d\.\d{3}  \d+: "],
     "02_fine_tuning.ipynb": [r"(?m)^True$", r"\(2, \d+\.\d+\)"],
     "03_evaluation.ipynb": [r"MINT \(vocabulary ranking\)", r"MINT \(stage-1 embeddings\)", r"R@10"],
 }
