@@ -15,8 +15,8 @@ from transformers import TrainerCallback
 from mint.data.cache import cache_audio_features
 from mint.data.collator import MintDataCollator
 from mint.data.examples import to_caption_pairs, to_mint_examples
-from mint.training.collator import CheckedBatch, CheckedCollator, number_rows
-from mint.training.trainer import MintTrainer, train, training_arguments
+from mint.training.collator import ROW_COLUMN, CheckedBatch, CheckedCollator, number_rows
+from mint.training.trainer import MintTrainer, split_held_out, train, training_arguments
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import tiny
 from tests.utils.audio import clips
@@ -72,6 +72,21 @@ def test_invalid_examples_are_skipped_and_counted_when_the_recipe_asks(poisoned_
     assert "Skipping invalid training example: row 1 of the train_dataset given to train()" in caplog.text
     trained = MintForPreTraining.from_pretrained(tmp_path)
     assert all(torch.isfinite(p).all() for p in trained.parameters())
+
+
+def test_an_invalid_held_out_row_is_named_and_never_counted_as_a_skipped_training_example(poisoned_cache, mint_folder,
+                                                                                         tmp_path, caplog):
+    examples = examples_for(2, poisoned_cache)
+    _, held_out = split_held_out(number_rows(examples), 0.34, seed=4)
+    assert 1 in held_out[ROW_COLUMN]  # the poisoned row is one of the two held-out rows
+    spec = recipe(mint_folder, tmp_path, stage=2, seed=4, max_steps=2, eval_fraction=0.34, eval_steps=1)
+    with pytest.raises(ValueError, match=r"Invalid training example: row 1 of the train_dataset given to train\(\)"):
+        train(spec, examples)
+    trainer = train(dataclasses.replace(spec, skip_invalid_examples=True, overwrite=True), examples)
+    losses = [log["eval_loss"] for log in trainer.state.log_history if "eval_loss" in log]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert trainer.skipped_examples == 0  # the four training rows are valid
+    assert caplog.text.count("Skipping invalid training example: row 1 of the train_dataset given to train()") == 2
 
 
 def test_the_recipe_names_the_dataset_and_the_command_fails(poisoned_cache, mint_folder, tmp_path):
