@@ -52,6 +52,10 @@ class MintRecipe:
     `feature_augmentation` (either stage): augmentation of the encoder features in training only, `{"time_mask": 0.1,
     "crop": 0.8, "noise": 0.05}` (see `MintConfig.audio_feature_augmentation`); unset, the model folder's setting
     holds (stage 2 inherits stage 1's).
+    `dropout` (either stage): the dropout probability of Bridge-Net's Q-Former and of the LLM for this run (the
+    Q-Former config's `hidden_dropout_prob` and `attention_probs_dropout_prob`, and the LLM config's dropout settings,
+    e.g. T5's `dropout_rate`), which the saved model's config then records; unset, the model folder's settings hold.
+    The frozen audio encoder runs in eval mode, without dropout, either way.
     `eval_fraction`: a share of the training rows held out (drawn with `seed`) and evaluated every `eval_steps` steps,
     or at the end of each epoch when `eval_steps` is unset: in stage 1, ALM's pair accuracy on them
     (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5); in stage 2, the `Trainer`'s `eval_loss`.
@@ -93,6 +97,7 @@ class MintRecipe:
     temperature_range: list[float] | None = None
     learn_temperature: bool | None = None
     feature_augmentation: dict[str, float] | None = None
+    dropout: float | None = None
     batch_size: int = 64
     gradient_accumulation_steps: int = 1
     optim: str = "adamw_torch"
@@ -215,6 +220,8 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
     _check_held_out_values(recipe)
     _check_stage1_values(recipe)
     check_audio_feature_augmentation(recipe.feature_augmentation)
+    if recipe.dropout is not None and not 0 <= recipe.dropout < 1:
+        raise ValueError(f"Recipe field dropout must be in [0, 1) (a dropout probability), got {recipe.dropout!r}.")
     if recipe.compile not in (None, "regional"):
         raise ValueError(f"Recipe field compile must be null or 'regional', got {recipe.compile!r}.")
     _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)

@@ -32,6 +32,7 @@ from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_r
                                   model_folder_config, per_device_batch_size)
 from mint.training.speed import autocast_bridge, compile_regions, length_grouped_loss
 from mint.training.train_data import build_train_dataset
+from configuration_mint import MintConfig
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining, MintPreTrainedModel
 from processing_mint import MintProcessor, save_embedding_processor
 
@@ -247,18 +248,41 @@ def _part(name: str, learning_rates: dict[str, float]) -> str:
     return name.split(".")[0]
 
 
+# The config attributes that set a Q-Former's or LLM's dropout probabilities, by the names transformers' models use
+# (BERT, T5, OPT/BART, Llama/Qwen, GPT-2, Bloom); `set_dropout` sets those a config has.
+DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout_rate", "dropout",
+                      "attention_dropout", "activation_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop",
+                      "attn_pdrop")
+
+
+def set_dropout(config: MintConfig, probability: float) -> None:
+    """
+    Sets every dropout probability of `config`'s Q-Former and LLM (the attributes of `DROPOUT_ATTRIBUTES` each config
+    has) to `probability`. An LLM config with none of them raises a `ValueError` naming its model type.
+    """
+    for name in ("qformer_config", "text_config"):
+        part = getattr(config, name)
+        attributes = [attribute for attribute in DROPOUT_ATTRIBUTES if hasattr(part, attribute)]
+        if not attributes:
+            raise ValueError(f"Recipe field dropout: the {name} ({part.model_type!r}) has none of the dropout "
+                             f"settings {list(DROPOUT_ATTRIBUTES)}; leave dropout unset for this model.")
+        for attribute in attributes:
+            setattr(part, attribute, probability)
+
+
 def load_model(recipe: MintRecipe) -> MintPreTrainedModel:
     """
     The stage's model from `recipe.model` (`MintForPreTraining` for stage 1, `MintForConditionalGeneration` for stage
     2; built from the folder's config alone with `from_scratch`), with the recipe's config fields
-    ([`config_overrides`]: `stage1_objectives`, ALM's sub-batch, the temperature, the feature augmentation),
-    `temperature_init` as the temperature's starting value, `bert_init`, the speed levers and LoRA (then a `peft`
+    ([`config_overrides`]: `stage1_objectives`, ALM's sub-batch, the temperature, the feature augmentation) and
+    `dropout` ([`set_dropout`]), `temperature_init` as the temperature's starting value, `bert_init`, the speed levers and LoRA (then a `peft`
     model) applied.
     """
-    overrides = config_overrides(recipe)
-    config = model_folder_config(recipe.model, recipe.stage, **overrides)
+    config = model_folder_config(recipe.model, recipe.stage, **config_overrides(recipe))
+    if recipe.dropout is not None:
+        set_dropout(config, recipe.dropout)
     model_class = MintForPreTraining if recipe.stage == 1 else MintForConditionalGeneration
-    model = model_class(config) if recipe.from_scratch else model_class.from_pretrained(recipe.model, **overrides)
+    model = model_class(config) if recipe.from_scratch else model_class.from_pretrained(recipe.model, config=config)
     if recipe.temperature_init is not None:  # the loaded checkpoint's temperature is replaced
         with torch.no_grad():
             model.temp.fill_(recipe.temperature_init)
