@@ -79,6 +79,9 @@ STAGE2_EPOCHS = 2
 # chance); a frozen Bridge-Net (0) loses 9 points on instrument family and 8 on loudness.
 STAGE2_LEARNING_RATE = 1e-3
 BRIDGE_LEARNING_RATE = 2e-4
+# Stage 2 underfits (docs/demo.md): without dropout in the Q-Former and the T5 it learns the label tasks faster.
+# Measured from one stage 1, seed 0, 2 epochs: instrument family 28.0 -> 38.6, event type 82.2 -> 93.8.
+STAGE2_DROPOUT = 0.0
 BRIDGE_PARTS = ("qformer", "query_tokens", "audio_layernorm")
 TRAINING = dict(batch_size=32, learning_rate=2e-4, warmup_steps=30, weight_decay=0.05, logging_steps=10,
                 save_steps=10**6, dataloader_num_workers=0, resume=False)
@@ -200,9 +203,9 @@ def stage2_examples(split):
 def stage2_recipe(stage1_dir: str, output_dir: str, epochs: float, seed: int,
                   bridge_learning_rate: float) -> MintRecipe:
     """Stage 2 of the demo: the fresh T5 and the projection at `STAGE2_LEARNING_RATE`, Bridge-Net at
-    `bridge_learning_rate`."""
+    `bridge_learning_rate`, both without dropout (`STAGE2_DROPOUT`)."""
     return MintRecipe(stage=2, model=stage1_dir, output_dir=output_dir, num_train_epochs=epochs, seed=seed,
-                      **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
+                      dropout=STAGE2_DROPOUT, **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
                          "learning_rates": dict.fromkeys(BRIDGE_PARTS, bridge_learning_rate)})
 
 
