@@ -319,7 +319,8 @@ def _training(recipe: Any, datasets: list[str] | None) -> str:
         return f"Trained on: {', '.join(datasets)}." if datasets else "The training recipe was not recorded."
     values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
     rows = [f"- {key}: `{values[key]}`" for key in ("stage", "batch_size", "learning_rate", "learning_rates",
-                                                     "num_train_epochs", "warmup_steps", "optim", "weight_decay")
+                                                     "num_train_epochs", "warmup_steps", "optim", "weight_decay",
+                                                     "dropout")
             if values.get(key) is not None]
     sources = [f"- {entry.get('path')} ({entry.get('template', 'caption pairs')}, weight {entry.get('weight', 1)})"
                for entry in values.get("datasets", [])]

@@ -3,10 +3,12 @@
 checkpoints marked complete once fully written, resumed from the last complete one, never saved with non-finite
 weights, and written early when the run's time budget is spent."""
 
+import json
 import os
 import re
 import shutil
 import time
+from typing import Any
 
 import torch
 from transformers import TrainerCallback
@@ -81,15 +83,17 @@ def _run_of(output_dir: str) -> dict | None:
 
 
 def claim_output_dir(output_dir: str | os.PathLike, stage: int, model: str | os.PathLike,
-                     overwrite: bool = False) -> None:
+                     overwrite: bool = False, model_settings: dict[str, Any] | None = None) -> None:
     """
-    Makes `output_dir` the folder of a run of stage `stage` from `model`, recorded in its `RUN_MARKER` (written in one
-    step). A missing or empty folder is claimed; so is one holding a run of the same stage and model (whose
-    checkpoints the run resumes). A folder holding anything else (unrelated files, a run of another stage or model) is
-    refused with a `ValueError` naming what it holds, unless `overwrite`, which removes it first.
+    Makes `output_dir` the folder of a run of stage `stage` from `model` with the recipe's `model_settings` (the model
+    config fields it sets), recorded in its `RUN_MARKER` (written in one step). A missing or empty folder is claimed;
+    so is one holding a run of the same stage, model and settings (whose checkpoints the run resumes). A folder holding
+    anything else (unrelated files, a run of another stage, model or settings) is refused with a `ValueError` naming
+    what it holds, unless `overwrite`, which removes it first.
     """
     output_dir = os.fspath(output_dir)
     record = {"stage": stage, "model": os.path.abspath(os.fspath(model))}
+    settings = json.loads(json.dumps(model_settings or {}))  # as the marker holds them
     if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"output_dir {output_dir!r} exists and is not a folder: choose another output_dir.")
     entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
@@ -105,8 +109,12 @@ def claim_output_dir(output_dir: str | os.PathLike, stage: int, model: str | os.
             raise ValueError(f"output_dir {output_dir!r} holds a run of stage {found['stage']}"
                              + (f" from {found['model']!r}" if "model" in found else "")
                              + f"; this recipe trains stage {stage} from {record['model']!r}: {replace}.")
+        if found.get("model_settings", settings) != settings:
+            raise ValueError(f"output_dir {output_dir!r} holds a run with the model settings "
+                             f"{found['model_settings']}; this recipe sets {settings}, which its checkpoints were not "
+                             f"trained with: resume with the run's settings, {replace}.")
     os.makedirs(output_dir, exist_ok=True)
-    write_json(os.path.join(output_dir, RUN_MARKER), record)
+    write_json(os.path.join(output_dir, RUN_MARKER), {**record, "model_settings": settings})
 
 
 def check_finite_weights(model: torch.nn.Module, destination: str | os.PathLike) -> None:

@@ -52,10 +52,11 @@ class MintRecipe:
     `feature_augmentation` (either stage): augmentation of the encoder features in training only, `{"time_mask": 0.1,
     "crop": 0.8, "noise": 0.05}` (see `MintConfig.audio_feature_augmentation`); unset, the model folder's setting
     holds (stage 2 inherits stage 1's).
-    `dropout` (either stage): the dropout probability of Bridge-Net's Q-Former and of the LLM for this run (the
-    Q-Former config's `hidden_dropout_prob` and `attention_probs_dropout_prob`, and the LLM config's dropout settings,
-    e.g. T5's `dropout_rate`), which the saved model's config then records; unset, the model folder's settings hold.
-    The frozen audio encoder runs in eval mode, without dropout, either way.
+    `dropout` (either stage): the dropout probability of Bridge-Net's Q-Former for this run (its config's
+    `hidden_dropout_prob` and `attention_probs_dropout_prob`) and, in stage 2 with a trained LLM
+    (`freeze_language_model=False`), of the LLM (its config's dropout settings, e.g. T5's `dropout_rate`); the saved
+    model's config records it; unset, the model folder's settings hold. Frozen parts run in eval mode, without dropout,
+    either way.
     `eval_fraction`: a share of the training rows held out (drawn with `seed`) and evaluated every `eval_steps` steps,
     or at the end of each epoch when `eval_steps` is unset: in stage 1, ALM's pair accuracy on them
     (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5); in stage 2, the `Trainer`'s `eval_loss`.

@@ -249,18 +249,22 @@ def _part(name: str, learning_rates: dict[str, float]) -> str:
 
 
 # The config attributes that set a Q-Former's or LLM's dropout probabilities, by the names transformers' models use
-# (BERT, T5, OPT/BART, Llama/Qwen, GPT-2, Bloom); `set_dropout` sets those a config has.
+# (BERT, T5, OPT/BART, Llama/Qwen, GPT-2, GPT-Neo, Starcoder2, MPT, Bloom); `set_dropout` sets those a config has.
 DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout_rate", "dropout",
                       "attention_dropout", "activation_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop",
-                      "attn_pdrop")
+                      "attn_pdrop", "emb_pdrop", "resid_dropout", "embed_dropout", "residual_dropout",
+                      "embedding_dropout")
 
 
-def set_dropout(config: MintConfig, probability: float) -> None:
+def set_dropout(config: MintConfig, probability: float, stage: int) -> None:
     """
-    Sets every dropout probability of `config`'s Q-Former and LLM (the attributes of `DROPOUT_ATTRIBUTES` each config
-    has) to `probability`. An LLM config with none of them raises a `ValueError` naming its model type.
+    Sets the dropout probabilities (the attributes of `DROPOUT_ATTRIBUTES` a config has) of the parts that train in
+    train mode to `probability`: the Q-Former's, and in stage 2 the LLM's where it is trained
+    (`freeze_language_model=False`). Stage 1 has no LLM, and a frozen LLM runs in eval mode: their config is left as
+    it is. A trained LLM whose config has none of them raises a `ValueError` naming its model type.
     """
-    for name in ("qformer_config", "text_config"):
+    parts = ["qformer_config"] + (["text_config"] if stage == 2 and not config.freeze_language_model else [])
+    for name in parts:
         part = getattr(config, name)
         attributes = [attribute for attribute in DROPOUT_ATTRIBUTES if hasattr(part, attribute)]
         if not attributes:
@@ -270,17 +274,23 @@ def set_dropout(config: MintConfig, probability: float) -> None:
             setattr(part, attribute, probability)
 
 
+def model_settings(recipe: MintRecipe) -> dict[str, Any]:
+    """What the recipe sets of its model's config ([`config_overrides`] and `dropout`): a run resumes only with the
+    same."""
+    return {**config_overrides(recipe), **({"dropout": recipe.dropout} if recipe.dropout is not None else {})}
+
+
 def load_model(recipe: MintRecipe) -> MintPreTrainedModel:
     """
     The stage's model from `recipe.model` (`MintForPreTraining` for stage 1, `MintForConditionalGeneration` for stage
     2; built from the folder's config alone with `from_scratch`), with the recipe's config fields
     ([`config_overrides`]: `stage1_objectives`, ALM's sub-batch, the temperature, the feature augmentation) and
-    `dropout` ([`set_dropout`]), `temperature_init` as the temperature's starting value, `bert_init`, the speed levers and LoRA (then a `peft`
-    model) applied.
+    `dropout` ([`set_dropout`]), `temperature_init` as the temperature's starting value, `bert_init`, the speed levers
+    and LoRA (then a `peft` model) applied.
     """
     config = model_folder_config(recipe.model, recipe.stage, **config_overrides(recipe))
     if recipe.dropout is not None:
-        set_dropout(config, recipe.dropout)
+        set_dropout(config, recipe.dropout, recipe.stage)
     model_class = MintForPreTraining if recipe.stage == 1 else MintForConditionalGeneration
     model = model_class(config) if recipe.from_scratch else model_class.from_pretrained(recipe.model, config=config)
     if recipe.temperature_init is not None:  # the loaded checkpoint's temperature is replaced
@@ -463,7 +473,7 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
     with args.main_process_first(local=False, desc="claiming the output_dir"):
         if args.process_index == 0:
-            claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite)
+            claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite, model_settings(recipe))
     collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column),
                                sources, recipe.skip_invalid_examples)
     schedule = [AlmScheduleCallback(recipe.alm_start, recipe.alm_hard_start)] if recipe.stage == 1 else []

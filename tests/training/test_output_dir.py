@@ -35,6 +35,10 @@ def run_of_another_model(folder):
     claim_output_dir(folder, 2, "another-model")
 
 
+def run_with_other_settings(folder):
+    claim_output_dir(folder, 2, "model", model_settings={"dropout": 0.0})
+
+
 def cut_marker(folder):
     folder.mkdir()
     (folder / RUN_MARKER).write_text("")
@@ -47,6 +51,8 @@ REFUSED = [
     (a_file, ["exists and is not a folder"]),
     (stage1_run, ["holds a run of stage 1 from", "this recipe trains stage 2", "--overwrite"]),
     (run_of_another_model, ["holds a run of stage 2 from", "another-model", "choose another output_dir"]),
+    (run_with_other_settings, ["holds a run with the model settings {'dropout': 0.0}", "this recipe sets {}",
+                               "resume with the run's settings", "--overwrite"]),
     (cut_marker, [f"holds '{RUN_MARKER}', which no MINT training run wrote"]),
 ]
 
@@ -62,13 +68,14 @@ def test_an_output_dir_holding_something_else_is_refused(tmp_path, holds, words)
     assert (sorted(os.listdir(folder)) if folder.is_dir() else folder.read_text()) == before  # untouched
 
 
-@pytest.mark.parametrize("holds", [unrelated_file, dataset_folder, stage1_run, cut_marker])
+@pytest.mark.parametrize("holds", [unrelated_file, dataset_folder, stage1_run, run_with_other_settings, cut_marker])
 def test_overwrite_replaces_what_the_output_dir_held(tmp_path, holds):
     folder = tmp_path / "out"
     holds(folder)
     claim_output_dir(folder, 2, "model", overwrite=True)
     assert os.listdir(folder) == [RUN_MARKER]
-    assert json.loads((folder / RUN_MARKER).read_text()) == {"stage": 2, "model": os.path.abspath("model")}
+    assert json.loads((folder / RUN_MARKER).read_text()) == {"stage": 2, "model": os.path.abspath("model"),
+                                                             "model_settings": {}}
 
 
 def test_a_run_of_the_same_stage_and_model_is_claimed_again(tmp_path):
@@ -78,6 +85,13 @@ def test_a_run_of_the_same_stage_and_model_is_claimed_again(tmp_path):
     claim_output_dir(folder, 1, "model")
     assert sorted(os.listdir(folder)) == ["checkpoint-2", RUN_MARKER]
     claim_output_dir(tmp_path / "empty", 1, "model")  # a missing folder is made
+    settings = {"stage1_objectives": ["alc", "atg"], "temperature_range": [0.01, 0.5], "dropout": 0.0}
+    claim_output_dir(tmp_path / "set", 1, "model", model_settings=settings)
+    claim_output_dir(tmp_path / "set", 1, "model", model_settings=dict(reversed(settings.items())))
+    legacy = tmp_path / "legacy"  # a marker written before settings were recorded: its settings are not known
+    legacy.mkdir()
+    (legacy / RUN_MARKER).write_text(json.dumps({"stage": 1, "model": os.path.abspath("model")}))
+    claim_output_dir(legacy, 1, "model", model_settings=settings)
 
 
 def test_a_checkpoint_with_an_empty_or_cut_marker_is_not_complete(tmp_path):
