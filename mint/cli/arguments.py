@@ -36,6 +36,14 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """A number in [0, 1)."""
+    value = _float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def byte_size(text: str) -> int | str:
     """A positive size in bytes (`1000000`) or with a unit, as `datasets` reads it: `500MB`, `1GiB` (KB, MB, GB, TB in
     powers of 1000; KiB, MiB, GiB, TiB in powers of 1024; the unit's case is ignored). Returns an int, or the size with

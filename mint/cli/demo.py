@@ -4,7 +4,7 @@ demo's Whisper encoder from CTranslate2 files)."""
 
 import argparse
 
-from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int
+from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, probability
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -16,7 +16,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "evaluation. With --probe-encoder, only the supervised probe of the frozen encoder.")
     demo.add_argument("--output", default="mint-demo")
     demo.add_argument("--seed", type=nonnegative_int, default=0)
-    # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE of mint.demo.run).
+    # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE, STAGE2_DROPOUT of
+    # mint.demo.run).
     demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--stage2-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--quiet", action="store_true")
@@ -24,6 +25,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
+    demo.add_argument("--stage2-dropout", type=probability,
+                      help="stage 2's dropout in Bridge-Net and the T5 (the recipe's dropout); default: the demo's "
+                           "setting, 0")
     demo.add_argument("--stage2-seeds", type=nonnegative_int, nargs="+", metavar="SEED",
                       help="train and evaluate stage 2 with each seed from the one stage 1 and report mean ± std "
                            "(default: --seed alone)")
@@ -87,7 +91,7 @@ def demo_command(args: argparse.Namespace) -> None:
     from mint.demo.run import run_demo
 
     settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
-                "bridge_learning_rate": args.bridge_learning_rate}
+                "bridge_learning_rate": args.bridge_learning_rate, "stage2_dropout": args.stage2_dropout}
     run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1, overwrite=args.overwrite,
              stage2_seeds=args.stage2_seeds, probe=not args.skip_probe, threads=args.threads,
              **{name: value for name, value in settings.items() if value is not None})

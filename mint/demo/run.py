@@ -200,12 +200,12 @@ def stage2_examples(split):
     return parts
 
 
-def stage2_recipe(stage1_dir: str, output_dir: str, epochs: float, seed: int,
-                  bridge_learning_rate: float) -> MintRecipe:
+def stage2_recipe(stage1_dir: str, output_dir: str, epochs: float, seed: int, bridge_learning_rate: float,
+                  dropout: float = STAGE2_DROPOUT) -> MintRecipe:
     """Stage 2 of the demo: the fresh T5 and the projection at `STAGE2_LEARNING_RATE`, Bridge-Net at
-    `bridge_learning_rate`, both without dropout (`STAGE2_DROPOUT`)."""
+    `bridge_learning_rate`, both with `dropout` (the demo's: none)."""
     return MintRecipe(stage=2, model=stage1_dir, output_dir=output_dir, num_train_epochs=epochs, seed=seed,
-                      dropout=STAGE2_DROPOUT, **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
+                      dropout=dropout, **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
                          "learning_rates": dict.fromkeys(BRIDGE_PARTS, bridge_learning_rate)})
 
 
@@ -389,14 +389,22 @@ def check_threads(threads: int | None) -> None:
         raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
 
 
+def check_dropout(dropout: float) -> None:
+    """Refuses a stage-2 dropout that is not a number in [0, 1), before anything trains."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"stage2_dropout must be a number in [0, 1) (a dropout probability), got {dropout!r}.")
+
+
 def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float = STAGE1_EPOCHS,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
-             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, overwrite: bool = False,
+             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, stage2_dropout: float = STAGE2_DROPOUT,
+             overwrite: bool = False,
              stage2_seeds: Sequence[int] | None = None, probe: bool = True, threads: int | None = None) -> dict:
     """
     The whole demo in `output`: the corpus, the assembled model, stage 1 (seed `seed`), stage 2 for each of
-    `stage2_seeds` (default: `seed` alone) and the held-out evaluation, with the encoder probe's bound (`probe`,
-    `mint.demo.probe.probe_encoder`, unless its results are in `output` already) and the Hub folder of the first
+    `stage2_seeds` (default: `seed` alone; with `stage2_dropout` in Bridge-Net and the T5) and the held-out
+    evaluation, with the encoder probe's bound (`probe`, `mint.demo.probe.probe_encoder`, unless its results are in
+    `output` already) and the Hub folder of the first
     stage-2 model. Runs with deterministic kernels and, with `threads`, that many CPU threads ([`deterministic`]).
     Writes `results.json`, `results.md` and the plots there, prints the table and the commands to share the model,
     and returns the results. A folder holding anything the demo does not write is refused ([`claim_demo_folder`]),
@@ -407,6 +415,7 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                          "(--overwrite) would remove: pass one of them.")
     seeds = check_seeds([seed] if stage2_seeds is None else stage2_seeds)
     check_threads(threads)
+    check_dropout(stage2_dropout)
     started = time.time()
     claim_demo_folder(output, overwrite)
     with deterministic(threads):
@@ -437,7 +446,7 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
             clock = time.time()
             examples = concatenate_datasets(stage2_examples(cached)).shuffle(seed=stage2_seed)
             recipe = stage2_recipe(stage1_dir, stage2_dir(output, stage2_seed, index == 0), stage2_epochs,
-                                   stage2_seed, bridge_learning_rate)
+                                   stage2_seed, bridge_learning_rate, stage2_dropout)
             runs.append((recipe, train(recipe, examples).state.log_history))
             timing["stage2_s"] += time.time() - clock
             clock = time.time()

@@ -182,6 +182,10 @@ BAD_SETTINGS = [
     (run.run_demo, {"stage2_seeds": [0.5]}, ["non-negative integers"]),
     (run.run_demo, {"threads": 0}, ["threads must be a positive integer"]),
     (run.run_demo, {"threads": True}, ["threads must be a positive integer"]),
+    (run.run_demo, {"stage2_dropout": 1.0}, ["stage2_dropout must be a number in [0, 1)", "1.0"]),
+    (run.run_demo, {"stage2_dropout": -0.5}, ["stage2_dropout must be a number in [0, 1)"]),
+    (run.run_demo, {"stage2_dropout": "0"}, ["stage2_dropout must be a number in [0, 1)", "'0'"]),
+    (run.run_demo, {"stage2_dropout": float("nan")}, ["stage2_dropout must be a number in [0, 1)"]),
     (ablation.run_ablation, {"seeds": []}, ["non-empty list"]),
     (ablation.run_ablation, {"objective_sets": []}, ["distinct sets"]),
     (ablation.run_ablation, {"stage1_epochs": 0}, ["stage1_epochs must be a positive number"]),
@@ -195,6 +199,11 @@ def test_bad_settings_are_refused(tmp_path, function, kwargs, words):
         function(str(tmp_path / "out"), **kwargs)
     assert all(word in str(caught.value) for word in words), caught.value
     assert not (tmp_path / "out").exists()
+
+
+def test_the_demos_stage_2_trains_without_dropout_unless_told_otherwise(tmp_path):
+    assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4).dropout == run.STAGE2_DROPOUT == 0.0
+    assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4, dropout=0.1).dropout == 0.1
 
 
 def test_stage1_pairs_caption_each_pass_and_keep_the_labels_as_group():
