@@ -10,7 +10,7 @@ from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_floa
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds `demo`, `ablate`, `corpus` and `convert-whisper` to the `mint` parser's sub-commands."""
     demo = commands.add_parser(
-        "demo", help="the end-to-end demo on real parts (CPU, ~20 min)",
+        "demo", help="the end-to-end demo on real parts (CPU, about half an hour)",
         description="The demo that proves MINT learns, on CPU, from parts that exist offline: the built-in corpus, "
                     "MINT assembled from Whisper tiny.en and MiniLM, both training stages and the held-out "
                     "evaluation. With --probe-encoder, only the supervised probe of the frozen encoder.")
