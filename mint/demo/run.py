@@ -203,9 +203,10 @@ def stage2_examples(split):
 def stage2_recipe(stage1_dir: str, output_dir: str, epochs: float, seed: int, bridge_learning_rate: float,
                   dropout: float = STAGE2_DROPOUT) -> MintRecipe:
     """Stage 2 of the demo: the fresh T5 and the projection at `STAGE2_LEARNING_RATE`, Bridge-Net at
-    `bridge_learning_rate`, both with `dropout` (the demo's: none)."""
+    `bridge_learning_rate`, both with `dropout` (the demo's: none). It replaces a stage 2 of the demo's folder trained
+    with other settings (`--reuse-stage1 --stage2-dropout ...`)."""
     return MintRecipe(stage=2, model=stage1_dir, output_dir=output_dir, num_train_epochs=epochs, seed=seed,
-                      dropout=dropout, **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
+                      dropout=dropout, overwrite=True, **{**TRAINING, "learning_rate": STAGE2_LEARNING_RATE,
                          "learning_rates": dict.fromkeys(BRIDGE_PARTS, bridge_learning_rate)})
 
 

@@ -204,6 +204,8 @@ def test_bad_settings_are_refused(tmp_path, function, kwargs, words):
 def test_the_demos_stage_2_trains_without_dropout_unless_told_otherwise(tmp_path):
     assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4).dropout == run.STAGE2_DROPOUT == 0.0
     assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4, dropout=0.1).dropout == 0.1
+    # A stage 2 of the demo's folder trained with another dropout is replaced, not refused as another run's folder.
+    assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4).overwrite
 
 
 def test_stage1_pairs_caption_each_pass_and_keep_the_labels_as_group():
