@@ -25,6 +25,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
+    demo.add_argument("--stage1-dropout", type=probability,
+                      help="stage 1's dropout in the Q-Former (the recipe's dropout); default: BERT's, 0.1")
     demo.add_argument("--stage2-dropout", type=probability,
                       help="stage 2's dropout in Bridge-Net and the T5 (the recipe's dropout); default: the demo's "
                            "setting, 0")
@@ -91,7 +93,8 @@ def demo_command(args: argparse.Namespace) -> None:
     from mint.demo.run import run_demo
 
     settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
-                "bridge_learning_rate": args.bridge_learning_rate, "stage2_dropout": args.stage2_dropout}
+                "bridge_learning_rate": args.bridge_learning_rate, "stage2_dropout": args.stage2_dropout,
+                "stage1_dropout": args.stage1_dropout}
     run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1, overwrite=args.overwrite,
              stage2_seeds=args.stage2_seeds, probe=not args.skip_probe, threads=args.threads,
              **{name: value for name, value in settings.items() if value is not None})

@@ -175,13 +175,13 @@ def stage1_pairs(cached: Dataset, epochs: float, seed: int) -> tuple[Dataset, fl
 
 
 def train_stage1(folder: str, output_dir: str, cached: Dataset, epochs: float, seed: int,
-                 objectives: Sequence[str] | None = None) -> list[dict]:
-    """Trains stage 1 from the assembled `folder` into `output_dir` (with `objectives`, else all three); returns its
-    Trainer log."""
+                 objectives: Sequence[str] | None = None, dropout: float | None = None) -> list[dict]:
+    """Trains stage 1 from the assembled `folder` into `output_dir` (with `objectives`, else all three; with the
+    Q-Former's `dropout`, else BERT's), replacing what a run of other settings left there; returns its Trainer log."""
     pairs, pass_epochs = stage1_pairs(cached, epochs, seed)
     recipe = MintRecipe(stage=1, model=folder, output_dir=output_dir, num_train_epochs=pass_epochs, seed=seed,
                         group_column=GROUP_COLUMN, stage1_objectives=list(objectives) if objectives else None,
-                        **TRAINING)
+                        dropout=dropout, overwrite=True, **TRAINING)
     return train(recipe, pairs).state.log_history
 
 
@@ -390,20 +390,22 @@ def check_threads(threads: int | None) -> None:
         raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
 
 
-def check_dropout(dropout: float) -> None:
-    """Refuses a stage-2 dropout that is not a number in [0, 1), before anything trains."""
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"stage2_dropout must be a number in [0, 1) (a dropout probability), got {dropout!r}.")
+def check_dropout(name: str, dropout: float | None) -> None:
+    """Refuses a dropout that is not None or a number in [0, 1), before anything trains."""
+    if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
+                                or not 0 <= dropout < 1):
+        raise ValueError(f"{name} must be a number in [0, 1) (a dropout probability), got {dropout!r}.")
 
 
 def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float = STAGE1_EPOCHS,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
              bridge_learning_rate: float = BRIDGE_LEARNING_RATE, stage2_dropout: float = STAGE2_DROPOUT,
-             overwrite: bool = False,
+             stage1_dropout: float | None = None, overwrite: bool = False,
              stage2_seeds: Sequence[int] | None = None, probe: bool = True, threads: int | None = None) -> dict:
     """
     The whole demo in `output`: the corpus, the assembled model, stage 1 (seed `seed`), stage 2 for each of
-    `stage2_seeds` (default: `seed` alone; with `stage2_dropout` in Bridge-Net and the T5) and the held-out
+    `stage2_seeds` (default: `seed` alone; with `stage2_dropout` in Bridge-Net and the T5; stage 1 with
+    `stage1_dropout` in the Q-Former, default BERT's) and the held-out
     evaluation, with the encoder probe's bound (`probe`, `mint.demo.probe.probe_encoder`, unless its results are in
     `output` already) and the Hub folder of the first
     stage-2 model. Runs with deterministic kernels and, with `threads`, that many CPU threads ([`deterministic`]).
@@ -416,7 +418,11 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                          "(--overwrite) would remove: pass one of them.")
     seeds = check_seeds([seed] if stage2_seeds is None else stage2_seeds)
     check_threads(threads)
-    check_dropout(stage2_dropout)
+    check_dropout("stage2_dropout", stage2_dropout)
+    check_dropout("stage1_dropout", stage1_dropout)
+    if reuse_stage1 and stage1_dropout is not None:
+        raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which stage1_dropout "
+                         "(--stage1-dropout) would train anew: pass one of them.")
     started = time.time()
     claim_demo_folder(output, overwrite)
     with deterministic(threads):
@@ -428,7 +434,7 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
             with open(os.path.join(output, "stage1_logs.json")) as f:
                 stage1_logs = json.load(f)
         else:
-            stage1_logs = train_stage1(folder, stage1_dir, cached, stage1_epochs, seed)
+            stage1_logs = train_stage1(folder, stage1_dir, cached, stage1_epochs, seed, dropout=stage1_dropout)
             with open(os.path.join(output, "stage1_logs.json"), "w") as f:
                 json.dump(stage1_logs, f)
         timing["stage1_s"] = time.time() - started - sum(timing.values())

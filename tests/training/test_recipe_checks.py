@@ -210,6 +210,7 @@ BAD_OPTIONS = [
     (["demo", "--stage2-dropout=-0.1"], ["--stage2-dropout", "expected a number in [0, 1)"]),
     (["demo", "--stage2-dropout", "nan"], ["--stage2-dropout", "expected a finite number"]),
     (["demo", "--stage2-dropout", "some"], ["--stage2-dropout", "expected a number"]),
+    (["demo", "--stage1-dropout", "1.5"], ["--stage1-dropout", "expected a number in [0, 1)"]),
     (["corpus", "--seed", "x"], ["--seed", "expected an integer"]),
     (["convert-whisper", "--output", "o", "--max-source-positions", "0"], ["--max-source-positions",
                                                                            "expected a positive integer"]),
