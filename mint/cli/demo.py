@@ -16,8 +16,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "evaluation. With --probe-encoder, only the supervised probe of the frozen encoder.")
     demo.add_argument("--output", default="mint-demo")
     demo.add_argument("--seed", type=nonnegative_int, default=0)
-    # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE, STAGE2_DROPOUT of
-    # mint.demo.run).
+    # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE, STAGE1_DROPOUT,
+    # STAGE2_DROPOUT of mint.demo.run).
     demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--stage2-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--quiet", action="store_true")
@@ -26,7 +26,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
     demo.add_argument("--stage1-dropout", type=probability,
-                      help="stage 1's dropout in the Q-Former (the recipe's dropout); default: BERT's, 0.1")
+                      help="stage 1's dropout in the Q-Former (the recipe's dropout); default: the demo's "
+                           "setting, 0 (BERT's is 0.1)")
     demo.add_argument("--stage2-dropout", type=probability,
                       help="stage 2's dropout in Bridge-Net and the T5 (the recipe's dropout); default: the demo's "
                            "setting, 0")

@@ -20,6 +20,7 @@ from mint.demo.corpus import HELD_OUT_SOUNDFONT, CorpusSettings
 from mint.demo.report import claim_demo_folder
 from mint.demo.run import (
     DEFAULT_SEED,
+    STAGE1_DROPOUT,
     STAGE1_EPOCHS,
     check_seeds,
     check_threads,
@@ -76,7 +77,7 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
             for name in names:
                 run_dir = os.path.join(output, ABLATION_FOLDER, f"{name}-seed-{seed}")
                 settings = {"objectives": OBJECTIVE_SETS[name], "seed": seed, "stage1_epochs": stage1_epochs,
-                            "corpus": CorpusSettings().fingerprint()}
+                            "dropout": STAGE1_DROPOUT, "corpus": CorpusSettings().fingerprint()}
                 if not _finished(run_dir, settings):
                     torch.manual_seed(seed)
                     train_stage1(folder, run_dir, cached, stage1_epochs, seed, OBJECTIVE_SETS[name])

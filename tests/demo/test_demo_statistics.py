@@ -2,6 +2,7 @@
 checks of their options (the whole demo takes about half an hour of CPU time: README)."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -210,6 +211,33 @@ def test_the_demos_stage_2_trains_without_dropout_unless_told_otherwise(tmp_path
     assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4, dropout=0.1).dropout == 0.1
     # A stage 2 of the demo's folder trained with another dropout is replaced, not refused as another run's folder.
     assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4).overwrite
+
+
+def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypatch, tmp_path):
+    recipes = []
+    monkeypatch.setattr(run, "train", lambda recipe, pairs: recipes.append(recipe) or SimpleNamespace(
+        state=SimpleNamespace(log_history=[])))
+    cached = Dataset.from_dict({"audio_encoder_features": [[[0.0]]], "caption": ["a piano plays a low note softly"],
+                                "instrument_family": ["piano"], "register": ["low"], "loudness": ["softly"],
+                                "word": [None], "event": [None]})
+    run.train_stage1("assembled", str(tmp_path / "a"), cached, 1, 0)
+    run.train_stage1("assembled", str(tmp_path / "b"), cached, 1, 0, dropout=0.1)
+
+    class Trained(Exception):
+        pass
+
+    def stop(*args, dropout):
+        recipes.append(SimpleNamespace(dropout=dropout))
+        raise Trained
+
+    # run_demo: left unset, the demo's setting; given, that one.
+    monkeypatch.setattr(run, "prepare", lambda *args: (None, "assembled", None, cached))
+    monkeypatch.setattr(run, "train_stage1", stop)
+    for index, kwargs in enumerate([{}, {"stage1_dropout": 0.3}]):
+        with pytest.raises(Trained):
+            run.run_demo(str(tmp_path / f"demo-{index}"), probe=False, **kwargs)
+    assert [r.dropout for r in recipes] == [run.STAGE1_DROPOUT, 0.1, run.STAGE1_DROPOUT, 0.3]
+    assert run.STAGE1_DROPOUT == 0.0
 
 
 def test_stage1_pairs_caption_each_pass_and_keep_the_labels_as_group():
