@@ -107,9 +107,12 @@ def results_table(results: dict) -> str:
                   f"R@5 {100 * r['R@5']:.1f}, R@10 {100 * r['R@10']:.1f}, mAP@10 {100 * r['mAP@10']:.1f}", ""]
     alm = results.get("alm")
     if alm:
+        ranking = alm.get("alm_ranking_accuracy")  # absent from results of earlier versions
+        ranked = "" if ranking is None else (f", clips whose own caption scores above the other ("
+                                             f"threshold-free) {100 * ranking:.1f}")
         lines += [f"Stage 1's ALM on {alm['alm_pairs']} balanced pairs of held-out clips (each clip with its caption "
-                  f"and with another label set's caption; chance 50.0): accuracy {100 * alm['alm_pair_accuracy']:.1f}, "
-                  f"loss {alm['alm_loss']:.3f}", ""]
+                  f"and with another label set's caption; chance 50.0): accuracy {100 * alm['alm_pair_accuracy']:.1f}"
+                  f"{ranked}, loss {alm['alm_loss']:.3f}", ""]
     c = results["captioning"]
     fmt = lambda key: "n/a" if c[key] is None else _accuracy(c, key, seeds)  # noqa: E731
     lines += ["| BLEU-1 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | SPICE | SPIDEr |", "|---|---|---|---|---|---|---|",

@@ -277,8 +277,8 @@ def ranking_results(stage2_model, processor, test, progress: bool = True) -> dic
 def alm_results(stage1_model, processor, test) -> dict[str, float] | None:
     """
     Stage 1's ALM on balanced pairs of the held-out clips ([`alm_pair_accuracy`]: each clip with its caption and with
-    the caption of a clip of other labels, chance 0.5), `{"alm_pair_accuracy", "alm_loss", "alm_pairs",
-    "alm_rows_left_out"}`; None where stage 1 did not train ALM.
+    the caption of a clip of other labels, chance 0.5), `{"alm_pair_accuracy", "alm_ranking_accuracy",
+    "alm_loss", "alm_pairs", "alm_rows_left_out"}`; None where stage 1 did not train ALM.
     """
     if "alm" not in stage1_model.config.stage1_objectives:
         return None

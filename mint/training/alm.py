@@ -84,9 +84,12 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
         seed: which other-group caption each clip is paired with (the same pairs at every evaluation).
 
     Returns:
-        `{"alm_pair_accuracy", "alm_loss", "alm_pairs", "alm_rows_left_out"}`: the share of pairs whose matching
-        probability falls on the right side of 0.5, the pairs' mean two-class cross-entropy, the number of pairs and
-        of rows without a pair.
+        `{"alm_pair_accuracy", "alm_ranking_accuracy", "alm_loss", "alm_pairs", "alm_rows_left_out"}`: the share of
+        pairs whose matching probability falls on the right side of 0.5; the share of clips whose own caption scores
+        a higher matching probability than the other group's (ties count half; chance 0.5), which does not depend on
+        where the head's threshold sits (stage 1 trains it on one positive to two negatives, so a head that ranks well
+        can still call most pairs unmatched); the pairs' mean two-class cross-entropy, the number of pairs and of rows
+        without a pair.
     """
     if len(examples) == 0:
         raise ValueError("The held-out ALM set is empty; hold out at least two examples of different groups.")
@@ -106,7 +109,7 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
     audio_keys = MintAudioKwargs.__optional_keys__
     was_training = model.training
     model.eval()
-    correct, loss = 0, 0.0
+    correct, loss, margins = 0, 0.0, []
     try:
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
@@ -116,14 +119,17 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
             logits = model.matching_logits(hidden, mask, batch["qformer_input_ids"], batch["qformer_attention_mask"])
             labels = torch.tensor([label for *_, label in chunk], device=logits.device)
             correct += int((logits.argmax(dim=-1) == labels).sum())
+            margins.append((logits[:, 1] - logits[:, 0]).float().cpu())
             loss += float(F.cross_entropy(logits.float(), labels, reduction="sum"))
     finally:
         model.train(was_training)
     accuracy, mean_loss = correct / len(pairs), loss / len(pairs)
     if not math.isfinite(mean_loss):
         raise FloatingPointError("The held-out ALM loss is not finite: the model's weights hold NaN or inf values.")
-    return {"alm_pair_accuracy": accuracy, "alm_loss": mean_loss, "alm_pairs": len(pairs),
-            "alm_rows_left_out": left_out}
+    own, other = torch.cat(margins).view(-1, 2).unbind(dim=1)  # held_out_pairs: each row's (own, other) in turn
+    ranking = float(((own > other).float() + 0.5 * (own == other).float()).mean())
+    return {"alm_pair_accuracy": accuracy, "alm_ranking_accuracy": ranking, "alm_loss": mean_loss,
+            "alm_pairs": len(pairs), "alm_rows_left_out": left_out}
 
 
 __all__ = ["AlmScheduleCallback", "alm_pair_accuracy", "alm_phase_at", "held_out_pairs"]

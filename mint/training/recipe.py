@@ -59,7 +59,8 @@ class MintRecipe:
     either way.
     `eval_fraction`: a share of the training rows held out (drawn with `seed`) and evaluated every `eval_steps` steps,
     or at the end of each epoch when `eval_steps` is unset: in stage 1, ALM's pair accuracy on them
-    (`eval_alm_pair_accuracy`; balanced pairs, chance 0.5); in stage 2, the `Trainer`'s `eval_loss`.
+    (`eval_alm_pair_accuracy` and the threshold-free `eval_alm_ranking_accuracy`; balanced pairs, chance 0.5); in
+    stage 2, the `Trainer`'s `eval_loss`.
     `early_stopping_patience` (stage 2, with `eval_fraction`): stop once the held-out loss has not fallen for this many
     evaluations, and keep the model of the lowest held-out loss (`load_best_model_at_end`; a checkpoint is saved at
     each evaluation, `save_steps` is not used); a later run with `resume` of a stopped run trains nothing.

@@ -66,7 +66,8 @@ class MintTrainer(Trainer):
     model, or `"cross_attention"`, the Q-Former's cross-attention layers, which then leave the `"qformer"` rate); the
     schedule scales every part's rate alike. The logged `learning_rate` is the base rate's; each part's is logged as
     `learning_rate_<part>`. In stage 1, `evaluate` gives ALM's accuracy on the held-out `eval_dataset`'s balanced
-    pairs ([`alm_pair_accuracy`], logged as `eval_alm_pair_accuracy` and `eval_alm_loss`).
+    pairs ([`alm_pair_accuracy`], logged as `eval_alm_pair_accuracy`, `eval_alm_ranking_accuracy` and
+    `eval_alm_loss`).
 
     Non-finite values never reach the weights: a NaN or infinite loss, or gradient (without fp16 loss scaling, whose
     skipped steps are expected), raises a `FloatingPointError` naming the step and the batch's examples before the

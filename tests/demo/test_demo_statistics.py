@@ -260,6 +260,9 @@ def test_the_table_reports_stage_1_alm_on_held_out_pairs():
                                       "alm_rows_left_out": 0}}
     assert ("Stage 1's ALM on 8 balanced pairs of held-out clips (each clip with its caption and with another label "
             "set's caption; chance 50.0): accuracy 62.5, loss 0.601") in report.results_table(with_alm)
+    ranked = {**with_alm, "alm": {**with_alm["alm"], "alm_ranking_accuracy": 0.75}}
+    assert ("accuracy 62.5, clips whose own caption scores above the other (threshold-free) 75.0, loss 0.601"
+            in report.results_table(ranked))
 
 
 def test_alm_results_score_the_held_out_clips_with_their_labels_as_groups(tmp_path):

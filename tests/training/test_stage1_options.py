@@ -124,7 +124,7 @@ def test_alm_pair_accuracy_equals_the_count_by_hand(grouped_pairs, processor):
     assert model.training  # put back as it was
     model.eval()
     pairs, _ = held_out_pairs(GROUPS, seed=1)
-    correct = 0
+    correct, scores = 0, []
     for audio_row, text_row, label in pairs:
         batch = processor(audio=[grouped_pairs[audio_row]["audio"]], text=[grouped_pairs[text_row]["caption"]],
                           sampling_rate=16000, return_llm_inputs=False)
@@ -132,8 +132,17 @@ def test_alm_pair_accuracy_equals_the_count_by_hand(grouped_pairs, processor):
                                           input_values=batch["input_values"],
                                           audio_attention_mask=batch["audio_attention_mask"])
         correct += int((score.item() > 0.5) == bool(label))
+        scores.append(score.item())
+    ranked = sum(own > other for own, other in zip(scores[0::2], scores[1::2]))
     assert result["alm_pairs"] == 12 and result["alm_rows_left_out"] == 0
     assert result["alm_pair_accuracy"] == pytest.approx(correct / 12)
+    assert result["alm_ranking_accuracy"] == pytest.approx(ranked / 6)
+    # Not the pair accuracy by another name: with the match logit's bias shifted, every pair is called unmatched
+    # (pair accuracy 0.5) while the ranking stays where it was.
+    with torch.no_grad():
+        model.alm_head.bias[1] -= 100.0
+    shifted = alm_pair_accuracy(model, grouped_pairs, collator, seed=1, batch_size=5)
+    assert shifted["alm_pair_accuracy"] == 0.5 and shifted["alm_ranking_accuracy"] == result["alm_ranking_accuracy"]
 
 
 @pytest.mark.parametrize("groups, words", [
