@@ -69,7 +69,7 @@ from processing_mint import MintProcessor
 NUM_QUERY_TOKENS = 8
 # The seed of the assembled model's new parts and of stage 1 (`mint demo --seed`); `mint ablate` assembles with it.
 DEFAULT_SEED = 0
-# Stage 1 takes 13.0 min and each stage-2 seed 7.0 min on 2 idle cores (README); reading two encoder layers costs
+# Stage 1 takes 11.1 min and each stage-2 seed 6.9 min on 2 idle cores (README); reading two encoder layers costs
 # ~15 % more per step than one.
 STAGE1_EPOCHS = 3
 STAGE2_EPOCHS = 2
