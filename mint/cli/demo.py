@@ -21,13 +21,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--stage2-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--quiet", action="store_true")
-    demo.add_argument("--reuse-stage1", action="store_true", help="keep a finished stage 1 in --output")
+    demo.add_argument("--reuse-stage1", action="store_true",
+                      help="keep a finished stage 1 in --output (refused with --stage1-dropout and --overwrite)")
     demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
     demo.add_argument("--stage1-dropout", type=probability,
                       help="stage 1's dropout in the Q-Former (the recipe's dropout); default: the demo's "
-                           "setting, 0 (BERT's is 0.1)")
+                           "setting, 0 (BERT's is 0.1); refused with --reuse-stage1, which keeps a trained stage 1")
     demo.add_argument("--stage2-dropout", type=probability,
                       help="stage 2's dropout in Bridge-Net and the T5 (the recipe's dropout); default: the demo's "
                            "setting, 0")

@@ -22,6 +22,7 @@ from mint.demo.run import (
     DEFAULT_SEED,
     STAGE1_DROPOUT,
     STAGE1_EPOCHS,
+    check_epochs,
     check_seeds,
     check_threads,
     deterministic,
@@ -65,8 +66,7 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     unknown = [name for name in names if name not in OBJECTIVE_SETS]
     if unknown or not names or len(set(names)) != len(names):
         raise ValueError(f"objective_sets must name distinct sets of {list(OBJECTIVE_SETS)}, got {names!r}.")
-    if isinstance(stage1_epochs, bool) or not isinstance(stage1_epochs, (int, float)) or not stage1_epochs > 0:
-        raise ValueError(f"stage1_epochs must be a positive number, got {stage1_epochs!r}.")
+    check_epochs("stage1_epochs", stage1_epochs)
     check_threads(threads)
     claim_demo_folder(output, overwrite)
     runs: dict[str, dict[int, dict]] = {name: {} for name in names}

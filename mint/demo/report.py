@@ -110,7 +110,7 @@ def results_table(results: dict) -> str:
         ranking = alm.get("alm_ranking_accuracy")  # absent from results of earlier versions
         ranked = "" if ranking is None else (f", clips whose own caption scores above the other ("
                                              f"threshold-free) {100 * ranking:.1f}")
-        lines += [f"Stage 1's ALM on {alm['alm_pairs']} balanced pairs of held-out clips (each clip with its caption "
+        lines += [f"Stage 1's ALM on {alm['alm_pairs']:,} balanced pairs of held-out clips (each clip with its caption "
                   f"and with another label set's caption; chance 50.0): accuracy {100 * alm['alm_pair_accuracy']:.1f}"
                   f"{ranked}, loss {alm['alm_loss']:.3f}", ""]
     c = results["captioning"]
@@ -120,6 +120,9 @@ def results_table(results: dict) -> str:
                                                   "spider")) + " |", "",
               f"Wall time: {results['timing']['total_s'] / 60:.1f} min "
               f"(stage 1 {results['timing']['stage1_s'] / 60:.1f}, stage 2 {results['timing']['stage2_s'] / 60:.1f})"]
+    if "dropout" in results:  # absent from results of earlier versions
+        lines += ["", f"Dropout in training: stage 1 {results['dropout']['stage1']:g} (the Q-Former), stage 2 "
+                      f"{results['dropout']['stage2']:g} (Bridge-Net and the T5)"]
     return "\n".join(lines) + "\n"
 
 

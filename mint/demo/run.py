@@ -27,6 +27,7 @@
 
 import json
 import math
+import numbers
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -395,22 +396,39 @@ def check_threads(threads: int | None) -> None:
         raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_dropout(name: str, dropout: float | None) -> None:
-    """Refuses a dropout that is not None or a number in [0, 1), before anything trains."""
-    if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
-                                or not 0 <= dropout < 1):
+    """Refuses a dropout that is not None (the demo's setting) or a number in [0, 1), before anything trains."""
+    if dropout is not None and not (_is_real(dropout) and 0 <= dropout < 1):
         raise ValueError(f"{name} must be a number in [0, 1) (a dropout probability), got {dropout!r}.")
+
+
+def check_epochs(name: str, epochs: float) -> None:
+    """Refuses a number of epochs that is not a positive finite number, before anything trains."""
+    if not (_is_real(epochs) and 0 < epochs < math.inf):
+        raise ValueError(f"{name} must be a positive number (of epochs), got {epochs!r}.")
+
+
+def check_learning_rate(name: str, rate: float) -> None:
+    """Refuses a learning rate that is not a non-negative finite number (0 freezes the part), before anything
+    trains."""
+    if not (_is_real(rate) and 0 <= rate < math.inf):
+        raise ValueError(f"{name} must be a non-negative number (a learning rate; 0 freezes), got {rate!r}.")
 
 
 def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float = STAGE1_EPOCHS,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
-             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, stage2_dropout: float = STAGE2_DROPOUT,
+             bridge_learning_rate: float = BRIDGE_LEARNING_RATE, stage2_dropout: float | None = None,
              stage1_dropout: float | None = None, overwrite: bool = False,
              stage2_seeds: Sequence[int] | None = None, probe: bool = True, threads: int | None = None) -> dict:
     """
     The whole demo in `output`: the corpus, the assembled model, stage 1 (seed `seed`), stage 2 for each of
-    `stage2_seeds` (default: `seed` alone; with `stage2_dropout` in Bridge-Net and the T5; stage 1 with
-    `stage1_dropout` in the Q-Former, default the demo's `STAGE1_DROPOUT`) and the held-out
+    `stage2_seeds` (default: `seed` alone; with `stage2_dropout` in Bridge-Net and the T5, default the demo's
+    `STAGE2_DROPOUT`; stage 1 with `stage1_dropout` in the Q-Former, default the demo's `STAGE1_DROPOUT`) and the
+    held-out
     evaluation, with the encoder probe's bound (`probe`, `mint.demo.probe.probe_encoder`, unless its results are in
     `output` already) and the Hub folder of the first
     stage-2 model. Runs with deterministic kernels and, with `threads`, that many CPU threads ([`deterministic`]).
@@ -423,11 +441,17 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                          "(--overwrite) would remove: pass one of them.")
     seeds = check_seeds([seed] if stage2_seeds is None else stage2_seeds)
     check_threads(threads)
+    check_epochs("stage1_epochs", stage1_epochs)
+    check_epochs("stage2_epochs", stage2_epochs)
+    check_learning_rate("bridge_learning_rate", bridge_learning_rate)
     check_dropout("stage2_dropout", stage2_dropout)
     check_dropout("stage1_dropout", stage1_dropout)
     if reuse_stage1 and stage1_dropout is not None:
         raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which stage1_dropout "
                          "(--stage1-dropout) would train anew: pass one of them.")
+    stage1_dropout = STAGE1_DROPOUT if stage1_dropout is None else float(stage1_dropout)
+    stage2_dropout = STAGE2_DROPOUT if stage2_dropout is None else float(stage2_dropout)
+    bridge_learning_rate = float(bridge_learning_rate)
     started = time.time()
     claim_demo_folder(output, overwrite)
     with deterministic(threads):
@@ -439,8 +463,7 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
             with open(os.path.join(output, "stage1_logs.json")) as f:
                 stage1_logs = json.load(f)
         else:
-            stage1_logs = train_stage1(folder, stage1_dir, cached, stage1_epochs, seed,
-                                       dropout=STAGE1_DROPOUT if stage1_dropout is None else stage1_dropout)
+            stage1_logs = train_stage1(folder, stage1_dir, cached, stage1_epochs, seed, dropout=stage1_dropout)
             with open(os.path.join(output, "stage1_logs.json"), "w") as f:
                 json.dump(stage1_logs, f)
         timing["stage1_s"] = time.time() - started - sum(timing.values())
@@ -448,7 +471,10 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
         test = corpus["test"]
         model1 = MintForPreTraining.from_pretrained(stage1_dir).eval()
         results: dict = {"corpus": {k: len(v) for k, v in corpus.items()}, "stage2_seeds": seeds,
-                         "held_out_soundfont": CorpusSettings().held_out_soundfont, "threads": torch.get_num_threads()}
+                         "held_out_soundfont": CorpusSettings().held_out_soundfont, "threads": torch.get_num_threads(),
+                         # What the saved models trained with (a stage 1 kept by reuse_stage1 keeps its own).
+                         "dropout": {"stage1": model1.config.qformer_config.hidden_dropout_prob,
+                                     "stage2": stage2_dropout}}
         with torch.no_grad():
             results["retrieval"], similarity, _ = retrieval_in_pool(model1, processor, test, POOL_SIZE, seed)
             embedding = embedding_results(model1, processor, test, progress)

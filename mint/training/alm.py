@@ -91,6 +91,8 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
         can still call most pairs unmatched); the pairs' mean two-class cross-entropy, the number of pairs and of rows
         without a pair.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (pairs per forward pass), got {batch_size!r}.")
     if len(examples) == 0:
         raise ValueError("The held-out ALM set is empty; hold out at least two examples of different groups.")
     captions = list(examples["caption"]) if hasattr(examples, "column_names") else [e["caption"] for e in examples]
@@ -119,15 +121,16 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
             logits = model.matching_logits(hidden, mask, batch["qformer_input_ids"], batch["qformer_attention_mask"])
             labels = torch.tensor([label for *_, label in chunk], device=logits.device)
             correct += int((logits.argmax(dim=-1) == labels).sum())
-            margins.append((logits[:, 1] - logits[:, 0]).float().cpu())
-            loss += float(F.cross_entropy(logits.float(), labels, reduction="sum"))
+            logits = logits.float()  # margins in float32: a half-precision difference can round two scores into a tie
+            margins.append((logits[:, 1] - logits[:, 0]).cpu())
+            loss += float(F.cross_entropy(logits, labels, reduction="sum"))
     finally:
         model.train(was_training)
     accuracy, mean_loss = correct / len(pairs), loss / len(pairs)
     if not math.isfinite(mean_loss):
         raise FloatingPointError("The held-out ALM loss is not finite: the model's weights hold NaN or inf values.")
     own, other = torch.cat(margins).view(-1, 2).unbind(dim=1)  # held_out_pairs: each row's (own, other) in turn
-    ranking = float(((own > other).float() + 0.5 * (own == other).float()).mean())
+    ranking = (int((own > other).sum()) + 0.5 * int((own == other).sum())) / len(own)
     return {"alm_pair_accuracy": accuracy, "alm_ranking_accuracy": ranking, "alm_loss": mean_loss,
             "alm_pairs": len(pairs), "alm_rows_left_out": left_out}
 

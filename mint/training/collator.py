@@ -105,18 +105,31 @@ class CheckedCollator:
                  if ROW_COLUMN in example else f"an example of {self.sources[0]}")
         return place + (f" (file {path!r})" if path else "")
 
+    def valid_rows(self, dataset: Any) -> tuple[list[int], int]:
+        """
+        The indices of the examples of `dataset` (a held-out set evaluated outside the `Trainer`'s batches) that pass
+        the checks of a batch, and how many were left out. An invalid example raises, naming its row, or with
+        `skip_invalid` is left out with a logged warning, as in a batch.
+        """
+        rows = []
+        for index in range(len(dataset)):
+            example = dataset[index]
+            if self._keep(example, self._feature_problem(example) or self._audio_problem(example)):
+                rows.append(index)
+        return rows, len(dataset) - len(rows)
+
+    def _keep(self, example: dict[str, Any], problem: str | None) -> bool:
+        if problem is None:
+            return True
+        if not self.skip_invalid:
+            raise ValueError(f"Invalid training example: {self.where(example)}, {problem}. Fix or remove it, or set "
+                             "skip_invalid_examples in the recipe to skip such examples.")
+        logger.warning(f"Skipping invalid training example: {self.where(example)}, {problem}.")
+        return False
+
     def _drop_invalid(self, examples: list[dict[str, Any]],
                       problem_of: Callable[[dict[str, Any]], str | None]) -> tuple[list[dict[str, Any]], int]:
-        valid = []
-        for example in examples:
-            problem = problem_of(example)
-            if problem is None:
-                valid.append(example)
-            elif not self.skip_invalid:
-                raise ValueError(f"Invalid training example: {self.where(example)}, {problem}. Fix or remove it, or "
-                                 "set skip_invalid_examples in the recipe to skip such examples.")
-            else:
-                logger.warning(f"Skipping invalid training example: {self.where(example)}, {problem}.")
+        valid = [example for example in examples if self._keep(example, problem_of(example))]
         if not valid:
             raise ValueError(f"Every example of a training batch is invalid ({', '.join(map(self.where, examples))}); "
                              "fix the dataset.")

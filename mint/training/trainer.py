@@ -136,7 +136,8 @@ class MintTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         """
         Stage 1: ALM's accuracy and loss on the balanced pairs of the held-out set ([`alm_pair_accuracy`]), logged
-        with `metric_key_prefix`. Stage 2: the `Trainer`'s evaluation.
+        with `metric_key_prefix`, its invalid rows refused or, with `skip_invalid_examples`, left out and counted
+        (`alm_rows_invalid`) as in training. Stage 2: the `Trainer`'s evaluation.
         """
         model = _unwrapped(self.model)
         if not isinstance(model, MintForPreTraining):
@@ -144,9 +145,15 @@ class MintTrainer(Trainer):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         if dataset is None:
             raise ValueError("No held-out set to evaluate: set eval_fraction in the recipe, or pass eval_dataset.")
-        collator = getattr(self.data_collator, "collator", self.data_collator)
+        collator, invalid = self.data_collator, 0
+        if isinstance(collator, CheckedCollator):
+            rows, invalid = collator.valid_rows(dataset)
+            if invalid:
+                dataset = dataset.select(rows) if hasattr(dataset, "select") else [dataset[i] for i in rows]
+            collator = collator.collator
         results = alm_pair_accuracy(model, dataset, collator, seed=self.args.seed,
                                     batch_size=self.args.per_device_eval_batch_size)
+        results["alm_rows_invalid"] = invalid
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in results.items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)

@@ -191,10 +191,19 @@ BAD_SETTINGS = [
     (run.run_demo, {"stage1_dropout": "0.1"}, ["stage1_dropout must be a number in [0, 1)"]),
     (run.run_demo, {"stage1_dropout": 0.0, "reuse_stage1": True}, ["--reuse-stage1", "--stage1-dropout",
                                                                    "pass one of them"]),
+    (run.run_demo, {"stage1_epochs": -1}, ["stage1_epochs must be a positive number", "-1"]),
+    (run.run_demo, {"stage1_epochs": float("nan")}, ["stage1_epochs must be a positive number", "nan"]),
+    (run.run_demo, {"stage1_epochs": float("inf")}, ["stage1_epochs must be a positive number"]),
+    (run.run_demo, {"stage2_epochs": 0}, ["stage2_epochs must be a positive number"]),
+    (run.run_demo, {"stage2_epochs": "2"}, ["stage2_epochs must be a positive number", "'2'"]),
+    (run.run_demo, {"bridge_learning_rate": -1.0}, ["bridge_learning_rate must be a non-negative number"]),
+    (run.run_demo, {"bridge_learning_rate": float("nan")}, ["bridge_learning_rate must be a non-negative number"]),
+    (run.run_demo, {"bridge_learning_rate": None}, ["bridge_learning_rate must be a non-negative number"]),
     (ablation.run_ablation, {"seeds": []}, ["non-empty list"]),
     (ablation.run_ablation, {"objective_sets": []}, ["distinct sets"]),
     (ablation.run_ablation, {"stage1_epochs": 0}, ["stage1_epochs must be a positive number"]),
     (ablation.run_ablation, {"stage1_epochs": "3"}, ["stage1_epochs must be a positive number"]),
+    (ablation.run_ablation, {"stage1_epochs": float("nan")}, ["stage1_epochs must be a positive number"]),
 ]
 
 
@@ -233,11 +242,36 @@ def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypa
     # run_demo: left unset, the demo's setting; given, that one.
     monkeypatch.setattr(run, "prepare", lambda *args: (None, "assembled", None, cached))
     monkeypatch.setattr(run, "train_stage1", stop)
-    for index, kwargs in enumerate([{}, {"stage1_dropout": 0.3}]):
+    for index, kwargs in enumerate([{}, {"stage1_dropout": 0.3}, {"stage1_dropout": np.float32(0.25)}]):
         with pytest.raises(Trained):
             run.run_demo(str(tmp_path / f"demo-{index}"), probe=False, **kwargs)
-    assert [r.dropout for r in recipes] == [run.STAGE1_DROPOUT, 0.1, run.STAGE1_DROPOUT, 0.3]
-    assert run.STAGE1_DROPOUT == 0.0
+    assert [r.dropout for r in recipes] == [run.STAGE1_DROPOUT, 0.1, run.STAGE1_DROPOUT, 0.3, 0.25]
+    assert type(recipes[-1].dropout) is float and run.STAGE1_DROPOUT == 0.0
+
+
+def test_the_demos_stage_2_dropout_left_unset_is_the_demos_setting(monkeypatch, tmp_path):
+    class Recipe(Exception):
+        pass
+
+    def stop(*args):
+        raise Recipe(args[-1])  # stage2_recipe(stage1_dir, output_dir, epochs, seed, bridge_rate, dropout)
+
+    stage1 = SimpleNamespace(eval=lambda: stage1, config=SimpleNamespace(
+        qformer_config=SimpleNamespace(hidden_dropout_prob=0.0)))
+    monkeypatch.setattr(run, "prepare", lambda *args: ({"test": []}, "assembled", None, None))
+    monkeypatch.setattr(run, "train_stage1", lambda *args, **kwargs: [])
+    monkeypatch.setattr(run, "MintForPreTraining", SimpleNamespace(from_pretrained=lambda folder: stage1))
+    monkeypatch.setattr(run, "retrieval_in_pool", lambda *args: (None, None, None))
+    monkeypatch.setattr(run, "embedding_results", lambda *args: {})
+    monkeypatch.setattr(run, "alm_results", lambda *args: None)
+    monkeypatch.setattr(run, "stage2_examples", lambda cached: [Dataset.from_dict({"x": [0]})])
+    monkeypatch.setattr(run, "stage2_recipe", stop)
+    dropouts = []
+    for index, kwargs in enumerate([{}, {"stage2_dropout": None}, {"stage2_dropout": np.float64(0.2)}]):
+        with pytest.raises(Recipe) as caught:
+            run.run_demo(str(tmp_path / f"demo-{index}"), probe=False, **kwargs)
+        dropouts.append(caught.value.args[0])
+    assert dropouts == [run.STAGE2_DROPOUT, run.STAGE2_DROPOUT, 0.2] and run.STAGE2_DROPOUT == 0.0
 
 
 def test_stage1_pairs_caption_each_pass_and_keep_the_labels_as_group():
@@ -260,9 +294,15 @@ def test_the_table_reports_stage_1_alm_on_held_out_pairs():
                                       "alm_rows_left_out": 0}}
     assert ("Stage 1's ALM on 8 balanced pairs of held-out clips (each clip with its caption and with another label "
             "set's caption; chance 50.0): accuracy 62.5, loss 0.601") in report.results_table(with_alm)
-    ranked = {**with_alm, "alm": {**with_alm["alm"], "alm_ranking_accuracy": 0.75}}
-    assert ("accuracy 62.5, clips whose own caption scores above the other (threshold-free) 75.0, loss 0.601"
-            in report.results_table(ranked))
+    ranked = {**with_alm, "alm": {**with_alm["alm"], "alm_ranking_accuracy": 0.75, "alm_pairs": 1552}}
+    assert ("on 1,552 balanced pairs" in report.results_table(ranked) and "accuracy 62.5, clips whose own caption "
+            "scores above the other (threshold-free) 75.0, loss 0.601" in report.results_table(ranked))
+
+
+def test_the_table_says_what_dropout_each_stage_trained_with():
+    assert "Dropout" not in report.results_table(results(1))  # results of earlier versions
+    table = report.results_table({**results(1), "dropout": {"stage1": 0.1, "stage2": 0.0}})
+    assert table.rstrip().endswith("Dropout in training: stage 1 0.1 (the Q-Former), stage 2 0 (Bridge-Net and the T5)")
 
 
 def test_alm_results_score_the_held_out_clips_with_their_labels_as_groups(tmp_path):

@@ -145,6 +145,25 @@ def test_alm_pair_accuracy_equals_the_count_by_hand(grouped_pairs, processor):
     assert shifted["alm_pair_accuracy"] == 0.5 and shifted["alm_ranking_accuracy"] == result["alm_ranking_accuracy"]
 
 
+def test_alm_ranking_compares_float32_margins_of_half_precision_logits(grouped_pairs, processor, monkeypatch):
+    # Each row's own caption scores (-0.0117, 100) and the other group's (0, 100): in bfloat16 both margins round to
+    # 100, a tie; in float32 the own caption is ahead for every row.
+    model = MintForPreTraining(tiny.mint_config())
+    logits = torch.tensor([[-0.01171875, 100.0], [0.0, 100.0]] * 6, dtype=torch.bfloat16)
+    assert logits[0, 1] - logits[0, 0] == logits[1, 1] - logits[1, 0]
+    monkeypatch.setattr(model, "matching_logits", lambda *args: logits)
+    collator = MintDataCollator(processor, stage=1, group_column="family")
+    result = alm_pair_accuracy(model, grouped_pairs, collator, batch_size=12)
+    assert result["alm_ranking_accuracy"] == 1.0 and result["alm_pair_accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True, "4", None])
+def test_alm_pair_accuracy_refuses_a_bad_batch_size(grouped_pairs, processor, batch_size):
+    collator = MintDataCollator(processor, stage=1, group_column="family")
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(pairs per forward pass\), got"):
+        alm_pair_accuracy(MintForPreTraining(tiny.mint_config()), grouped_pairs, collator, batch_size=batch_size)
+
+
 @pytest.mark.parametrize("groups, words", [
     (["x"] * 6, ["single group", "at least two groups"]),
 ])

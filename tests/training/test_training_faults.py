@@ -89,6 +89,23 @@ def test_an_invalid_held_out_row_is_named_and_never_counted_as_a_skipped_trainin
     assert caplog.text.count("Skipping invalid training example: row 1 of the train_dataset given to train()") == 2
 
 
+def test_an_invalid_held_out_row_of_stage_1_is_named_or_left_out_of_alm_and_counted(poisoned_cache, mint_folder,
+                                                                                   tmp_path, caplog):
+    examples = examples_for(1, poisoned_cache)
+    _, held_out = split_held_out(number_rows(examples), 0.5, seed=4)
+    assert sorted(held_out[ROW_COLUMN]) == [0, 1, 2]
+    spec = recipe(mint_folder, tmp_path, stage=1, seed=4, max_steps=2, eval_fraction=0.5, eval_steps=1)
+    # Before: "batch item(s) [0, 1] contain NaN", positions in a batch of pairs, not the row.
+    with pytest.raises(ValueError, match=r"Invalid training example: row 1 of the train_dataset given to train\(\)"):
+        train(spec, examples)
+    trainer = train(dataclasses.replace(spec, skip_invalid_examples=True, overwrite=True), examples)
+    evaluations = [log for log in trainer.state.log_history if "eval_alm_pair_accuracy" in log]
+    assert len(evaluations) == 2
+    assert all(log["eval_alm_rows_invalid"] == 1 and log["eval_alm_pairs"] == 4 for log in evaluations), evaluations
+    assert trainer.skipped_examples == 0
+    assert "Skipping invalid training example: row 1 of the train_dataset given to train()" in caplog.text
+
+
 def test_the_recipe_names_the_dataset_and_the_command_fails(poisoned_cache, mint_folder, tmp_path):
     """The original report: `mint train` on a corrupt cache exited 0 with NaN weights saved."""
     spec = recipe(mint_folder, tmp_path / "out", datasets=[{"path": poisoned_cache}])
