@@ -428,12 +428,10 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
     The whole demo in `output`: the corpus, the assembled model, stage 1 (seed `seed`), stage 2 for each of
     `stage2_seeds` (default: `seed` alone; with `stage2_dropout` in Bridge-Net and the T5, default the demo's
     `STAGE2_DROPOUT`; stage 1 with `stage1_dropout` in the Q-Former, default the demo's `STAGE1_DROPOUT`) and the
-    held-out
-    evaluation, with the encoder probe's bound (`probe`, `mint.demo.probe.probe_encoder`, unless its results are in
-    `output` already) and the Hub folder of the first
-    stage-2 model. Runs with deterministic kernels and, with `threads`, that many CPU threads ([`deterministic`]).
-    Writes `results.json`, `results.md` and the plots there, prints the table and the commands to share the model,
-    and returns the results. A folder holding anything the demo does not write is refused ([`claim_demo_folder`]),
+    held-out evaluation, with the encoder probe's bound (`probe`, `mint.demo.probe.probe_encoder`, unless its results
+    are in `output` already) and the Hub folder of the first stage-2 model. Runs with deterministic kernels and, with
+    `threads`, that many CPU threads ([`deterministic`]). Writes `results.json`, `results.md` and the plots there,
+    prints the table and the commands to share the model, and returns the results. A folder holding anything the demo does not write is refused ([`claim_demo_folder`]),
     unless `overwrite` replaces it.
     """
     if reuse_stage1 and overwrite:
