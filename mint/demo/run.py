@@ -431,8 +431,8 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
     held-out evaluation, with the encoder probe's bound (`probe`, `mint.demo.probe.probe_encoder`, unless its results
     are in `output` already) and the Hub folder of the first stage-2 model. Runs with deterministic kernels and, with
     `threads`, that many CPU threads ([`deterministic`]). Writes `results.json`, `results.md` and the plots there,
-    prints the table and the commands to share the model, and returns the results. A folder holding anything the demo does not write is refused ([`claim_demo_folder`]),
-    unless `overwrite` replaces it.
+    prints the table and the commands to share the model, and returns the results. A folder holding anything the demo
+    does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
     """
     if reuse_stage1 and overwrite:
         raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which overwrite "
