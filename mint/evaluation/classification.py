@@ -178,7 +178,7 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
                             batch_size: int = 8, progress: bool = True, audio_column: str = "audio",
                             label_template: str | Sequence[str] | None = None, long_audio_policy: str | None = None,
                             skip_invalid: bool = False, length_normalize: bool = False,
-                            calibrate: bool = False) -> dict[str, Any]:
+                            calibrate: bool = False, return_scores: bool = False) -> dict[str, Any]:
     """
     Classification of every clip: by vocabulary ranking under the LLM (`mode="llm"`, stage 2, Table 2: the candidates
     scored after `prompt` or the prompt of the Table-1 `template`, by their summed log-likelihood as in the paper, or
@@ -195,8 +195,11 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
 
     Returns the metrics, the settings used (`label_template` as given: one template or the list), `predictions` (one
     per evaluated clip, in dataset order) and what happened to the clips (`num_cropped`, and the `skipped` ones with
-    `skip_invalid`, which are not evaluated).
+    `skip_invalid`, which are not evaluated); with `return_scores=True` also `scores`, the `(clips, candidates)` float32
+    array the predictions are the argmax of (rows as `predictions`), and `candidates`, its columns.
     """
+    if not isinstance(return_scores, bool):
+        raise ValueError(f"return_scores must be True or False, got {return_scores!r}.")
     check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
     if known_column is not None and not multi_label:
         raise ValueError(f"known_column {known_column!r} names the labels annotated for each clip of a multi-label "
@@ -246,6 +249,8 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
         result["accuracy"] = single_label_accuracy(scores, targets, candidates)
         result["chance"] = 1.0 / len(candidates)
     result["predictions"] = [candidates[i] for i in scores.argmax(axis=1)]
+    if return_scores:
+        result.update(scores=scores.astype(np.float32), candidates=list(candidates))
     return result
 
 

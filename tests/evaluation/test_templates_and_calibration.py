@@ -92,6 +92,24 @@ def test_calibration_can_change_the_ranking_and_is_recorded(data, stage2, proces
     assert plain["calibrate"] is False and plain["predictions"] == [LABELS[i] for i in raw.argmax(1)]
 
 
+def test_returned_scores_are_the_ranking_scores_and_give_the_length_normalised_ranking(data, stage2, processor):
+    """`return_scores` returns the summed scores the predictions come from; over each candidate's token count (the
+    end-of-sequence token included) they are `length_normalize`'s scores, which the demo ranks by in the same pass."""
+    candidates = LABELS + ["a very loud dog"]
+    result = evaluate_classification(stage2, processor, data, candidates=candidates, prompt=PROMPT, progress=False,
+                                     return_scores=True)
+    summed = vocabulary_ranking_scores(stage2, processor, data, candidates, PROMPT, progress=False)
+    assert result["candidates"] == candidates and result["scores"].dtype == np.float32
+    np.testing.assert_allclose(result["scores"], summed, rtol=1e-6)
+    assert result["predictions"] == [candidates[i] for i in summed.argmax(1)]
+    tokens = processor.tokenize_candidates(candidates)["candidate_attention_mask"].sum(-1).numpy()
+    assert len(set(tokens.tolist())) > 1  # labels of different lengths: the division can change the ranking
+    normalised = vocabulary_ranking_scores(stage2, processor, data, candidates, PROMPT, progress=False,
+                                           length_normalize=True)
+    np.testing.assert_allclose(result["scores"] / tokens, normalised, rtol=1e-5)
+    assert "scores" not in evaluate_classification(stage2, processor, data, prompt=PROMPT, progress=False)
+
+
 @pytest.mark.parametrize("mode, options, words", [
     ("embedding", {"calibrate": True}, ["calibrate is for mode='llm'"]),
     ("embedding", {"length_normalize": True}, ["length_normalize is for mode='llm'"]),
@@ -99,6 +117,8 @@ def test_calibration_can_change_the_ranking_and_is_recorded(data, stage2, proces
     ("llm", {"prompt": "   "}, ["prompt is '   '"]),
     ("llm", {"prompt": PROMPT, "known_column": "label"}, ["known_column 'label'", "multi_label=True",
                                                          "--multi-label"]),
+    ("llm", {"prompt": PROMPT, "return_scores": "yes"}, ["return_scores must be True or False", "'yes'"]),
+    ("embedding", {"return_scores": 1}, ["return_scores must be True or False", "got 1"]),
 ])
 def test_options_of_the_wrong_mode_or_empty_are_refused(mode, options, words, data, stage1, stage2, processor):
     model = stage2 if mode == "llm" else stage1
