@@ -70,11 +70,11 @@ from processing_mint import MintProcessor
 NUM_QUERY_TOKENS = 8
 # The seed of the assembled model's new parts and of stage 1 (`mint demo --seed`); `mint ablate` assembles with it.
 DEFAULT_SEED = 0
-# Stage 1 takes 11.1 min and each stage-2 seed 6.9 min on 2 idle cores (README); reading two encoder layers costs
+# Stage 1 takes 10.6 min and each stage-2 seed 9.9 min on 2 idle cores (README); reading two encoder layers costs
 # ~15 % more per step than one.
 STAGE1_EPOCHS = 3
-# A third stage-2 epoch pays (docs/demo.md, "A third epoch pays"): from one stage 1, over stage-2 seeds 0, 1 and 2,
-# instrument family 35.1 +- 6.7 -> 40.4 +- 2.5 and event type 90.7 +- 5.7 -> 97.7 +- 3.1.
+# A third stage-2 epoch pays (README; docs/demo.md, "A third epoch pays"): whole demo runs from the same stage 1, over
+# stage-2 seeds 0, 1 and 2, instrument family 35.1 +- 6.7 -> 41.5 +- 2.6 and event type 90.7 +- 5.7 -> 96.3 +- 3.2.
 STAGE2_EPOCHS = 3
 # Stage 2 trains the fresh T5 and the projection at 1e-3 and the stage-1 Bridge-Net at a rate 5 times lower, so that
 # Bridge-Net keeps what stage 1 learnt while the fresh LLM learns to read it. Measured from the same stage-1 model
