@@ -20,6 +20,14 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A seed: an integer from 0 to 2**32 - 1, the range `transformers.set_seed` takes."""
+    value = nonnegative_int(text)
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {2**32 - 1}, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     value = _float(text)

@@ -4,7 +4,7 @@ demo's Whisper encoder from CTranslate2 files)."""
 
 import argparse
 
-from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, probability
+from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, probability, seed
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "MINT assembled from Whisper tiny.en and MiniLM, both training stages and the held-out "
                     "evaluation. With --probe-encoder, only the supervised probe of the frozen encoder.")
     demo.add_argument("--output", default="mint-demo")
-    demo.add_argument("--seed", type=nonnegative_int, default=0)
+    demo.add_argument("--seed", type=seed, default=0)
     # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE, STAGE1_DROPOUT,
     # STAGE2_DROPOUT of mint.demo.run).
     demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
@@ -32,7 +32,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--stage2-dropout", type=probability,
                       help="stage 2's dropout in Bridge-Net and the T5 (the recipe's dropout); default: the demo's "
                            "setting, 0")
-    demo.add_argument("--stage2-seeds", type=nonnegative_int, nargs="+", metavar="SEED",
+    demo.add_argument("--stage2-seeds", type=seed, nargs="+", metavar="SEED",
                       help="train and evaluate stage 2 with each seed from the one stage 1 and report mean ± std "
                            "(default: --seed alone)")
     demo.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's); with the same number, "
@@ -51,7 +51,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "corpus and budget, and reports zero-shot accuracy per label type and text-to-audio R@k "
                     "(ablation.md, ablation.json in --output). Reuses the demo's corpus and feature cache there.")
     ablate.add_argument("--output", default="mint-demo")
-    ablate.add_argument("--seeds", type=nonnegative_int, nargs="+", default=[0], metavar="SEED")
+    ablate.add_argument("--seeds", type=seed, nargs="+", default=[0], metavar="SEED")
     ablate.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     ablate.add_argument("--objectives", nargs="+", metavar="SET",
                         help="objective sets to train: ALC, ALC+ATG, ALC+ALM, ALC+ALM+ATG (default: all four)")
@@ -89,6 +89,17 @@ def demo_command(args: argparse.Namespace) -> None:
     """`mint demo`: the whole demo, or with `--probe-encoder` only the encoder probe (its tables printed)."""
     if args.probe_encoder:
         from mint.demo.probe import probe_encoder
+
+        training = [option for option, value in (
+            ("--seed", args.seed or None), ("--stage1-epochs", args.stage1_epochs),
+            ("--stage2-epochs", args.stage2_epochs), ("--reuse-stage1", args.reuse_stage1 or None),
+            ("--bridge-learning-rate", args.bridge_learning_rate), ("--stage1-dropout", args.stage1_dropout),
+            ("--stage2-dropout", args.stage2_dropout), ("--stage2-seeds", args.stage2_seeds),
+            ("--threads", args.threads), ("--skip-probe", args.skip_probe or None)) if value is not None]
+        if training:
+            raise ValueError(f"--probe-encoder only probes the frozen encoder; {', '.join(training)} set(s) the "
+                             "demo's training, which it does not run: leave them out, or run the demo without "
+                             "--probe-encoder.")
 
         print(probe_encoder(args.output, progress=not args.quiet, overwrite=args.overwrite))
         return

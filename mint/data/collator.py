@@ -65,6 +65,11 @@ class MintDataCollator:
 
     def __call__(self, examples: list[dict[str, Any]]) -> BatchFeature:
         cached = ENCODER_FEATURES_KEY in examples[0]
+        for key in ("caption",) if self.stage == 1 else ("prompt", "target"):
+            bad = [i for i, e in enumerate(examples) if not isinstance(e.get(key), str)]
+            if bad:
+                raise ValueError(f"column {key!r} of batch item(s) {bad[:10]}: expected a string, got "
+                                 f"{examples[bad[0]].get(key)!r}.")
         if self.stage == 1:
             batch = self.processor(audio=None if cached else [e["audio"] for e in examples],
                                    text=[e["caption"] for e in examples], return_llm_inputs=False)

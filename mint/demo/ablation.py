@@ -23,6 +23,7 @@ from mint.demo.run import (
     STAGE1_DROPOUT,
     STAGE1_EPOCHS,
     check_epochs,
+    check_flag,
     check_seeds,
     check_threads,
     deterministic,
@@ -61,13 +62,15 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     A folder holding anything the demo does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces
     it.
     """
-    seeds = check_seeds(seeds)
+    seeds = check_seeds(seeds, "seeds")
     names = list(OBJECTIVE_SETS) if objective_sets is None else list(objective_sets)
     unknown = [name for name in names if name not in OBJECTIVE_SETS]
     if unknown or not names or len(set(names)) != len(names):
         raise ValueError(f"objective_sets must name distinct sets of {list(OBJECTIVE_SETS)}, got {names!r}.")
     check_epochs("stage1_epochs", stage1_epochs)
+    stage1_epochs = float(stage1_epochs)  # a numpy number would not go into the runs' JSON settings
     check_threads(threads)
+    check_flag("overwrite", overwrite)
     claim_demo_folder(output, overwrite)
     runs: dict[str, dict[int, dict]] = {name: {} for name in names}
     with deterministic(threads):

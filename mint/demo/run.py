@@ -57,7 +57,12 @@ from mint.demo.settings import (
 )
 from mint.demo.whisper import whisper_encoder_dir
 from mint.evaluation.captioning import evaluate_captioning
-from mint.evaluation.classification import evaluate_classification, single_label_accuracy
+from mint.evaluation.classification import (
+    candidate_labels,
+    classification_targets,
+    evaluate_classification,
+    single_label_accuracy,
+)
 from mint.evaluation.retrieval import caption_queries, retrieval_metrics
 from mint.hub import assemble_mint, eval_results_from_json, save_for_hub, small_t5_config, word_level_tokenizer
 from mint.training.alm import alm_pair_accuracy
@@ -115,7 +120,7 @@ def deterministic(threads: int | None = None) -> Iterator[None]:
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     if threads is not None:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(int(threads))
     try:
         yield
     finally:
@@ -238,11 +243,17 @@ def retrieval_in_pool(model, processor, test, pool_size, seed):
     return retrieval_metrics(similarity, relevant), similarity, pool
 
 
+def label_names(subset: Dataset, column: str) -> list[str]:
+    """Each clip's label in `column` by name (a `ClassLabel` column's indices as its names), as the evaluation
+    functions compare them with their predictions."""
+    return classification_targets(subset, column, candidate_labels(subset, column), multi_label=False)
+
+
 def _by_soundfont(subset: Dataset, column: str, predictions: list[str]) -> dict[str, dict] | None:
     """Accuracy of `predictions` on the clips of each soundfont of `subset` (None without soundfonts)."""
     if "soundfont" not in subset.column_names or all(f is None for f in subset["soundfont"]):
         return None
-    fonts, labels = np.array(subset["soundfont"], dtype=object), np.array(subset[column], dtype=object)
+    fonts, labels = np.array(subset["soundfont"], dtype=object), np.array(label_names(subset, column), dtype=object)
     correct = np.array(predictions, dtype=object) == labels
     return {font: {"accuracy": float(correct[fonts == font].mean()), "clips": int((fonts == font).sum())}
             for font in sorted(set(fonts.tolist()) - {None})}
@@ -273,9 +284,11 @@ def ranking_results(stage2_model, processor, test, progress: bool = True) -> dic
         summed = evaluate_classification(stage2_model, processor, subset, column, prompt=prompt, progress=progress,
                                          return_scores=True)
         scores, candidates = summed.pop("scores"), summed.pop("candidates")
+        # In float32, as `score_candidates(length_normalize=True)` divides, so that the two rank ties alike.
         tokens = processor.tokenize_candidates(candidates)["candidate_attention_mask"].sum(-1).numpy()
-        results[name] = {"summed": summed,
-                         "length_normalised": single_label_accuracy(scores / tokens, subset[column], candidates),
+        normalised = scores / tokens.astype(np.float32)
+        accuracy = single_label_accuracy(normalised, label_names(subset, column), candidates)
+        results[name] = {"summed": summed, "length_normalised": accuracy,
                          "by_soundfont": _by_soundfont(subset, column, summed["predictions"])}
     return results
 
@@ -303,6 +316,8 @@ def combine_classification(embedding: dict[str, dict], rankings: list[dict[str, 
     (one [`ranking_results`] per seed) beside the stage-1 embedding zero-shot accuracy, chance and the clips; per
     soundfont, the same for instrument clips.
     """
+    if not rankings:
+        raise ValueError("combine_classification needs the ranking results of at least one stage-2 run, got none.")
     combined = {}
     for name, zero_shot in embedding.items():
         summed = [run[name]["summed"]["accuracy"] for run in rankings]
@@ -344,6 +359,8 @@ CAPTION_METRICS = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", 
 def combine_captioning(runs: list[dict]) -> dict:
     """The captioning metrics' mean over the stage-2 runs (None where a metric was not computed), their standard
     deviations (`<metric>_std`) and the tokenizer."""
+    if not runs:
+        raise ValueError("combine_captioning needs the captioning results of at least one stage-2 run, got none.")
     combined: dict = {"tokenizer": runs[0]["tokenizer"]}
     for key in CAPTION_METRICS:
         values = [run[key] for run in runs]
@@ -385,24 +402,48 @@ def stage2_dir(output: str, seed: int, first: bool) -> str:
     return os.path.join(output, "stage2") if first else os.path.join(output, STAGE2_SEEDS_FOLDER, f"seed-{seed}")
 
 
-def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """`seeds` as a list, refused where empty, repeated or not non-negative integers."""
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"stage2_seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
+# `transformers.set_seed` (numpy's generator) takes seeds below 2**32.
+MAX_SEED = 2**32 - 1
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(name: str, seed: int) -> int:
+    """`seed` as an int, refused where it is not an integer in [0, `MAX_SEED`], before anything trains."""
+    if not (_is_integer(seed) and 0 <= seed <= MAX_SEED):
+        raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED} (a seed), got {seed!r}.")
+    return int(seed)
+
+
+def check_seeds(seeds: Sequence[int], name: str = "stage2_seeds") -> list[int]:
+    """`seeds` as a list of ints, refused where not a sequence, empty, repeated or holding a bad seed
+    ([`check_seed`])."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)):
+        raise ValueError(f"{name} must be a list of seeds (e.g. [0, 1, 2]), got {seeds!r}.")
+    if not len(seeds):
+        raise ValueError(f"{name} must name at least one seed, got {list(seeds)!r}.")
+    seeds = [check_seed(f"each of {name}", seed) for seed in seeds]
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"stage2_seeds repeats a seed: {seeds!r}; each seed trains one stage-2 model.")
+        raise ValueError(f"{name} repeats a seed: {seeds!r}; each seed trains one model.")
     return seeds
 
 
 def check_threads(threads: int | None) -> None:
     """Refuses a thread count that is not None or a positive integer."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and not (_is_integer(threads) and threads >= 1):
         raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
 
 
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def check_flag(name: str, value: bool) -> None:
+    """Refuses an on/off option that is not True or False (a string such as "no" would count as on)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
 
 
 def check_dropout(name: str, dropout: float | None) -> None:
@@ -424,7 +465,7 @@ def check_learning_rate(name: str, rate: float) -> None:
         raise ValueError(f"{name} must be a non-negative number (a learning rate; 0 freezes), got {rate!r}.")
 
 
-def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float = STAGE1_EPOCHS,
+def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float | None = None,
              stage2_epochs: float = STAGE2_EPOCHS, progress: bool = True, reuse_stage1: bool = False,
              bridge_learning_rate: float = BRIDGE_LEARNING_RATE, stage2_dropout: float | None = None,
              stage1_dropout: float | None = None, overwrite: bool = False,
@@ -437,21 +478,37 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
     are in `output` already) and the Hub folder of the first stage-2 model. Runs with deterministic kernels and, with
     `threads`, that many CPU threads ([`deterministic`]). Writes `results.json`, `results.md` and the plots there,
     prints the table and the commands to share the model, and returns the results. A folder holding anything the demo
-    does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
+    does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces it. `stage1_epochs` (default the
+    demo's `STAGE1_EPOCHS`), `stage1_dropout` and `overwrite` are refused with `reuse_stage1`, which keeps the folder's
+    stage 1 where it has one. Every option is checked before anything is written.
     """
-    if reuse_stage1 and overwrite:
-        raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which overwrite "
-                         "(--overwrite) would remove: pass one of them.")
-    seeds = check_seeds([seed] if stage2_seeds is None else stage2_seeds)
+    for name, flag in (("reuse_stage1", reuse_stage1), ("overwrite", overwrite), ("probe", probe),
+                       ("progress", progress)):
+        check_flag(name, flag)
+    seed = check_seed("seed", seed)
+    seeds = [seed] if stage2_seeds is None else check_seeds(stage2_seeds)
     check_threads(threads)
-    check_epochs("stage1_epochs", stage1_epochs)
+    if stage1_epochs is not None:
+        check_epochs("stage1_epochs", stage1_epochs)
     check_epochs("stage2_epochs", stage2_epochs)
     check_learning_rate("bridge_learning_rate", bridge_learning_rate)
     check_dropout("stage2_dropout", stage2_dropout)
     check_dropout("stage1_dropout", stage1_dropout)
-    if reuse_stage1 and stage1_dropout is not None:
-        raise ValueError("reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which stage1_dropout "
-                         "(--stage1-dropout) would train anew: pass one of them.")
+    stage1_dir = os.path.join(output, "stage1")
+    if reuse_stage1:
+        for name, option, value in (("overwrite", "--overwrite", overwrite or None),
+                                    ("stage1_dropout", "--stage1-dropout", stage1_dropout),
+                                    ("stage1_epochs", "--stage1-epochs", stage1_epochs)):
+            if value is not None:
+                raise ValueError(f"reuse_stage1 (--reuse-stage1) keeps the stage 1 of the output folder, which {name} "
+                                 f"({option}) would {'remove' if name == 'overwrite' else 'train anew'}: pass one of "
+                                 "them.")
+        if (os.path.isfile(os.path.join(stage1_dir, "model.safetensors"))
+                and not os.path.isfile(os.path.join(output, "stage1_logs.json"))):
+            raise ValueError(f"reuse_stage1 (--reuse-stage1): {stage1_dir!r} holds a stage 1 but "
+                             f"{os.path.join(output, 'stage1_logs.json')!r}, its training log, is missing; the demo "
+                             "writes both. Train stage 1 anew without --reuse-stage1.")
+    stage1_epochs = STAGE1_EPOCHS if stage1_epochs is None else stage1_epochs
     stage1_dropout = STAGE1_DROPOUT if stage1_dropout is None else float(stage1_dropout)
     stage2_dropout = STAGE2_DROPOUT if stage2_dropout is None else float(stage2_dropout)
     bridge_learning_rate = float(bridge_learning_rate)
@@ -461,7 +518,6 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
         corpus, folder, processor, cached = prepare(output, progress, seed)
         timing = {"setup_s": time.time() - started}
 
-        stage1_dir = os.path.join(output, "stage1")
         if reuse_stage1 and os.path.isfile(os.path.join(stage1_dir, "model.safetensors")):
             with open(os.path.join(output, "stage1_logs.json")) as f:
                 stage1_logs = json.load(f)

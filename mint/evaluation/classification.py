@@ -198,8 +198,11 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
     `skip_invalid`, which are not evaluated); with `return_scores=True` also `scores`, the `(clips, candidates)` float32
     array the predictions are the argmax of (rows as `predictions`), and `candidates`, its columns.
     """
-    if not isinstance(return_scores, bool):
-        raise ValueError(f"return_scores must be True or False, got {return_scores!r}.")
+    for name, flag in (("multi_label", multi_label), ("skip_invalid", skip_invalid),
+                       ("length_normalize", length_normalize), ("calibrate", calibrate),
+                       ("return_scores", return_scores)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}.")
     check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
     if known_column is not None and not multi_label:
         raise ValueError(f"known_column {known_column!r} names the labels annotated for each clip of a multi-label "

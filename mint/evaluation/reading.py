@@ -2,10 +2,12 @@
 """Reading an evaluation dataset: its clips in batches through the processor (under its long-audio policy, refused
 clips named or skipped) and its reference captions."""
 
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
@@ -70,6 +72,12 @@ class ClipReader:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     num_cropped: int = 0
 
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, (bool, np.bool_)) or not isinstance(self.batch_size, numbers.Integral) or \
+                self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer (clips per forward pass), got "
+                             f"{self.batch_size!r}.")
+
     def batches(self, model, dataset: Dataset, description: str, prompt: str | None = None,
                 rows: Sequence[int] | None = None) -> Iterator[AudioBatch]:
         """The clips of `dataset` (those of `rows` only, default all; named by their rows in `dataset`), with `prompt`
@@ -127,6 +135,8 @@ class ClipReader:
 
     def check_some_evaluated(self, rows: list[int]) -> None:
         """Raises a ValueError when no clip was read (`rows` is empty): every one was skipped."""
+        if not rows and not self.skipped:
+            raise ValueError("No clip to evaluate: the dataset is empty (expected at least one clip).")
         if not rows:
             raise ValueError(f"No clip of the dataset could be evaluated: all {len(self.skipped)} were skipped.")
 

@@ -9,6 +9,7 @@ accuracy says whether it learns (chance is 0.5).
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -91,7 +92,7 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
         can still call most pairs unmatched); the pairs' mean two-class cross-entropy, the number of pairs and of rows
         without a pair.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer (pairs per forward pass), got {batch_size!r}.")
     if len(examples) == 0:
         raise ValueError("The held-out ALM set is empty; hold out at least two examples of different groups.")
@@ -115,9 +116,14 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
     try:
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            batch = plain([{**examples[audio_row], "caption": captions[text_row]} for audio_row, text_row, _ in chunk])
-            batch = batch.to(model.device)
-            hidden, mask = model.encode_audio(**{k: v for k, v in batch.items() if k in audio_keys})
+            try:
+                batch = plain([{**examples[audio_row], "caption": captions[text_row]}
+                               for audio_row, text_row, _ in chunk]).to(model.device)
+                hidden, mask = model.encode_audio(**{k: v for k, v in batch.items() if k in audio_keys})
+            except ValueError as error:  # the collator and the encoder name batch items: name the rows they hold
+                items = ", ".join(f"item {i} = row {audio_row}" for i, (audio_row, *_) in enumerate(chunk))
+                raise ValueError(f"A held-out ALM batch was refused ({items} of the held-out set, with another "
+                                 f"row's caption where the pair is unmatched): {error}") from error
             logits = model.matching_logits(hidden, mask, batch["qformer_input_ids"], batch["qformer_attention_mask"])
             labels = torch.tensor([label for *_, label in chunk], device=logits.device)
             correct += int((logits.argmax(dim=-1) == labels).sum())

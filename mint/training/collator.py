@@ -4,6 +4,7 @@ batched ([`CheckedCollator`]), and each batch's record of where its examples com
 ([`CheckedBatch`]), for the messages that name a bad example."""
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +74,10 @@ class CheckedCollator:
     """
     Checks each example, then batches the valid ones with `collator` ([`MintDataCollator`]) into a [`CheckedBatch`].
 
-    An example is invalid when its cached `audio_encoder_features` hold a NaN or infinite value, or when the processor
-    refuses its audio (undecodable, empty, non-finite or too short). An invalid example raises a `ValueError` naming its
-    dataset (`sources[mint_source]`), its row (`mint_row`, see [`number_rows`]), the column and the audio file; with
+    An example is invalid when its cached `audio_encoder_features` hold a NaN or infinite value, or when the collator
+    refuses it: its audio (undecodable, empty, non-finite or too short) or its other columns (a text that is not a
+    string, a missing group). An invalid example raises a `ValueError` naming its dataset (`sources[mint_source]`), its
+    row (`mint_row`, see [`number_rows`]), the problem (with the column for audio and features) and the audio file; with
     `skip_invalid` it is left out of the batch with a logged warning instead, and the batch counts it in `skipped`.
     With the processor's `"window"` policy every window of a clip is a training example with the clip's text (the
     processor's `clip_index`, which maps windows to clips, is not a model input and is dropped).
@@ -154,7 +156,11 @@ class CheckedCollator:
         try:
             self.collator([example])
         except (ValueError, TypeError) as error:
-            return f"column 'audio': {clip_error_reason(error)}"
+            # The processor names a refused clip "audio clip N"; anything else is about the example's other columns
+            # (its text, its group), which the collator's message names.
+            if re.match(r"audio clip \d+", str(error)):
+                return f"column 'audio': {clip_error_reason(error).rstrip('.')}"
+            return str(error).rstrip(".")
         return None
 
 

@@ -148,6 +148,10 @@ class MintTrainer(Trainer):
         collator, invalid = self.data_collator, 0
         if isinstance(collator, CheckedCollator):
             rows, invalid = collator.valid_rows(dataset)
+            if not rows:
+                raise ValueError(f"Every one of the {invalid} held-out rows is invalid (left out as "
+                                 "skip_invalid_examples asks; see the warnings above): ALM has no pair to evaluate. "
+                                 "Fix the held-out rows.")
             if invalid:
                 dataset = dataset.select(rows) if hasattr(dataset, "select") else [dataset[i] for i in rows]
             collator = collator.collator
@@ -479,11 +483,13 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
         dataset, sources = number_rows(dataset), [_dataset_name(recipe, train_dataset is not None)]
     # Numbered first, so that a bad held-out row is named by its row like a training row.
     dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
+    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column),
+                               sources, recipe.skip_invalid_examples)
+    if held_out is not None and not recipe.skip_invalid_examples:
+        collator.valid_rows(held_out)  # an invalid held-out row stops the run now, not at its first evaluation
     with args.main_process_first(local=False, desc="claiming the output_dir"):
         if args.process_index == 0:
             claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite, model_settings(recipe))
-    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column),
-                               sources, recipe.skip_invalid_examples)
     schedule = [AlmScheduleCallback(recipe.alm_start, recipe.alm_hard_start)] if recipe.stage == 1 else []
     trainer = MintTrainer(
         model=model, args=args, train_dataset=dataset, eval_dataset=held_out, data_collator=collator,

@@ -2,6 +2,7 @@
 checks of their options (the whole demo takes about half an hour of CPU time: README)."""
 
 import json
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -165,6 +166,9 @@ BAD_COMMANDS = [
     (["ablate", "--seeds", "1", "1"], ["repeats a seed"]),
     (["ablate", "--objectives", "ALC", "ATG"], ["objective_sets must name distinct sets", "'ALC+ATG'"]),
     (["ablate", "--objectives", "ALC", "ALC"], ["objective_sets must name distinct sets"]),
+    (["demo", "--reuse-stage1", "--stage1-epochs", "7"], ["--reuse-stage1", "--stage1-epochs", "pass one of them"]),
+    (["demo", "--probe-encoder", "--stage2-seeds", "0", "1"], ["--probe-encoder", "--stage2-seeds", "does not run"]),
+    (["demo", "--probe-encoder", "--reuse-stage1", "--seed", "3"], ["--seed, --reuse-stage1", "leave them out"]),
 ]
 
 
@@ -178,11 +182,26 @@ def test_bad_demo_options_are_refused_before_anything_is_written(tmp_path, capsy
 
 # (keyword arguments of run_demo / run_ablation, words the message must hold)
 BAD_SETTINGS = [
-    (run.run_demo, {"stage2_seeds": []}, ["non-empty list of non-negative integers"]),
-    (run.run_demo, {"stage2_seeds": [0, -1]}, ["non-negative integers"]),
-    (run.run_demo, {"stage2_seeds": [0.5]}, ["non-negative integers"]),
+    (run.run_demo, {"stage2_seeds": []}, ["stage2_seeds must name at least one seed"]),
+    (run.run_demo, {"stage2_seeds": [0, -1]}, ["each of stage2_seeds must be an integer from 0 to 4294967295", "-1"]),
+    (run.run_demo, {"stage2_seeds": [0.5]}, ["each of stage2_seeds must be an integer", "0.5"]),
+    (run.run_demo, {"stage2_seeds": [0, 2**32]}, ["from 0 to 4294967295 (a seed)", "4294967296"]),
+    (run.run_demo, {"stage2_seeds": [np.bool_(True)]}, ["each of stage2_seeds must be an integer"]),
+    (run.run_demo, {"stage2_seeds": 3}, ["stage2_seeds must be a list of seeds", "got 3"]),
+    (run.run_demo, {"stage2_seeds": "012"}, ["stage2_seeds must be a list of seeds", "'012'"]),
+    (run.run_demo, {"seed": -1, "stage2_seeds": [0]}, ["seed must be an integer from 0 to 4294967295", "-1"]),
+    (run.run_demo, {"seed": True}, ["seed must be an integer", "True"]),
+    (run.run_demo, {"seed": "0"}, ["seed must be an integer", "'0'"]),
+    (run.run_demo, {"seed": 2**32, "stage2_seeds": [0, 1]}, ["seed must be an integer", "4294967296"]),
     (run.run_demo, {"threads": 0}, ["threads must be a positive integer"]),
     (run.run_demo, {"threads": True}, ["threads must be a positive integer"]),
+    (run.run_demo, {"threads": np.float64(2)}, ["threads must be a positive integer"]),
+    (run.run_demo, {"overwrite": "no"}, ["overwrite must be True or False", "'no'"]),
+    (run.run_demo, {"reuse_stage1": "yes"}, ["reuse_stage1 must be True or False", "'yes'"]),
+    (run.run_demo, {"probe": None}, ["probe must be True or False", "None"]),
+    (run.run_demo, {"stage1_epochs": 7, "reuse_stage1": True}, ["--reuse-stage1", "--stage1-epochs",
+                                                                "pass one of them"]),
+    (run.run_demo, {"overwrite": True, "reuse_stage1": True}, ["--reuse-stage1", "--overwrite", "pass one of them"]),
     (run.run_demo, {"stage2_dropout": 1.0}, ["stage2_dropout must be a number in [0, 1)", "1.0"]),
     (run.run_demo, {"stage2_dropout": -0.5}, ["stage2_dropout must be a number in [0, 1)"]),
     (run.run_demo, {"stage2_dropout": "0"}, ["stage2_dropout must be a number in [0, 1)", "'0'"]),
@@ -199,7 +218,10 @@ BAD_SETTINGS = [
     (run.run_demo, {"bridge_learning_rate": -1.0}, ["bridge_learning_rate must be a non-negative number"]),
     (run.run_demo, {"bridge_learning_rate": float("nan")}, ["bridge_learning_rate must be a non-negative number"]),
     (run.run_demo, {"bridge_learning_rate": None}, ["bridge_learning_rate must be a non-negative number"]),
-    (ablation.run_ablation, {"seeds": []}, ["non-empty list"]),
+    (ablation.run_ablation, {"seeds": []}, ["seeds must name at least one seed"]),
+    (ablation.run_ablation, {"seeds": [2**32]}, ["each of seeds must be an integer from 0 to 4294967295"]),
+    (ablation.run_ablation, {"seeds": 0}, ["seeds must be a list of seeds"]),
+    (ablation.run_ablation, {"overwrite": "no"}, ["overwrite must be True or False"]),
     (ablation.run_ablation, {"objective_sets": []}, ["distinct sets"]),
     (ablation.run_ablation, {"stage1_epochs": 0}, ["stage1_epochs must be a positive number"]),
     (ablation.run_ablation, {"stage1_epochs": "3"}, ["stage1_epochs must be a positive number"]),
@@ -213,6 +235,71 @@ def test_bad_settings_are_refused(tmp_path, function, kwargs, words):
         function(str(tmp_path / "out"), **kwargs)
     assert all(word in str(caught.value) for word in words), caught.value
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [["demo", "--seed", "4294967296"], ["demo", "--stage2-seeds", "0", "4294967296"],
+                                  ["ablate", "--seeds", "4294967296"]])
+def test_a_seed_the_trainer_would_refuse_is_refused_by_the_parser(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        mint.cli.main([*argv, "--output", str(tmp_path / "out"), "--quiet"])
+    assert exited.value.code == 2 and "expected a seed from 0 to 4294967295" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_numpy_seeds_and_threads_are_taken_as_ints():
+    seeds = run.check_seeds(np.arange(3))
+    assert seeds == [0, 1, 2] and all(type(seed) is int for seed in seeds)
+    assert run.check_seed("seed", np.int64(7)) == 7 and type(run.check_seed("seed", np.int64(7))) is int
+    run.check_threads(np.int64(2))
+
+
+def test_a_refused_overwrite_keeps_what_the_folder_holds(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("my work")
+    with pytest.raises(ValueError, match="overwrite must be True or False"):
+        run.run_demo(str(tmp_path / "out"), overwrite="no", progress=False)
+    assert (tmp_path / "out" / "notes.txt").read_text() == "my work"
+
+
+def test_reuse_stage1_without_its_training_log_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    (tmp_path / "out" / "stage1").mkdir(parents=True)
+    (tmp_path / "out" / "stage1" / "model.safetensors").write_bytes(b"")
+    monkeypatch.setattr(run, "prepare", lambda *args: pytest.fail("prepare ran"))
+    with pytest.raises(ValueError) as caught:
+        run.run_demo(str(tmp_path / "out"), reuse_stage1=True, progress=False)
+    assert all(word in str(caught.value) for word in ("stage1_logs.json", "is missing", "without --reuse-stage1"))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["stage1"]
+
+
+@pytest.mark.parametrize("combine, words", [
+    (lambda: run.combine_classification({"loudness": {}}, []), ["combine_classification", "at least one"]),
+    (lambda: run.combine_captioning([]), ["combine_captioning", "at least one"]),
+])
+def test_combining_no_run_is_refused(combine, words):
+    with pytest.raises(ValueError) as caught:
+        combine()
+    assert all(word in str(caught.value) for word in words), caught.value
+
+
+@pytest.mark.parametrize("epochs", [np.float32(2), np.int64(2)])
+def test_the_ablation_records_numpy_epochs_as_a_number(tmp_path, monkeypatch, epochs):
+    """A numpy number of epochs is written into the run's settings (JSON) as a plain number, so the run is found
+    finished next time."""
+
+    class Stop(Exception):
+        pass
+
+    def loaded(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(ablation, "prepare", lambda *a, **k: ({}, "assembled", None, None))
+    monkeypatch.setattr(ablation, "train_stage1", lambda folder, run_dir, *a, **k: os.makedirs(run_dir))
+    monkeypatch.setattr(ablation.MintForPreTraining, "from_pretrained", loaded)
+    with pytest.raises(Stop):
+        ablation.run_ablation(str(tmp_path / "out"), seeds=[0], stage1_epochs=epochs, objective_sets=["ALC"],
+                              progress=False)
+    settings = json.loads((tmp_path / "out" / "ablation" / "ALC-seed-0" / ablation.RUN_SETTINGS).read_text())
+    assert settings["stage1_epochs"] == 2.0
 
 
 def test_the_demos_stage_2_trains_without_dropout_unless_told_otherwise(tmp_path):

@@ -119,6 +119,13 @@ def test_returned_scores_are_the_ranking_scores_and_give_the_length_normalised_r
                                                          "--multi-label"]),
     ("llm", {"prompt": PROMPT, "return_scores": "yes"}, ["return_scores must be True or False", "'yes'"]),
     ("embedding", {"return_scores": 1}, ["return_scores must be True or False", "got 1"]),
+    ("llm", {"prompt": PROMPT, "length_normalize": "no"}, ["length_normalize must be True or False", "'no'"]),
+    ("llm", {"prompt": PROMPT, "calibrate": "no"}, ["calibrate must be True or False", "'no'"]),
+    ("llm", {"prompt": PROMPT, "multi_label": "yes"}, ["multi_label must be True or False"]),
+    ("embedding", {"skip_invalid": 1}, ["skip_invalid must be True or False", "got 1"]),
+    ("llm", {"prompt": PROMPT, "batch_size": 0}, ["batch_size must be a positive integer", "got 0"]),
+    ("embedding", {"batch_size": 1.5}, ["batch_size must be a positive integer", "1.5"]),
+    ("embedding", {"batch_size": True}, ["batch_size must be a positive integer", "True"]),
 ])
 def test_options_of_the_wrong_mode_or_empty_are_refused(mode, options, words, data, stage1, stage2, processor):
     model = stage2 if mode == "llm" else stage1
