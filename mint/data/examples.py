@@ -29,6 +29,12 @@ from processing_mint import MintProcessor
 CACHED_LENGTH = "audio_length"
 
 
+def check_flag(name: str, value: bool) -> None:
+    """Refuses an on/off option that is not True or False (a string such as "no" would count as on)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+
+
 def check_columns(dataset: Dataset, needed: dict[str, str | None]) -> None:
     """Raises a ValueError naming each `{role: column}` of `needed` (None: not needed) that `dataset` lacks."""
     missing = {role: column for role, column in needed.items() if column is not None
@@ -289,6 +295,7 @@ def load_clips(processor: MintProcessor, audio: list) -> tuple[list, list[str]]:
 __all__ = [
     "CACHED_LENGTH",
     "check_columns",
+    "check_flag",
     "dataset_name",
     "describe_clip",
     "label_names",

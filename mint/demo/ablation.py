@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mint.data.examples import check_flag
 from mint.demo.corpus import HELD_OUT_SOUNDFONT, CorpusSettings
 from mint.demo.report import claim_demo_folder
 from mint.demo.run import (
@@ -23,7 +24,6 @@ from mint.demo.run import (
     STAGE1_DROPOUT,
     STAGE1_EPOCHS,
     check_epochs,
-    check_flag,
     check_seeds,
     check_threads,
     deterministic,

@@ -40,7 +40,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.data.cache import cache_audio_features
 from mint.data.collator import MintDataCollator
-from mint.data.examples import to_caption_pairs, to_mint_examples
+from mint.data.examples import check_flag, to_caption_pairs, to_mint_examples
 from mint.data.templates import register_template
 from mint.demo.corpus import CorpusSettings, build_corpus
 from mint.demo.report import claim_demo_folder, plots, write_results
@@ -243,7 +243,7 @@ def retrieval_in_pool(model, processor, test, pool_size, seed):
     return retrieval_metrics(similarity, relevant), similarity, pool
 
 
-def label_names(subset: Dataset, column: str) -> list[str]:
+def clip_labels(subset: Dataset, column: str) -> list[str]:
     """Each clip's label in `column` by name (a `ClassLabel` column's indices as its names), as the evaluation
     functions compare them with their predictions."""
     return classification_targets(subset, column, candidate_labels(subset, column), multi_label=False)
@@ -253,7 +253,7 @@ def _by_soundfont(subset: Dataset, column: str, predictions: list[str]) -> dict[
     """Accuracy of `predictions` on the clips of each soundfont of `subset` (None without soundfonts)."""
     if "soundfont" not in subset.column_names or all(f is None for f in subset["soundfont"]):
         return None
-    fonts, labels = np.array(subset["soundfont"], dtype=object), np.array(label_names(subset, column), dtype=object)
+    fonts, labels = np.array(subset["soundfont"], dtype=object), np.array(clip_labels(subset, column), dtype=object)
     correct = np.array(predictions, dtype=object) == labels
     return {font: {"accuracy": float(correct[fonts == font].mean()), "clips": int((fonts == font).sum())}
             for font in sorted(set(fonts.tolist()) - {None})}
@@ -287,7 +287,7 @@ def ranking_results(stage2_model, processor, test, progress: bool = True) -> dic
         # In float32, as `score_candidates(length_normalize=True)` divides, so that the two rank ties alike.
         tokens = processor.tokenize_candidates(candidates)["candidate_attention_mask"].sum(-1).numpy()
         normalised = scores / tokens.astype(np.float32)
-        accuracy = single_label_accuracy(normalised, label_names(subset, column), candidates)
+        accuracy = single_label_accuracy(normalised, clip_labels(subset, column), candidates)
         results[name] = {"summed": summed, "length_normalised": accuracy,
                          "by_soundfont": _by_soundfont(subset, column, summed["predictions"])}
     return results
@@ -438,12 +438,6 @@ def check_threads(threads: int | None) -> None:
     """Refuses a thread count that is not None or a positive integer."""
     if threads is not None and not (_is_integer(threads) and threads >= 1):
         raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
-
-
-def check_flag(name: str, value: bool) -> None:
-    """Refuses an on/off option that is not True or False (a string such as "no" would count as on)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
 
 
 def check_dropout(name: str, dropout: float | None) -> None:

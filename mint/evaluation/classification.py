@@ -10,7 +10,7 @@ import torch
 from datasets import Dataset
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from mint.data.examples import check_columns, label_names, label_text, undecoded_audio
+from mint.data.examples import check_columns, check_flag, label_names, label_text, undecoded_audio
 from mint.data.templates import get_template
 from mint.evaluation.embeddings import embedded_batches
 from mint.evaluation.reading import ClipReader, inputs_on, model_device
@@ -201,8 +201,7 @@ def evaluate_classification(model, processor, dataset: Dataset, label_column: st
     for name, flag in (("multi_label", multi_label), ("skip_invalid", skip_invalid),
                        ("length_normalize", length_normalize), ("calibrate", calibrate),
                        ("return_scores", return_scores)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False, got {flag!r}.")
+        check_flag(name, flag)
     check_columns(dataset, {"audio": audio_column, "label": label_column, "known labels": known_column})
     if known_column is not None and not multi_label:
         raise ValueError(f"known_column {known_column!r} names the labels annotated for each clip of a multi-label "
