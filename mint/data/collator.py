@@ -65,11 +65,13 @@ class MintDataCollator:
 
     def __call__(self, examples: list[dict[str, Any]]) -> BatchFeature:
         cached = ENCODER_FEATURES_KEY in examples[0]
-        for key in ("caption",) if self.stage == 1 else ("prompt", "target"):
-            bad = [i for i, e in enumerate(examples) if not isinstance(e.get(key), str)]
+        # The text the loss reads must be there: a caption (stage 1) or a target (stage 2) that is not blank.
+        for key, blank in (("caption", False),) if self.stage == 1 else (("prompt", True), ("target", False)):
+            bad = [i for i, e in enumerate(examples)
+                   if not isinstance(e.get(key), str) or not (blank or e[key].strip())]
             if bad:
-                raise ValueError(f"column {key!r} of batch item(s) {bad[:10]}: expected a string, got "
-                                 f"{examples[bad[0]].get(key)!r}.")
+                raise ValueError(f"column {key!r} of batch item(s) {bad[:10]}: expected a "
+                                 f"{'string' if blank else 'non-blank string'}, got {examples[bad[0]].get(key)!r}.")
         if self.stage == 1:
             batch = self.processor(audio=None if cached else [e["audio"] for e in examples],
                                    text=[e["caption"] for e in examples], return_llm_inputs=False)

@@ -402,8 +402,9 @@ def stage2_dir(output: str, seed: int, first: bool) -> str:
     return os.path.join(output, "stage2") if first else os.path.join(output, STAGE2_SEEDS_FOLDER, f"seed-{seed}")
 
 
-# `transformers.set_seed` (numpy's generator) takes seeds below 2**32.
+# `transformers.set_seed` (numpy's generator) takes seeds below 2**32; `torch.set_num_threads` a C int.
 MAX_SEED = 2**32 - 1
+MAX_THREADS = 2**31 - 1
 
 
 def _is_integer(value) -> bool:
@@ -424,7 +425,7 @@ def check_seed(name: str, seed: int) -> int:
 def check_seeds(seeds: Sequence[int], name: str = "stage2_seeds") -> list[int]:
     """`seeds` as a list of ints, refused where not a sequence, empty, repeated or holding a bad seed
     ([`check_seed`])."""
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)):
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)) or np.ndim(seeds) != 1:
         raise ValueError(f"{name} must be a list of seeds (e.g. [0, 1, 2]), got {seeds!r}.")
     if not len(seeds):
         raise ValueError(f"{name} must name at least one seed, got {list(seeds)!r}.")
@@ -436,8 +437,8 @@ def check_seeds(seeds: Sequence[int], name: str = "stage2_seeds") -> list[int]:
 
 def check_threads(threads: int | None) -> None:
     """Refuses a thread count that is not None or a positive integer."""
-    if threads is not None and not (_is_integer(threads) and threads >= 1):
-        raise ValueError(f"threads must be a positive integer (CPU threads), got {threads!r}.")
+    if threads is not None and not (_is_integer(threads) and 1 <= threads <= MAX_THREADS):
+        raise ValueError(f"threads must be a positive integer up to {MAX_THREADS} (CPU threads), got {threads!r}.")
 
 
 def check_dropout(name: str, dropout: float | None) -> None:

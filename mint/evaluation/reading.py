@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from transformers.utils import logging
 
 from audio_io_mint import audio_path
-from mint.data.examples import check_columns, describe_clip, load_clips
+from mint.data.examples import check_columns, check_flag, describe_clip, load_clips
 from processing_mint import collected_crop_notices
 
 
@@ -73,6 +73,8 @@ class ClipReader:
     num_cropped: int = 0
 
     def __post_init__(self) -> None:
+        check_flag("skip_invalid", self.skip_invalid)
+        check_flag("progress", self.progress)
         if isinstance(self.batch_size, (bool, np.bool_)) or not isinstance(self.batch_size, numbers.Integral) or \
                 self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer (clips per forward pass), got "

@@ -120,10 +120,10 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
                 batch = plain([{**examples[audio_row], "caption": captions[text_row]}
                                for audio_row, text_row, _ in chunk]).to(model.device)
                 hidden, mask = model.encode_audio(**{k: v for k, v in batch.items() if k in audio_keys})
-            except ValueError as error:  # the collator and the encoder name batch items: name the rows they hold
+            except (ValueError, TypeError) as error:  # the collator and the encoder name batch items, not rows
                 items = ", ".join(f"item {i} = row {audio_row}" for i, (audio_row, *_) in enumerate(chunk))
-                raise ValueError(f"A held-out ALM batch was refused ({items} of the held-out set, with another "
-                                 f"row's caption where the pair is unmatched): {error}") from error
+                raise type(error)(f"Scoring a held-out ALM batch failed; its items are rows of the held-out set "
+                                  f"({items}; an unmatched pair holds another row's caption): {error}") from error
             logits = model.matching_logits(hidden, mask, batch["qformer_input_ids"], batch["qformer_attention_mask"])
             labels = torch.tensor([label for *_, label in chunk], device=logits.device)
             correct += int((logits.argmax(dim=-1) == labels).sum())

@@ -160,7 +160,7 @@ class CheckedCollator:
             # (its text, its group), which the collator's message names.
             if re.match(r"audio clip \d+", str(error)):
                 return f"column 'audio': {clip_error_reason(error).rstrip('.')}"
-            return str(error).rstrip(".")
+            return re.sub(r" of batch item\(s\) \[[\d, ]*\]", "", str(error)).rstrip(".")
         return None
 
 

@@ -147,11 +147,7 @@ class MintTrainer(Trainer):
             raise ValueError("No held-out set to evaluate: set eval_fraction in the recipe, or pass eval_dataset.")
         collator, invalid = self.data_collator, 0
         if isinstance(collator, CheckedCollator):
-            rows, invalid = collator.valid_rows(dataset)
-            if not rows:
-                raise ValueError(f"Every one of the {invalid} held-out rows is invalid (left out as "
-                                 "skip_invalid_examples asks; see the warnings above): ALM has no pair to evaluate. "
-                                 "Fix the held-out rows.")
+            rows, invalid = check_held_out_rows(collator, dataset)
             if invalid:
                 dataset = dataset.select(rows) if hasattr(dataset, "select") else [dataset[i] for i in rows]
             collator = collator.collator
@@ -453,6 +449,18 @@ def split_held_out(dataset: Any, fraction: float, seed: int) -> tuple[Any, Datas
     return split["train"], split["test"]
 
 
+def check_held_out_rows(collator: CheckedCollator, held_out) -> tuple[list[int], int]:
+    """
+    The held-out rows that pass the collator's checks and how many did not ([`CheckedCollator.valid_rows`]: an
+    invalid row raises naming it, or with `skip_invalid` is left out); refused where rows exist and none is valid.
+    """
+    rows, invalid = collator.valid_rows(held_out)
+    if invalid and not rows:
+        raise ValueError(f"Every one of the {invalid} held-out rows is invalid (left out as skip_invalid_examples "
+                         "asks; see the warnings above): nothing is left to evaluate. Fix the held-out rows.")
+    return rows, invalid
+
+
 def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = None,
           callbacks: list[TrainerCallback] | None = None) -> MintTrainer:
     """
@@ -485,8 +493,8 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
     collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column),
                                sources, recipe.skip_invalid_examples)
-    if held_out is not None and not recipe.skip_invalid_examples:
-        collator.valid_rows(held_out)  # an invalid held-out row stops the run now, not at its first evaluation
+    if held_out is not None:  # an invalid held-out row stops the run now, not at its first evaluation
+        check_held_out_rows(collator, held_out)
     with args.main_process_first(local=False, desc="claiming the output_dir"):
         if args.process_index == 0:
             claim_output_dir(recipe.output_dir, recipe.stage, recipe.model, recipe.overwrite, model_settings(recipe))

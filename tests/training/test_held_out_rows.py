@@ -181,7 +181,7 @@ def test_an_invalid_held_out_row_is_refused_before_any_step(tmp_path):
     assert Steps.done == 0
 
 
-@pytest.mark.parametrize("caption", [None, 3, ["a dog barks"]])
+@pytest.mark.parametrize("caption", [None, 3, ["a dog barks"], "", "   "])
 def test_a_bad_caption_is_named_by_its_column_not_blamed_on_the_audio(pairs, processor, caption):
     data = [dict(example) for example in number_rows(pairs)]  # a list: Arrow would refuse a column of mixed types
     data[2]["caption"] = caption
@@ -189,7 +189,7 @@ def test_a_bad_caption_is_named_by_its_column_not_blamed_on_the_audio(pairs, pro
     with pytest.raises(ValueError) as raised:
         collator.valid_rows(data)
     message = str(raised.value)
-    assert "row 2" in message and "column 'caption'" in message and "expected a string" in message, message
+    assert "row 2" in message and "column 'caption'" in message and "expected a non-blank string" in message, message
     assert "column 'audio'" not in message, message
     skipping = CheckedCollator(MintDataCollator(processor, stage=1, group_column="family"), skip_invalid=True)
     assert skipping.valid_rows(data) == ([0, 1, 3, 4], 1)
