@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from datasets import Audio, Dataset
 
@@ -14,7 +13,7 @@ from mint.training.alm import alm_pair_accuracy
 from mint.training.collator import CheckedCollator, number_rows
 from modeling_mint import MintForPreTraining
 from tests.utils import tiny
-from tests.utils.audio import clips
+from tests.utils.audio import write_wavs
 
 
 # ---- 1. seeds / threads ---------------------------------------------------------------------------------------------
@@ -89,12 +88,7 @@ def test_clip_reader_accepts_numpy_int():
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("wavs")
-    files = []
-    for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000))):
-        files.append(str(folder / f"clip{i}.wav"))
-        soundfile.write(files[-1], clip, 16000)
-    return files
+    return write_wavs(tmp_path_factory.mktemp("wavs"))
 
 
 def test_stage2_examples_from_to_mint_examples_multilabel_pass_the_collator(paths):

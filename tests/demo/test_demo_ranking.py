@@ -10,9 +10,8 @@ from datasets import Audio, ClassLabel, Dataset
 import modeling_mint
 from mint.demo import run
 from mint.evaluation.classification import evaluate_classification
-from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import tiny
-from tests.utils.audio import clips
+from tests.utils.audio import clips, write_wavs
 
 
 LABELS = ["dog", "cat", "piano"]
@@ -21,12 +20,7 @@ PROMPT = "This is a sound of"
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ranking-wavs")
-    files = []
-    for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000))):
-        files.append(str(folder / f"clip{i}.wav"))
-        soundfile.write(files[-1], clip, 16000)
-    return files
+    return write_wavs(tmp_path_factory.mktemp("ranking-wavs"))
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +28,6 @@ def cl_data(paths):
     """Five clips with a ClassLabel column `label`."""
     return Dataset.from_dict({"audio": paths, "label": [0, 1, 2, 0, 1]}).cast_column("audio", Audio()).cast_column(
         "label", ClassLabel(names=LABELS))
-
-
-@pytest.fixture(scope="module")
-def stage1():
-    torch.manual_seed(0)
-    return MintForPreTraining(tiny.mint_config()).eval()
-
-
-@pytest.fixture(scope="module")
-def stage2():
-    torch.manual_seed(0)
-    return MintForConditionalGeneration(tiny.mint_config()).eval()
 
 
 # ---- ranking_results against evaluate_classification(length_normalize=True) ----------------------------------------

@@ -3,7 +3,6 @@
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from datasets import Audio, Dataset
 from transformers import TrainingArguments
@@ -16,7 +15,7 @@ from mint.training.collator import CheckedCollator, number_rows
 from mint.training.trainer import MintTrainer
 from modeling_mint import MintForPreTraining
 from tests.utils import tiny
-from tests.utils.audio import clips
+from tests.utils.audio import write_wavs
 
 
 CAPTIONS = ["a dog barks", "a cat meows", "a piano plays", "rain on a roof", "a flute plays"]
@@ -24,12 +23,7 @@ CAPTIONS = ["a dog barks", "a cat meows", "a piano plays", "rain on a roof", "a 
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("held-out-wavs")
-    files = []
-    for i, clip in enumerate(clips((16000, 12000, 9000, 14000, 10000))):
-        files.append(str(folder / f"clip{i}.wav"))
-        soundfile.write(files[-1], clip, 16000)
-    return files
+    return write_wavs(tmp_path_factory.mktemp("held-out-wavs"))
 
 
 @pytest.fixture(scope="module")

@@ -24,3 +24,14 @@ def clips(lengths=(16000, 12000, 9000, 14000), seed=0):
         sounds.append((0.3 * sound + 0.01 * rng.standard_normal(n)).astype(np.float32))
     return sounds
 
+
+
+def write_wavs(folder, lengths=(16000, 12000, 9000, 14000, 10000), seed=0) -> list[str]:
+    """The distinct `clips` written as 16 kHz WAV files `clip<i>.wav` in `folder`; their paths."""
+    import soundfile
+
+    paths = []
+    for index, clip in enumerate(clips(lengths, seed)):
+        paths.append(str(folder / f"clip{index}.wav"))
+        soundfile.write(paths[-1], clip, 16000)
+    return paths
