@@ -7,17 +7,7 @@ from transformers import TrainerCallback
 from mint.data.examples import to_mint_examples
 from mint.training.collator import number_rows
 from mint.training.trainer import split_held_out, train
-from tests.utils.training import make_audio_dataset, make_mint_folder, recipe
-
-
-@pytest.fixture(scope="module")
-def audio_dataset(tmp_path_factory):
-    return make_audio_dataset(tmp_path_factory.mktemp("audio"))
-
-
-@pytest.fixture(scope="module")
-def mint_folder(tmp_path_factory):
-    return make_mint_folder(tmp_path_factory.mktemp("mint"))
+from tests.utils.training import recipe
 
 
 def _stage1(audio_dataset):
