@@ -136,7 +136,8 @@ class ClipReader:
         self.skipped += [{"row": row, "path": audio_path(clip), "reason": reason} for row, clip in zip(rows, clips)]
 
     def check_some_evaluated(self, rows: list[int]) -> None:
-        """Raises a ValueError when no clip was read (`rows` is empty): every one was skipped."""
+        """Raises a ValueError when no clip was read (`rows` is empty): the dataset is empty, or every clip was
+        skipped."""
         if not rows and not self.skipped:
             raise ValueError("No clip to evaluate: the dataset is empty (expected at least one clip).")
         if not rows:

@@ -122,8 +122,9 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
                 hidden, mask = model.encode_audio(**{k: v for k, v in batch.items() if k in audio_keys})
             except (ValueError, TypeError) as error:  # the collator and the encoder name batch items, not rows
                 items = ", ".join(f"item {i} = row {audio_row}" for i, (audio_row, *_) in enumerate(chunk))
-                raise type(error)(f"Scoring a held-out ALM batch failed; its items are rows of the held-out set "
-                                  f"({items}; an unmatched pair holds another row's caption): {error}") from error
+                kind = TypeError if isinstance(error, TypeError) else ValueError  # subclasses may take other arguments
+                raise kind(f"Scoring a held-out ALM batch failed; its items are rows of the held-out set ({items}; an "
+                           f"unmatched pair holds another row's caption): {error}") from error
             logits = model.matching_logits(hidden, mask, batch["qformer_input_ids"], batch["qformer_attention_mask"])
             labels = torch.tensor([label for *_, label in chunk], device=logits.device)
             correct += int((logits.argmax(dim=-1) == labels).sum())
