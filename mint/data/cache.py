@@ -23,7 +23,14 @@ from transformers.utils import logging
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from audio_io_mint import audio_path
-from mint.data.examples import CACHED_LENGTH, check_columns, describe_clip, load_clips, undecoded_audio
+from mint.data.examples import (
+    CACHED_LENGTH,
+    check_columns,
+    check_positive_int,
+    describe_clip,
+    load_clips,
+    undecoded_audio,
+)
 from mint.data.outputs import check_output_folder, few, read_json, replace_folder, write_json
 from mint.data.progress import progress_bars
 from processing_mint import MintProcessor, collected_crop_notices
@@ -230,8 +237,7 @@ def cache_audio_features(
         hint = " (pick one split: dataset['train'])" if isinstance(dataset, dict) else ""
         raise TypeError(f"cache_audio_features takes a datasets.Dataset with an 'audio' column; got "
                         f"{type(dataset).__name__}{hint}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer (clips encoded at once), got {batch_size!r}.")
+    check_positive_int("batch_size", batch_size, "clips encoded at once")
     if dtype not in CACHE_DTYPES:
         raise ValueError(f"dtype must be one of {CACHE_DTYPES} (the encoder's features are floats), got {dtype!r}.")
     if not model.config.freeze_audio_encoder:

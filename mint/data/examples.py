@@ -11,6 +11,7 @@ Multi-label targets (OpenMIC-style) are written as the labels joined by ", " in 
 e.g. "piano, violin, voice"; classification by vocabulary ranking scores each label on its own.
 """
 
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,17 @@ from processing_mint import MintProcessor
 
 # Frame count of each clip in the feature cache: what length-grouped batching sorts by.
 CACHED_LENGTH = "audio_length"
+
+
+def is_integer(value: Any) -> bool:
+    """An integer, Python's or numpy's, and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_int(name: str, value: int, meaning: str) -> None:
+    """Refuses a `value` that is not a positive integer, saying what it counts (`meaning`)."""
+    if not (is_integer(value) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer ({meaning}), got {value!r}.")
 
 
 def check_flag(name: str, value: bool) -> None:
@@ -207,8 +219,7 @@ def _templated_caption_pairs(dataset: Dataset, audio_column: str, caption_templa
                          "captions under another name (e.g. as the group column).")
     if isinstance(caption_templates, str) or not caption_templates:
         raise ValueError(f"caption_templates must be a non-empty list of templates, got {caption_templates!r}.")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer (the passes over the rows), got {epochs!r}.")
+    check_positive_int("epochs", epochs, "the passes over the rows")
     fields = list(dict.fromkeys(f for template in caption_templates for f in template_fields(template)))
     missing = [f for f in fields if f not in dataset.column_names]
     if missing:
@@ -296,8 +307,10 @@ __all__ = [
     "CACHED_LENGTH",
     "check_columns",
     "check_flag",
+    "check_positive_int",
     "dataset_name",
     "describe_clip",
+    "is_integer",
     "label_names",
     "label_text",
     "load_clips",

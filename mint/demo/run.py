@@ -40,7 +40,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.data.cache import cache_audio_features
 from mint.data.collator import MintDataCollator
-from mint.data.examples import check_flag, to_caption_pairs, to_mint_examples
+from mint.data.examples import check_flag, is_integer, to_caption_pairs, to_mint_examples
 from mint.data.templates import register_template
 from mint.demo.corpus import CorpusSettings, build_corpus
 from mint.demo.report import claim_demo_folder, plots, write_results
@@ -407,17 +407,13 @@ MAX_SEED = 2**32 - 1
 MAX_THREADS = 2**31 - 1
 
 
-def _is_integer(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def check_seed(name: str, seed: int) -> int:
     """`seed` as an int, refused where it is not an integer in [0, `MAX_SEED`], before anything trains."""
-    if not (_is_integer(seed) and 0 <= seed <= MAX_SEED):
+    if not (is_integer(seed) and 0 <= seed <= MAX_SEED):
         raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED} (a seed), got {seed!r}.")
     return int(seed)
 
@@ -437,7 +433,7 @@ def check_seeds(seeds: Sequence[int], name: str = "stage2_seeds") -> list[int]:
 
 def check_threads(threads: int | None) -> None:
     """Refuses a thread count that is not None or a positive integer."""
-    if threads is not None and not (_is_integer(threads) and 1 <= threads <= MAX_THREADS):
+    if threads is not None and not (is_integer(threads) and 1 <= threads <= MAX_THREADS):
         raise ValueError(f"threads must be a positive integer up to {MAX_THREADS} (CPU threads), got {threads!r}.")
 
 

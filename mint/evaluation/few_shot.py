@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from mint.data.examples import check_columns, undecoded_audio
+from mint.data.examples import check_columns, check_positive_int, undecoded_audio
 from mint.data.outputs import few
 from mint.evaluation.classification import (candidate_labels, classification_targets, labelled_rows,
                                             single_label_accuracy)
@@ -87,8 +87,7 @@ def support_rows(targets: list, candidates: list[str], shots: int, seed: int = 0
     `shots` rows per candidate, drawn (seeded) from the rows whose target is that candidate (`targets`, None for a row
     without a label), in row order. A candidate with no row, or with fewer than `shots`, is refused by name.
     """
-    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise ValueError(f"shots must be a positive integer (labelled clips per class), got {shots!r}.")
+    check_positive_int("shots", shots, "labelled clips per class")
     by_label = {label: [row for row, target in enumerate(targets) if target == label] for label in candidates}
     missing = [label for label, rows in by_label.items() if not rows]
     if missing:

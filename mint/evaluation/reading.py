@@ -2,19 +2,17 @@
 """Reading an evaluation dataset: its clips in batches through the processor (under its long-audio policy, refused
 clips named or skipped) and its reference captions."""
 
-import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
 from audio_io_mint import audio_path
-from mint.data.examples import check_columns, check_flag, describe_clip, load_clips
+from mint.data.examples import check_columns, check_flag, check_positive_int, describe_clip, load_clips
 from processing_mint import collected_crop_notices
 
 
@@ -75,10 +73,7 @@ class ClipReader:
     def __post_init__(self) -> None:
         check_flag("skip_invalid", self.skip_invalid)
         check_flag("progress", self.progress)
-        if isinstance(self.batch_size, (bool, np.bool_)) or not isinstance(self.batch_size, numbers.Integral) or \
-                self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer (clips per forward pass), got "
-                             f"{self.batch_size!r}.")
+        check_positive_int("batch_size", self.batch_size, "clips per forward pass")
 
     def batches(self, model, dataset: Dataset, description: str, prompt: str | None = None,
                 rows: Sequence[int] | None = None) -> Iterator[AudioBatch]:

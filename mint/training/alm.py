@@ -9,7 +9,6 @@ accuracy says whether it learns (chance is 0.5).
 
 import dataclasses
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from transformers import TrainerCallback
 
 from audio_encoder_mint import MintAudioKwargs
 from mint.data.collator import MintDataCollator, group_id
+from mint.data.examples import check_positive_int
 
 
 def alm_phase_at(progress: float, alm_start: float = 0.0, alm_hard_start: float | None = None) -> str:
@@ -92,8 +92,7 @@ def alm_pair_accuracy(model: torch.nn.Module, examples: Any, collator: MintDataC
         can still call most pairs unmatched); the pairs' mean two-class cross-entropy, the number of pairs and of rows
         without a pair.
     """
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer (pairs per forward pass), got {batch_size!r}.")
+    check_positive_int("batch_size", batch_size, "pairs per forward pass")
     if len(examples) == 0:
         raise ValueError("The held-out ALM set is empty; hold out at least two examples of different groups.")
     captions = list(examples["caption"]) if hasattr(examples, "column_names") else [e["caption"] for e in examples]

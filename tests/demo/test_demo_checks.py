@@ -204,3 +204,16 @@ def test_empty_text_is_not_silently_trained_on(stage, example):
     checked = CheckedCollator(MintDataCollator(tiny.processor(), stage=stage), ["ds"])
     with pytest.raises(ValueError, match="row 0 of ds.*expected a non-blank string"):
         checked.valid_rows([{"audio": good, **example, "mint_row": 0, "mint_source": 0}])
+
+
+@pytest.mark.parametrize("value, accepted", [(1, True), (np.int64(3), True), (np.uint8(2), True), (0, False),
+                                             (-1, False), (1.0, False), (True, False), (np.bool_(True), False),
+                                             ("2", False), (None, False)])
+def test_check_positive_int_accepts_python_and_numpy_integers_only(value, accepted):
+    from mint.data.examples import check_positive_int
+
+    if accepted:
+        check_positive_int("batch_size", value, "clips per forward pass")
+    else:
+        with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(clips per forward pass\)"):
+            check_positive_int("batch_size", value, "clips per forward pass")
