@@ -7,6 +7,10 @@ import argparse
 from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, probability, seed
 
 
+STAGE1_QUERY_RATE_HELP = ("stage 1's learning rate for the queries and the cross-attention layers, the parts BERT does "
+                          "not initialise (the rest trains at 2e-4); default: the demo's setting, 1e-3")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds `demo`, `ablate`, `corpus` and `convert-whisper` to the `mint` parser's sub-commands."""
     demo = commands.add_parser(
@@ -17,15 +21,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--output", default="mint-demo")
     demo.add_argument("--seed", type=seed, default=0)
     # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE, STAGE1_DROPOUT,
-    # STAGE2_DROPOUT of mint.demo.run).
+    # STAGE2_DROPOUT, STAGE1_QUERY_LEARNING_RATE of mint.demo.run).
     demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--stage2-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--quiet", action="store_true")
     demo.add_argument("--reuse-stage1", action="store_true",
-                      help="keep a finished stage 1 in --output (refused with --stage1-dropout and --overwrite)")
+                      help="keep a finished stage 1 in --output (refused with --stage1-epochs, --stage1-dropout, "
+                           "--stage1-query-learning-rate and --overwrite)")
     demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
+    demo.add_argument("--stage1-query-learning-rate", type=nonnegative_float,
+                      help=STAGE1_QUERY_RATE_HELP + "; refused with --reuse-stage1")
     demo.add_argument("--stage1-dropout", type=probability,
                       help="stage 1's dropout in the Q-Former (the recipe's dropout); default: the demo's "
                            "setting, 0 (BERT's is 0.1); refused with --reuse-stage1, which keeps a trained stage 1")
@@ -55,6 +62,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ablate.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     ablate.add_argument("--objectives", nargs="+", metavar="SET",
                         help="objective sets to train: ALC, ALC+ATG, ALC+ALM, ALC+ALM+ATG (default: all four)")
+    ablate.add_argument("--stage1-query-learning-rate", type=nonnegative_float, help=STAGE1_QUERY_RATE_HELP)
     ablate.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
     ablate.add_argument("--quiet", action="store_true")
     ablate.add_argument("--overwrite", action="store_true",
@@ -94,6 +102,7 @@ def demo_command(args: argparse.Namespace) -> None:
             ("--seed", args.seed or None), ("--stage1-epochs", args.stage1_epochs),
             ("--stage2-epochs", args.stage2_epochs), ("--reuse-stage1", args.reuse_stage1 or None),
             ("--bridge-learning-rate", args.bridge_learning_rate), ("--stage1-dropout", args.stage1_dropout),
+            ("--stage1-query-learning-rate", args.stage1_query_learning_rate),
             ("--stage2-dropout", args.stage2_dropout), ("--stage2-seeds", args.stage2_seeds),
             ("--threads", args.threads), ("--skip-probe", args.skip_probe or None)) if value is not None]
         if training:
@@ -107,7 +116,7 @@ def demo_command(args: argparse.Namespace) -> None:
 
     settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
                 "bridge_learning_rate": args.bridge_learning_rate, "stage2_dropout": args.stage2_dropout,
-                "stage1_dropout": args.stage1_dropout}
+                "stage1_dropout": args.stage1_dropout, "stage1_query_learning_rate": args.stage1_query_learning_rate}
     run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1, overwrite=args.overwrite,
              stage2_seeds=args.stage2_seeds, probe=not args.skip_probe, threads=args.threads,
              **{name: value for name, value in settings.items() if value is not None})
@@ -117,10 +126,10 @@ def ablate_command(args: argparse.Namespace) -> None:
     """`mint ablate`: trains and scores stage 1 per objective set and prints the table."""
     from mint.demo.ablation import ablation_table, run_ablation
 
-    epochs = {} if args.stage1_epochs is None else {"stage1_epochs": args.stage1_epochs}
+    settings = {"stage1_epochs": args.stage1_epochs, "stage1_query_learning_rate": args.stage1_query_learning_rate}
     print(ablation_table(run_ablation(args.output, args.seeds, objective_sets=args.objectives,
                                       progress=not args.quiet, overwrite=args.overwrite, threads=args.threads,
-                                      **epochs)))
+                                      **{name: value for name, value in settings.items() if value is not None})))
 
 
 def corpus_command(args: argparse.Namespace) -> None:

@@ -23,7 +23,9 @@ from mint.demo.run import (
     DEFAULT_SEED,
     STAGE1_DROPOUT,
     STAGE1_EPOCHS,
+    STAGE1_QUERY_LEARNING_RATE,
     check_epochs,
+    check_learning_rate,
     check_seeds,
     check_threads,
     deterministic,
@@ -51,14 +53,15 @@ def _finished(folder: str, settings: dict) -> bool:
 
 def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_epochs: float = STAGE1_EPOCHS,
                  objective_sets: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None, stage1_query_learning_rate: float = STAGE1_QUERY_LEARNING_RATE) -> dict:
     """
     Trains stage 1 with each of `objective_sets` (names of `OBJECTIVE_SETS`, default all four) for each of `seeds`,
-    `stage1_epochs` epochs each, in `output/ablation`, and scores each on the held-out split: zero-shot accuracy by
+    `stage1_epochs` epochs each (the queries and cross-attention at `stage1_query_learning_rate`, as the demo's
+    [`train_stage1`]), in `output/ablation`, and scores each on the held-out split: zero-shot accuracy by
     embeddings per label type, its mean over the label types, and text-to-audio R@1/5/10 in the demo's pool of 200
     clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic kernels and, with
-    `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs", "runs": {set: {seed:
-    scores}}, "summary": {set: {metric: [mean, std]}}}` and writes it to `ablation.json`, its table to `ablation.md`.
+    `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs",
+    "stage1_query_learning_rate", "runs": {set: {seed: scores}}, "summary": {set: {metric: [mean, std]}}}` and writes it to `ablation.json`, its table to `ablation.md`.
     A folder holding anything the demo does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces
     it.
     """
@@ -68,7 +71,9 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     if unknown or not names or len(set(names)) != len(names):
         raise ValueError(f"objective_sets must name distinct sets of {list(OBJECTIVE_SETS)}, got {names!r}.")
     check_epochs("stage1_epochs", stage1_epochs)
-    stage1_epochs = float(stage1_epochs)  # a numpy number would not go into the runs' JSON settings
+    check_learning_rate("stage1_query_learning_rate", stage1_query_learning_rate)
+    # A numpy number would not go into the runs' JSON settings.
+    stage1_epochs, stage1_query_learning_rate = float(stage1_epochs), float(stage1_query_learning_rate)
     check_threads(threads)
     check_flag("overwrite", overwrite)
     claim_demo_folder(output, overwrite)
@@ -80,10 +85,12 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
             for name in names:
                 run_dir = os.path.join(output, ABLATION_FOLDER, f"{name}-seed-{seed}")
                 settings = {"objectives": OBJECTIVE_SETS[name], "seed": seed, "stage1_epochs": stage1_epochs,
-                            "dropout": STAGE1_DROPOUT, "corpus": CorpusSettings().fingerprint()}
+                            "dropout": STAGE1_DROPOUT,
+                            "query_learning_rate": stage1_query_learning_rate, "corpus": CorpusSettings().fingerprint()}
                 if not _finished(run_dir, settings):
                     torch.manual_seed(seed)
-                    train_stage1(folder, run_dir, cached, stage1_epochs, seed, OBJECTIVE_SETS[name])
+                    train_stage1(folder, run_dir, cached, stage1_epochs, seed, OBJECTIVE_SETS[name],
+                                 query_learning_rate=stage1_query_learning_rate)
                     with open(os.path.join(run_dir, RUN_SETTINGS), "w") as f:
                         json.dump(settings, f)
                 model = MintForPreTraining.from_pretrained(run_dir).eval()
@@ -99,7 +106,8 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
                 runs[name][seed] = scores
     summary = {name: {metric: [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
                       for metric, values in _by_metric(by_seed).items()} for name, by_seed in runs.items()}
-    results = {"seeds": seeds, "stage1_epochs": stage1_epochs, "runs": runs, "summary": summary}
+    results = {"seeds": seeds, "stage1_epochs": stage1_epochs, "stage1_query_learning_rate": stage1_query_learning_rate,
+               "runs": runs, "summary": summary}
     with open(os.path.join(output, "ablation.json"), "w") as f:
         json.dump(results, f, indent=2)
     table = ablation_table(results)
@@ -118,10 +126,10 @@ def ablation_table(results: dict) -> str:
     several = len(results["seeds"]) > 1
     first = next(iter(results["summary"].values()))
     metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS] + [HELD_OUT_COLUMN] * (HELD_OUT_COLUMN in first)
-    epochs = results["stage1_epochs"]
-    lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}, seeds {results['seeds']}: zero-shot "
-             "accuracy by embeddings per held-out label type and text-to-audio retrieval in a pool of "
-             f"{POOL_SIZE} held-out clips (%{', mean ± std over the seeds' if several else ''}).", "",
+    epochs, rate = results["stage1_epochs"], results["stage1_query_learning_rate"]
+    lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}, the queries and cross-attention at "
+             f"{rate:g}, seeds {results['seeds']}: zero-shot accuracy by embeddings per held-out label type and "
+             f"text-to-audio retrieval in a pool of {POOL_SIZE} held-out clips (%{', mean ± std over the seeds' if several else ''}).", "",
              "| Objectives | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for name, summary in results["summary"].items():
         cells = [f"{100 * summary[m][0]:.1f}" + (f" ± {100 * summary[m][1]:.1f}" if several else "") for m in metrics]

@@ -49,6 +49,7 @@ def test_huge_threads_refused_before_the_folder(tmp_path):
 
 @pytest.mark.parametrize("kwargs", [
     dict(reuse_stage1=True, stage1_epochs=1.0), dict(reuse_stage1=True, stage1_dropout=0.1),
+    dict(reuse_stage1=True, stage1_query_learning_rate=1e-3), dict(stage1_query_learning_rate=float("nan")),
     dict(reuse_stage1=True, overwrite=True), dict(reuse_stage1="yes"), dict(progress="no"), dict(probe=1),
     dict(stage2_seeds=[0, 0]), dict(seed=2**32), dict(seed=1.0), dict(threads=0), dict(stage2_epochs=float("nan")),
     dict(stage1_epochs=0), dict(bridge_learning_rate=-1), dict(stage2_dropout=1.0), dict(stage2_seeds=np.array(3)),

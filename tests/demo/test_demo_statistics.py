@@ -3,6 +3,7 @@ checks of their options (the whole demo takes about half an hour of CPU time: RE
 
 import json
 import os
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -154,10 +155,12 @@ def test_deterministic_restores_the_settings_it_changes():
 def test_the_ablation_table_gives_each_objective_set_mean_and_std():
     summary = {name: {m: [0.5, 0.02] for m in [*TASKS, "mean zero-shot", "R@1", "R@5", "R@10"]}
                for name in ("ALC", "ALC+ALM+ATG")}
-    lines = ablation.ablation_table({"seeds": [0, 1], "stage1_epochs": 3.0, "summary": summary}).splitlines()
+    lines = ablation.ablation_table({"seeds": [0, 1], "stage1_epochs": 3.0, "stage1_query_learning_rate": 2e-4,
+                                     "summary": summary}).splitlines()
     assert lines[2] == "| Objectives | " + " | ".join(TASKS) + " | mean zero-shot | R@1 | R@5 | R@10 |"
     assert lines[4] == "| ALC | " + " | ".join(["50.0 ± 2.0"] * (len(TASKS) + 4)) + " |"
     assert "seeds [0, 1]" in lines[0] and "3 epochs" in lines[0]
+    assert "the queries and cross-attention at 0.0002," in lines[0]
 
 
 # (argv, words the message must hold)
@@ -169,6 +172,10 @@ BAD_COMMANDS = [
     (["demo", "--reuse-stage1", "--stage1-epochs", "7"], ["--reuse-stage1", "--stage1-epochs", "pass one of them"]),
     (["demo", "--probe-encoder", "--stage2-seeds", "0", "1"], ["--probe-encoder", "--stage2-seeds", "does not run"]),
     (["demo", "--probe-encoder", "--reuse-stage1", "--seed", "3"], ["--seed, --reuse-stage1", "leave them out"]),
+    (["demo", "--probe-encoder", "--stage1-query-learning-rate", "2e-4"], ["--stage1-query-learning-rate",
+                                                                           "does not run"]),
+    (["demo", "--reuse-stage1", "--stage1-query-learning-rate", "2e-4"], ["--reuse-stage1",
+                                                                          "--stage1-query-learning-rate"]),
 ]
 
 
@@ -218,6 +225,14 @@ BAD_SETTINGS = [
     (run.run_demo, {"bridge_learning_rate": -1.0}, ["bridge_learning_rate must be a non-negative number"]),
     (run.run_demo, {"bridge_learning_rate": float("nan")}, ["bridge_learning_rate must be a non-negative number"]),
     (run.run_demo, {"bridge_learning_rate": None}, ["bridge_learning_rate must be a non-negative number"]),
+    (run.run_demo, {"stage1_query_learning_rate": -1e-3}, ["stage1_query_learning_rate must be a non-negative number",
+                                                           "-0.001"]),
+    (run.run_demo, {"stage1_query_learning_rate": float("inf")}, ["stage1_query_learning_rate must be a non-negative"]),
+    (run.run_demo, {"stage1_query_learning_rate": "1e-3"}, ["stage1_query_learning_rate must be a non-negative",
+                                                            "'1e-3'"]),
+    (run.run_demo, {"stage1_query_learning_rate": True}, ["stage1_query_learning_rate must be a non-negative"]),
+    (run.run_demo, {"stage1_query_learning_rate": 2e-4, "reuse_stage1": True},
+     ["--reuse-stage1", "--stage1-query-learning-rate", "pass one of them"]),
     (ablation.run_ablation, {"seeds": []}, ["seeds must name at least one seed"]),
     (ablation.run_ablation, {"seeds": [2**32]}, ["each of seeds must be an integer from 0 to 4294967295"]),
     (ablation.run_ablation, {"seeds": 0}, ["seeds must be a list of seeds"]),
@@ -226,6 +241,10 @@ BAD_SETTINGS = [
     (ablation.run_ablation, {"stage1_epochs": 0}, ["stage1_epochs must be a positive number"]),
     (ablation.run_ablation, {"stage1_epochs": "3"}, ["stage1_epochs must be a positive number"]),
     (ablation.run_ablation, {"stage1_epochs": float("nan")}, ["stage1_epochs must be a positive number"]),
+    (ablation.run_ablation, {"stage1_query_learning_rate": float("nan")},
+     ["stage1_query_learning_rate must be a non-negative number", "nan"]),
+    (ablation.run_ablation, {"stage1_query_learning_rate": None}, ["stage1_query_learning_rate must be a non-negative"]),
+    (ablation.run_ablation, {"stage1_query_learning_rate": -1}, ["stage1_query_learning_rate must be a non-negative"]),
 ]
 
 
@@ -300,6 +319,8 @@ def test_the_ablation_records_numpy_epochs_as_a_number(tmp_path, monkeypatch, ep
                               progress=False)
     settings = json.loads((tmp_path / "out" / "ablation" / "ALC-seed-0" / ablation.RUN_SETTINGS).read_text())
     assert settings["stage1_epochs"] == 2.0
+    # A run trained with other stage-1 rates is not taken for this one.
+    assert settings["query_learning_rate"] == run.STAGE1_QUERY_LEARNING_RATE == 1e-3
 
 
 def test_the_demos_stage_2_trains_without_dropout_unless_told_otherwise(tmp_path):
@@ -322,7 +343,7 @@ def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypa
     class Trained(Exception):
         pass
 
-    def stop(*args, dropout):
+    def stop(*args, dropout, **kwargs):
         recipes.append(SimpleNamespace(dropout=dropout))
         raise Trained
 
@@ -334,6 +355,55 @@ def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypa
             run.run_demo(str(tmp_path / f"demo-{index}"), probe=False, **kwargs)
     assert [r.dropout for r in recipes] == [run.STAGE1_DROPOUT, 0.1, run.STAGE1_DROPOUT, 0.3, 0.25]
     assert type(recipes[-1].dropout) is float and run.STAGE1_DROPOUT == 0.0
+
+
+def test_the_demos_stage_1_trains_the_queries_and_cross_attention_faster(monkeypatch, tmp_path):
+    """The demo's stage-1 recipe: the queries and the cross-attention layers at 1e-3, the rest of the model at the base
+    2e-4 (that the trainer gives each part its rate: tests/training/test_stage1_options.py); a recipe's rates are its
+    own copy of the setting."""
+    recipes = []
+    monkeypatch.setattr(run, "train", lambda recipe, pairs: recipes.append(recipe) or SimpleNamespace(
+        state=SimpleNamespace(log_history=[])))
+    cached = Dataset.from_dict({"audio_encoder_features": [[[0.0]]], "caption": ["a piano plays a low note softly"],
+                                "instrument_family": ["piano"], "register": ["low"], "loudness": ["softly"],
+                                "word": [None], "event": [None]})
+    run.train_stage1("assembled", str(tmp_path / "a"), cached, 1, 0)
+    run.train_stage1("assembled", str(tmp_path / "b"), cached, 1, 0, query_learning_rate=np.float32(2e-4))
+    assert recipes[0].learning_rates == {"cross_attention": 1e-3, "query_tokens": 1e-3}
+    assert recipes[0].learning_rate == 2e-4 and run.STAGE1_QUERY_LEARNING_RATE == 1e-3
+    assert recipes[1].learning_rates == {"cross_attention": float(np.float32(2e-4)),
+                                         "query_tokens": float(np.float32(2e-4))}
+    assert all(type(rate) is float for rate in recipes[1].learning_rates.values())  # the recipe is written as JSON
+
+    # run_demo and mint demo / mint ablate: left unset, the demo's setting; given, that one.
+    class Trained(Exception):
+        pass
+
+    rates = []
+
+    def stop(*args, query_learning_rate, **kwargs):
+        rates.append(query_learning_rate)
+        raise Trained
+
+    monkeypatch.setattr(run, "prepare", lambda *args, **kwargs: ({}, "assembled", None, cached))
+    monkeypatch.setattr(run, "train_stage1", stop)
+    monkeypatch.setattr(ablation, "prepare", lambda *args, **kwargs: ({}, "assembled", None, cached))
+    monkeypatch.setattr(ablation, "train_stage1", stop)
+    for index, argv in enumerate([["demo"], ["demo", "--stage1-query-learning-rate", "5e-4"], ["ablate"],
+                                  ["ablate", "--stage1-query-learning-rate", "0"]]):
+        with pytest.raises(Trained):
+            mint.cli.main(["--debug", *argv, "--output", str(tmp_path / f"demo-{index}"), "--quiet"])
+    with pytest.raises(Trained):
+        run.run_demo(str(tmp_path / "demo-4"), probe=False, stage1_query_learning_rate=np.float64(3e-4))
+    assert rates == [1e-3, 5e-4, 1e-3, 0.0, 3e-4]
+
+
+def test_the_stage_1_rate_help_says_the_demos_settings():
+    from mint.cli.demo import STAGE1_QUERY_RATE_HELP
+
+    rest = re.search(r"the rest trains at ([0-9.e-]+)\)", STAGE1_QUERY_RATE_HELP).group(1)
+    default = re.search(r"default: the demo's setting, ([0-9.e-]+)$", STAGE1_QUERY_RATE_HELP).group(1)
+    assert float(rest) == run.TRAINING["learning_rate"] and float(default) == run.STAGE1_QUERY_LEARNING_RATE
 
 
 def test_the_demos_stage_2_dropout_left_unset_is_the_demos_setting(monkeypatch, tmp_path):
