@@ -78,7 +78,9 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+    if value == 0 and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
+        raise argparse.ArgumentTypeError(f"expected a number a float can hold, got {text!r}, which rounds to 0")
+    return value + 0.0  # -0 as 0
 
 
 def torch_device(name: str | None) -> str:

@@ -2,7 +2,7 @@
 """The paper's Table 5 on the demo's data: stage 1 trained with each set of objectives on the same corpus, feature
 cache and budget, and scored by zero-shot classification per label type and text-to-audio retrieval.
 
-    mint ablate --output mint-demo [--seeds 0,1,2] [--stage1-epochs 3]
+    mint ablate --output mint-demo [--seeds 0 1 2] [--stage1-epochs 3] [--stage1-query-learning-rate 1e-3]
 
 The runs share the demo's folder (its corpus, assembled model and feature cache are built or reused there) and land in
 `ablation/<objectives>-seed-<N>`; a finished run of the same settings and corpus is reused. Writes `ablation.json` and
@@ -24,6 +24,7 @@ from mint.demo.run import (
     STAGE1_DROPOUT,
     STAGE1_EPOCHS,
     STAGE1_QUERY_LEARNING_RATE,
+    TRAINING,
     check_epochs,
     check_learning_rate,
     check_seeds,
@@ -44,36 +45,43 @@ HELD_OUT_COLUMN = "instrument family, held-out soundfont"
 
 
 def _finished(folder: str, settings: dict) -> bool:
+    """Whether `folder` holds a run trained with `settings`; an unreadable settings file is a run to train again."""
     path = os.path.join(folder, RUN_SETTINGS)
     if not os.path.isfile(path) or not os.path.isfile(os.path.join(folder, "model.safetensors")):
         return False
-    with open(path) as f:
-        return json.load(f) == settings
+    try:
+        with open(path) as f:
+            recorded = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    if isinstance(recorded, dict):  # a run recorded without the rate trained all of Bridge-Net at the base rate
+        recorded.setdefault("query_learning_rate", TRAINING["learning_rate"])
+    return recorded == settings
 
 
 def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_epochs: float = STAGE1_EPOCHS,
                  objective_sets: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
-                 threads: int | None = None, stage1_query_learning_rate: float = STAGE1_QUERY_LEARNING_RATE) -> dict:
+                 threads: int | None = None, stage1_query_learning_rate: float | None = None) -> dict:
     """
     Trains stage 1 with each of `objective_sets` (names of `OBJECTIVE_SETS`, default all four) for each of `seeds`,
-    `stage1_epochs` epochs each (the queries and cross-attention at `stage1_query_learning_rate`, as the demo's
-    [`train_stage1`]), in `output/ablation`, and scores each on the held-out split: zero-shot accuracy by
-    embeddings per label type, its mean over the label types, and text-to-audio R@1/5/10 in the demo's pool of 200
-    clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic kernels and, with
+    `stage1_epochs` epochs each (the queries and cross-attention at `stage1_query_learning_rate`, default the demo's
+    `STAGE1_QUERY_LEARNING_RATE`, as [`train_stage1`]), in `output/ablation`, and scores each on the held-out split:
+    zero-shot accuracy by embeddings per label type, its mean over the label types, text-to-audio R@1/5/10 in the
+    demo's pool of 200 clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic kernels and, with
     `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs",
-    "stage1_query_learning_rate", "runs": {set: {seed: scores}}, "summary": {set: {metric: [mean, std]}}}` and writes it to `ablation.json`, its table to `ablation.md`.
-    A folder holding anything the demo does not write is refused ([`claim_demo_folder`]), unless `overwrite` replaces
-    it.
+    "stage1_query_learning_rate", "runs": {set: {seed: scores}}, "summary": {set: {metric: [mean, std]}}}` and
+    writes it to `ablation.json`, its table to `ablation.md`. A folder holding anything the demo does not write is
+    refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
     """
     seeds = check_seeds(seeds, "seeds")
     names = list(OBJECTIVE_SETS) if objective_sets is None else list(objective_sets)
     unknown = [name for name in names if name not in OBJECTIVE_SETS]
     if unknown or not names or len(set(names)) != len(names):
         raise ValueError(f"objective_sets must name distinct sets of {list(OBJECTIVE_SETS)}, got {names!r}.")
-    check_epochs("stage1_epochs", stage1_epochs)
-    check_learning_rate("stage1_query_learning_rate", stage1_query_learning_rate)
-    # A numpy number would not go into the runs' JSON settings.
-    stage1_epochs, stage1_query_learning_rate = float(stage1_epochs), float(stage1_query_learning_rate)
+    # As plain floats: a numpy number would not go into the runs' JSON settings.
+    stage1_epochs = check_epochs("stage1_epochs", stage1_epochs)
+    stage1_query_learning_rate = (STAGE1_QUERY_LEARNING_RATE if stage1_query_learning_rate is None else
+                                  check_learning_rate("stage1_query_learning_rate", stage1_query_learning_rate))
     check_threads(threads)
     check_flag("overwrite", overwrite)
     claim_demo_folder(output, overwrite)
@@ -126,10 +134,11 @@ def ablation_table(results: dict) -> str:
     several = len(results["seeds"]) > 1
     first = next(iter(results["summary"].values()))
     metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS] + [HELD_OUT_COLUMN] * (HELD_OUT_COLUMN in first)
-    epochs, rate = results["stage1_epochs"], results["stage1_query_learning_rate"]
-    lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}, the queries and cross-attention at "
-             f"{rate:g}, seeds {results['seeds']}: zero-shot accuracy by embeddings per held-out label type and "
-             f"text-to-audio retrieval in a pool of {POOL_SIZE} held-out clips (%{', mean ± std over the seeds' if several else ''}).", "",
+    epochs, rate = results["stage1_epochs"], results.get("stage1_query_learning_rate")  # absent from earlier versions
+    rate = "" if rate is None else f", the queries and cross-attention at {rate:g}"
+    lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}{rate}, seeds {results['seeds']}: "
+             "zero-shot accuracy by embeddings per held-out label type and text-to-audio retrieval in a pool of "
+             f"{POOL_SIZE} held-out clips (%{', mean ± std over the seeds' if several else ''}).", "",
              "| Objectives | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for name, summary in results["summary"].items():
         cells = [f"{100 * summary[m][0]:.1f}" + (f" ± {100 * summary[m][1]:.1f}" if several else "") for m in metrics]

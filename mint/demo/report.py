@@ -123,6 +123,9 @@ def results_table(results: dict) -> str:
     if "dropout" in results:  # absent from results of earlier versions
         lines += ["", f"Dropout in training: stage 1 {results['dropout']['stage1']:g} (the Q-Former), stage 2 "
                       f"{results['dropout']['stage2']:g} (Bridge-Net and the T5)"]
+    if "stage1_learning_rates" in results:  # absent from results of earlier versions
+        lines += ["", "Learning rates in stage 1: " + ", ".join(
+            f"{part} {rate:g}" for part, rate in results["stage1_learning_rates"].items())]
     return "\n".join(lines) + "\n"
 
 

@@ -198,11 +198,25 @@ def train_stage1(folder: str, output_dir: str, cached: Dataset, epochs: float, s
     Q-Former's `dropout`, the demo's none by default; the queries and the cross-attention layers at
     `query_learning_rate`, the rest at `TRAINING`'s rate), replacing what a run of other settings left there; returns
     its Trainer log."""
+    rates = dict.fromkeys(STAGE1_QUERY_PARTS, check_learning_rate("query_learning_rate", query_learning_rate))
     pairs, pass_epochs = stage1_pairs(cached, epochs, seed)
     recipe = MintRecipe(stage=1, model=folder, output_dir=output_dir, num_train_epochs=pass_epochs, seed=seed,
                         group_column=GROUP_COLUMN, stage1_objectives=list(objectives) if objectives else None,
-                        dropout=dropout, learning_rates=dict.fromkeys(STAGE1_QUERY_PARTS, float(query_learning_rate)), overwrite=True, **TRAINING)
+                        dropout=dropout, learning_rates=rates, overwrite=True, **TRAINING)
     return train(recipe, pairs).state.log_history
+
+
+def stage1_query_rate(logs: Sequence[dict]) -> float:
+    """
+    The rate stage 1 trained its queries and cross-attention at, from its Trainer log `logs` (`stage1_logs.json`):
+    the logged `learning_rate_query_tokens` over the base `learning_rate` (the schedule scales both alike) times
+    `TRAINING`'s rate; a log without per-part rates (one rate for all of Bridge-Net) gives `TRAINING`'s rate.
+    """
+    for entry in logs:
+        if entry.get("learning_rate") and "learning_rate_query_tokens" in entry:
+            ratio = entry["learning_rate_query_tokens"] / entry["learning_rate"]
+            return float(f"{ratio * TRAINING['learning_rate']:.6g}")
+    return TRAINING["learning_rate"]
 
 
 def stage2_examples(split):
@@ -444,23 +458,39 @@ def check_threads(threads: int | None) -> None:
         raise ValueError(f"threads must be a positive integer up to {MAX_THREADS} (CPU threads), got {threads!r}.")
 
 
-def check_dropout(name: str, dropout: float | None) -> None:
-    """Refuses a dropout that is not None (the demo's setting) or a number in [0, 1), before anything trains."""
-    if dropout is not None and not (_is_real(dropout) and 0 <= dropout < 1):
-        raise ValueError(f"{name} must be a number in [0, 1) (a dropout probability), got {dropout!r}.")
+def _as_float(value) -> float:
+    """A real number as a plain float (-0.0 as 0.0); NaN where it is not a real number or too large for a float."""
+    if not _is_real(value):
+        return math.nan
+    try:
+        return float(value) + 0.0
+    except OverflowError:
+        return math.nan
 
 
-def check_epochs(name: str, epochs: float) -> None:
-    """Refuses a number of epochs that is not a positive finite number, before anything trains."""
-    if not (_is_real(epochs) and 0 < epochs < math.inf):
-        raise ValueError(f"{name} must be a positive number (of epochs), got {epochs!r}.")
-
-
-def check_learning_rate(name: str, rate: float) -> None:
-    """Refuses a learning rate that is not a non-negative finite number (0 freezes the part), before anything
+def check_dropout(name: str, dropout: float | None) -> float | None:
+    """`dropout` as a float, refused where it is not None (the demo's setting) or a number in [0, 1), before anything
     trains."""
-    if not (_is_real(rate) and 0 <= rate < math.inf):
+    if dropout is None:
+        return None
+    if not 0 <= _as_float(dropout) < 1:
+        raise ValueError(f"{name} must be a number in [0, 1) (a dropout probability), got {dropout!r}.")
+    return _as_float(dropout)
+
+
+def check_epochs(name: str, epochs: float) -> float:
+    """`epochs` as a float, refused where it is not a positive finite number, before anything trains."""
+    if not 0 < _as_float(epochs) < math.inf:
+        raise ValueError(f"{name} must be a positive number (of epochs), got {epochs!r}.")
+    return _as_float(epochs)
+
+
+def check_learning_rate(name: str, rate: float) -> float:
+    """`rate` as a float, refused where it is not a non-negative finite number (0 freezes the part), before anything
+    trains."""
+    if not 0 <= _as_float(rate) < math.inf:
         raise ValueError(f"{name} must be a non-negative number (a learning rate; 0 freezes), got {rate!r}.")
+    return _as_float(rate)
 
 
 def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs: float | None = None,
@@ -490,13 +520,13 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
     seeds = [seed] if stage2_seeds is None else check_seeds(stage2_seeds)
     check_threads(threads)
     if stage1_epochs is not None:
-        check_epochs("stage1_epochs", stage1_epochs)
-    check_epochs("stage2_epochs", stage2_epochs)
-    check_learning_rate("bridge_learning_rate", bridge_learning_rate)
-    check_dropout("stage2_dropout", stage2_dropout)
-    check_dropout("stage1_dropout", stage1_dropout)
+        stage1_epochs = check_epochs("stage1_epochs", stage1_epochs)
+    stage2_epochs = check_epochs("stage2_epochs", stage2_epochs)
+    bridge_learning_rate = check_learning_rate("bridge_learning_rate", bridge_learning_rate)
+    stage2_dropout = check_dropout("stage2_dropout", stage2_dropout)
+    stage1_dropout = check_dropout("stage1_dropout", stage1_dropout)
     if stage1_query_learning_rate is not None:
-        check_learning_rate("stage1_query_learning_rate", stage1_query_learning_rate)
+        stage1_query_learning_rate = check_learning_rate("stage1_query_learning_rate", stage1_query_learning_rate)
     stage1_dir = os.path.join(output, "stage1")
     if reuse_stage1:
         for name, option, value in (("overwrite", "--overwrite", overwrite or None),
@@ -514,11 +544,10 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                              f"{os.path.join(output, 'stage1_logs.json')!r}, its training log, is missing; the demo "
                              "writes both. Train stage 1 anew without --reuse-stage1.")
     stage1_epochs = STAGE1_EPOCHS if stage1_epochs is None else stage1_epochs
-    stage1_dropout = STAGE1_DROPOUT if stage1_dropout is None else float(stage1_dropout)
+    stage1_dropout = STAGE1_DROPOUT if stage1_dropout is None else stage1_dropout
     if stage1_query_learning_rate is None:
         stage1_query_learning_rate = STAGE1_QUERY_LEARNING_RATE
-    stage2_dropout = STAGE2_DROPOUT if stage2_dropout is None else float(stage2_dropout)
-    bridge_learning_rate = float(bridge_learning_rate)
+    stage2_dropout = STAGE2_DROPOUT if stage2_dropout is None else stage2_dropout
     started = time.time()
     claim_demo_folder(output, overwrite)
     with deterministic(threads):
@@ -541,7 +570,9 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                          "held_out_soundfont": CorpusSettings().held_out_soundfont, "threads": torch.get_num_threads(),
                          # What the saved models trained with (a stage 1 kept by reuse_stage1 keeps its own).
                          "dropout": {"stage1": model1.config.qformer_config.hidden_dropout_prob,
-                                     "stage2": stage2_dropout}}
+                                     "stage2": stage2_dropout},
+                         "stage1_learning_rates": {"queries and cross-attention": stage1_query_rate(stage1_logs),
+                                                   "the rest of Bridge-Net": TRAINING["learning_rate"]}}
         with torch.no_grad():
             results["retrieval"], similarity, _ = retrieval_in_pool(model1, processor, test, POOL_SIZE, seed)
             embedding = embedding_results(model1, processor, test, progress)

@@ -3,6 +3,7 @@ parser, options of the other step or mutually exclusive ones are refused, and `-
 `convert-whisper --output` never replace what is there without `--overwrite` and are written in one step."""
 
 import json
+import math
 import os
 
 import pytest
@@ -81,7 +82,21 @@ BAD_OPTIONS = [
     (["plan", "r.json", "--json", "{tmp}"], 1, ["--json", "exists and is not a file"]),
     (["convert-whisper", "--output", "{tmp}/o", "--model-dir", "{tmp}/nothing"], 1,
      ["error: [Errno 2] No such file or directory", "model.bin"]),
+    (["demo", "--output", "{tmp}/o", "--stage1-query-learning-rate", "1e-400"], 2,
+     ["--stage1-query-learning-rate", "expected a number a float can hold", "'1e-400'", "rounds to 0"]),
+    (["ablate", "--output", "{tmp}/o", "--stage1-query-learning-rate=-1e-3"], 2,
+     ["--stage1-query-learning-rate", "expected a number >= 0", "'-1e-3'"]),
+    (["ablate", "--output", "{tmp}/o", "--stage1-query-learning-rate", "nan"], 2, ["expected a finite number"]),
+    (["demo", "--output", "{tmp}/o", "--bridge-learning-rate", "5e-999"], 2, ["rounds to 0"]),
 ]
+
+
+@pytest.mark.parametrize("text, value", [("-0", 0.0), ("0", 0.0), ("0e-999", 0.0), ("1e-3", 1e-3), ("2E-4", 2e-4)])
+def test_a_rate_option_reads_zero_as_plus_zero_and_numbers_as_written(text, value):
+    from mint.cli.arguments import nonnegative_float
+
+    read = nonnegative_float(text)
+    assert read == value and math.copysign(1.0, read) == 1.0
 
 
 @pytest.mark.parametrize("argv, status, words", BAD_OPTIONS)

@@ -243,8 +243,13 @@ BAD_SETTINGS = [
     (ablation.run_ablation, {"stage1_epochs": float("nan")}, ["stage1_epochs must be a positive number"]),
     (ablation.run_ablation, {"stage1_query_learning_rate": float("nan")},
      ["stage1_query_learning_rate must be a non-negative number", "nan"]),
-    (ablation.run_ablation, {"stage1_query_learning_rate": None}, ["stage1_query_learning_rate must be a non-negative"]),
     (ablation.run_ablation, {"stage1_query_learning_rate": -1}, ["stage1_query_learning_rate must be a non-negative"]),
+    (ablation.run_ablation, {"stage1_query_learning_rate": 10**400}, ["stage1_query_learning_rate must be a non-neg"]),
+    (ablation.run_ablation, {"stage1_epochs": 10**400}, ["stage1_epochs must be a positive number"]),
+    (run.run_demo, {"stage1_query_learning_rate": 10**400}, ["stage1_query_learning_rate must be a non-negative"]),
+    (run.run_demo, {"stage1_epochs": 10**400}, ["stage1_epochs must be a positive number"]),
+    (run.run_demo, {"stage2_epochs": 10**400}, ["stage2_epochs must be a positive number"]),
+    (run.run_demo, {"bridge_learning_rate": 10**400}, ["bridge_learning_rate must be a non-negative number"]),
 ]
 
 
@@ -506,3 +511,88 @@ def test_a_probe_without_a_label_type_leaves_its_cells_empty(tmp_path):
     accuracy = {"hidden state 0": {name: 0.8 for name in TASKS if name != "spoken word"}}
     (tmp_path / "encoder_probe.json").write_text(json.dumps({"accuracy": accuracy}))
     assert "spoken word" not in report.encoder_probe_bounds(str(tmp_path))
+
+
+def test_the_table_says_what_rates_stage_1_trained_with():
+    assert "Learning rates" not in report.results_table(results(1))  # results of earlier versions
+    rates = {"queries and cross-attention": 1e-3, "the rest of Bridge-Net": 2e-4}
+    table = report.results_table({**results(1), "stage1_learning_rates": rates})
+    assert table.rstrip().endswith(
+        "Learning rates in stage 1: queries and cross-attention 0.001, the rest of Bridge-Net 0.0002")
+
+
+@pytest.mark.parametrize("logs, rate", [
+    ([], 2e-4),  # no log: the base rate
+    ([{"loss": 1.0, "learning_rate": 6e-5, "step": 10}], 2e-4),  # one rate for all (an earlier stage 1)
+    ([{"learning_rate": 0.0, "learning_rate_query_tokens": 0.0},  # the schedule at 0 says nothing
+      {"learning_rate": 6e-5, "learning_rate_query_tokens": 3e-4, "learning_rate_cross_attention": 3e-4}], 1e-3),
+    ([{"learning_rate": 1.748917748917749e-04, "learning_rate_query_tokens": 8.744588744588745e-04}], 1e-3),
+    ([{"learning_rate": 1e-4, "learning_rate_query_tokens": 0.0}], 0.0),  # frozen queries
+    ([{"learning_rate": 1e-4, "learning_rate_query_tokens": 2.5e-4}], 5e-4),
+])
+def test_the_stage_1_rate_is_read_back_from_its_log(logs, rate):
+    assert run.stage1_query_rate(logs) == rate
+
+
+def _ablation_without_training(monkeypatch, trained: list):
+    class Evaluated(Exception):
+        pass
+
+    def train_stage1(folder, run_dir, *args, **kwargs):
+        trained.append(kwargs["query_learning_rate"])
+        os.makedirs(run_dir, exist_ok=True)
+        open(os.path.join(run_dir, "model.safetensors"), "w").close()
+
+    def loaded(*args, **kwargs):
+        raise Evaluated
+
+    monkeypatch.setattr(ablation, "prepare", lambda *a, **k: ({}, "assembled", None, None))
+    monkeypatch.setattr(ablation, "train_stage1", train_stage1)
+    monkeypatch.setattr(ablation.MintForPreTraining, "from_pretrained", loaded)
+    return Evaluated
+
+
+@pytest.mark.parametrize("recorded, retrained", [
+    ("{not json", True), ("", True), ("[1, 2]", True), (b"\xff\xfe", True),
+    (None, False),  # the settings of this run: reused
+    ("drop-rate", False),  # a run recorded without the rate trained all of Bridge-Net at 2e-4: reused for 2e-4
+    ("other-rate", True),
+])
+def test_the_ablation_trains_again_a_run_whose_settings_it_cannot_read_or_that_differ(tmp_path, monkeypatch, recorded,
+                                                                                        retrained):
+    trained = []
+    evaluated = _ablation_without_training(monkeypatch, trained)
+    out = tmp_path / "out"
+    with pytest.raises(evaluated):
+        ablation.run_ablation(str(out), seeds=[0], objective_sets=["ALC"], progress=False,
+                              stage1_query_learning_rate=2e-4)
+    path = out / "ablation" / "ALC-seed-0" / ablation.RUN_SETTINGS
+    settings = json.loads(path.read_text())
+    assert settings["query_learning_rate"] == 2e-4 and trained == [2e-4]
+    if recorded == "drop-rate":
+        path.write_text(json.dumps({k: v for k, v in settings.items() if k != "query_learning_rate"}))
+    elif recorded == "other-rate":
+        path.write_text(json.dumps({**settings, "query_learning_rate": 1e-3}))
+    elif isinstance(recorded, bytes):
+        path.write_bytes(recorded)
+    elif recorded is not None:
+        path.write_text(recorded)
+    with pytest.raises(evaluated):
+        ablation.run_ablation(str(out), seeds=[0], objective_sets=["ALC"], progress=False,
+                              stage1_query_learning_rate=np.float64(2e-4))
+    assert trained == [2e-4] * (1 + retrained)
+    if retrained:
+        assert json.loads(path.read_text())["query_learning_rate"] == 2e-4
+
+
+def test_the_ablation_records_minus_zero_as_zero_and_its_table_reads_earlier_results(tmp_path, monkeypatch):
+    trained = []
+    evaluated = _ablation_without_training(monkeypatch, trained)
+    with pytest.raises(evaluated):
+        ablation.run_ablation(str(tmp_path / "out"), seeds=[0], objective_sets=["ALC"], progress=False,
+                              stage1_query_learning_rate=-0.0)
+    text = (tmp_path / "out" / "ablation" / "ALC-seed-0" / ablation.RUN_SETTINGS).read_text()
+    assert '"query_learning_rate": 0.0' in text and trained == [0.0]
+    summary = {"ALC": {m: [0.5, 0.0] for m in [*TASKS, "mean zero-shot", "R@1", "R@5", "R@10"]}}
+    earlier = ablation.ablation_table({"seeds": [0], "stage1_epochs": 3.0, "summary": summary})
+    assert earlier.startswith("Stage 1 by objective set, 3 epochs, seeds [0]: zero-shot")
