@@ -67,8 +67,8 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     `stage1_epochs` epochs each (the queries and cross-attention at `stage1_query_learning_rate`, default the demo's
     `STAGE1_QUERY_LEARNING_RATE`, as [`train_stage1`]), in `output/ablation`, and scores each on the held-out split:
     zero-shot accuracy by embeddings per label type, its mean over the label types, text-to-audio R@1/5/10 in the
-    demo's pool of 200 clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic kernels and, with
-    `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs",
+    demo's pool of 200 clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic
+    kernels and, with `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs",
     "stage1_query_learning_rate", "runs": {set: {seed: scores}}, "summary": {set: {metric: [mean, std]}}}` and
     writes it to `ablation.json`, its table to `ablation.md`. A folder holding anything the demo does not write is
     refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
