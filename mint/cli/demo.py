@@ -7,8 +7,8 @@ import argparse
 from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, probability, seed
 
 
-STAGE1_QUERY_RATE_HELP = ("stage 1's learning rate for the queries and the cross-attention layers, the parts BERT does "
-                          "not initialise (the rest trains at 2e-4); default: the demo's setting, 1e-3")
+STAGE1_QUERY_RATE_HELP = ("stage 1's learning rate for the queries and the cross-attention layers, the Q-Former's "
+                          "parts BERT does not initialise (the rest trains at 2e-4); default: the demo's setting, 1e-3")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
