@@ -96,8 +96,8 @@ STAGE2_DROPOUT = 0.0
 STAGE1_DROPOUT = 0.0
 # Stage 1 trains the Q-Former's parts BERT does not initialise, the queries and the cross-attention layers, at a rate
 # 5 times the rest's (docs/training.md, "Stage 1 on small data"): measured over stage-1 seeds 0, 1, 2 from one
-# assembled model at one thread, instrument family 44.4 +- 0.7 -> 49.6 +- 2.6, mean zero-shot 83.6 +- 0.3 -> 85.4 +-
-# 1.6.
+# assembled model at one thread, instrument family 44.4 +- 0.7 -> 49.6 +- 2.6, mean zero-shot 83.6 +- 0.3 -> 85.5 +-
+# 1.5.
 STAGE1_QUERY_LEARNING_RATE = 1e-3
 STAGE1_QUERY_PARTS = ("cross_attention", "query_tokens")
 BRIDGE_PARTS = ("qformer", "query_tokens", "audio_layernorm")
