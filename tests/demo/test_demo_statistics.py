@@ -335,13 +335,19 @@ def test_the_demos_stage_2_trains_without_dropout_unless_told_otherwise(tmp_path
     assert run.stage2_recipe("stage1", str(tmp_path), 2, 0, 2e-4).overwrite
 
 
-def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypatch, tmp_path):
+def _stage1_recipes(monkeypatch) -> tuple[list, Dataset]:
+    """The recipes `run.train_stage1` builds (collected instead of trained) and a one-clip feature cache for it."""
     recipes = []
     monkeypatch.setattr(run, "train", lambda recipe, pairs: recipes.append(recipe) or SimpleNamespace(
         state=SimpleNamespace(log_history=[])))
     cached = Dataset.from_dict({"audio_encoder_features": [[[0.0]]], "caption": ["a piano plays a low note softly"],
                                 "instrument_family": ["piano"], "register": ["low"], "loudness": ["softly"],
                                 "word": [None], "event": [None]})
+    return recipes, cached
+
+
+def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypatch, tmp_path):
+    recipes, cached = _stage1_recipes(monkeypatch)
     run.train_stage1("assembled", str(tmp_path / "a"), cached, 1, 0)
     run.train_stage1("assembled", str(tmp_path / "b"), cached, 1, 0, dropout=0.1)
 
@@ -366,12 +372,7 @@ def test_the_demos_stage_1_trains_the_queries_and_cross_attention_faster(monkeyp
     """The demo's stage-1 recipe: the queries and the cross-attention layers at 1e-3, the rest of the model at the base
     2e-4 (that the trainer gives each part its rate: tests/training/test_stage1_options.py); a recipe's rates are its
     own copy of the setting."""
-    recipes = []
-    monkeypatch.setattr(run, "train", lambda recipe, pairs: recipes.append(recipe) or SimpleNamespace(
-        state=SimpleNamespace(log_history=[])))
-    cached = Dataset.from_dict({"audio_encoder_features": [[[0.0]]], "caption": ["a piano plays a low note softly"],
-                                "instrument_family": ["piano"], "register": ["low"], "loudness": ["softly"],
-                                "word": [None], "event": [None]})
+    recipes, cached = _stage1_recipes(monkeypatch)
     run.train_stage1("assembled", str(tmp_path / "a"), cached, 1, 0)
     run.train_stage1("assembled", str(tmp_path / "b"), cached, 1, 0, query_learning_rate=np.float32(2e-4))
     assert recipes[0].learning_rates == {"cross_attention": 1e-3, "query_tokens": 1e-3}
