@@ -2,6 +2,7 @@
 
 import argparse
 import re
+import unicodedata
 
 
 def positive_int(text: str) -> int:
@@ -78,7 +79,7 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    if value == 0 and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
+    if value == 0 and any(unicodedata.digit(c, 0) for c in re.split(r"[eE]", text)[0]):
         raise argparse.ArgumentTypeError(f"expected a number a float can hold, got {text!r}, which rounds to 0")
     return value + 0.0  # -0 as 0
 

@@ -52,7 +52,7 @@ def _finished(folder: str, settings: dict) -> bool:
     try:
         with open(path) as f:
             recorded = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, too deep or too long a number
         return False
     if isinstance(recorded, dict):  # a run recorded without the rate trained all of Bridge-Net at the base rate
         recorded.setdefault("query_learning_rate", TRAINING["learning_rate"])

@@ -123,9 +123,10 @@ def results_table(results: dict) -> str:
     if "dropout" in results:  # absent from results of earlier versions
         lines += ["", f"Dropout in training: stage 1 {results['dropout']['stage1']:g} (the Q-Former), stage 2 "
                       f"{results['dropout']['stage2']:g} (Bridge-Net and the T5)"]
-    if "stage1_learning_rates" in results:  # absent from results of earlier versions
+    if results.get("stage1_learning_rates"):  # absent from results of earlier versions
         lines += ["", "Learning rates in stage 1: " + ", ".join(
-            f"{part} {rate:g}" for part, rate in results["stage1_learning_rates"].items())]
+            f"{part} {'unknown (its log holds no rate)' if rate is None else f'{rate:g}'}"
+            for part, rate in results["stage1_learning_rates"].items())]
     return "\n".join(lines) + "\n"
 
 

@@ -207,17 +207,22 @@ def train_stage1(folder: str, output_dir: str, cached: Dataset, epochs: float, s
     return train(recipe, pairs).state.log_history
 
 
-def stage1_query_rate(logs: Sequence[dict]) -> float:
+def stage1_query_rate(logs: Sequence[dict]) -> float | None:
     """
-    The rate stage 1 trained its queries and cross-attention at, from its Trainer log `logs` (`stage1_logs.json`):
-    the logged `learning_rate_query_tokens` over the base `learning_rate` (the schedule scales both alike) times
-    `TRAINING`'s rate; a log without per-part rates (one rate for all of Bridge-Net) gives `TRAINING`'s rate.
+    The rate stage 1 trained its queries and cross-attention at, from its Trainer log `logs` (`stage1_logs.json`, a
+    list of dicts): the logged `learning_rate_query_tokens` over the base `learning_rate` (the schedule scales both
+    alike) times `TRAINING`'s rate. A log whose rates name no part (one rate for all of Bridge-Net) gives `TRAINING`'s
+    rate; a log without any rate (a run shorter than `logging_steps`) gives None, unknown.
     """
-    for entry in logs:
-        if entry.get("learning_rate") and "learning_rate_query_tokens" in entry:
+    if isinstance(logs, (str, bytes)) or not isinstance(logs, Sequence) or not all(isinstance(e, dict) for e in logs):
+        raise ValueError("stage 1's log must be the Trainer's log history, a list of dicts; got "
+                         f"{type(logs).__name__}.")
+    rated = [entry for entry in logs if 0 < _as_float(entry.get("learning_rate")) < math.inf]
+    for entry in rated:
+        if 0 <= _as_float(entry.get("learning_rate_query_tokens")) < math.inf:
             ratio = entry["learning_rate_query_tokens"] / entry["learning_rate"]
             return float(f"{ratio * TRAINING['learning_rate']:.6g}")
-    return TRAINING["learning_rate"]
+    return TRAINING["learning_rate"] if rated else None
 
 
 def stage2_examples(split):
@@ -460,13 +465,15 @@ def check_threads(threads: int | None) -> None:
 
 
 def _as_float(value) -> float:
-    """A real number as a plain float (-0.0 as 0.0); NaN where it is not a real number or too large for a float."""
+    """A real number as a plain float (-0.0 as 0.0); NaN where it is not a real number, or too large or too small
+    (not 0 but rounding to 0) for a float."""
     if not _is_real(value):
         return math.nan
     try:
-        return float(value) + 0.0
+        converted = float(value) + 0.0
     except OverflowError:
         return math.nan
+    return math.nan if converted == 0 and value != 0 else converted
 
 
 def check_dropout(name: str, dropout: float | None) -> float | None:
@@ -558,6 +565,7 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
         if reuse_stage1 and os.path.isfile(os.path.join(stage1_dir, "model.safetensors")):
             with open(os.path.join(output, "stage1_logs.json")) as f:
                 stage1_logs = json.load(f)
+            stage1_query_learning_rate = stage1_query_rate(stage1_logs)
         else:
             stage1_logs = train_stage1(folder, stage1_dir, cached, stage1_epochs, seed, dropout=stage1_dropout,
                                        query_learning_rate=stage1_query_learning_rate)
@@ -572,7 +580,7 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                          # What the saved models trained with (a stage 1 kept by reuse_stage1 keeps its own).
                          "dropout": {"stage1": model1.config.qformer_config.hidden_dropout_prob,
                                      "stage2": stage2_dropout},
-                         "stage1_learning_rates": {"queries and cross-attention": stage1_query_rate(stage1_logs),
+                         "stage1_learning_rates": {"queries and cross-attention": stage1_query_learning_rate,
                                                    "the rest of Bridge-Net": TRAINING["learning_rate"]}}
         with torch.no_grad():
             results["retrieval"], similarity, _ = retrieval_in_pool(model1, processor, test, POOL_SIZE, seed)

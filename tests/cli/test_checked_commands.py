@@ -88,6 +88,7 @@ BAD_OPTIONS = [
      ["--stage1-query-learning-rate", "expected a number >= 0", "'-1e-3'"]),
     (["ablate", "--output", "{tmp}/o", "--stage1-query-learning-rate", "nan"], 2, ["expected a finite number"]),
     (["demo", "--output", "{tmp}/o", "--bridge-learning-rate", "5e-999"], 2, ["rounds to 0"]),
+    (["demo", "--output", "{tmp}/o", "--stage1-query-learning-rate", "\uff11e-400"], 2, ["rounds to 0"]),
 ]
 
 

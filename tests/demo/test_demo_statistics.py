@@ -4,6 +4,7 @@ checks of their options (the whole demo takes about half an hour of CPU time: RE
 import json
 import os
 import re
+from fractions import Fraction
 from types import SimpleNamespace
 
 import numpy as np
@@ -250,6 +251,8 @@ BAD_SETTINGS = [
     (run.run_demo, {"stage1_epochs": 10**400}, ["stage1_epochs must be a positive number"]),
     (run.run_demo, {"stage2_epochs": 10**400}, ["stage2_epochs must be a positive number"]),
     (run.run_demo, {"bridge_learning_rate": 10**400}, ["bridge_learning_rate must be a non-negative number"]),
+    (run.run_demo, {"stage1_query_learning_rate": Fraction(1, 10**400)}, ["stage1_query_learning_rate must be"]),
+    (run.run_demo, {"stage2_dropout": Fraction(1, 10**400)}, ["stage2_dropout must be a number in [0, 1)"]),
 ]
 
 
@@ -523,7 +526,10 @@ def test_the_table_says_what_rates_stage_1_trained_with():
 
 
 @pytest.mark.parametrize("logs, rate", [
-    ([], 2e-4),  # no log: the base rate
+    ([], None),  # no rate logged (a run shorter than logging_steps): unknown
+    ([{"train_runtime": 3.0, "epoch": 1.0}], None),
+    ([{"learning_rate": float("nan"), "learning_rate_query_tokens": 1e-3}], None),
+    ([{"learning_rate": 1e-4, "learning_rate_query_tokens": None}], 2e-4),
     ([{"loss": 1.0, "learning_rate": 6e-5, "step": 10}], 2e-4),  # one rate for all (an earlier stage 1)
     ([{"learning_rate": 0.0, "learning_rate_query_tokens": 0.0},  # the schedule at 0 says nothing
       {"learning_rate": 6e-5, "learning_rate_query_tokens": 3e-4, "learning_rate_cross_attention": 3e-4}], 1e-3),
@@ -533,6 +539,19 @@ def test_the_table_says_what_rates_stage_1_trained_with():
 ])
 def test_the_stage_1_rate_is_read_back_from_its_log(logs, rate):
     assert run.stage1_query_rate(logs) == rate
+
+
+@pytest.mark.parametrize("logs", [None, "abc", {"learning_rate": 1e-4}, [None], [["learning_rate", 1e-4]]])
+def test_a_stage_1_log_that_is_not_a_list_of_dicts_is_refused(logs):
+    with pytest.raises(ValueError, match="stage 1's log must be the Trainer's log history, a list of dicts"):
+        run.stage1_query_rate(logs)
+
+
+def test_the_table_names_an_unknown_stage_1_rate_and_leaves_out_an_empty_record():
+    assert "Learning rates" not in report.results_table({**results(1), "stage1_learning_rates": {}})
+    table = report.results_table({**results(1), "stage1_learning_rates": {"queries and cross-attention": None}})
+    assert table.rstrip().endswith("Learning rates in stage 1: queries and cross-attention unknown (its log holds "
+                                   "no rate)")
 
 
 def _ablation_without_training(monkeypatch, trained: list):
@@ -554,7 +573,8 @@ def _ablation_without_training(monkeypatch, trained: list):
 
 
 @pytest.mark.parametrize("recorded, retrained", [
-    ("{not json", True), ("", True), ("[1, 2]", True), (b"\xff\xfe", True),
+    ("{not json", True), ("", True), ("[1, 2]", True), (b"\xff\xfe", True), ("[" * 100000 + "]" * 100000, True),
+    ('{"seed": ' + "9" * 5000 + "}", True),
     (None, False),  # the settings of this run: reused
     ("drop-rate", False),  # a run recorded without the rate trained all of Bridge-Net at 2e-4: reused for 2e-4
     ("other-rate", True),
