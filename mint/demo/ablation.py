@@ -10,6 +10,7 @@ the table `ablation.md` (mean ± standard deviation over the seeds) into the fol
 """
 
 import json
+import math
 import os
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ from mint.demo.run import (
     STAGE1_EPOCHS,
     STAGE1_QUERY_LEARNING_RATE,
     TRAINING,
+    _as_float,
     check_epochs,
     check_learning_rate,
     check_seeds,
@@ -128,12 +130,40 @@ def _by_metric(by_seed: dict[int, dict]) -> dict[str, list[float]]:
     return {metric: [scores[metric] for scores in by_seed.values()] for metric in next(iter(by_seed.values()))}
 
 
+def _table_metrics(results: dict) -> list[str]:
+    """The metrics of `ablation_table`'s columns, after checking that `results` has the shape `run_ablation` writes
+    (a file read back may have been edited): a ValueError names the first entry that does not."""
+    shape = ("run_ablation's results (ablation.json): a dict with 'seeds' (a list of seeds), 'stage1_epochs' (a "
+             "positive number), optionally 'stage1_query_learning_rate', and 'summary' (objective set -> metric -> "
+             "[mean, std])")
+    if not isinstance(results, dict) or not isinstance(results.get("summary"), dict) or not results["summary"]:
+        raise ValueError(f"ablation_table takes {shape}; got {type(results).__name__} without a non-empty 'summary'.")
+    check_seeds(results.get("seeds"), "results['seeds']")
+    epochs, rate = results.get("stage1_epochs"), results.get("stage1_query_learning_rate")
+    for key, value, kind, fine in (("stage1_epochs", epochs, "a positive", 0 < _as_float(epochs) < math.inf),
+                                   ("stage1_query_learning_rate", rate, "None or a non-negative",
+                                    rate is None or 0 <= _as_float(rate) < math.inf)):
+        if not fine:
+            raise ValueError(f"ablation_table: results[{key!r}] must be {kind} number, got {value!r}; it takes "
+                             f"{shape}.")
+    first = next(iter(results["summary"].values()))
+    metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS]
+    metrics += [HELD_OUT_COLUMN] * (isinstance(first, dict) and HELD_OUT_COLUMN in first)
+    for name, summary in results["summary"].items():
+        for metric in metrics:
+            pair = summary.get(metric) if isinstance(summary, dict) else None
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                    and all(0 <= _as_float(v) < math.inf for v in pair)):
+                raise ValueError(f"ablation_table: results['summary'][{name!r}][{metric!r}] must be [mean, std], two "
+                                 f"non-negative numbers, got {pair!r}; it takes {shape}.")
+    return metrics
+
+
 def ablation_table(results: dict) -> str:
     """The Markdown table of `run_ablation`'s results: one row per objective set, accuracies and R@k in percent
-    (mean ± std over the seeds where there are several)."""
+    (mean ± std over the seeds where there are several). Results of another shape are refused with the entry named."""
+    metrics = _table_metrics(results)
     several = len(results["seeds"]) > 1
-    first = next(iter(results["summary"].values()))
-    metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS] + [HELD_OUT_COLUMN] * (HELD_OUT_COLUMN in first)
     epochs, rate = results["stage1_epochs"], results.get("stage1_query_learning_rate")  # absent from earlier versions
     rate = "" if rate is None else f", the queries and cross-attention at {rate:g}"
     lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}{rate}, seeds {results['seeds']}: "

@@ -617,3 +617,51 @@ def test_the_ablation_records_minus_zero_as_zero_and_its_table_reads_earlier_res
     summary = {"ALC": {m: [0.5, 0.0] for m in [*TASKS, "mean zero-shot", "R@1", "R@5", "R@10"]}}
     earlier = ablation.ablation_table({"seeds": [0], "stage1_epochs": 3.0, "summary": summary})
     assert earlier.startswith("Stage 1 by objective set, 3 epochs, seeds [0]: zero-shot")
+
+
+def _ablation_results(**changes):
+    summary = {"ALC": {m: [0.5, 0.01] for m in [*TASKS, "mean zero-shot", "R@1", "R@5", "R@10"]}}
+    return {"seeds": [0, 1], "stage1_epochs": 3.0, "stage1_query_learning_rate": 1e-3, "summary": summary, **changes}
+
+
+def _metric(metric, value):
+    results = _ablation_results()
+    results["summary"]["ALC"][metric] = value
+    return results
+
+
+# (results as read back from an edited ablation.json, words the message must hold)
+BAD_ABLATION_RESULTS = [
+    ([], ["ablation_table takes run_ablation's results", "got list"]),
+    (_ablation_results(summary={}), ["without a non-empty 'summary'"]),
+    (_ablation_results(summary=[1]), ["without a non-empty 'summary'"]),
+    (_ablation_results(seeds="0"), ["results['seeds'] must be a list of seeds"]),
+    (_ablation_results(seeds=[]), ["results['seeds'] must name at least one seed"]),
+    (_ablation_results(seeds=[0.5]), ["results['seeds']", "must be an integer"]),
+    (_ablation_results(stage1_epochs="3"), ["results['stage1_epochs'] must be a positive number", "'3'"]),
+    (_ablation_results(stage1_epochs=0), ["results['stage1_epochs'] must be a positive number"]),
+    (_ablation_results(stage1_epochs=float("nan")), ["results['stage1_epochs']", "nan"]),
+    (_ablation_results(stage1_query_learning_rate=-1e-3), ["'stage1_query_learning_rate'", "None or a non-negative"]),
+    (_ablation_results(stage1_query_learning_rate="1e-3"), ["'stage1_query_learning_rate'", "'1e-3'"]),
+    (_ablation_results(summary={"ALC": [0.5]}), ["results['summary']['ALC']['instrument family'] must be [mean, std]"]),
+    (_metric("R@10", 0.9), ["['ALC']['R@10'] must be [mean, std]", "got 0.9"]),
+    (_metric("R@10", [0.9]), ["['ALC']['R@10'] must be [mean, std]"]),
+    (_metric("R@10", ["0.9", 0.0]), ["['ALC']['R@10']", "two non-negative numbers"]),
+    (_metric("R@10", [0.9, float("inf")]), ["['ALC']['R@10']", "inf"]),
+    (_metric("R@10", [True, 0.0]), ["['ALC']['R@10']"]),
+    (_metric("mean zero-shot", None), ["['ALC']['mean zero-shot'] must be [mean, std]", "got None"]),
+]
+
+
+@pytest.mark.parametrize(("results", "words"), BAD_ABLATION_RESULTS)
+def test_the_ablation_table_refuses_results_of_another_shape_naming_the_entry(results, words):
+    with pytest.raises(ValueError) as raised:
+        ablation.ablation_table(results)
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_the_ablation_table_reads_results_written_to_json_and_back():
+    results = json.loads(json.dumps(_ablation_results(stage1_query_learning_rate=None)))
+    lines = ablation.ablation_table(results).splitlines()
+    assert lines[4] == "| ALC | " + " | ".join(["50.0 ± 1.0"] * (len(TASKS) + 4)) + " |"
+    assert "cross-attention" not in lines[0]
