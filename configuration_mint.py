@@ -78,6 +78,14 @@ class MintQFormerConfig(InstructBlipQFormerConfig):
     encoder_hidden_size: int = 768
     dec_token_id: int = 30522
 
+    def validate_architecture(self):
+        super().validate_architecture()
+        if self.cross_attention_frequency < 1:
+            raise ValueError(
+                "cross_attention_frequency must be at least 1 (cross-attention to the audio in every layer; 2, "
+                f"BLIP-2's, in every second one), got {self.cross_attention_frequency}."
+            )
+
     @classmethod
     def from_bert_config(cls, bert_config, encoder_hidden_size: int, **overrides) -> "MintQFormerConfig":
         """The Q-Former shaped like `bert_config` (a `BertConfig`), its vocabulary grown by `[DEC]`."""

@@ -82,6 +82,7 @@ def assemble_mint(
     language_model: str | os.PathLike | PreTrainedConfig,
     tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
     stage: int = 1,
+    cross_attention_frequency: int = 2,
     **config_kwargs: Any,
 ) -> tuple[MintForPreTraining | MintForConditionalGeneration, MintProcessor]:
     """
@@ -89,9 +90,11 @@ def assemble_mint(
     audio encoder folder: data2vec-audio, wav2vec2, HuBERT, or Whisper, whose encoder is kept), a BERT folder that
     initialises the Q-Former, and the LLM (a seq2seq or causal-LM folder, or a config for an LLM trained from scratch,
     with `tokenizer` then given). `stage=1` gives [`MintForPreTraining`], `stage=2` [`MintForConditionalGeneration`];
-    `config_kwargs` go to [`MintConfig`] (e.g. `num_query_tokens`). The processor's audio placeholder token is added
-    to the LLM tokenizer (and the LLM's vocabulary grown where it has no row for it). A stage-1 model records the LLM
-    folder in `config.base_models`, so that stage 2, started from its checkpoint, loads the pretrained LLM.
+    the Q-Former cross-attends to the audio every `cross_attention_frequency` layers (BLIP-2's 2; 1 for every layer:
+    BERT initialises none of them, like the queries); `config_kwargs` go to [`MintConfig`] (e.g. `num_query_tokens`).
+    The processor's audio placeholder token is added to the LLM tokenizer (and the LLM's vocabulary grown where it has
+    no row for it). A stage-1 model records the LLM folder in `config.base_models`, so that stage 2, started from its
+    checkpoint, loads the pretrained LLM.
     """
     pretrained_llm = not isinstance(language_model, PreTrainedConfig)
     for name, path in (("audio_encoder", audio_encoder), ("bert", bert)) + (
@@ -119,7 +122,8 @@ def assemble_mint(
     qformer_tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     config = MintConfig(
         audio_config=audio_config, text_config=text_config,
-        qformer_config=MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert), audio_config.hidden_size),
+        qformer_config=MintQFormerConfig.from_bert_config(BertConfig.from_pretrained(bert), audio_config.hidden_size,
+                                                          cross_attention_frequency=cross_attention_frequency),
         **config_kwargs,
     )
     processor = MintProcessor.from_config(config, AutoFeatureExtractor.from_pretrained(audio_encoder), tokenizer,

@@ -7,6 +7,8 @@ import argparse
 from mint.cli.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, probability, seed
 
 
+CROSS_ATTENTION_HELP = ("the Q-Former cross-attends to the audio every N layers (1: every layer; 2: every second, "
+                        "BLIP-2's); default: the demo's setting, 1")
 STAGE1_QUERY_RATE_HELP = ("stage 1's learning rate for the queries and the cross-attention layers, the Q-Former's "
                           "parts BERT does not initialise (the rest trains at 2e-4); default: the demo's setting, 1e-3")
 
@@ -14,25 +16,27 @@ STAGE1_QUERY_RATE_HELP = ("stage 1's learning rate for the queries and the cross
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds `demo`, `ablate`, `corpus` and `convert-whisper` to the `mint` parser's sub-commands."""
     demo = commands.add_parser(
-        "demo", help="the end-to-end demo on real parts (CPU, about half an hour)",
+        "demo", help="the end-to-end demo on real parts (CPU, about half an hour with one stage-2 seed)",
         description="The demo that proves MINT learns, on CPU, from parts that exist offline: the built-in corpus, "
                     "MINT assembled from Whisper tiny.en and MiniLM, both training stages and the held-out "
                     "evaluation. With --probe-encoder, only the supervised probe of the frozen encoder.")
     demo.add_argument("--output", default="mint-demo")
     demo.add_argument("--seed", type=seed, default=0)
     # Left unset, the demo's settings apply (STAGE1_EPOCHS, STAGE2_EPOCHS, BRIDGE_LEARNING_RATE, STAGE1_DROPOUT,
-    # STAGE2_DROPOUT, STAGE1_QUERY_LEARNING_RATE of mint.demo.run).
+    # STAGE2_DROPOUT, STAGE1_QUERY_LEARNING_RATE, CROSS_ATTENTION_FREQUENCY of mint.demo.run).
     demo.add_argument("--stage1-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--stage2-epochs", type=positive_float, help="default: the demo's setting")
     demo.add_argument("--quiet", action="store_true")
     demo.add_argument("--reuse-stage1", action="store_true",
                       help="keep a finished stage 1 in --output (refused with --stage1-epochs, --stage1-dropout, "
-                           "--stage1-query-learning-rate and --overwrite)")
+                           "--stage1-query-learning-rate, --cross-attention-frequency and --overwrite)")
     demo.add_argument("--bridge-learning-rate", type=nonnegative_float,
                       help="stage 2's learning rate for Bridge-Net (the T5 and the projection train at 1e-3); "
                            "default: the demo's setting")
     demo.add_argument("--stage1-query-learning-rate", type=nonnegative_float,
                       help=STAGE1_QUERY_RATE_HELP + "; refused with --reuse-stage1")
+    demo.add_argument("--cross-attention-frequency", type=positive_int,
+                      help=CROSS_ATTENTION_HELP + "; refused with --reuse-stage1")
     demo.add_argument("--stage1-dropout", type=probability,
                       help="stage 1's dropout in the Q-Former (the recipe's dropout); default: the demo's "
                            "setting, 0 (BERT's is 0.1); refused with --reuse-stage1, which keeps a trained stage 1")
@@ -63,6 +67,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ablate.add_argument("--objectives", nargs="+", metavar="SET",
                         help="objective sets to train: ALC, ALC+ATG, ALC+ALM, ALC+ALM+ATG (default: all four)")
     ablate.add_argument("--stage1-query-learning-rate", type=nonnegative_float, help=STAGE1_QUERY_RATE_HELP)
+    ablate.add_argument("--cross-attention-frequency", type=positive_int, help=CROSS_ATTENTION_HELP)
     ablate.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
     ablate.add_argument("--quiet", action="store_true")
     ablate.add_argument("--overwrite", action="store_true",
@@ -103,6 +108,7 @@ def demo_command(args: argparse.Namespace) -> None:
             ("--stage2-epochs", args.stage2_epochs), ("--reuse-stage1", args.reuse_stage1 or None),
             ("--bridge-learning-rate", args.bridge_learning_rate), ("--stage1-dropout", args.stage1_dropout),
             ("--stage1-query-learning-rate", args.stage1_query_learning_rate),
+            ("--cross-attention-frequency", args.cross_attention_frequency),
             ("--stage2-dropout", args.stage2_dropout), ("--stage2-seeds", args.stage2_seeds),
             ("--threads", args.threads), ("--skip-probe", args.skip_probe or None)) if value is not None]
         if training:
@@ -116,7 +122,8 @@ def demo_command(args: argparse.Namespace) -> None:
 
     settings = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
                 "bridge_learning_rate": args.bridge_learning_rate, "stage2_dropout": args.stage2_dropout,
-                "stage1_dropout": args.stage1_dropout, "stage1_query_learning_rate": args.stage1_query_learning_rate}
+                "stage1_dropout": args.stage1_dropout, "stage1_query_learning_rate": args.stage1_query_learning_rate,
+                "cross_attention_frequency": args.cross_attention_frequency}
     run_demo(args.output, args.seed, progress=not args.quiet, reuse_stage1=args.reuse_stage1, overwrite=args.overwrite,
              stage2_seeds=args.stage2_seeds, probe=not args.skip_probe, threads=args.threads,
              **{name: value for name, value in settings.items() if value is not None})
@@ -126,7 +133,8 @@ def ablate_command(args: argparse.Namespace) -> None:
     """`mint ablate`: trains and scores stage 1 per objective set and prints the table."""
     from mint.demo.ablation import ablation_table, run_ablation
 
-    settings = {"stage1_epochs": args.stage1_epochs, "stage1_query_learning_rate": args.stage1_query_learning_rate}
+    settings = {"stage1_epochs": args.stage1_epochs, "stage1_query_learning_rate": args.stage1_query_learning_rate,
+                "cross_attention_frequency": args.cross_attention_frequency}
     print(ablation_table(run_ablation(args.output, args.seeds, objective_sets=args.objectives,
                                       progress=not args.quiet, overwrite=args.overwrite, threads=args.threads,
                                       **{name: value for name, value in settings.items() if value is not None})))

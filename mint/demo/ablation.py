@@ -17,16 +17,18 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mint.data.examples import check_flag
+from mint.data.examples import check_flag, is_integer
 from mint.demo.corpus import HELD_OUT_SOUNDFONT, CorpusSettings
 from mint.demo.report import claim_demo_folder
 from mint.demo.run import (
+    CROSS_ATTENTION_FREQUENCY,
     DEFAULT_SEED,
     STAGE1_DROPOUT,
     STAGE1_EPOCHS,
     STAGE1_QUERY_LEARNING_RATE,
     TRAINING,
     _as_float,
+    check_cross_attention_frequency,
     check_epochs,
     check_learning_rate,
     check_seeds,
@@ -56,22 +58,26 @@ def _finished(folder: str, settings: dict) -> bool:
             recorded = json.load(f)
     except (OSError, ValueError, RecursionError):  # unreadable, not JSON, too deep or too long a number
         return False
-    if isinstance(recorded, dict):  # a run recorded without the rate trained all of Bridge-Net at the base rate
+    if isinstance(recorded, dict):  # runs recorded without these trained at the base rate, BLIP-2's Q-Former
         recorded.setdefault("query_learning_rate", TRAINING["learning_rate"])
+        recorded.setdefault("cross_attention_frequency", 2)
     return recorded == settings
 
 
 def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_epochs: float = STAGE1_EPOCHS,
                  objective_sets: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
-                 threads: int | None = None, stage1_query_learning_rate: float | None = None) -> dict:
+                 threads: int | None = None, stage1_query_learning_rate: float | None = None,
+                 cross_attention_frequency: int | None = None) -> dict:
     """
     Trains stage 1 with each of `objective_sets` (names of `OBJECTIVE_SETS`, default all four) for each of `seeds`,
     `stage1_epochs` epochs each (the queries and cross-attention at `stage1_query_learning_rate`, default the demo's
-    `STAGE1_QUERY_LEARNING_RATE`, as [`train_stage1`]), in `output/ablation`, and scores each on the held-out split:
-    zero-shot accuracy by embeddings per label type, its mean over the label types, text-to-audio R@1/5/10 in the
-    demo's pool of 200 clips, and the instrument-family accuracy on the held-out soundfont. Runs with deterministic
-    kernels and, with `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds", "stage1_epochs",
-    "stage1_query_learning_rate", "runs": {set: {seed: scores}}, "summary": {set: {metric: [mean, std]}}}` and
+    `STAGE1_QUERY_LEARNING_RATE`, as [`train_stage1`]; the Q-Former cross-attending every `cross_attention_frequency`
+    layers, default the demo's `CROSS_ATTENTION_FREQUENCY`), in `output/ablation`, and scores each on the held-out
+    split: zero-shot accuracy by embeddings per label type, its mean over the label types, text-to-audio R@1/5/10 in
+    the demo's pool of 200 clips, and the instrument-family accuracy on the held-out soundfont. Runs with
+    deterministic kernels and, with `threads`, that many CPU threads ([`deterministic`]). Returns `{"seeds",
+    "stage1_epochs", "stage1_query_learning_rate", "cross_attention_frequency", "runs": {set: {seed: scores}},
+    "summary": {set: {metric: [mean, std]}}}` and
     writes it to `ablation.json`, its table to `ablation.md`. A folder holding anything the demo does not write is
     refused ([`claim_demo_folder`]), unless `overwrite` replaces it.
     """
@@ -84,19 +90,23 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     stage1_epochs = check_epochs("stage1_epochs", stage1_epochs)
     stage1_query_learning_rate = (STAGE1_QUERY_LEARNING_RATE if stage1_query_learning_rate is None else
                                   check_learning_rate("stage1_query_learning_rate", stage1_query_learning_rate))
+    cross_attention_frequency = (CROSS_ATTENTION_FREQUENCY if cross_attention_frequency is None else
+                                 check_cross_attention_frequency(cross_attention_frequency))
     check_threads(threads)
     check_flag("overwrite", overwrite)
     claim_demo_folder(output, overwrite)
     runs: dict[str, dict[int, dict]] = {name: {} for name in names}
     with deterministic(threads):
         # Every run starts from the model the demo assembles with its default seed, whichever seeds are asked for.
-        corpus, folder, processor, cached = prepare(output, progress, seed=DEFAULT_SEED)
+        corpus, folder, processor, cached = prepare(output, progress, DEFAULT_SEED, cross_attention_frequency)
         for seed in seeds:
             for name in names:
                 run_dir = os.path.join(output, ABLATION_FOLDER, f"{name}-seed-{seed}")
                 settings = {"objectives": OBJECTIVE_SETS[name], "seed": seed, "stage1_epochs": stage1_epochs,
                             "dropout": STAGE1_DROPOUT,
-                            "query_learning_rate": stage1_query_learning_rate, "corpus": CorpusSettings().fingerprint()}
+                            "query_learning_rate": stage1_query_learning_rate,
+                            "cross_attention_frequency": cross_attention_frequency,
+                            "corpus": CorpusSettings().fingerprint()}
                 if not _finished(run_dir, settings):
                     torch.manual_seed(seed)
                     train_stage1(folder, run_dir, cached, stage1_epochs, seed, OBJECTIVE_SETS[name],
@@ -117,7 +127,7 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     summary = {name: {metric: [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
                       for metric, values in _by_metric(by_seed).items()} for name, by_seed in runs.items()}
     results = {"seeds": seeds, "stage1_epochs": stage1_epochs, "stage1_query_learning_rate": stage1_query_learning_rate,
-               "runs": runs, "summary": summary}
+               "cross_attention_frequency": cross_attention_frequency, "runs": runs, "summary": summary}
     with open(os.path.join(output, "ablation.json"), "w") as f:
         json.dump(results, f, indent=2)
     table = ablation_table(results)
@@ -134,18 +144,20 @@ def _table_metrics(results: dict) -> list[str]:
     """The metrics of `ablation_table`'s columns, after checking that `results` has the shape `run_ablation` writes
     (a file read back may have been edited): a ValueError names the first entry that does not."""
     shape = ("run_ablation's results (ablation.json): a dict with 'seeds' (a list of seeds), 'stage1_epochs' (a "
-             "positive number), optionally 'stage1_query_learning_rate', and 'summary' (objective set -> metric -> "
-             "[mean, std])")
+             "positive number), optionally 'stage1_query_learning_rate' and 'cross_attention_frequency', and "
+             "'summary' (objective set -> metric -> [mean, std])")
     if not isinstance(results, dict) or not isinstance(results.get("summary"), dict) or not results["summary"]:
         raise ValueError(f"ablation_table takes {shape}; got {type(results).__name__} without a non-empty 'summary'.")
     check_seeds(results.get("seeds"), "results['seeds']")
     epochs, rate = results.get("stage1_epochs"), results.get("stage1_query_learning_rate")
-    for key, value, kind, fine in (("stage1_epochs", epochs, "a positive", 0 < _as_float(epochs) < math.inf),
-                                   ("stage1_query_learning_rate", rate, "None or a non-negative",
-                                    rate is None or 0 <= _as_float(rate) < math.inf)):
+    every = results.get("cross_attention_frequency")
+    for key, value, kind, fine in (("stage1_epochs", epochs, "a positive number", 0 < _as_float(epochs) < math.inf),
+                                   ("stage1_query_learning_rate", rate, "None or a non-negative number",
+                                    rate is None or 0 <= _as_float(rate) < math.inf),
+                                   ("cross_attention_frequency", every, "None or a positive integer",
+                                    every is None or (is_integer(every) and every >= 1))):
         if not fine:
-            raise ValueError(f"ablation_table: results[{key!r}] must be {kind} number, got {value!r}; it takes "
-                             f"{shape}.")
+            raise ValueError(f"ablation_table: results[{key!r}] must be {kind}, got {value!r}; it takes {shape}.")
     first = next(iter(results["summary"].values()))
     metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS]
     metrics += [HELD_OUT_COLUMN] * (isinstance(first, dict) and HELD_OUT_COLUMN in first)
@@ -166,6 +178,8 @@ def ablation_table(results: dict) -> str:
     several = len(results["seeds"]) > 1
     epochs, rate = results["stage1_epochs"], results.get("stage1_query_learning_rate")  # absent from earlier versions
     rate = "" if rate is None else f", the queries and cross-attention at {rate:g}"
+    every = results.get("cross_attention_frequency")  # absent from earlier versions
+    rate += "" if every is None else (", cross-attention in every " + ("layer" if every == 1 else f"{every} layers"))
     lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}{rate}, seeds {results['seeds']}: "
              "zero-shot accuracy by embeddings per held-out label type and text-to-audio retrieval in a pool of "
              f"{POOL_SIZE} held-out clips (%{', mean ± std over the seeds' if several else ''}).", "",

@@ -123,6 +123,10 @@ def results_table(results: dict) -> str:
     if "dropout" in results:  # absent from results of earlier versions
         lines += ["", f"Dropout in training: stage 1 {results['dropout']['stage1']:g} (the Q-Former), stage 2 "
                       f"{results['dropout']['stage2']:g} (Bridge-Net and the T5)"]
+    if "cross_attention_frequency" in results:  # absent from results of earlier versions
+        every = results["cross_attention_frequency"]
+        lines += ["", "Bridge-Net's Q-Former cross-attends to the audio in "
+                      + ("every layer" if every == 1 else f"every {every} layers")]
     if results.get("stage1_learning_rates"):  # absent from results of earlier versions
         lines += ["", "Learning rates in stage 1: " + ", ".join(
             f"{part} {'unknown (its log holds no rate)' if rate is None else f'{rate:g}'}"

@@ -149,3 +149,24 @@ def test_the_assembly_is_the_same_whether_the_encoder_is_converted_or_found(tmp_
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
     assert not torch.equal(weights[0]["query_tokens"], weights[2]["query_tokens"])
+
+
+def test_the_demo_assembles_cross_attention_in_every_layer_and_bert_in_the_rest(tmp_path, corpus):
+    from safetensors.torch import load_file
+
+    from mint.demo.run import CROSS_ATTENTION_FREQUENCY, assemble, bert_dir
+
+    every = load_file(os.path.join(assemble(str(tmp_path / "every"), corpus), "model.safetensors"))
+    second = load_file(os.path.join(assemble(str(tmp_path / "second"), corpus, cross_attention_frequency=2),
+                                    "model.safetensors"))
+    bert = load_file(os.path.join(bert_dir(), "model.safetensors"))
+
+    def layers(weights):
+        return sorted({int(name.split(".")[3]) for name in weights if ".crossattention." in name})
+
+    assert CROSS_ATTENTION_FREQUENCY == 1 and layers(every) == list(range(6)) and layers(second) == [0, 2, 4]
+    # The BERT-initialised self-attention is BERT's in both; BERT has no cross-attention to give.
+    name = "qformer.encoder.layer.5.attention.attention.query.weight"
+    source = next(key for key in bert if key.endswith("encoder.layer.5.attention.self.query.weight"))
+    assert torch.equal(every[name], bert[source]) and torch.equal(second[name], bert[source])
+    assert not any("crossattention" in key for key in bert)

@@ -177,6 +177,12 @@ BAD_COMMANDS = [
                                                                            "does not run"]),
     (["demo", "--reuse-stage1", "--stage1-query-learning-rate", "2e-4"], ["--reuse-stage1",
                                                                           "--stage1-query-learning-rate"]),
+    (["demo", "--probe-encoder", "--cross-attention-frequency", "2"], ["--cross-attention-frequency",
+                                                                        "does not run"]),
+    (["demo", "--reuse-stage1", "--cross-attention-frequency", "2"], ["--reuse-stage1", "--cross-attention-frequency",
+                                                                       "pass one of them"]),
+    (["demo", "--cross-attention-frequency", "9"], ["cross_attention_frequency must be an integer from 1", "got 9"]),
+    (["ablate", "--cross-attention-frequency", "7"], ["cross_attention_frequency must be an integer from 1"]),
 ]
 
 
@@ -253,6 +259,16 @@ BAD_SETTINGS = [
     (run.run_demo, {"bridge_learning_rate": 10**400}, ["bridge_learning_rate must be a non-negative number"]),
     (run.run_demo, {"stage1_query_learning_rate": Fraction(1, 10**400)}, ["stage1_query_learning_rate must be"]),
     (run.run_demo, {"stage2_dropout": Fraction(1, 10**400)}, ["stage2_dropout must be a number in [0, 1)"]),
+    (run.run_demo, {"cross_attention_frequency": 0}, ["cross_attention_frequency must be an integer from 1", "got 0"]),
+    (run.run_demo, {"cross_attention_frequency": 7}, ["cross_attention_frequency must be an integer from 1",
+                                                      "to 6 (its first layer only)", "got 7"]),
+    (run.run_demo, {"cross_attention_frequency": 1.0}, ["cross_attention_frequency must be an integer", "1.0"]),
+    (run.run_demo, {"cross_attention_frequency": True}, ["cross_attention_frequency must be an integer", "True"]),
+    (run.run_demo, {"cross_attention_frequency": "2"}, ["cross_attention_frequency must be an integer", "'2'"]),
+    (run.run_demo, {"cross_attention_frequency": 2, "reuse_stage1": True},
+     ["--reuse-stage1", "--cross-attention-frequency", "pass one of them"]),
+    (ablation.run_ablation, {"cross_attention_frequency": -1}, ["cross_attention_frequency must be an integer"]),
+    (ablation.run_ablation, {"cross_attention_frequency": 2**70}, ["cross_attention_frequency must be an integer"]),
 ]
 
 
@@ -423,7 +439,7 @@ def test_the_demos_stage_2_dropout_left_unset_is_the_demos_setting(monkeypatch, 
         raise Recipe(args[-1])  # stage2_recipe(stage1_dir, output_dir, epochs, seed, bridge_rate, dropout)
 
     stage1 = SimpleNamespace(eval=lambda: stage1, config=SimpleNamespace(
-        qformer_config=SimpleNamespace(hidden_dropout_prob=0.0)))
+        qformer_config=SimpleNamespace(hidden_dropout_prob=0.0, cross_attention_frequency=1)))
     monkeypatch.setattr(run, "prepare", lambda *args: ({"test": []}, "assembled", None, None))
     monkeypatch.setattr(run, "train_stage1", lambda *args, **kwargs: [])
     monkeypatch.setattr(run, "MintForPreTraining", SimpleNamespace(from_pretrained=lambda folder: stage1))
@@ -492,18 +508,19 @@ def test_alm_results_score_the_held_out_clips_with_their_labels_as_groups(tmp_pa
     assert scored == by_hand and scored["alm_pairs"] == 12 and scored["alm_rows_left_out"] == 0
 
 
-def test_prepare_assembles_with_its_seed(monkeypatch, tmp_path):
+def test_prepare_assembles_with_its_seed_and_cross_attention_frequency(monkeypatch, tmp_path):
     """`mint ablate` assembled from the process's random state, so its runs started from another model each time;
-    `assemble` draws the new parts from its seed (tests/demo/test_corpus_and_whisper.py), which `prepare` passes."""
-    seeds = []
+    `assemble` draws the new parts from its seed (tests/demo/test_corpus_and_whisper.py), which `prepare` passes, with
+    the Q-Former's cross-attention frequency."""
+    calls = []
     monkeypatch.setattr(run, "build_corpus", lambda folder, progress: {"train": None})
-    monkeypatch.setattr(run, "assemble", lambda output, corpus, seed: seeds.append(seed) or str(tmp_path))
+    monkeypatch.setattr(run, "assemble", lambda output, corpus, seed, every: calls.append((seed, every)) or "x")
     monkeypatch.setattr(run.MintProcessor, "from_pretrained", lambda folder: None)
     monkeypatch.setattr(run.MintForPreTraining, "from_pretrained", lambda folder: None)
     monkeypatch.setattr(run, "cache_audio_features", lambda *args, **kwargs: None)
     run.prepare(str(tmp_path))
-    run.prepare(str(tmp_path), seed=5)
-    assert seeds == [run.DEFAULT_SEED, 5]
+    run.prepare(str(tmp_path), seed=5, cross_attention_frequency=2)
+    assert calls == [(run.DEFAULT_SEED, run.CROSS_ATTENTION_FREQUENCY), (5, 2)] and run.CROSS_ATTENTION_FREQUENCY == 1
 
 
 def test_a_probe_without_a_label_type_leaves_its_cells_empty(tmp_path):
@@ -576,8 +593,11 @@ def _ablation_without_training(monkeypatch, trained: list):
     ("{not json", True), ("", True), ("[1, 2]", True), (b"\xff\xfe", True), ("[" * 100000 + "]" * 100000, True),
     ('{"seed": ' + "9" * 5000 + "}", True),
     (None, False),  # the settings of this run: reused
-    ("drop-rate", False),  # a run recorded without the rate trained all of Bridge-Net at 2e-4: reused for 2e-4
+    # A run recorded without the rate and the cross-attention frequency trained all of Bridge-Net at 2e-4 with
+    # BLIP-2's Q-Former: reused for those.
+    ("drop-rate", False),
     ("other-rate", True),
+    ("other-frequency", True),
 ])
 def test_the_ablation_trains_again_a_run_whose_settings_it_cannot_read_or_that_differ(tmp_path, monkeypatch, recorded,
                                                                                         retrained):
@@ -586,21 +606,25 @@ def test_the_ablation_trains_again_a_run_whose_settings_it_cannot_read_or_that_d
     out = tmp_path / "out"
     with pytest.raises(evaluated):
         ablation.run_ablation(str(out), seeds=[0], objective_sets=["ALC"], progress=False,
-                              stage1_query_learning_rate=2e-4)
+                              stage1_query_learning_rate=2e-4, cross_attention_frequency=2)
     path = out / "ablation" / "ALC-seed-0" / ablation.RUN_SETTINGS
     settings = json.loads(path.read_text())
-    assert settings["query_learning_rate"] == 2e-4 and trained == [2e-4]
+    assert settings["query_learning_rate"] == 2e-4 and settings["cross_attention_frequency"] == 2
+    assert trained == [2e-4]
     if recorded == "drop-rate":
-        path.write_text(json.dumps({k: v for k, v in settings.items() if k != "query_learning_rate"}))
+        path.write_text(json.dumps({k: v for k, v in settings.items()
+                                    if k not in ("query_learning_rate", "cross_attention_frequency")}))
     elif recorded == "other-rate":
         path.write_text(json.dumps({**settings, "query_learning_rate": 1e-3}))
+    elif recorded == "other-frequency":
+        path.write_text(json.dumps({**settings, "cross_attention_frequency": 1}))
     elif isinstance(recorded, bytes):
         path.write_bytes(recorded)
     elif recorded is not None:
         path.write_text(recorded)
     with pytest.raises(evaluated):
         ablation.run_ablation(str(out), seeds=[0], objective_sets=["ALC"], progress=False,
-                              stage1_query_learning_rate=np.float64(2e-4))
+                              stage1_query_learning_rate=np.float64(2e-4), cross_attention_frequency=np.int64(2))
     assert trained == [2e-4] * (1 + retrained)
     if retrained:
         assert json.loads(path.read_text())["query_learning_rate"] == 2e-4
@@ -650,6 +674,8 @@ BAD_ABLATION_RESULTS = [
     (_metric("R@10", [0.9, float("inf")]), ["['ALC']['R@10']", "inf"]),
     (_metric("R@10", [True, 0.0]), ["['ALC']['R@10']"]),
     (_metric("mean zero-shot", None), ["['ALC']['mean zero-shot'] must be [mean, std]", "got None"]),
+    (_ablation_results(cross_attention_frequency=0), ["'cross_attention_frequency'", "None or a positive integer"]),
+    (_ablation_results(cross_attention_frequency=1.5), ["'cross_attention_frequency'", "1.5"]),
 ]
 
 
@@ -665,3 +691,33 @@ def test_the_ablation_table_reads_results_written_to_json_and_back():
     lines = ablation.ablation_table(results).splitlines()
     assert lines[4] == "| ALC | " + " | ".join(["50.0 ± 1.0"] * (len(TASKS) + 4)) + " |"
     assert "cross-attention" not in lines[0]
+
+
+def test_the_cross_attention_frequency_reaches_the_assembly_from_the_api_and_the_command_line(tmp_path, monkeypatch):
+    class Prepared(Exception):
+        pass
+
+    frequencies = []
+
+    def prepare(output, progress, seed, cross_attention_frequency):
+        frequencies.append(cross_attention_frequency)
+        raise Prepared
+
+    monkeypatch.setattr(run, "prepare", prepare)
+    monkeypatch.setattr(ablation, "prepare", prepare)
+    for index, argv in enumerate([["demo"], ["demo", "--cross-attention-frequency", "2"], ["ablate"],
+                                  ["ablate", "--cross-attention-frequency", "3"]]):
+        with pytest.raises(Prepared):
+            mint.cli.main(["--debug", *argv, "--output", str(tmp_path / f"demo-{index}"), "--quiet"])
+    with pytest.raises(Prepared):
+        run.run_demo(str(tmp_path / "demo-4"), probe=False, cross_attention_frequency=np.int64(6))
+    assert frequencies == [1, 2, 1, 3, 6] and all(type(every) is int for every in frequencies)
+
+
+def test_the_results_say_how_often_the_q_former_cross_attends():
+    assert "cross-attends to the audio in every layer" in report.results_table({**results(1),
+                                                                               "cross_attention_frequency": 1})
+    assert "in every 2 layers" in report.results_table({**results(1), "cross_attention_frequency": 2})
+    assert "cross-attends" not in report.results_table(results(1))  # results of earlier versions
+    header = ablation.ablation_table(_ablation_results(cross_attention_frequency=1)).splitlines()[0]
+    assert "the queries and cross-attention at 0.001, cross-attention in every layer, seeds [0, 1]" in header

@@ -485,3 +485,32 @@ def test_stage2_from_an_assembled_stage1_checkpoint_gets_the_pretrained_llm(comp
     stage2.save_pretrained(tmp_path / "s2")
     reloaded = MintForConditionalGeneration.from_pretrained(tmp_path / "s2")
     assert torch.equal(reloaded.language_model.lm_head.weight, stage2.language_model.lm_head.weight)
+
+
+@pytest.mark.parametrize("frequency, words", [
+    (0, ["cross_attention_frequency must be at least 1", "got 0"]),
+    (-2, ["cross_attention_frequency must be at least 1", "got -2"]),
+    ("1", ["cross_attention_frequency", "expected int"]),
+    (1.0, ["cross_attention_frequency", "expected int"]),
+])
+def test_a_cross_attention_frequency_that_is_not_a_positive_integer_is_refused(components, frequency, words):
+    with pytest.raises(Exception) as raised:
+        assemble_mint(components["audio"], components["bert"], components["llm"], cross_attention_frequency=frequency)
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_assemble_puts_cross_attention_every_given_number_of_layers_and_bert_in_the_rest(components, tmp_path):
+    every, _ = assemble_mint(components["audio"], components["bert"], components["llm"], stage=1,
+                             num_query_tokens=4, audio_text_hidden_size=16, cross_attention_frequency=1)
+    second, _ = assembled(components, stage=1)
+    depth = every.config.qformer_config.num_hidden_layers
+    assert [layer.has_cross_attention for layer in every.qformer.encoder.layer] == [True] * depth
+    assert [layer.has_cross_attention for layer in second.qformer.encoder.layer] == [i % 2 == 0 for i in range(depth)]
+    for name, value in second.qformer.state_dict().items():
+        if "crossattention" not in name:  # BERT's, whichever the frequency (the new [DEC] token's row aside)
+            rows = -1 if name == "embeddings.word_embeddings.weight" else None
+            assert torch.equal(every.qformer.state_dict()[name][:rows], value[:rows]), name
+    every.save_pretrained(tmp_path / "every")
+    reloaded = MintForPreTraining.from_pretrained(tmp_path / "every")
+    assert reloaded.config.qformer_config.cross_attention_frequency == 1
+    assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in every.state_dict().items())
