@@ -266,6 +266,21 @@ def check_nothing_missing(missing_keys: Iterable[str], source: str, model_class:
                      f"{missing[:3]}): loading would leave them randomly initialised. {' '.join(advice)}")
 
 
+def check_bridge_complete(unexpected_keys: Iterable[str], source: str) -> None:
+    """
+    Refuses a load that would drop trained Bridge-Net weights the model has no place for (`unexpected_keys`, from
+    transformers' load report): a config whose Q-Former differs from the weights' (e.g. another
+    `cross_attention_frequency`, whose cross-attention layers sit in other layers).
+    """
+    dropped = sorted(key for key in unexpected_keys if key.split(".")[0] in ("qformer", "query_tokens",
+                                                                              "audio_layernorm"))
+    if dropped:
+        raise ValueError(f"{source} holds Bridge-Net weights that the model built from its config has no place for "
+                         f"({len(dropped)} tensors, e.g. {dropped[:3]}): loading would drop them. The config's "
+                         "qformer_config (cross_attention_frequency, num_hidden_layers) must be the one the weights "
+                         "were saved with.")
+
+
 def has_adapters(path: str | os.PathLike) -> bool:
     """Whether the folder holds a peft adapter folder (`adapters/adapter_config.json`)."""
     return os.path.isfile(os.path.join(os.fspath(path), ADAPTERS_FOLDER, "adapter_config.json"))
@@ -335,7 +350,8 @@ class BaseFolderLoadingMixin:
 
         What is loaded is checked: every weight of the model must come from the folder or a base folder (the one
         exception is stage 2 started from a stage-1 folder, whose projection to the LLM, and LLM where no base folder
-        gives it, are new), and none may be NaN or infinite; a `ValueError` names what is missing or not finite.
+        gives it, are new), every Bridge-Net weight of the folder must have its place in the model, and none may be
+        NaN or infinite; a `ValueError` names what is missing, dropped or not finite.
         """
         check_model_folder(pretrained_model_name_or_path)
         architecture = saved_architecture(pretrained_model_name_or_path, kwargs)
@@ -350,6 +366,7 @@ class BaseFolderLoadingMixin:
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
                                               parts_loaded_separately=[*from_bases, *new_parts], **kwargs)
         check_nothing_missing(info["missing_keys"], source, cls.__name__, architecture)
+        check_bridge_complete(info["unexpected_keys"], source)
         check_finite(model.state_dict().items(), source)
         if "language_model" in new_parts:
             model._reinit_language_model()

@@ -57,6 +57,15 @@ def check_audio_feature_augmentation(augmentation: dict[str, float] | None) -> N
         raise ValueError(f"audio_feature_augmentation {augmentation} is out of range; expected {ranges}.")
 
 
+def check_cross_attention_frequency(frequency: int) -> None:
+    """A `ValueError` unless `frequency` (the Q-Former's `cross_attention_frequency`) is an integer of at least 1."""
+    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+        raise ValueError(
+            "cross_attention_frequency must be an integer of at least 1 (cross-attention to the audio in every "
+            f"layer; 2, BLIP-2's, in every second one), got {frequency!r}."
+        )
+
+
 @strict
 class MintQFormerConfig(InstructBlipQFormerConfig):
     r"""
@@ -80,11 +89,7 @@ class MintQFormerConfig(InstructBlipQFormerConfig):
 
     def validate_architecture(self):
         super().validate_architecture()
-        if self.cross_attention_frequency < 1:
-            raise ValueError(
-                "cross_attention_frequency must be at least 1 (cross-attention to the audio in every layer; 2, "
-                f"BLIP-2's, in every second one), got {self.cross_attention_frequency}."
-            )
+        check_cross_attention_frequency(self.cross_attention_frequency)
 
     @classmethod
     def from_bert_config(cls, bert_config, encoder_hidden_size: int, **overrides) -> "MintQFormerConfig":
@@ -224,6 +229,7 @@ class MintConfig(PreTrainedConfig):
                              f"{self.alm_batch_size}.")
         check_temperature(self.temperature_init, self.temperature_range)
         check_audio_feature_augmentation(self.audio_feature_augmentation)
+        check_cross_attention_frequency(self.qformer_config.cross_attention_frequency)
         layers = self.audio_feature_layers
         depth = self.audio_config.num_hidden_layers
         if not layers or any(not -depth - 1 <= layer <= depth for layer in layers):

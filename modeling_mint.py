@@ -52,7 +52,7 @@ try:
     from .audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
                                      split_audio_kwargs)
     from .checkpoint_mint import STAGE_OF_ARCHITECTURE, BaseFolderLoadingMixin, load_checkpoint_state_dict
-    from .configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
+    from .configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig, check_cross_attention_frequency
     from .convert_bert_mint import load_bert_into_qformer
     from .distributed_mint import gather, gather_padded, rank
     from .objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
@@ -64,7 +64,7 @@ except ImportError:  # installed as top-level modules rather than loaded as Hub 
     from audio_encoder_mint import (ENCODER_FEATURES_KEY, MintAudioKwargs, build_audio_encoder, run_audio_encoder,
                                     split_audio_kwargs)
     from checkpoint_mint import STAGE_OF_ARCHITECTURE, BaseFolderLoadingMixin, load_checkpoint_state_dict
-    from configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig
+    from configuration_mint import STAGE1_OBJECTIVES, MintConfig, MintQFormerConfig, check_cross_attention_frequency
     from convert_bert_mint import load_bert_into_qformer
     from distributed_mint import gather, gather_padded, rank
     from objectives_mint import (AlmOutput, AtgOutput, alc_loss, alm_loss, atg_attention_mask, atg_input_ids,
@@ -330,6 +330,7 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         self.audio_model = build_audio_encoder(config.audio_config)
         self.audio_layernorm = nn.LayerNorm(config.audio_feature_size)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
+        check_cross_attention_frequency(config.qformer_config.cross_attention_frequency)  # may be set after validation
         self.qformer = MintQFormerModel._from_config(config.qformer_config)
 
     def _init_weights(self, module):

@@ -32,7 +32,8 @@ from transformers.dynamic_module_utils import get_relative_import_files
 
 import pipelines_mint
 from checkpoint_mint import ADAPTERS_FOLDER, folder_sha256, load_component, read_folder_config, save_adapters
-from configuration_mint import MintConfig, MintQFormerConfig
+from configuration_mint import MintConfig, MintQFormerConfig, check_cross_attention_frequency
+from mint.data.examples import is_integer
 from mint.data.outputs import few
 from mint.evaluation.caption_metrics import METRIC_KEYS as CAPTION_METRIC_KEYS
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
@@ -96,6 +97,10 @@ def assemble_mint(
     no row for it). A stage-1 model records the LLM folder in `config.base_models`, so that stage 2, started from its
     checkpoint, loads the pretrained LLM.
     """
+    # A numpy integer is an integer here; the config's own check refuses anything else with its words.
+    cross_attention_frequency = int(cross_attention_frequency) if is_integer(cross_attention_frequency) else \
+        cross_attention_frequency
+    check_cross_attention_frequency(cross_attention_frequency)
     pretrained_llm = not isinstance(language_model, PreTrainedConfig)
     for name, path in (("audio_encoder", audio_encoder), ("bert", bert)) + (
             (("language_model", language_model),) if pretrained_llm else ()):

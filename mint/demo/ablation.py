@@ -61,7 +61,8 @@ def _finished(folder: str, settings: dict) -> bool:
     if isinstance(recorded, dict):  # runs recorded without these trained at the base rate, BLIP-2's Q-Former
         recorded.setdefault("query_learning_rate", TRAINING["learning_rate"])
         recorded.setdefault("cross_attention_frequency", 2)
-    return recorded == settings
+    # Compared as written: in Python `true == 1` and `1.0 == 1`, while a bool or a float is not the recorded setting.
+    return json.dumps(recorded, sort_keys=True) == json.dumps(settings, sort_keys=True)
 
 
 def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_epochs: float = STAGE1_EPOCHS,
@@ -140,15 +141,16 @@ def _by_metric(by_seed: dict[int, dict]) -> dict[str, list[float]]:
     return {metric: [scores[metric] for scores in by_seed.values()] for metric in next(iter(by_seed.values()))}
 
 
-def _table_metrics(results: dict) -> list[str]:
-    """The metrics of `ablation_table`'s columns, after checking that `results` has the shape `run_ablation` writes
-    (a file read back may have been edited): a ValueError names the first entry that does not."""
+def _table_input(results: dict) -> dict:
+    """`results` (as `run_ablation` returns them, or `ablation.json` holds them, perhaps edited) as plain Python values
+    for `ablation_table`: seeds a list of ints, numbers floats (-0 as 0), the summary `{set: {metric: (mean, std)}}`
+    with the same metrics for every set; a ValueError names the first entry of another shape."""
     shape = ("run_ablation's results (ablation.json): a dict with 'seeds' (a list of seeds), 'stage1_epochs' (a "
              "positive number), optionally 'stage1_query_learning_rate' and 'cross_attention_frequency', and "
-             "'summary' (objective set -> metric -> [mean, std])")
+             "'summary' (objective set -> metric -> [mean, std], fractions from 0 to 1)")
     if not isinstance(results, dict) or not isinstance(results.get("summary"), dict) or not results["summary"]:
-        raise ValueError(f"ablation_table takes {shape}; got {type(results).__name__} without a non-empty 'summary'.")
-    check_seeds(results.get("seeds"), "results['seeds']")
+        raise ValueError(f"ablation_table takes {shape}; got {type(results).__name__} without a non-empty 'summary' "
+                         "dict.")
     epochs, rate = results.get("stage1_epochs"), results.get("stage1_query_learning_rate")
     every = results.get("cross_attention_frequency")
     for key, value, kind, fine in (("stage1_epochs", epochs, "a positive number", 0 < _as_float(epochs) < math.inf),
@@ -158,27 +160,33 @@ def _table_metrics(results: dict) -> list[str]:
                                     every is None or (is_integer(every) and every >= 1))):
         if not fine:
             raise ValueError(f"ablation_table: results[{key!r}] must be {kind}, got {value!r}; it takes {shape}.")
-    first = next(iter(results["summary"].values()))
+    sets = results["summary"]
     metrics = [*TASKS, "mean zero-shot", *RETRIEVAL_KEYS]
-    metrics += [HELD_OUT_COLUMN] * (isinstance(first, dict) and HELD_OUT_COLUMN in first)
-    for name, summary in results["summary"].items():
+    if any(isinstance(summary, dict) and HELD_OUT_COLUMN in summary for summary in sets.values()):
+        metrics.append(HELD_OUT_COLUMN)
+    summary = {}
+    for name, scores in sets.items():
+        summary[str(name)] = {}
         for metric in metrics:
-            pair = summary.get(metric) if isinstance(summary, dict) else None
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2
-                    and all(0 <= _as_float(v) < math.inf for v in pair)):
+            pair = scores.get(metric) if isinstance(scores, dict) else None
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(0 <= _as_float(v) <= 1 for v in pair)):
                 raise ValueError(f"ablation_table: results['summary'][{name!r}][{metric!r}] must be [mean, std], two "
-                                 f"non-negative numbers, got {pair!r}; it takes {shape}.")
-    return metrics
+                                 f"fractions from 0 to 1, got {pair!r}; it takes {shape}.")
+            summary[str(name)][metric] = tuple(_as_float(v) for v in pair)
+    return {"seeds": check_seeds(results.get("seeds"), "results['seeds']"), "stage1_epochs": _as_float(epochs),
+            "stage1_query_learning_rate": None if rate is None else _as_float(rate),
+            "cross_attention_frequency": None if every is None else int(every), "metrics": metrics,
+            "summary": summary}
 
 
 def ablation_table(results: dict) -> str:
     """The Markdown table of `run_ablation`'s results: one row per objective set, accuracies and R@k in percent
     (mean ± std over the seeds where there are several). Results of another shape are refused with the entry named."""
-    metrics = _table_metrics(results)
-    several = len(results["seeds"]) > 1
-    epochs, rate = results["stage1_epochs"], results.get("stage1_query_learning_rate")  # absent from earlier versions
+    results = _table_input(results)
+    metrics, several = results["metrics"], len(results["seeds"]) > 1
+    epochs, rate = results["stage1_epochs"], results["stage1_query_learning_rate"]  # absent from earlier versions
     rate = "" if rate is None else f", the queries and cross-attention at {rate:g}"
-    every = results.get("cross_attention_frequency")  # absent from earlier versions
+    every = results["cross_attention_frequency"]  # absent from earlier versions
     rate += "" if every is None else (", cross-attention in every " + ("layer" if every == 1 else f"{every} layers"))
     lines = [f"Stage 1 by objective set, {epochs:g} epoch{'s' * (epochs != 1)}{rate}, seeds {results['seeds']}: "
              "zero-shot accuracy by embeddings per held-out label type and text-to-audio retrieval in a pool of "
@@ -186,6 +194,7 @@ def ablation_table(results: dict) -> str:
              "| Objectives | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for name, summary in results["summary"].items():
         cells = [f"{100 * summary[m][0]:.1f}" + (f" ± {100 * summary[m][1]:.1f}" if several else "") for m in metrics]
+        name = " ".join(name.split()).replace("|", "\\|")  # one Markdown row, whatever the set's name holds
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+from mint.data.examples import is_integer
 from mint.data.outputs import few
 from mint.demo.settings import DEMO_ENTRIES, POOL_SIZE, PROBE_FILE, RESULTS_FILE, TASKS
 
@@ -125,6 +126,10 @@ def results_table(results: dict) -> str:
                       f"{results['dropout']['stage2']:g} (Bridge-Net and the T5)"]
     if "cross_attention_frequency" in results:  # absent from results of earlier versions
         every = results["cross_attention_frequency"]
+        if not (is_integer(every) and every >= 1):
+            raise ValueError(f"results['cross_attention_frequency'] must be a positive integer (the Q-Former "
+                             f"cross-attends every that many layers), got {every!r}; results.json may have been "
+                             "edited.")
         lines += ["", "Bridge-Net's Q-Former cross-attends to the audio in "
                       + ("every layer" if every == 1 else f"every {every} layers")]
     if results.get("stage1_learning_rates"):  # absent from results of earlier versions

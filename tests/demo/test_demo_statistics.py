@@ -618,6 +618,7 @@ def test_the_ablation_trains_again_a_run_whose_settings_it_cannot_read_or_that_d
         path.write_text(json.dumps({**settings, "query_learning_rate": 1e-3}))
     elif recorded == "other-frequency":
         path.write_text(json.dumps({**settings, "cross_attention_frequency": 1}))
+
     elif isinstance(recorded, bytes):
         path.write_bytes(recorded)
     elif recorded is not None:
@@ -628,6 +629,20 @@ def test_the_ablation_trains_again_a_run_whose_settings_it_cannot_read_or_that_d
     assert trained == [2e-4] * (1 + retrained)
     if retrained:
         assert json.loads(path.read_text())["query_learning_rate"] == 2e-4
+
+
+@pytest.mark.parametrize("recorded, retrained", [(1, False), (True, True), (1.0, True), ("1", True)])
+def test_a_run_recorded_with_the_frequency_true_is_not_one_of_frequency_1(tmp_path, monkeypatch, recorded,
+                                                                           retrained):
+    trained = []
+    evaluated = _ablation_without_training(monkeypatch, trained)
+    for _ in range(2):
+        with pytest.raises(evaluated):
+            ablation.run_ablation(str(tmp_path / "out"), seeds=[0], objective_sets=["ALC"], progress=False,
+                                  cross_attention_frequency=1)
+        path = tmp_path / "out" / "ablation" / "ALC-seed-0" / ablation.RUN_SETTINGS
+        path.write_text(json.dumps({**json.loads(path.read_text()), "cross_attention_frequency": recorded}))
+    assert len(trained) == 1 + retrained
 
 
 def test_the_ablation_records_minus_zero_as_zero_and_its_table_reads_earlier_results(tmp_path, monkeypatch):
@@ -670,7 +685,8 @@ BAD_ABLATION_RESULTS = [
     (_ablation_results(summary={"ALC": [0.5]}), ["results['summary']['ALC']['instrument family'] must be [mean, std]"]),
     (_metric("R@10", 0.9), ["['ALC']['R@10'] must be [mean, std]", "got 0.9"]),
     (_metric("R@10", [0.9]), ["['ALC']['R@10'] must be [mean, std]"]),
-    (_metric("R@10", ["0.9", 0.0]), ["['ALC']['R@10']", "two non-negative numbers"]),
+    (_metric("R@10", ["0.9", 0.0]), ["['ALC']['R@10']", "two fractions from 0 to 1"]),
+    (_metric("R@10", [5.0, 0.0]), ["['ALC']['R@10']", "two fractions from 0 to 1", "5.0"]),
     (_metric("R@10", [0.9, float("inf")]), ["['ALC']['R@10']", "inf"]),
     (_metric("R@10", [True, 0.0]), ["['ALC']['R@10']"]),
     (_metric("mean zero-shot", None), ["['ALC']['mean zero-shot'] must be [mean, std]", "got None"]),
@@ -684,6 +700,25 @@ def test_the_ablation_table_refuses_results_of_another_shape_naming_the_entry(re
     with pytest.raises(ValueError) as raised:
         ablation.ablation_table(results)
     assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_a_held_out_soundfont_column_of_a_later_set_is_not_dropped_from_the_table():
+    results = _ablation_results()
+    results["summary"]["ALC+ATG"] = {**results["summary"]["ALC"], ablation.HELD_OUT_COLUMN: [0.4, 0.0]}
+    with pytest.raises(ValueError, match=r"\['ALC'\]\['instrument family, held-out soundfont'\] must be"):
+        ablation.ablation_table(results)
+
+
+def test_the_ablation_table_prints_normalised_values():
+    results = _ablation_results(seeds=np.array([0, 1]), stage1_epochs=Fraction(3, 2),
+                                stage1_query_learning_rate=-0.0, cross_attention_frequency=np.int64(1))
+    results["summary"]["ALC"]["R@10"] = [Fraction(1, 2), -0.0]
+    results["summary"] = {"ALC\n| x": results["summary"]["ALC"]}
+    lines = ablation.ablation_table(results).splitlines()
+    assert lines[0].startswith("Stage 1 by objective set, 1.5 epochs, the queries and cross-attention at 0, "
+                               "cross-attention in every layer, seeds [0, 1]: zero-shot")
+    assert lines[4] == "| ALC \\| x | " + " | ".join(["50.0 ± 1.0"] * (len(TASKS) + 3) + ["50.0 ± 0.0"]) + " |"
+    assert len(lines) == 5
 
 
 def test_the_ablation_table_reads_results_written_to_json_and_back():
@@ -712,6 +747,14 @@ def test_the_cross_attention_frequency_reaches_the_assembly_from_the_api_and_the
     with pytest.raises(Prepared):
         run.run_demo(str(tmp_path / "demo-4"), probe=False, cross_attention_frequency=np.int64(6))
     assert frequencies == [1, 2, 1, 3, 6] and all(type(every) is int for every in frequencies)
+
+
+@pytest.mark.parametrize("every", ["1", None, 0, -2, 2.5, float("nan"), [1], True, "every"])
+def test_a_results_file_with_a_wrong_cross_attention_frequency_is_refused_naming_it(every):
+    with pytest.raises(ValueError) as raised:
+        report.results_table({**results(1), "cross_attention_frequency": every})
+    assert "results['cross_attention_frequency'] must be a positive integer" in str(raised.value)
+    assert repr(every) in str(raised.value)
 
 
 def test_the_results_say_how_often_the_q_former_cross_attends():

@@ -487,16 +487,46 @@ def test_stage2_from_an_assembled_stage1_checkpoint_gets_the_pretrained_llm(comp
     assert torch.equal(reloaded.language_model.lm_head.weight, stage2.language_model.lm_head.weight)
 
 
-@pytest.mark.parametrize("frequency, words", [
-    (0, ["cross_attention_frequency must be at least 1", "got 0"]),
-    (-2, ["cross_attention_frequency must be at least 1", "got -2"]),
-    ("1", ["cross_attention_frequency", "expected int"]),
-    (1.0, ["cross_attention_frequency", "expected int"]),
-])
-def test_a_cross_attention_frequency_that_is_not_a_positive_integer_is_refused(components, frequency, words):
-    with pytest.raises(Exception) as raised:
+@pytest.mark.parametrize("frequency", [0, -2, "1", 1.0, True, None, np.float64(2)])
+def test_a_cross_attention_frequency_that_is_not_a_positive_integer_is_refused(components, frequency):
+    with pytest.raises(ValueError) as raised:
         assemble_mint(components["audio"], components["bert"], components["llm"], cross_attention_frequency=frequency)
-    assert all(word in str(raised.value) for word in words), str(raised.value)
+    assert f"cross_attention_frequency must be an integer of at least 1 (cross-attention to the audio in every " \
+           f"layer; 2, BLIP-2's, in every second one), got {frequency!r}." in str(raised.value)
+
+
+def test_a_numpy_cross_attention_frequency_is_an_integer(components):
+    model, _ = assemble_mint(components["audio"], components["bert"], components["llm"], stage=1,
+                             num_query_tokens=4, audio_text_hidden_size=16, cross_attention_frequency=np.int64(1))
+    assert type(model.config.qformer_config.cross_attention_frequency) is int
+    assert all(layer.has_cross_attention for layer in model.qformer.encoder.layer)
+
+
+@pytest.mark.parametrize("frequency", [0, -1])
+def test_a_frequency_set_on_the_config_after_it_was_checked_is_refused_when_the_model_is_built(frequency):
+    config = tiny.mint_config()
+    config.qformer_config.cross_attention_frequency = frequency
+    with pytest.raises(ValueError, match=f"cross_attention_frequency must be an integer of at least 1.*got "
+                                         f"{frequency}"):
+        MintForPreTraining(config)
+
+
+def test_a_folder_whose_config_names_another_cross_attention_frequency_is_refused(tmp_path):
+    config = tiny.mint_config()
+    config.qformer_config = type(config.qformer_config)(**{**config.qformer_config.to_dict(),
+                                                           "cross_attention_frequency": 1})
+    MintForPreTraining(config).save_pretrained(tmp_path / "every")
+    path = tmp_path / "every" / "config.json"
+    saved = json.loads(path.read_text())
+    saved["qformer_config"]["cross_attention_frequency"] = 2
+    path.write_text(json.dumps(saved))
+    if saved["qformer_config"]["num_hidden_layers"] < 2:
+        pytest.fail("the tiny Q-Former needs two layers for frequencies 1 and 2 to differ")
+    with pytest.raises(ValueError) as raised:
+        MintForPreTraining.from_pretrained(tmp_path / "every")
+    words = ("holds Bridge-Net weights that the model built from its config has no place for", "crossattention",
+             "cross_attention_frequency")
+    assert all(word in str(raised.value) for word in words)
 
 
 def test_assemble_puts_cross_attention_every_given_number_of_layers_and_bert_in_the_rest(components, tmp_path):
