@@ -414,13 +414,18 @@ def test_the_demos_stage_1_trains_the_queries_and_cross_attention_faster(monkeyp
     monkeypatch.setattr(run, "train_stage1", stop)
     monkeypatch.setattr(ablation, "prepare", lambda *args, **kwargs: ({}, "assembled", None, cached))
     monkeypatch.setattr(ablation, "train_stage1", stop)
-    for index, argv in enumerate([["demo"], ["demo", "--stage1-query-learning-rate", "5e-4"], ["ablate"],
-                                  ["ablate", "--stage1-query-learning-rate", "0"]]):
-        with pytest.raises(Trained):
-            mint.cli.main(["--debug", *argv, "--output", str(tmp_path / f"demo-{index}"), "--quiet"])
+    _run_commands(tmp_path, [["demo"], ["demo", "--stage1-query-learning-rate", "5e-4"], ["ablate"],
+                             ["ablate", "--stage1-query-learning-rate", "0"]], Trained)
     with pytest.raises(Trained):
         run.run_demo(str(tmp_path / "demo-4"), probe=False, stage1_query_learning_rate=np.float64(3e-4))
     assert rates == [1e-3, 5e-4, 1e-3, 0.0, 3e-4]
+
+
+def _run_commands(tmp_path, argvs, stopped_by):
+    """Runs each `mint` command line of `argvs` in its own output folder `demo-N`, each stopped by `stopped_by`."""
+    for index, argv in enumerate(argvs):
+        with pytest.raises(stopped_by):
+            mint.cli.main(["--debug", *argv, "--output", str(tmp_path / f"demo-{index}"), "--quiet"])
 
 
 def test_the_stage_1_rate_help_says_the_demos_settings():
@@ -740,10 +745,8 @@ def test_the_cross_attention_frequency_reaches_the_assembly_from_the_api_and_the
 
     monkeypatch.setattr(run, "prepare", prepare)
     monkeypatch.setattr(ablation, "prepare", prepare)
-    for index, argv in enumerate([["demo"], ["demo", "--cross-attention-frequency", "2"], ["ablate"],
-                                  ["ablate", "--cross-attention-frequency", "3"]]):
-        with pytest.raises(Prepared):
-            mint.cli.main(["--debug", *argv, "--output", str(tmp_path / f"demo-{index}"), "--quiet"])
+    _run_commands(tmp_path, [["demo"], ["demo", "--cross-attention-frequency", "2"], ["ablate"],
+                             ["ablate", "--cross-attention-frequency", "3"]], Prepared)
     with pytest.raises(Prepared):
         run.run_demo(str(tmp_path / "demo-4"), probe=False, cross_attention_frequency=np.int64(6))
     assert frequencies == [1, 2, 1, 3, 6] and all(type(every) is int for every in frequencies)
