@@ -104,7 +104,7 @@ STAGE1_QUERY_PARTS = ("cross_attention", "query_tokens")
 # The Q-Former cross-attends to the audio in every layer, where BLIP-2 and InstructBLIP do in every second one
 # (docs/training.md, "Stage 1 on small data"): the queries then read the encoder's features through six layers instead
 # of three. Measured over stage-1 seeds 0, 1, 2 from assembled models of the same seed, at one thread: instrument family
-# 49.6 +- 2.6 -> 55.2 +- 1.9, mean zero-shot 85.4 +- 1.6 -> 87.8 +- 0.7, R@1 53.1 +- 5.5 -> 67.8 +- 4.4.
+# 49.6 +- 2.6 -> 55.3 +- 2.0, mean zero-shot 85.5 +- 1.5 -> 87.8 +- 0.7, R@1 53.1 +- 5.5 -> 67.8 +- 4.4.
 CROSS_ATTENTION_FREQUENCY = 1
 BRIDGE_PARTS = ("qformer", "query_tokens", "audio_layernorm")
 TRAINING = dict(batch_size=32, learning_rate=2e-4, warmup_steps=30, weight_decay=0.05, logging_steps=10,
