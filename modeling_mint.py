@@ -40,10 +40,13 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLMPredictionHead, BertOnlyMLMHead
 from transformers.models.instructblip.modeling_instructblip import (
     InstructBlipQFormerEmbeddings,
     InstructBlipQFormerModel,
+    InstructBlipQFormerMultiHeadAttention,
+    eager_attention_forward,
 )
 from transformers.utils import PROCESSOR_NAME, ModelOutput, TransformersKwargs, logging
 
@@ -160,6 +163,43 @@ class MintForConditionalGenerationOutput(ModelOutput):
     language_model_outputs: ModelOutput | None = None
 
 
+class MintQFormerCrossAttention(InstructBlipQFormerMultiHeadAttention):
+    """
+    The Q-Former's cross-attention from the queries to the audio: transformers' InstructBLIP attention, where several
+    query rows may read one audio row. Given `audio_index` `(batch,)`, `encoder_hidden_states` `(num_audio,
+    audio_length, encoder_hidden_size)` holds each audio once, query row i reads row `audio_index[i]`, and the keys and
+    values are computed once per audio row, not once per query row (ALM's pairs repeat the batch's clips, section
+    2.2). `encoder_attention_mask` is over the audio rows, as transformers prepares it from the audio's padding mask.
+    Without `audio_index` it is transformers' attention.
+    """
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        audio_index: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if audio_index is None:
+            return super().forward(hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
+                                   **kwargs)
+        # transformers' forward, with the keys and values of each audio row gathered for the query rows reading it
+        query = self.query(hidden_states).view(*hidden_states.shape[:-1], -1, self.attention_head_size).transpose(1, 2)
+        kv_shape = (*encoder_hidden_states.shape[:-1], -1, self.attention_head_size)
+        key = self.key(encoder_hidden_states).view(kv_shape).transpose(1, 2)[audio_index]
+        value = self.value(encoder_hidden_states).view(kv_shape).transpose(1, 2)[audio_index]
+        if encoder_attention_mask is not None and encoder_attention_mask.shape[0] == encoder_hidden_states.shape[0]:
+            encoder_attention_mask = encoder_attention_mask[audio_index]
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
+                                                                    eager_attention_forward)
+        output, weights = attention_interface(self, query, key, value, encoder_attention_mask,
+                                              dropout=self.attention_dropout if self.training else 0.0,
+                                              scaling=self.scaling, **kwargs)
+        return output.reshape(*output.shape[:2], -1).contiguous(), weights
+
+
 class MintQFormerModel(InstructBlipQFormerModel):
     """
     Bridge-Net's Q-Former (section 2.1): transformers' InstructBLIP Q-Former, whose self-attention layers are shared by
@@ -172,6 +212,13 @@ class MintQFormerModel(InstructBlipQFormerModel):
 
     config: MintQFormerConfig
     config_class = MintQFormerConfig
+
+    def __init__(self, config: MintQFormerConfig):
+        super().__init__(config)
+        for layer in self.encoder.layer:
+            if layer.has_cross_attention:
+                # The subclass adds no state: re-classing keeps the weights as initialised and draws no random numbers.
+                layer.crossattention.attention.__class__ = MintQFormerCrossAttention
 
     @classmethod
     def from_bert_pretrained(cls, bert_path, encoder_hidden_size: int, **config_overrides) -> "MintQFormerModel":
@@ -482,23 +529,40 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         audio_mask: torch.Tensor,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        audio_index: torch.LongTensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """
         Runs the learnable queries (and optional text) through the Q-Former with cross-attention to the audio
         (section 2.1).
 
         Args:
-            audio_hidden_states `(batch, audio_length, audio_feature_size)` and audio_mask `(batch, audio_length)`:
-                from [`encode_audio`].
+            audio_hidden_states `(num_audio, audio_length, audio_feature_size)` and audio_mask `(num_audio,
+                audio_length)`: from [`encode_audio`]; one row per query row (`num_audio = batch`) unless
+                `audio_index` is given.
             input_ids `(batch, text_length)`: text in the Q-Former's vocabulary (the instruction in stage 2, the
                 caption for ALM/ATG in stage 1).
             attention_mask: `(batch, text_length)` text padding mask (queries are always attended), or a boolean
                 `(batch, 1, L, L)` pattern over `[queries; text]` with `L = num_query_tokens + text_length`.
+            audio_index `(batch,)`, *optional*: the audio row each query row reads. The cross-attention's keys and
+                values are then computed once per audio row ([`MintQFormerCrossAttention`]): the same output as
+                passing `audio_hidden_states[audio_index]`, for less compute where rows repeat.
 
         Returns:
             The Q-Former output; its first `num_query_tokens` positions are the query outputs.
         """
-        batch = audio_hidden_states.shape[0]
+        audio = {}
+        if audio_index is not None:
+            if (not isinstance(audio_index, torch.Tensor) or audio_index.dim() != 1 or audio_index.is_floating_point()
+                    or audio_index.dtype == torch.bool):
+                raise ValueError(f"audio_index must be an integer (batch,) tensor, got "
+                                 f"{getattr(audio_index, 'dtype', type(audio_index).__name__)} of shape "
+                                 f"{tuple(getattr(audio_index, 'shape', ()))}.")
+            num_audio = audio_hidden_states.shape[0]
+            if len(audio_index) and not 0 <= int(audio_index.min()) <= int(audio_index.max()) < num_audio:
+                raise ValueError(f"audio_index must index the {num_audio} audio rows (0 to {num_audio - 1}), got "
+                                 f"values from {int(audio_index.min())} to {int(audio_index.max())}.")
+            audio["audio_index"] = audio_index
+        batch = audio_hidden_states.shape[0] if audio_index is None else len(audio_index)
         queries = self.query_tokens.expand(batch, -1, -1)
         if input_ids is not None and attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -515,6 +579,7 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
             query_embeds=queries,
             encoder_hidden_states=audio_hidden_states.to(self.query_tokens.dtype),
             encoder_attention_mask=audio_mask,
+            **audio,
         )
 
 
@@ -665,6 +730,7 @@ class MintForPreTraining(MintModel):
         audio_mask: torch.Tensor,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor,
+        audio_index: torch.LongTensor | None = None,
     ) -> torch.Tensor:
         """
         The ALM head (section 2.2): two-class logits `(batch, 2)` (unmatched, matched) of audio i with text i. The
@@ -672,11 +738,14 @@ class MintForPreTraining(MintModel):
         are averaged over the queries.
 
         Args:
-            audio_hidden_states `(batch, audio_length, audio_feature_size)`, audio_mask `(batch, audio_length)`: from
-                [`encode_audio`].
+            audio_hidden_states `(num_audio, audio_length, audio_feature_size)`, audio_mask `(num_audio,
+                audio_length)`: from [`encode_audio`]; `num_audio = batch` unless `audio_index` is given.
             input_ids, attention_mask `(batch, text_length)`: the texts in the Q-Former's vocabulary.
+            audio_index `(batch,)`, *optional*: the audio row of each pair, each row's keys and values computed once
+                ([`query_forward`]).
         """
-        output = self.query_forward(audio_hidden_states, audio_mask, input_ids, attention_mask).last_hidden_state
+        output = self.query_forward(audio_hidden_states, audio_mask, input_ids, attention_mask,
+                                    audio_index).last_hidden_state
         return self.alm_head(output[:, : self.config.num_query_tokens]).mean(dim=1)
 
     def get_matching_scores(

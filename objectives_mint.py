@@ -216,7 +216,7 @@ class AlmOutput(ModelOutput):
 
 
 def alm_loss(
-    matching_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    matching_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
     audio_hidden_states: torch.Tensor,
     audio_mask: torch.Tensor,
     all_input_ids: torch.Tensor,
@@ -234,8 +234,11 @@ def alm_loss(
     two-class cross-entropy of the matching head on [positive pairs; (negative audio, text); (audio, negative text)].
 
     Args:
-        matching_logits: the ALM head, `(audio_hidden_states, audio_mask, input_ids, attention_mask)` of n pairs ->
-            `(n, 2)` logits (`MintForPreTraining.matching_logits`).
+        matching_logits: the ALM head, `(audio_hidden_states, audio_mask, input_ids, attention_mask, audio_index)`
+            of n pairs -> `(n, 2)` logits (`MintForPreTraining.matching_logits`): the k distinct audio rows the pairs
+            read, `(k, audio_length, audio_feature_size)` and `(k, audio_length)`, the pairs' texts `(n,
+            text_length)`, and `audio_index` `(n,)`, each pair's audio row. The pairs repeat the batch's clips; each
+            is passed once, so that the head computes what depends on the audio alone once per clip.
         audio_hidden_states `(batch, audio_length, audio_feature_size)`, audio_mask `(batch, audio_length)`: this
             process's audio features, as `MintPreTrainedModel.encode_audio` returns them; gathered (with their
             gradients) from every process here.
@@ -283,8 +286,9 @@ def alm_loss(
     has_neg_audio, has_neg_text = neg_audio >= 0, neg_text >= 0
     audio_index = torch.cat([local, neg_audio[has_neg_audio], local[has_neg_text]])
     text_index = torch.cat([local, local[has_neg_audio], neg_text[has_neg_text]])
-    logits = matching_logits(all_audio[audio_index], all_audio_mask[audio_index], all_input_ids[text_index],
-                             all_attention_mask[text_index])
+    audio_rows, audio_index = torch.unique(audio_index, return_inverse=True)
+    logits = matching_logits(all_audio[audio_rows], all_audio_mask[audio_rows], all_input_ids[text_index],
+                             all_attention_mask[text_index], audio_index)
     labels = (torch.arange(len(audio_index), device=logits.device) < len(local)).long()
     if labels.eq(0).any():
         loss = F.cross_entropy(logits.float(), labels)

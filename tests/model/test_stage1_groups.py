@@ -222,7 +222,7 @@ OK_EMBEDS = (torch.randn(2, 3, 4), torch.randn(2, 4))
 
 
 def _alm(**changes):
-    args = dict(matching_logits=lambda a, m, i, t: torch.zeros(len(a), 2), audio_hidden_states=torch.randn(2, 5, 4),
+    args = dict(matching_logits=lambda a, m, i, t, k: torch.zeros(len(i), 2), audio_hidden_states=torch.randn(2, 5, 4),
                 audio_mask=torch.ones(2, 5, dtype=L), all_input_ids=torch.ones(2, 3, dtype=L),
                 all_attention_mask=torch.ones(2, 3, dtype=L), logits_per_audio=torch.randn(2, 2),
                 logits_per_text=torch.randn(2, 2), positives=torch.eye(2, dtype=B))

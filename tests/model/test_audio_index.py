@@ -1,0 +1,126 @@
+"""Query rows that share audio rows (`audio_index`): the Q-Former's cross-attention computes each audio row's keys and
+values once, with the outputs and gradients of the rows written out; ALM passes each clip once."""
+
+import pytest
+import torch
+from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
+
+from modeling_mint import MintForPreTraining, MintQFormerCrossAttention, MintQFormerModel
+from objectives_mint import alm_loss
+from tests.utils import tiny
+
+AUDIO_LENGTHS = (9, 5, 7)  # three clips of distinct lengths: padding differs per row
+INDEX = torch.tensor([2, 0, 2, 1, 0, 0])
+
+
+def _model(attn_implementation: str) -> MintForPreTraining:
+    config = tiny.mint_config()
+    config._attn_implementation = attn_implementation
+    torch.manual_seed(0)
+    return MintForPreTraining(config).train()  # training mode: the path ALM takes (the tiny config's dropout is 0.1)
+
+
+def _inputs():
+    torch.manual_seed(1)
+    audio = torch.randn(len(AUDIO_LENGTHS), max(AUDIO_LENGTHS), 32)
+    mask = torch.zeros(len(AUDIO_LENGTHS), max(AUDIO_LENGTHS), dtype=torch.long)
+    for row, length in enumerate(AUDIO_LENGTHS):
+        mask[row, :length] = 1
+    ids = torch.randint(5, 30, (len(INDEX), 6))
+    text_mask = torch.ones_like(ids)
+    text_mask[1, 4:] = 0
+    return audio, mask, ids, text_mask
+
+
+def _outputs_and_gradients(model, call):
+    for module in model.modules():  # dropout off: both calls must see the same network
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if hasattr(module, "attention_dropout"):
+            module.attention_dropout = 0.0
+    model.zero_grad()
+    output = call()
+    (output * torch.linspace(-1, 1, output.numel()).view_as(output)).sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    return output.detach(), grads
+
+
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+def test_indexed_audio_equals_the_rows_written_out(attn_implementation):
+    model = _model(attn_implementation)
+    audio, mask, ids, text_mask = _inputs()
+    hidden, _ = model.encode_audio(audio_encoder_features=audio, audio_attention_mask=mask)
+    hidden = hidden.detach()
+    indexed, indexed_grads = _outputs_and_gradients(
+        model, lambda: model.query_forward(hidden, mask, ids, text_mask, audio_index=INDEX).last_hidden_state)
+    written, written_grads = _outputs_and_gradients(
+        model, lambda: model.query_forward(hidden[INDEX], mask[INDEX], ids, text_mask).last_hidden_state)
+    assert indexed.shape == (len(INDEX), model.config.num_query_tokens + ids.shape[1], 32)
+    assert torch.allclose(indexed, written, atol=1e-5)
+    # rows reading the same clip with different texts differ: the index is not ignored
+    assert not torch.allclose(indexed[0], indexed[2], atol=1e-3)
+    assert indexed_grads.keys() == written_grads.keys() and any("crossattention" in k for k in indexed_grads)
+    for name, grad in written_grads.items():
+        assert torch.allclose(indexed_grads[name], grad, atol=1e-5), name
+
+
+def test_padding_of_each_audio_row_is_hidden_from_the_rows_reading_it():
+    model = _model("sdpa").eval()
+    audio, mask, ids, text_mask = _inputs()
+    hidden, _ = model.encode_audio(audio_encoder_features=audio, audio_attention_mask=mask)
+    changed = hidden.clone()
+    changed[1, AUDIO_LENGTHS[1]:] = 1e3  # what clip 1's padding holds must not matter
+    first = model.query_forward(hidden, mask, ids, text_mask, audio_index=INDEX).last_hidden_state
+    second = model.query_forward(changed, mask, ids, text_mask, audio_index=INDEX).last_hidden_state
+    assert torch.allclose(first, second, atol=1e-5)
+    unmasked = model.query_forward(changed, torch.ones_like(mask), ids, text_mask, audio_index=INDEX).last_hidden_state
+    assert not torch.allclose(first[3], unmasked[3], atol=1e-3)  # row 3 reads clip 1
+
+
+def test_qformer_is_initialised_as_instructblips():
+    """Re-classing the cross-attention draws no random numbers: the same seed gives InstructBLIP's weights."""
+    config = tiny.qformer_config(encoder_hidden_size=32)
+    torch.manual_seed(5)
+    ours = MintQFormerModel(config)
+    torch.manual_seed(5)
+    theirs = InstructBlipQFormerModel(config)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    for name, tensor in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], tensor), name
+    crossed = [layer.crossattention.attention for layer in ours.encoder.layer if layer.has_cross_attention]
+    assert crossed and all(type(module) is MintQFormerCrossAttention for module in crossed)
+
+
+def test_alm_passes_each_clip_once():
+    seen = {}
+
+    def matching_logits(audio, audio_mask, input_ids, attention_mask, audio_index):
+        seen.update(audio=audio, audio_mask=audio_mask, audio_index=audio_index)
+        return torch.zeros(len(input_ids), 2, requires_grad=True)
+
+    torch.manual_seed(0)
+    audio, mask = torch.randn(4, 5, 3), torch.ones(4, 5, dtype=torch.long)
+    ids = torch.arange(4).unsqueeze(1).repeat(1, 3) + 5
+    out = alm_loss(matching_logits, audio, mask, ids, torch.ones_like(ids), torch.randn(4, 4), torch.randn(4, 4),
+                   torch.eye(4, dtype=torch.bool))
+    pairs_audio = torch.cat([torch.arange(4), out.negative_audio_indices, torch.arange(4)])
+    assert len(seen["audio_index"]) == 12 and len(seen["audio"]) == len(pairs_audio.unique()) <= 4
+    assert torch.equal(seen["audio"][seen["audio_index"]], audio[pairs_audio])
+    assert torch.equal(seen["audio_mask"][seen["audio_index"]], mask[pairs_audio])
+
+
+@pytest.mark.parametrize("audio_index, words", [
+    (torch.tensor([0.0, 1.0]), ["audio_index", "integer", "float32"]),
+    (torch.tensor([True, False]), ["audio_index", "integer", "bool"]),
+    (torch.tensor([[0, 1]]), ["audio_index", "(batch,)", "(1, 2)"]),
+    ([0, 1], ["audio_index", "integer", "list"]),
+    (torch.tensor([0, 3]), ["3 audio rows", "0 to 2", "from 0 to 3"]),
+    (torch.tensor([-1, 0]), ["3 audio rows", "from -1 to 0"]),
+])
+def test_bad_audio_index_is_refused(audio_index, words):
+    model = _model("sdpa").eval()
+    audio, mask, ids, text_mask = _inputs()
+    with pytest.raises(ValueError) as error:
+        model.query_forward(audio, mask, ids[:2], text_mask[:2], audio_index=audio_index)
+    for word in words:
+        assert word in str(error.value)
