@@ -275,6 +275,21 @@ def _check_batch(name: str, tensor: torch.Tensor | None, batch: int, dims: int |
                          "clip (the processor builds matching batches).")
 
 
+def _check_audio_index(audio_index: torch.Tensor, num_audio: int) -> None:
+    """A clear error for an `audio_index` that is not a non-empty `(batch,)` int64 or int32 tensor of rows of the
+    `num_audio` clips (torch reads a uint8 index as a mask)."""
+    if (not isinstance(audio_index, torch.Tensor) or audio_index.dim() != 1
+            or audio_index.dtype not in (torch.int64, torch.int32)):
+        raise ValueError(f"audio_index must be an integer (batch,) tensor of int64 or int32, got "
+                         f"{getattr(audio_index, 'dtype', type(audio_index).__name__)} of shape "
+                         f"{tuple(getattr(audio_index, 'shape', ()))}.")
+    if not len(audio_index):
+        raise ValueError("audio_index is empty: it needs one audio row per example of the batch.")
+    if not 0 <= int(audio_index.min()) <= int(audio_index.max()) < num_audio:
+        raise ValueError(f"audio_index must index the {num_audio} audio rows (0 to {num_audio - 1}), got values from "
+                         f"{int(audio_index.min())} to {int(audio_index.max())}.")
+
+
 def _check_token_ids(name: str, tensor: torch.Tensor | None, mask: bool = False) -> None:
     """
     A clear error for text ids or a text mask that is not an integer (or, for a mask, boolean) `(batch, length)`
@@ -550,17 +565,10 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
         Returns:
             The Q-Former output; its first `num_query_tokens` positions are the query outputs.
         """
+        _check_batch("audio_mask", audio_mask, audio_hidden_states.shape[0])
         audio = {}
         if audio_index is not None:
-            if (not isinstance(audio_index, torch.Tensor) or audio_index.dim() != 1 or audio_index.is_floating_point()
-                    or audio_index.dtype == torch.bool):
-                raise ValueError(f"audio_index must be an integer (batch,) tensor, got "
-                                 f"{getattr(audio_index, 'dtype', type(audio_index).__name__)} of shape "
-                                 f"{tuple(getattr(audio_index, 'shape', ()))}.")
-            num_audio = audio_hidden_states.shape[0]
-            if len(audio_index) and not 0 <= int(audio_index.min()) <= int(audio_index.max()) < num_audio:
-                raise ValueError(f"audio_index must index the {num_audio} audio rows (0 to {num_audio - 1}), got "
-                                 f"values from {int(audio_index.min())} to {int(audio_index.max())}.")
+            _check_audio_index(audio_index, audio_hidden_states.shape[0])
             audio["audio_index"] = audio_index
         batch = audio_hidden_states.shape[0] if audio_index is None else len(audio_index)
         queries = self.query_tokens.expand(batch, -1, -1)
@@ -898,6 +906,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         *,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
+        audio_index: torch.LongTensor | None = None,
         **audio: Unpack[MintAudioKwargs],
     ) -> BaseModelOutputWithPooling:
         """
@@ -906,6 +915,10 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         Args:
             qformer_input_ids, qformer_attention_mask `(batch, instruction_length)`: the instruction in the
                 Q-Former's vocabulary.
+            audio_index `(batch,)`, *optional*: where examples share their audio (several instructions on one
+                clip), the audio row each example reads; the audio then holds each clip once, `(num_audio, ...)`,
+                and the cross-attention's keys and values are computed once per clip
+                ([`MintPreTrainedModel.query_forward`]). The collator's `audio_id_column` builds it.
             **audio ([`MintAudioKwargs`]): `input_values` / `input_features` (under the encoder's input name) or
                 cached `audio_encoder_features`, and `audio_attention_mask` (see [`MintPreTrainedModel.encode_audio`]).
 
@@ -914,9 +927,13 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         """
         audio_hidden_states, mask = self.encode_audio(**audio)
         batch = audio_hidden_states.shape[0]
+        if audio_index is not None:
+            _check_audio_index(audio_index, batch)
+            batch = len(audio_index)
         _check_batch("qformer_input_ids", qformer_input_ids, batch, dims=2)
         _check_batch("qformer_attention_mask", qformer_attention_mask, batch, dims=2)
-        qformer_output = self.query_forward(audio_hidden_states, mask, qformer_input_ids, qformer_attention_mask)
+        qformer_output = self.query_forward(audio_hidden_states, mask, qformer_input_ids, qformer_attention_mask,
+                                            audio_index)
         queries = qformer_output.last_hidden_state[:, : self.config.num_query_tokens]
         return BaseModelOutputWithPooling(
             last_hidden_state=qformer_output.last_hidden_state, pooler_output=self.language_projection(queries)
@@ -929,6 +946,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.Tensor | None = None,
+        audio_index: torch.LongTensor | None = None,
         **audio: Unpack[MintAudioKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor, BaseModelOutputWithPooling]:
         """
@@ -940,7 +958,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         the last being [`get_audio_features`]'s output (the soft prompt and the Q-Former output).
         """
         features = self.get_audio_features(qformer_input_ids=qformer_input_ids,
-                                           qformer_attention_mask=qformer_attention_mask, **audio)
+                                           qformer_attention_mask=qformer_attention_mask, audio_index=audio_index,
+                                           **audio)
         soft_prompt = features.pooler_output
         batch, num_queries = soft_prompt.shape[:2]
         token = self.config.audio_token_id
@@ -970,6 +989,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         qformer_attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
+        audio_index: torch.LongTensor | None = None,
         **kwargs: Unpack[MintAudioKwargs],
     ) -> MintForConditionalGenerationOutput:
         """
@@ -981,6 +1001,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             labels: target tokens, -100 where nothing is predicted: `(batch, target_length)` for a seq2seq LLM (the
                 decoder's targets), `(batch, length)` aligned with `input_ids` for a decoder-only LLM.
             num_items_in_batch: target-token count of the whole (accumulated) batch, passed by the Trainer.
+            audio_index `(batch,)`, *optional*: the audio row of each example where examples share their audio, each
+                clip passed once (see [`get_audio_features`]).
             **kwargs: the audio ([`MintAudioKwargs`]: `input_values` / `input_features` / `audio_encoder_features`,
                 `audio_attention_mask`, see [`MintPreTrainedModel.encode_audio`]); any other keyword argument goes to
                 the LLM (`decoder_input_ids`, `output_attentions`, ...).
@@ -989,7 +1011,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         _check_language_model_kwargs(self.language_model, kwargs)
         embeds, mask, features = self.prepare_inputs_embeds(
             input_ids=input_ids, attention_mask=attention_mask, qformer_input_ids=qformer_input_ids,
-            qformer_attention_mask=qformer_attention_mask, **audio)
+            qformer_attention_mask=qformer_attention_mask, audio_index=audio_index, **audio)
         if labels is not None:
             _check_batch("labels", labels, embeds.shape[0], dims=2)
             if num_items_in_batch is None and not bool((labels != -100).any()):

@@ -1,6 +1,7 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """The data collator: MINT examples (raw audio, or frozen-encoder features from the cache) batched by the processor,
-with each stage-1 pair's group id where the data names a group column."""
+with each stage-1 pair's group id where the data names a group column, and in stage 2 each clip's features once where
+examples share a clip."""
 
 import hashlib
 import numbers
@@ -52,19 +53,31 @@ class MintDataCollator:
     `{"audio", "prompt", "target"}`. Examples from the frozen-feature cache carry `audio_encoder_features` instead of
     `audio`. With `group_column` (stage 1), each example's value of that column becomes its `group_ids` entry
     ([`group_id`]), `(batch,)` int64: `MintForPreTraining` treats pairs of one group as positives of each other.
+    With `audio_id_column` (stage 2, cached features), examples with one value of that column share their clip (several
+    instructions on one clip): the batch holds each clip's features once, `(num_audio, frames, hidden)`, and
+    `audio_index` `(batch,)`, each example's row, so that Bridge-Net reads each clip once. Examples of one id whose
+    features differ are refused.
     """
 
     processor: MintProcessor
     stage: int = 2
     group_column: str | None = None
+    audio_id_column: str | None = None
 
     def __post_init__(self):
         if self.group_column is not None and self.stage != 1:
             raise ValueError(f"group_column applies to stage 1 (ALC and ALM pairs); this collator is for stage "
                              f"{self.stage}.")
+        if self.audio_id_column is not None and self.stage != 2:
+            raise ValueError(f"audio_id_column applies to stage 2 (instructions sharing a clip); this collator is for "
+                             f"stage {self.stage}.")
 
     def __call__(self, examples: list[dict[str, Any]]) -> BatchFeature:
         cached = ENCODER_FEATURES_KEY in examples[0]
+        if self.audio_id_column is not None and not cached:
+            raise ValueError(f"audio_id_column shares cached encoder features ({ENCODER_FEATURES_KEY}); these examples "
+                             "hold raw audio: train from the feature cache (cache_audio_features), or unset "
+                             "audio_id_column.")
         # The text the loss reads must be there: a caption (stage 1) or a target (stage 2) that is not blank.
         for key, blank in (("caption", False),) if self.stage == 1 else (("prompt", True), ("target", False)):
             bad = [i for i, e in enumerate(examples)
@@ -78,9 +91,13 @@ class MintDataCollator:
         else:
             batch = self.processor(audio=None if cached else [e["audio"] for e in examples],
                                    text=[e["prompt"] for e in examples], text_target=[e["target"] for e in examples])
+        if self.audio_id_column is not None:
+            rows, batch["audio_index"] = self._shared_rows(examples)
+        else:
+            rows = list(range(len(examples)))
         if cached:
             batch[ENCODER_FEATURES_KEY], batch["audio_attention_mask"] = pad_audio_features(
-                [e[ENCODER_FEATURES_KEY] for e in examples])
+                [examples[row][ENCODER_FEATURES_KEY] for row in rows])
         if self.group_column is not None:
             missing = [i for i, e in enumerate(examples) if self.group_column not in e]
             if missing:
@@ -90,6 +107,34 @@ class MintDataCollator:
             # With the processor's "window" policy every window of a clip is a row, in its clip's group.
             batch["group_ids"] = groups[batch["clip_index"]] if "clip_index" in batch else groups
         return batch
+
+    def _shared_rows(self, examples: list[dict[str, Any]]) -> tuple[list[int], torch.Tensor]:
+        """The first example of each clip (by `audio_id_column`) and each example's position among them."""
+        missing = [i for i, e in enumerate(examples) if self.audio_id_column not in e]
+        if missing:
+            raise ValueError(f"Examples {missing[:10]} of this batch have no audio_id_column {self.audio_id_column!r}; "
+                             f"they hold {sorted(examples[missing[0]])}.")
+        position: dict[int, int] = {}
+        rows, index = [], []
+        for i, example in enumerate(examples):
+            value = example[self.audio_id_column]
+            try:
+                key = group_id(value)
+            except ValueError:
+                raise ValueError(f"The {self.audio_id_column!r} value of batch item {i} is {type(value).__name__} "
+                                 f"{value!r}; an audio id must be an integer (within int64) or a string naming the "
+                                 "clip.") from None
+            index.append(position.setdefault(key, len(rows)))
+            if index[-1] == len(rows):
+                rows.append(i)
+            elif not np.array_equal(np.asarray(example[ENCODER_FEATURES_KEY]),
+                                    np.asarray(examples[rows[index[-1]]][ENCODER_FEATURES_KEY]), equal_nan=True):
+                shown = value.item() if isinstance(value, np.generic) else value
+                raise ValueError(f"Batch items {rows[index[-1]]} and {i} share the {self.audio_id_column!r} value "
+                                 f"{shown!r} but not their {ENCODER_FEATURES_KEY}: an audio id "
+                                 "must name one clip across all the training data (datasets of other clips need ids "
+                                 "of their own).")
+        return rows, torch.tensor(index, dtype=torch.long)
 
 
 __all__ = ["MintDataCollator", "group_id", "pad_audio_features"]

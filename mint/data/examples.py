@@ -118,6 +118,7 @@ def to_mint_examples(
     label_column: str | None = None,
     caption_column: str | None = None,
     prompt: str | None = None,
+    keep_columns: Sequence[str] = (),
 ) -> Dataset:
     """
     Stage-2 examples `{"audio", "prompt", "target"}` from a dataset with an audio column and a label (a name, a
@@ -126,7 +127,13 @@ def to_mint_examples(
     "no label"), is refused naming the dataset (its folder), the row and the column; in a stream, the example's place
     in the order it is read. With `audio_column="audio_encoder_features"` (a dataset written by
     [`cache_audio_features`]) the examples keep the cached features: `{"audio_encoder_features", "prompt", "target"}`.
+    `keep_columns` are kept beside (e.g. the recipe's `audio_id_column`).
     """
+    written = sorted({"prompt", "target"} & set(keep_columns))
+    if written:
+        raise ValueError(f"keep_columns names {written}, which the template writes; keep other columns.")
+    for column in keep_columns:
+        check_columns(dataset, {"kept": column})
     spec = get_template(template)
     if spec.needs_caption:
         caption_column = caption_column or "caption"
@@ -150,7 +157,7 @@ def to_mint_examples(
         return {"prompt": text_prompt, "target": spec.output.format(label=label, caption=value)}
 
     # Only the label column is read: rows of cached `audio_encoder_features` are large.
-    drop = [c for c in dataset.column_names if c not in (audio_column, CACHED_LENGTH)]
+    drop = [c for c in dataset.column_names if c not in (audio_column, CACHED_LENGTH, *keep_columns)]
     progress = {"desc": f"MINT examples ({template})"} if not streamed else {}  # a stream maps lazily
     examples = dataset.map(convert, input_columns=[source], with_indices=True, remove_columns=drop, **progress)
     return _audio_column_named(examples, audio_column)

@@ -91,9 +91,14 @@ class CheckedCollator:
         examples, skipped = self._drop_invalid(examples, self._feature_problem)
         try:
             batch = self.collator(examples)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as error:
             valid, more = self._drop_invalid(examples, self._audio_problem)
             if not more:
+                # Each example passes alone: the collator refused a pair of them (`audio_id_column`), named here.
+                named = re.sub(r"Batch items (\d+) and (\d+)", lambda m: f"The training examples at "
+                               f"{self.where(examples[int(m[1])])} and {self.where(examples[int(m[2])])}", str(error))
+                if named != str(error):
+                    raise ValueError(named) from None
                 raise
             examples, skipped = valid, skipped + more
             batch = self.collator(examples)

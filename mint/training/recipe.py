@@ -33,6 +33,11 @@ class MintRecipe:
     global batch: per device it is `batch_size / (processes * gradient_accumulation_steps)`.
     `group_by_length`: batches of clips of similar length (less padding), for examples from the feature cache, whose
     `audio_length` column gives the lengths (transformers' `LengthGroupedSampler`).
+    `audio_id_column` (stage 2, examples from the feature cache): a column naming each example's clip (an int or a
+    string), shared by the examples that ask several instructions of one clip: training then takes a clip's examples
+    one after another ([`ClipGroupedSampler`]: clips and their examples in an order drawn per epoch) and the
+    collator passes each clip's features once per batch, so that Bridge-Net reads each clip once (the same loss and
+    gradients as the examples written out, for less compute where a clip has several examples).
     `learning_rates`: per-part rates, e.g. `{"qformer": 5e-5, "query_tokens": 5e-5}` (a part is a top-level module or
     parameter of the model); the other trainable parameters use `learning_rate`.
     `lora`: `{"targets": ["language_model", "qformer"], "r": 8, "alpha": 16, "dropout": 0.05}` trains LoRA adapters
@@ -119,6 +124,7 @@ class MintRecipe:
     gradient_checkpointing: bool = False
     dataloader_num_workers: int = 2
     group_by_length: bool = False
+    audio_id_column: str | None = None
     lora: dict[str, Any] | None = None
     skip_invalid_examples: bool = False
     max_train_minutes: float | None = None
@@ -156,6 +162,8 @@ RECIPE_CONFIG_FIELDS = {"stage1_objectives": "stage1_objectives", "alm_batch_siz
 # Recipe fields that only stage 1 reads, with the value that leaves them unused.
 STAGE1_FIELDS = {"group_column": None, "alm_start": 0.0, "alm_hard_start": None, "alm_batch_size": None,
                  "temperature_init": None, "temperature_range": None, "learn_temperature": None}
+# The columns of a MINT training example, which cannot name a clip (`audio_id_column`).
+EXAMPLE_COLUMNS = ("audio", "audio_encoder_features", "caption", "prompt", "target")
 # LLMs whose activations overflow fp16's range (inf/NaN losses): they train in bf16 or fp32.
 FP16_UNSAFE_LLMS = ("t5", "mt5", "umt5", "longt5")
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -224,6 +232,7 @@ def _check_recipe_values(recipe: MintRecipe) -> None:
     check_audio_feature_augmentation(recipe.feature_augmentation)
     if recipe.dropout is not None and not 0 <= recipe.dropout < 1:
         raise ValueError(f"Recipe field dropout must be in [0, 1) (a dropout probability), got {recipe.dropout!r}.")
+    _check_audio_id_column(recipe)
     if recipe.compile not in (None, "regional"):
         raise ValueError(f"Recipe field compile must be null or 'regional', got {recipe.compile!r}.")
     _check_at_least(recipe, ("learning_rate", "weight_decay", "warmup_steps", "dataloader_num_workers"), 0)
@@ -267,6 +276,29 @@ def _check_held_out_values(recipe: MintRecipe) -> None:
         raise ValueError("Recipe field early_stopping_patience keeps the best checkpoint and the last one, which "
                          f"records the stop; save_total_limit {recipe.save_total_limit} keeps fewer: raise it to 2 "
                          "or more, or set it to null.")
+
+
+def _check_audio_id_column(recipe: MintRecipe) -> None:
+    if recipe.audio_id_column is None:
+        return
+    if recipe.stage != 2:
+        raise ValueError("Recipe field audio_id_column is for stage 2 (several instructions on one clip); stage 1's "
+                         "pairs of one clip are separate rows of ALC and ALM: remove it, or name a group_column.")
+    if not recipe.audio_id_column.strip():
+        raise ValueError("Recipe field audio_id_column must name a column of the training data, got an empty string.")
+    if recipe.audio_id_column in EXAMPLE_COLUMNS:
+        raise ValueError(f"Recipe field audio_id_column names {recipe.audio_id_column!r}, a column every MINT example "
+                         f"has ({', '.join(EXAMPLE_COLUMNS)}); name a column of clip ids.")
+    if "train_sampling_strategy" in recipe.training_args:
+        raise ValueError("Recipe field training_args sets train_sampling_strategy, which audio_id_column sets itself "
+                         "(each clip's examples together): remove one of them.")
+    if recipe.group_by_length:
+        raise ValueError("Recipe fields audio_id_column and group_by_length both set the order of the examples (by "
+                         "clip, by length): choose one.")
+    if recipe.length_groups > 1:
+        raise ValueError("Recipe field length_groups splits each batch into micro-batches of examples, which "
+                         "audio_id_column's batches of shared clips do not split into: set length_groups to 1 or "
+                         "unset audio_id_column.")
 
 
 def _check_stage1_values(recipe: MintRecipe) -> None:

@@ -122,7 +122,7 @@ def _empty_values(values: pa.Array, names: list[str] | None) -> pa.Array:
 
 def _examples(spec: dict[str, Any], stage: int, dataset: Dataset, template: str, columns: dict[str, str],
               source: int, streaming: bool = False, seed: int = 0,
-              group_column: str | None = None) -> Dataset | IterableDataset:
+              group_column: str | None = None, audio_id_column: str | None = None) -> Dataset | IterableDataset:
     """
     One recipe dataset, checked ([`check_dataset`] gave `template` and `columns`), as MINT examples of the stage,
     numbered by their own rows and `source`, the dataset's place in the recipe ([`number_rows`]). With `streaming` it is
@@ -137,7 +137,7 @@ def _examples(spec: dict[str, Any], stage: int, dataset: Dataset, template: str,
             return to_caption_pairs(rows, columns["audio"], columns["caption"],
                                     keep_columns=[group_column] if group_column else [])
         return to_mint_examples(rows, template, columns["audio"], columns.get("label"), columns.get("caption"),
-                                spec.get("prompt"))
+                                spec.get("prompt"), keep_columns=[audio_id_column] if audio_id_column else [])
 
     examples = (_numbered_stream(dataset, convert, columns["audio"], source, seed) if streaming
                 else number_rows(convert(dataset), source))
@@ -203,7 +203,7 @@ def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
                          + "\n- ".join(problems))
     streaming = any(spec.get("streaming") for spec in recipe.datasets)
     parts = [_examples(spec, recipe.stage, dataset, template, columns, source, streaming, recipe.seed,
-                       recipe.group_column)
+                       recipe.group_column, recipe.audio_id_column)
              for source, (spec, dataset, template, columns) in enumerate(loaded)]
     mixture = mix_datasets(parts, [spec.get("weight", 1.0) for spec in recipe.datasets], seed=recipe.seed)
     return mixture.repeat(None) if streaming else mixture

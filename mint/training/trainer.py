@@ -14,12 +14,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset, IterableDataset
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.utils import logging
 
+from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.data.collator import MintDataCollator
 from mint.data.examples import CACHED_LENGTH
 from mint.training.alm import AlmScheduleCallback, alm_pair_accuracy
@@ -30,6 +32,7 @@ from mint.training.lora import (add_lora, load_lora_bare_parameters, lora_base_f
                                 save_lora_run)
 from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_recipe, config_overrides,
                                   model_folder_config, per_device_batch_size)
+from mint.training.sampling import ClipGroupedSampler, clip_groups
 from mint.training.speed import autocast_bridge, compile_regions, length_grouped_loss
 from mint.training.train_data import build_train_dataset
 from configuration_mint import MintConfig
@@ -67,7 +70,8 @@ class MintTrainer(Trainer):
     schedule scales every part's rate alike. The logged `learning_rate` is the base rate's; each part's is logged as
     `learning_rate_<part>`. In stage 1, `evaluate` gives ALM's accuracy on the held-out `eval_dataset`'s balanced
     pairs ([`alm_pair_accuracy`], logged as `eval_alm_pair_accuracy`, `eval_alm_ranking_accuracy` and
-    `eval_alm_loss`).
+    `eval_alm_loss`). With `audio_id_column` (stage 2), each clip's examples are trained one after another
+    ([`ClipGroupedSampler`]), so that the collator passes each clip once per batch.
 
     Non-finite values never reach the weights: a NaN or infinite loss, or gradient (without fp16 loss scaling, whose
     skipped steps are expected), raises a `FloatingPointError` naming the step and the batch's examples before the
@@ -76,9 +80,14 @@ class MintTrainer(Trainer):
     `skipped_examples` and logged as such (the total so far).
     """
 
-    def __init__(self, *args, learning_rates: dict[str, float] | None = None, length_groups: int = 1, **kwargs):
+    def __init__(self, *args, learning_rates: dict[str, float] | None = None, length_groups: int = 1,
+                 audio_id_column: str | None = None, **kwargs):
+        if audio_id_column is not None and length_groups > 1:
+            raise ValueError("length_groups splits each batch into micro-batches of examples, which audio_id_column's "
+                             "batches of shared clips do not split into: use one of them.")
         super().__init__(*args, **kwargs)
         self.length_groups = length_groups
+        self.audio_id_column = audio_id_column
         self.skipped_examples = 0
         self._schedule_scale = 1.0
         self._objective_totals: dict[str, list[float]] = {}
@@ -107,6 +116,14 @@ class MintTrainer(Trainer):
                            for rate, params in by_rate.items()]
             optimizer.param_groups = groups
         return optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        """With `audio_id_column`, each clip's examples one after another ([`ClipGroupedSampler`]); a streamed dataset
+        is read in its own order."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.audio_id_column is None or not isinstance(dataset, Dataset):
+            return super()._get_train_sampler(train_dataset)
+        return ClipGroupedSampler(dataset[self.audio_id_column], seed=self.args.seed)
 
     def _get_learning_rate(self) -> float:
         """The base `learning_rate` as the schedule scales it now (with per-part rates, the first parameter group may
@@ -417,7 +434,7 @@ def _final_checkpoint(state: TrainerState, output_dir: str, last: str) -> str:
 
 def check_train_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -> None:
     """
-    Refuses, before training, a stage-1 recipe whose data lacks its `group_column`, or a recipe that asks for a
+    Refuses, before training, a recipe whose data lacks its `group_column` or `audio_id_column`, or one that asks for a
     held-out evaluation (`eval_fraction`) of a streamed dataset or, in stage 1, of a model that does not train ALM.
     """
     columns = getattr(dataset, "column_names", None)
@@ -425,6 +442,14 @@ def check_train_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -
         raise ValueError(f"The recipe's group_column {recipe.group_column!r} is not a column of the training data; "
                          f"its columns are {columns}. Name a column of group ids (labels, or ids shared by clips that "
                          "match one another's captions), or unset group_column.")
+    if recipe.audio_id_column is not None and columns is not None and recipe.audio_id_column not in columns:
+        raise ValueError(f"The recipe's audio_id_column {recipe.audio_id_column!r} is not a column of the training "
+                         f"data; its columns are {columns}. Name a column of clip ids (shared by the examples of one "
+                         "clip), or unset audio_id_column.")
+    if recipe.audio_id_column is not None and columns is not None and ENCODER_FEATURES_KEY not in columns:
+        raise ValueError(f"The recipe's audio_id_column shares cached encoder features ({ENCODER_FEATURES_KEY}); the "
+                         f"training data holds {columns}: train from the feature cache (mint cache-features), or unset "
+                         "audio_id_column.")
     if recipe.eval_fraction > 0:
         if recipe.stage == 1 and "alm" not in _unwrapped(model).config.stage1_objectives:
             raise ValueError("eval_fraction holds out rows for ALM's pair accuracy, but this run does not train ALM "
@@ -435,8 +460,13 @@ def check_train_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -
                              "none: set eval_fraction to 0, or turn off streaming.")
 
 
-def split_held_out(dataset: Any, fraction: float, seed: int) -> tuple[Any, Dataset | None]:
-    """`dataset` less a held-out share `fraction` of its rows (drawn with `seed`), and that share (None when 0)."""
+def split_held_out(dataset: Any, fraction: float, seed: int,
+                   audio_id_column: str | None = None) -> tuple[Any, Dataset | None]:
+    """
+    `dataset` less a held-out share `fraction` of its rows (drawn with `seed`), and that share (None when 0). With
+    `audio_id_column`, whole clips are held out (drawn with `seed` until their examples make up the share), so that no
+    held-out clip is trained on under another instruction.
+    """
     if fraction == 0:
         return dataset, None
     held = max(2, round(len(dataset) * fraction))
@@ -445,8 +475,20 @@ def split_held_out(dataset: Any, fraction: float, seed: int) -> tuple[Any, Datas
                        "2 rows are held out.")
     if held >= len(dataset):
         raise ValueError(f"eval_fraction {fraction} of {len(dataset)} rows leaves no row to train on; hold out less.")
-    split = dataset.train_test_split(test_size=held, seed=seed)
-    return split["train"], split["test"]
+    if audio_id_column is None:
+        split = dataset.train_test_split(test_size=held, seed=seed)
+        return split["train"], split["test"]
+    clips = clip_groups(dataset[audio_id_column])
+    chosen: list[int] = []
+    for clip in np.random.default_rng(seed).permutation(len(clips)):
+        if len(chosen) >= held:
+            break
+        chosen += clips[clip]
+    if len(chosen) >= len(dataset):
+        raise ValueError(f"eval_fraction {fraction} of {len(dataset)} rows holds out every clip (the rows of "
+                         f"{len(clips)} clips by audio_id_column); hold out less.")
+    kept = sorted(set(range(len(dataset))) - set(chosen))
+    return dataset.select(kept), dataset.select(sorted(chosen))
 
 
 def check_held_out_rows(collator: CheckedCollator, held_out) -> tuple[list[int], int]:
@@ -490,8 +532,9 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
     else:
         dataset, sources = number_rows(dataset), [_dataset_name(recipe, train_dataset is not None)]
     # Numbered first, so that a bad held-out row is named by its row like a training row.
-    dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed)
-    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column),
+    dataset, held_out = split_held_out(dataset, recipe.eval_fraction, recipe.seed, recipe.audio_id_column)
+    collator = CheckedCollator(MintDataCollator(processor, stage=recipe.stage, group_column=recipe.group_column,
+                                                audio_id_column=recipe.audio_id_column),
                                sources, recipe.skip_invalid_examples)
     if held_out is not None:  # an invalid held-out row stops the run now, not at its first evaluation
         check_held_out_rows(collator, held_out)
@@ -503,6 +546,7 @@ def train(recipe: MintRecipe, train_dataset: Dataset | IterableDataset | None = 
         model=model, args=args, train_dataset=dataset, eval_dataset=held_out, data_collator=collator,
         processing_class=processor, callbacks=[CompleteCheckpointCallback(), *schedule, *(callbacks or [])],
         learning_rates=recipe.learning_rates, length_groups=recipe.length_groups,
+        audio_id_column=recipe.audio_id_column,
     )
     if recipe.max_train_minutes is not None:
         trainer.add_callback(TimeBudgetCallback(recipe.max_train_minutes))

@@ -116,6 +116,8 @@ def test_alm_passes_each_clip_once():
     ([0, 1], ["audio_index", "integer", "list"]),
     (torch.tensor([0, 3]), ["3 audio rows", "0 to 2", "from 0 to 3"]),
     (torch.tensor([-1, 0]), ["3 audio rows", "from -1 to 0"]),
+    (torch.tensor([1, 1], dtype=torch.uint8), ["audio_index", "int64 or int32", "uint8"]),
+    (torch.tensor([], dtype=torch.long), ["audio_index is empty"]),
 ])
 def test_bad_audio_index_is_refused(audio_index, words):
     model = _model("sdpa").eval()
@@ -124,3 +126,10 @@ def test_bad_audio_index_is_refused(audio_index, words):
         model.query_forward(audio, mask, ids[:2], text_mask[:2], audio_index=audio_index)
     for word in words:
         assert word in str(error.value)
+
+
+def test_audio_mask_of_other_rows_than_the_audio_is_refused():
+    model = _model("sdpa").eval()
+    audio, mask, ids, text_mask = _inputs()
+    with pytest.raises(ValueError, match="audio_mask holds 6 rows but the audio holds 3"):
+        model.query_forward(audio, mask[INDEX], ids, text_mask, audio_index=INDEX)
