@@ -571,6 +571,8 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
             _check_audio_index(audio_index, audio_hidden_states.shape[0])
             audio["audio_index"] = audio_index
         batch = audio_hidden_states.shape[0] if audio_index is None else len(audio_index)
+        _check_batch("input_ids", input_ids, batch)
+        _check_batch("attention_mask", attention_mask, batch)
         queries = self.query_tokens.expand(batch, -1, -1)
         if input_ids is not None and attention_mask is None:
             attention_mask = torch.ones_like(input_ids)

@@ -129,6 +129,9 @@ def to_mint_examples(
     [`cache_audio_features`]) the examples keep the cached features: `{"audio_encoder_features", "prompt", "target"}`.
     `keep_columns` are kept beside (e.g. the recipe's `audio_id_column`).
     """
+    if isinstance(keep_columns, str):
+        raise ValueError(f"keep_columns must be a list of column names, got the string {keep_columns!r}; pass "
+                         f"[{keep_columns!r}].")
     written = sorted({"prompt", "target"} & set(keep_columns))
     if written:
         raise ValueError(f"keep_columns names {written}, which the template writes; keep other columns.")

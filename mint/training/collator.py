@@ -94,16 +94,24 @@ class CheckedCollator:
         except (ValueError, TypeError) as error:
             valid, more = self._drop_invalid(examples, self._audio_problem)
             if not more:
-                # Each example passes alone: the collator refused a pair of them (`audio_id_column`), named here.
-                named = re.sub(r"Batch items (\d+) and (\d+)", lambda m: f"The training examples at "
-                               f"{self.where(examples[int(m[1])])} and {self.where(examples[int(m[2])])}", str(error))
-                if named != str(error):
-                    raise ValueError(named) from None
+                self._raise_named_pair(error, examples)
                 raise
             examples, skipped = valid, skipped + more
-            batch = self.collator(examples)
+            try:
+                batch = self.collator(examples)
+            except ValueError as error:
+                self._raise_named_pair(error, examples)
+                raise
         batch.pop("clip_index", None)
         return CheckedBatch(batch, [self.where(e) for e in examples], skipped)
+
+    def _raise_named_pair(self, error: Exception, examples: list[dict[str, Any]]) -> None:
+        """Each example passes alone where the collator refuses a pair of them (`audio_id_column`): the pair is named
+        by dataset and row."""
+        named = re.sub(r"Batch items (\d+) and (\d+)", lambda m: f"The training examples at "
+                       f"{self.where(examples[int(m[1])])} and {self.where(examples[int(m[2])])}", str(error))
+        if named != str(error):
+            raise ValueError(named) from None
 
     def where(self, example: dict[str, Any]) -> str:
         """The example's row, dataset and audio file, as the error messages name them."""

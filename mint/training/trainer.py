@@ -450,6 +450,8 @@ def check_train_data(recipe: MintRecipe, model: torch.nn.Module, dataset: Any) -
         raise ValueError(f"The recipe's audio_id_column shares cached encoder features ({ENCODER_FEATURES_KEY}); the "
                          f"training data holds {columns}: train from the feature cache (mint cache-features), or unset "
                          "audio_id_column.")
+    if recipe.audio_id_column is not None and isinstance(dataset, Dataset):
+        clip_groups(dataset[recipe.audio_id_column])  # refuses an id that cannot name a clip before anything trains
     if recipe.eval_fraction > 0:
         if recipe.stage == 1 and "alm" not in _unwrapped(model).config.stage1_objectives:
             raise ValueError("eval_fraction holds out rows for ALM's pair accuracy, but this run does not train ALM "
@@ -481,9 +483,12 @@ def split_held_out(dataset: Any, fraction: float, seed: int,
     clips = clip_groups(dataset[audio_id_column])
     chosen: list[int] = []
     for clip in np.random.default_rng(seed).permutation(len(clips)):
-        if len(chosen) >= held:
-            break
-        chosen += clips[clip]
+        if len(chosen) + len(clips[clip]) <= held:  # whole clips, never more rows than the share
+            chosen += clips[clip]
+    if not chosen:
+        chosen = min(clips, key=len)
+        logger.warning(f"eval_fraction {fraction} of {len(dataset)} rows is less than any clip's rows: the "
+                       f"{len(chosen)} rows of one clip are held out.")
     if len(chosen) >= len(dataset):
         raise ValueError(f"eval_fraction {fraction} of {len(dataset)} rows holds out every clip (the rows of "
                          f"{len(clips)} clips by audio_id_column); hold out less.")

@@ -133,3 +133,10 @@ def test_audio_mask_of_other_rows_than_the_audio_is_refused():
     audio, mask, ids, text_mask = _inputs()
     with pytest.raises(ValueError, match="audio_mask holds 6 rows but the audio holds 3"):
         model.query_forward(audio, mask[INDEX], ids, text_mask, audio_index=INDEX)
+
+
+def test_text_of_other_rows_than_the_index_is_refused():
+    model = _model("sdpa").eval()
+    audio, mask, ids, text_mask = _inputs()
+    with pytest.raises(ValueError, match="input_ids holds 2 rows but the audio holds 6"):
+        model.query_forward(audio, mask, ids[:2], text_mask[:2], audio_index=INDEX)

@@ -157,6 +157,28 @@ def test_held_out_split_holds_out_whole_clips(cached):
                                                     keep_columns=["clip"]).select([0, 0, 0])), 0.5, 0, "clip")
 
 
+def test_held_out_clips_never_exceed_the_share():
+    ids = Dataset.from_dict({"clip": [0] * 90 + list(range(1, 11))})
+    kept, held = split_held_out(ids, 0.05, 0, audio_id_column="clip")
+    assert len(held) == 5 and 0 not in held["clip"] and len(kept) == 95
+    kept, held = split_held_out(Dataset.from_dict({"clip": [0] * 50 + [1] * 50}), 0.01, 0, audio_id_column="clip")
+    assert len(held) == 50 and len(set(held["clip"])) == 1  # no clip fits the share: one whole clip, with a warning
+
+
+@pytest.mark.parametrize("skip_invalid", [False, True])
+def test_a_clash_of_ids_is_named_by_dataset_row_also_beside_a_skipped_example(cached, skip_invalid):
+    _, cache = cached
+    examples = number_rows(to_mint_examples(cache.remove_columns("clip").add_column("clip", [0, 1, 0, 1, 0, 0]),
+                                            "WavCaps", audio_column=ENCODER_FEATURES_KEY, keep_columns=["clip"]))
+    blank = {**examples[1], "target": " "}
+    collator = CheckedCollator(MintDataCollator(tiny.processor(), audio_id_column="clip"), ["'my-cache'"],
+                               skip_invalid)
+    batch = [examples[0], blank, examples[2]] if skip_invalid else [examples[0], examples[2]]
+    with pytest.raises(ValueError) as error:
+        collator(batch)
+    assert "row 0 of 'my-cache' and row 2 of 'my-cache'" in str(error.value)
+
+
 def test_a_clash_of_ids_is_named_by_dataset_row(cached):
     _, cache = cached
     examples = number_rows(to_mint_examples(cache.remove_columns("clip").add_column("clip", [0, 1, 0, 1, 0, 0]),
@@ -195,6 +217,8 @@ def test_a_clash_of_ids_is_named_by_dataset_row(cached):
      ["train_sampling_strategy", "audio_id_column"]),
     (lambda: to_mint_examples(Dataset.from_dict({"audio": ["a.wav"], "caption": ["x"], "target": ["y"]}), "WavCaps",
                               keep_columns=["target"]), ["keep_columns", "'target'", "template writes"]),
+    (lambda: to_mint_examples(Dataset.from_dict({"audio": ["a.wav"], "caption": ["x"], "clip": [0]}), "WavCaps",
+                              keep_columns="clip"), ["keep_columns", "list of column names", "['clip']"]),
     (lambda: MintTrainer(model=torch.nn.Linear(1, 1), length_groups=2, audio_id_column="clip"),
      ["length_groups", "audio_id_column"]),
 ])
@@ -210,6 +234,8 @@ def test_bad_inputs_are_refused(build, words):
      ["audio_id_column 'clip'", "not a column", "prompt"]),
     ({"audio": ["a.wav"], "prompt": ["a"], "target": ["b"], "clip": [0]},
      ["audio_id_column", "cached encoder features", "'audio'", "feature cache"]),
+    ({ENCODER_FEATURES_KEY: [np.zeros((4, 32), np.float32).tolist()] * 2, "prompt": ["a"] * 2, "target": ["b"] * 2,
+      "clip": [0, None]}, ["audio id of training example 1", "NoneType", "naming the clip"]),
 ])
 def test_training_data_it_cannot_use_is_refused_before_training(cached, tmp_path, data, words):
     folder, _ = cached
