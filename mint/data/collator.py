@@ -46,6 +46,16 @@ def group_id(value: Any) -> int:
                      f"positives of one another), got {type(value).__name__} {value!r}.")
 
 
+def clip_id(value: Any, where: str) -> int:
+    """The int64 id ([`group_id`]) of an audio id column's `value` naming a clip; a value that cannot name one raises
+    a `ValueError` naming `where` it comes from."""
+    try:
+        return group_id(value)
+    except ValueError:
+        raise ValueError(f"The audio id of {where} is {type(value).__name__} {value!r}; an audio id must be an integer "
+                         "(within int64) or a string naming the clip.") from None
+
+
 @dataclass
 class MintDataCollator:
     """
@@ -118,13 +128,8 @@ class MintDataCollator:
         rows, index = [], []
         for i, example in enumerate(examples):
             value = example[self.audio_id_column]
-            try:
-                key = group_id(value)
-            except ValueError:
-                raise ValueError(f"The {self.audio_id_column!r} value of batch item {i} is {type(value).__name__} "
-                                 f"{value!r}; an audio id must be an integer (within int64) or a string naming the "
-                                 "clip.") from None
-            index.append(position.setdefault(key, len(rows)))
+            index.append(position.setdefault(clip_id(value, f"batch item {i} ({self.audio_id_column!r})"),
+                                             len(rows)))
             if index[-1] == len(rows):
                 rows.append(i)
             elif not np.array_equal(np.asarray(example[ENCODER_FEATURES_KEY]),
@@ -137,4 +142,4 @@ class MintDataCollator:
         return rows, torch.tensor(index, dtype=torch.long)
 
 
-__all__ = ["MintDataCollator", "group_id", "pad_audio_features"]
+__all__ = ["MintDataCollator", "clip_id", "group_id", "pad_audio_features"]

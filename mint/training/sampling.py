@@ -8,19 +8,15 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from mint.data.collator import group_id
+from mint.data.collator import clip_id
 
 
 def clip_groups(audio_ids: Sequence[Any]) -> list[list[int]]:
     """The indices of the examples of each clip, clips in the order of their first example, from `audio_ids` (one int
-    or string per example naming its clip; [`group_id`])."""
+    or string per example naming its clip; [`clip_id`])."""
     clips: dict[int, list[int]] = {}
     for index, value in enumerate(audio_ids):
-        try:
-            clips.setdefault(group_id(value), []).append(index)
-        except ValueError:
-            raise ValueError(f"The audio id of training example {index} is {type(value).__name__} {value!r}; an "
-                             "audio id must be an integer (within int64) or a string naming the clip.") from None
+        clips.setdefault(clip_id(value, f"training example {index}"), []).append(index)
     return list(clips.values())
 
 

@@ -466,8 +466,8 @@ def split_held_out(dataset: Any, fraction: float, seed: int,
                    audio_id_column: str | None = None) -> tuple[Any, Dataset | None]:
     """
     `dataset` less a held-out share `fraction` of its rows (drawn with `seed`), and that share (None when 0). With
-    `audio_id_column`, whole clips are held out (drawn with `seed` until their examples make up the share), so that no
-    held-out clip is trained on under another instruction.
+    `audio_id_column`, whole clips are held out (drawn with `seed`, never more rows than the share; one clip where none
+    fits it), so that no held-out clip is trained on under another instruction.
     """
     if fraction == 0:
         return dataset, None

@@ -196,7 +196,7 @@ def test_a_clash_of_ids_is_named_by_dataset_row(cached):
     (lambda: MintDataCollator(tiny.processor(), audio_id_column="clip")(
         [{k: v for k, v in EXAMPLES[0].items() if k != "clip"}]), ["no audio_id_column 'clip'", "hold"]),
     (lambda: MintDataCollator(tiny.processor(), audio_id_column="clip")([_example(0, "a", "b", clip=1.5)]),
-     ["'clip' value of batch item 0", "float", "integer (within int64) or a string"]),
+     ["audio id of batch item 0 ('clip')", "float", "integer (within int64) or a string"]),
     (lambda: MintDataCollator(tiny.processor(), audio_id_column="clip")([_example(0, "a", "b", clip=None)]),
      ["NoneType", "integer (within int64) or a string"]),
     (lambda: MintDataCollator(tiny.processor(), audio_id_column="clip")(
