@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, Sequence, Value, concatenate_datasets, load_from_disk
+from datasets import Array2D, Dataset, Features, Value, concatenate_datasets, load_from_disk
 from transformers.utils import logging
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
@@ -321,7 +321,7 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
     if os.path.isdir(folder):  # cut short by an earlier run
         shutil.rmtree(folder)
     os.makedirs(folder)
-    np_dtype = np.dtype(dtype)
+    np_dtype, width = np.dtype(dtype), model.config.audio_feature_size
     device = next(model.parameters()).device
     threads = max(1, torch.get_num_threads() // num_proc) if (num_proc or 1) > 1 else None
     limit = int(processor.max_audio_seconds * processor.sampling_rate)
@@ -335,7 +335,7 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
                 raise ValueError(f"{describe_clip(offset + row, audio)}: {reason} Pass skip_invalid=True (mint "
                                  "cache-features --skip-invalid) to leave such clips out of the cache.")
         kept = [index for index, clip in enumerate(clips) if clip is not None]
-        encoded, lengths = [np.zeros((0, 0), np_dtype)] * len(clips), [0] * len(clips)  # a refused clip's row
+        encoded, lengths = [np.zeros((0, width), np_dtype)] * len(clips), [0] * len(clips)  # a refused clip's row
         seconds = [0.0 if clip is None or clip.shape[0] <= limit else clip.shape[0] / processor.sampling_rate
                    for clip in clips]
         if kept:
@@ -352,7 +352,9 @@ def _cache_shard(model, processor: MintProcessor, shard: Dataset, folder: str, b
 
     features = shard.features.copy()
     del features["audio"]
-    features[ENCODER_FEATURES_KEY] = Sequence(Sequence(Value(dtype)))
+    # Rows of frames of one width (Array2D): Arrow hands a batch of them to numpy in one piece, where nested lists are
+    # converted row by row.
+    features[ENCODER_FEATURES_KEY] = Array2D(shape=(None, width), dtype=dtype)
     features[CACHED_LENGTH] = Value("int32")
     features[_SKIP_REASON] = Value("string")
     features[_CROPPED_SECONDS] = Value("float64")
@@ -388,6 +390,20 @@ def _save_cache(merged: Dataset, skipped: list[dict], record: dict, max_shard_si
     if skipped:
         write_json(os.path.join(folder, SKIPPED_CLIPS_FILE), skipped, indent=1)
     write_json(os.path.join(folder, CACHE_RECORD), record, indent=1)
+
+
+def _one_layout(parts: list[Dataset]) -> list[Dataset]:
+    """
+    Shards finished by an earlier version of the package store each clip's frames as nested lists; where they are
+    merged with shards of `Array2D` rows, they are rewritten as those (batch by batch, beside their own files).
+    """
+    layout = next((part.features[ENCODER_FEATURES_KEY] for part in parts
+                   if isinstance(part.features[ENCODER_FEATURES_KEY], Array2D)), None)
+    if layout is None:
+        return parts
+    return [part if isinstance(part.features[ENCODER_FEATURES_KEY], Array2D) else
+            part.cast(Features({**part.features, ENCODER_FEATURES_KEY: layout}), batch_size=64, writer_batch_size=64)
+            for part in parts]
 
 
 def merge_feature_cache(
@@ -437,8 +453,8 @@ def merge_feature_cache(
         raise ValueError(f"Damaged shards in {shards_dir}: {'; '.join(damaged)}. Compute them again "
                          "(cache_audio_features with shard_indices, or cache-features --shard-index): a rerun replaces "
                          "a damaged shard.")
-    parts = [Dataset.from_file(os.path.join(folder, name)) for folder, record in zip(folders, records)
-             for name in record["files"]]
+    parts = _one_layout([Dataset.from_file(os.path.join(folder, name)) for folder, record in zip(folders, records)
+                         for name in record["files"]])
     merged = concatenate_datasets(parts).remove_columns([_SKIP_REASON, _CROPPED_SECONDS])
     skipped = [clip for record in records for clip in record["skipped"]]
     if skipped:

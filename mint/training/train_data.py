@@ -180,6 +180,19 @@ def _cached_features_as_numpy(dataset: Dataset | IterableDataset) -> Dataset | I
     return dataset.with_format("numpy", columns=[ENCODER_FEATURES_KEY], output_all_columns=True)
 
 
+def _check_one_feature_type(loaded: list[tuple]) -> None:
+    """Refuses feature caches that store their features in different types (dtypes, or the nested lists of a cache
+    written by an earlier version beside `Array2D` rows), which cannot be mixed, naming each one's."""
+    types = [(index, spec["path"], dataset.features[ENCODER_FEATURES_KEY])
+             for index, (spec, dataset, _, columns) in enumerate(loaded, 1) if columns["audio"] == ENCODER_FEATURES_KEY]
+    if len({repr(kind) for _, _, kind in types}) > 1:
+        found = "; ".join(f"dataset {index} ({path}): {kind}" for index, path, kind in types)
+        raise ValueError(f"The recipe's feature caches store {ENCODER_FEATURES_KEY} in different types, which cannot "
+                         f"be mixed: {found}. Write them again in one dtype (mint cache-features --dtype ... "
+                         "--overwrite); a cache of nested lists (List(List(...))) was written by an earlier version "
+                         "and is written as Array2D rows now.")
+
+
 def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
     """
     The recipe's datasets as MINT examples, mixed by weight. Every dataset is checked ([`check_dataset`]) before any
@@ -201,6 +214,7 @@ def build_train_dataset(recipe: MintRecipe) -> Dataset | IterableDataset:
     if problems:
         raise ValueError(problems[0] if len(problems) == 1 else "The recipe's datasets cannot train:\n- "
                          + "\n- ".join(problems))
+    _check_one_feature_type(loaded)
     streaming = any(spec.get("streaming") for spec in recipe.datasets)
     parts = [_examples(spec, recipe.stage, dataset, template, columns, source, streaming, recipe.seed,
                        recipe.group_column, recipe.audio_id_column)

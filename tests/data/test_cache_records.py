@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from datasets import Audio, Dataset, load_from_disk
+from datasets import Array2D, Audio, Dataset, List, Value, load_from_disk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -145,6 +145,55 @@ def test_a_rerun_of_the_same_cache_returns_it_without_encoding(model, files, ref
     again = cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, num_shards=2, progress=False)
     assert not calls
     assert_same_cache(again, reference[4])
+
+
+def test_the_cache_holds_each_clips_encoder_features_as_one_array(model, files, reference):
+    """Each row is the clip's `(frames, audio_feature_size)` features as the encoder gives them, stored as Arrow 2-D
+    arrays; a batch of rows read at once (as the Trainer's data loader reads them) gives the same arrays."""
+    cached, processor = reference[4], tiny.processor()
+    assert cached.features[FEATURES] == Array2D(shape=(None, model.config.audio_feature_size), dtype="float32")
+    rows = cached.__getitems__([3, 0, 2])
+    for row, index in zip(rows, (3, 0, 2)):
+        inputs = processor(audio=pairs(files[index : index + 1])["audio"])
+        with torch.no_grad():
+            features, mask = model.get_audio_encoder_features(**inputs)
+        want = features[0, : int(mask[0].sum())].numpy()
+        assert row[FEATURES].dtype == np.float32 and row[FEATURES].shape == want.shape
+        assert np.allclose(row[FEATURES], want, atol=1e-4)  # encoded alone here, in a padded batch there
+        assert np.array_equal(row[FEATURES], cached[index][FEATURES])
+    assert len({row[FEATURES].shape[0] for row in rows}) == 3  # clips of distinct lengths
+
+
+def test_a_cache_of_nested_lists_still_trains(model, files, reference, tmp_path):
+    """A cache written with each clip's frames as nested lists (the layout before Array2D) is read back as the same
+    arrays and collated into the same batch."""
+    from mint.data.cache import _load_cache
+    from mint.data.collator import MintDataCollator
+
+    new = reference[4]
+    old = new.with_format(None).cast_column(FEATURES, List(List(Value("float32"))))
+    old.save_to_disk(tmp_path / "old")
+    old = _load_cache(str(tmp_path / "old"))
+    collator = MintDataCollator(tiny.processor(), stage=1)
+    batches = [collator(list(d.__getitems__([0, 1, 2, 3]))) for d in (old, new)]
+    assert batches[0].keys() == batches[1].keys()
+    assert all(torch.equal(batches[0][key], batches[1][key]) for key in batches[0])
+
+
+def test_a_run_begun_with_shards_of_nested_lists_merges_into_one_layout(model, files, reference, tmp_path,
+                                                                          monkeypatch):
+    """A sharded run whose first shard was finished by an earlier version (its frames as nested lists) is finished by
+    this one: the merge rewrites that shard as Array2D rows, and the cache equals one computed in one go."""
+    import mint.data.cache as cache_module
+
+    output = tmp_path / "cache"
+    with monkeypatch.context() as old:
+        old.setattr(cache_module, "Array2D", lambda shape, dtype: List(List(Value(dtype))))
+        cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, num_shards=2, shard_indices=[0],
+                             progress=False)
+    cached = cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, num_shards=2, progress=False)
+    assert cached.features[FEATURES] == Array2D(shape=(None, model.config.audio_feature_size), dtype="float32")
+    assert_same_cache(cached, reference[4])
 
 
 # ---- damaged markers and shard files ------------------------------------------------------------------------------
