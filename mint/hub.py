@@ -329,7 +329,7 @@ def _training(recipe: Any, datasets: list[str] | None) -> str:
     values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
     rows = [f"- {key}: `{values[key]}`" for key in ("stage", "batch_size", "learning_rate", "learning_rates",
                                                      "num_train_epochs", "warmup_steps", "optim", "weight_decay",
-                                                     "dropout")
+                                                     "dropout", "bf16", "bridge_autocast")
             if values.get(key) is not None]
     sources = [f"- {entry.get('path')} ({entry.get('template', 'caption pairs')}, weight {entry.get('weight', 1)})"
                for entry in values.get("datasets", [])]

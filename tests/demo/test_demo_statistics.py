@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 from datasets import Dataset
+from torch.nn.attention import SDPBackend
 
 import mint.cli
 from mint.demo import ablation, report, run
@@ -110,6 +111,7 @@ def test_the_hub_folder_carries_every_result_of_its_model(tmp_path, stage2_folde
     folder = run.write_hub_folder(str(tmp_path), model, recipe, tiny.processor(), classification, captioning)
     assert folder == str(tmp_path / HUB_FOLDER)
     card = (tmp_path / HUB_FOLDER / "README.md").read_text()
+    assert "- optim: `adamw_torch_fused`" in card and "- bridge_autocast: `True`" in card  # how it trained
     index = yaml.safe_load(card.split("---")[1])["model-index"][0]["results"]
     accuracy = {r["dataset"]["name"]: r["metrics"][0]["value"] for r in index
                 if r["task"]["type"] == "audio-classification"}
@@ -128,7 +130,9 @@ def test_the_hub_folder_carries_every_result_of_its_model(tmp_path, stage2_folde
     assert commands[2].split("#")[0].split() == ["hf", "upload", run.REPO_ID, "mint-demo/hub"]
 
 
-def test_stage_2_twice_with_one_seed_and_thread_count_gives_the_same_weights(tmp_path):
+@pytest.mark.parametrize("speed", [{}, run.FAST_TRAINING],
+                         ids=["fp32", "the demo's optimizer and precision"])
+def test_stage_2_twice_with_one_seed_and_thread_count_gives_the_same_weights(tmp_path, speed):
     from safetensors.torch import load_file
 
     from mint.data.examples import to_mint_examples
@@ -140,7 +144,7 @@ def test_stage_2_twice_with_one_seed_and_thread_count_gives_the_same_weights(tmp
     weights = []
     for name in ("a", "b"):
         with run.deterministic(threads=1):
-            train(recipe(folder, tmp_path / name, stage=2, max_steps=3), examples)
+            train(recipe(folder, tmp_path / name, stage=2, max_steps=3, **speed), examples)
         weights.append(load_file(tmp_path / name / "model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
@@ -385,6 +389,55 @@ def test_the_demos_stage_1_trains_without_dropout_unless_told_otherwise(monkeypa
             run.run_demo(str(tmp_path / f"demo-{index}"), probe=False, **kwargs)
     assert [r.dropout for r in recipes] == [run.STAGE1_DROPOUT, 0.1, run.STAGE1_DROPOUT, 0.3, 0.25]
     assert type(recipes[-1].dropout) is float and run.STAGE1_DROPOUT == 0.0
+
+
+def test_the_demo_trains_under_bf16_autocast_and_the_ablation_in_fp32(monkeypatch, tmp_path):
+    """Both of the demo's stages train Bridge-Net under bf16 autocast with fused AdamW (`FAST_TRAINING`); `mint ablate`
+    trains stage 1 in fp32 with the default AdamW, as the README's Table 5 was measured."""
+    recipes, cached = _stage1_recipes(monkeypatch)
+    run.train_stage1("assembled", str(tmp_path / "a"), cached, 1, 0)
+    run.train_stage1("assembled", str(tmp_path / "b"), cached, 1, 0, fast=False)
+    stage2 = run.stage2_recipe("stage1", str(tmp_path / "c"), 2, 0, 2e-4)
+    assert run.FAST_TRAINING == {"optim": "adamw_torch_fused", "bridge_autocast": True}
+    assert [(r.optim, r.bridge_autocast) for r in (*recipes, stage2)] == [
+        ("adamw_torch_fused", True), ("adamw_torch", False), ("adamw_torch_fused", True)]
+
+    class Trained(Exception):
+        pass
+
+    def stop(*args, fast=True, **kwargs):
+        recipes.append(fast)
+        raise Trained
+
+    monkeypatch.setattr(ablation, "prepare", lambda *args, **kwargs: ({}, "assembled", None, cached))
+    monkeypatch.setattr(ablation, "train_stage1", stop)
+    with pytest.raises(Trained):
+        ablation.run_ablation(str(tmp_path / "ablate"), seeds=[0], objective_sets=["ALC"], progress=False)
+    assert recipes[-1] is False
+
+
+def test_the_demo_trains_with_the_plain_attention_kernel_and_restores_the_choice(monkeypatch, tmp_path):
+    """The demo computes attention with `ATTENTION_BACKEND` (the math kernel, not the CPU flash kernel that scaled
+    dot-product attention picks without dropout) and leaves the kernel choice as it found it."""
+    _, cached = _stage1_recipes(monkeypatch)
+
+    class Trained(Exception):
+        pass
+
+    seen = []
+
+    def stop(*args, **kwargs):
+        seen.append((torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.math_sdp_enabled()))
+        raise Trained
+
+    monkeypatch.setattr(run, "prepare", lambda *args: (None, "assembled", None, cached))
+    monkeypatch.setattr(run, "train_stage1", stop)
+    before = torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.math_sdp_enabled()
+    assert run.ATTENTION_BACKEND == SDPBackend.MATH and before == (True, True)
+    with pytest.raises(Trained):
+        run.run_demo(str(tmp_path / "demo"), probe=False)
+    assert seen == [(False, True)]
+    assert (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.math_sdp_enabled()) == before
 
 
 def test_the_demos_stage_1_trains_the_queries_and_cross_attention_faster(monkeypatch, tmp_path):
