@@ -164,8 +164,9 @@ def _differences(record: dict, expected: dict) -> list[str]:
 
 def _existing_cache(output_dir: str, identity: dict, dataset: Dataset, overwrite: bool) -> bool:
     """
-    Whether `output_dir` already holds this cache (same rows, encoder and dtype). A cache of anything else is refused
-    unless `overwrite`, naming what differs; a folder that is not a cache, as [`check_output_folder`] says.
+    Whether `output_dir` already holds this cache (same rows, encoder and dtype; with `overwrite`, also stored as
+    Array2D rows). A cache of anything else is refused unless `overwrite`, naming what differs; a folder that is not a
+    cache, as [`check_output_folder`] says.
     """
     record = _read_record(os.path.join(output_dir, CACHE_RECORD), _CACHE_KEYS)
     if record is None or not 1 <= record["num_shards"] <= dataset.num_rows:
@@ -177,7 +178,9 @@ def _existing_cache(output_dir: str, identity: dict, dataset: Dataset, overwrite
                             for i in range(record["num_shards"])]
     differences = _differences(record, expected)
     if not differences:
-        return True
+        # A cache of nested lists (an earlier version's layout) is kept as it is, and written as Array2D rows with
+        # `overwrite`.
+        return not overwrite or isinstance(load_from_disk(output_dir).features[ENCODER_FEATURES_KEY], Array2D)
     if not overwrite:
         raise ValueError(f"{output_dir} holds a feature cache of other {'; '.join(differences)}. Pass overwrite=True "
                          "(--overwrite) to replace it, or write this cache elsewhere.")
@@ -453,8 +456,9 @@ def merge_feature_cache(
         raise ValueError(f"Damaged shards in {shards_dir}: {'; '.join(damaged)}. Compute them again "
                          "(cache_audio_features with shard_indices, or cache-features --shard-index): a rerun replaces "
                          "a damaged shard.")
-    parts = _one_layout([Dataset.from_file(os.path.join(folder, name)) for folder, record in zip(folders, records)
-                         for name in record["files"]])
+    with progress_bars(progress):
+        parts = _one_layout([Dataset.from_file(os.path.join(folder, name)) for folder, record in
+                             zip(folders, records) for name in record["files"]])
     merged = concatenate_datasets(parts).remove_columns([_SKIP_REASON, _CROPPED_SECONDS])
     skipped = [clip for record in records for clip in record["skipped"]]
     if skipped:

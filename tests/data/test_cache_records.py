@@ -180,8 +180,23 @@ def test_a_cache_of_nested_lists_still_trains(model, files, reference, tmp_path)
     assert all(torch.equal(batches[0][key], batches[1][key]) for key in batches[0])
 
 
+def test_a_cache_of_nested_lists_is_kept_by_a_rerun_and_rewritten_as_arrays_with_overwrite(model, files, tmp_path):
+    import mint.data.cache as cache_module
+
+    output = tmp_path / "cache"
+    with pytest.MonkeyPatch.context() as old:
+        old.setattr(cache_module, "Array2D", lambda shape, dtype: List(List(Value(dtype))))
+        old.setattr(cache_module, "_one_layout", lambda parts: parts)
+        cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, progress=False)
+    kept = cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, progress=False)
+    assert kept.features[FEATURES] == List(List(Value("float32")))
+    again = cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, overwrite=True, progress=False)
+    assert again.features[FEATURES] == Array2D(shape=(None, model.config.audio_feature_size), dtype="float32")
+    assert_same_cache(again, kept)
+
+
 def test_a_run_begun_with_shards_of_nested_lists_merges_into_one_layout(model, files, reference, tmp_path,
-                                                                          monkeypatch):
+                                                                          monkeypatch, capsys):
     """A sharded run whose first shard was finished by an earlier version (its frames as nested lists) is finished by
     this one: the merge rewrites that shard as Array2D rows, and the cache equals one computed in one go."""
     import mint.data.cache as cache_module
@@ -191,7 +206,9 @@ def test_a_run_begun_with_shards_of_nested_lists_merges_into_one_layout(model, f
         old.setattr(cache_module, "Array2D", lambda shape, dtype: List(List(Value(dtype))))
         cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, num_shards=2, shard_indices=[0],
                              progress=False)
+    capsys.readouterr()
     cached = cache_audio_features(model, tiny.processor(), pairs(files[:4]), output, num_shards=2, progress=False)
+    assert "%|" not in capsys.readouterr().err  # the old shard is rewritten quietly, as asked
     assert cached.features[FEATURES] == Array2D(shape=(None, model.config.audio_feature_size), dtype="float32")
     assert_same_cache(cached, reference[4])
 

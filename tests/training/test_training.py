@@ -275,7 +275,7 @@ def test_cache_features_command_writes_a_dataset(audio_dataset, mint_folder, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Caching audio features" in result.stderr  # the progress bar
     cached = load_from_disk(str(tmp_path / "c"))
-    assert cached.features["audio_encoder_features"].feature.feature.dtype == "float16"
+    assert cached.features["audio_encoder_features"].dtype == "float16"
 
 
 def test_lora_adapters_train_save_and_load_alone(audio_dataset, mint_folder, tmp_path):
