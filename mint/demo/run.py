@@ -77,8 +77,8 @@ from processing_mint import MintProcessor
 NUM_QUERY_TOKENS = 8
 # The seed of the assembled model's new parts and of stage 1 (`mint demo --seed`); `mint ablate` assembles with it.
 DEFAULT_SEED = 0
-# Stage 1 takes 10.6 min and each stage-2 seed 9.9 min on 2 idle cores (README); reading two encoder layers costs
-# ~15 % more per step than one.
+# Stage 1 takes 8.3 min and each stage-2 seed 8.8 min on 2 cores (README); reading two encoder layers costs ~15 % more
+# per step than one.
 STAGE1_EPOCHS = 3
 # A third stage-2 epoch pays (README; docs/demo.md, "A third epoch pays"): whole demo runs from the same stage 1, over
 # stage-2 seeds 0, 1 and 2, instrument family 35.1 +- 6.7 -> 41.5 +- 2.6 and event type 90.7 +- 5.7 -> 96.3 +- 3.2.
@@ -111,7 +111,7 @@ BRIDGE_PARTS = ("qformer", "query_tokens", "audio_layernorm")
 TRAINING = dict(batch_size=32, learning_rate=2e-4, warmup_steps=30, weight_decay=0.05, logging_steps=10,
                 save_steps=10**6, dataloader_num_workers=0, resume=False)
 # The demo's two stages run Bridge-Net under bf16 autocast (fp32 weights and optimizer state) with PyTorch's fused
-# AdamW: on 2 cores with AVX512-BF16, a stage-2 step of the demo costs 0.55 s instead of 0.91 (`mint.training.speed`),
+# AdamW: on 2 cores with AVX512-BF16, a stage-2 step of the demo costs 0.55 s instead of 0.91 (docs/performance.md),
 # and the whole demo over three stage-2 seeds gave instrument family 58.4 +- 0.5 against 56.0 +- 1.2 in fp32 (README).
 # `mint ablate` trains in fp32 with `TRAINING` alone, as the README's Table 5 was measured.
 FAST_TRAINING = dict(optim="adamw_torch_fused", bridge_autocast=True)
