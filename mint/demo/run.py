@@ -112,7 +112,8 @@ TRAINING = dict(batch_size=32, learning_rate=2e-4, warmup_steps=30, weight_decay
                 save_steps=10**6, dataloader_num_workers=0, resume=False)
 # The demo's two stages run Bridge-Net under bf16 autocast (fp32 weights and optimizer state) with PyTorch's fused
 # AdamW: on 2 cores with AVX512-BF16, a stage-2 step of the demo costs 0.55 s instead of 0.91 (docs/performance.md),
-# and the whole demo over three stage-2 seeds gave instrument family 58.4 +- 0.5 against 56.0 +- 1.2 in fp32 (README).
+# and the whole demo over three stage-2 seeds, with the attention kernel below, gave instrument family 59.7 +- 0.4
+# against 56.0 +- 1.2 in fp32 (README).
 # `mint ablate` trains in fp32 with `TRAINING` alone, as the README's Table 5 was measured.
 FAST_TRAINING = dict(optim="adamw_torch_fused", bridge_autocast=True)
 # The attention kernel the demo computes with: without dropout, PyTorch's scaled dot-product attention picks its CPU
