@@ -51,7 +51,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         task.add_argument("--dataset", required=True, help="a dataset folder (save_to_disk, or an audio folder)")
         task.add_argument("--split", help="the split of a dataset with several (default: test); refused for a "
                                           "dataset without splits")
-        task.add_argument("--audio-column", default="audio")
+        task.add_argument("--audio-column", default="audio",
+                          help="the column of the clips (default: audio); audio_encoder_features reads a feature "
+                               "cache (mint cache-features) of the model's encoder instead of running it")
         task.add_argument("--output", default="mint_eval.json", help="the JSON of every metric and prediction; the "
                           "Markdown table goes next to it (.md)")
         task.add_argument("--overwrite", action="store_true",
@@ -157,6 +159,15 @@ def _result(args: argparse.Namespace) -> dict[str, Any]:
         support = load_split(args.support, args.support_split, "--support-split")
         place.update(support=args.support, support_split=support_split)
     model, processor = _model_and_processor(args.model, STAGE_OF_TASK[args.task])
+    from audio_encoder_mint import ENCODER_FEATURES_KEY
+
+    if args.audio_column == ENCODER_FEATURES_KEY:
+        from mint.data.cache import check_feature_cache
+
+        for folder, part in ((args.dataset, split), (getattr(args, "support", None), place.get("support_split"))):
+            if folder:
+                inner = os.path.join(folder, part) if part else folder
+                check_feature_cache(inner if os.path.isdir(inner) else folder, model, processor)
     common = dict(batch_size=args.batch_size, progress=not args.quiet, audio_column=args.audio_column,
                   long_audio_policy=args.long_audio_policy, skip_invalid=args.skip_invalid)
     if args.task in ("classify", "zero-shot"):

@@ -162,6 +162,33 @@ def _differences(record: dict, expected: dict) -> list[str]:
     return found
 
 
+def check_feature_cache(folder: str | os.PathLike, model, processor: MintProcessor) -> None:
+    """
+    Checks the feature cache in `folder` before `model` is evaluated on it. Refuses it where its record says that an
+    encoder of other weights than `model`'s wrote it: its features would be read as this encoder's. Only the weights
+    are compared: the record's hash of the encoder's configuration also covers settings that a save and reload
+    rewrite without changing a feature, and the model refuses features of another width (other encoder layers)
+    itself. A folder without a readable record (not a merged cache of [`cache_audio_features`], or a subset saved
+    again) cannot be checked, and clips the cache left out (its `skipped_clips.json`) are not in it to evaluate: a
+    warning says each.
+    """
+    skipped = read_json(os.path.join(folder, SKIPPED_CLIPS_FILE))
+    if isinstance(skipped, list) and skipped:
+        logger.warning(f"{len(skipped)} clips of the dataset were left out when {os.fspath(folder)!r} was cached "
+                       f"(listed in its {SKIPPED_CLIPS_FILE}): the evaluation counts the cached clips only.")
+    path = os.path.join(folder, CACHE_RECORD)
+    record = _read_record(path, _CACHE_KEYS)
+    if record is None:
+        state = "unreadable or of another version" if os.path.exists(path) else "missing"
+        logger.warning(f"The feature cache {os.fspath(folder)!r} was not checked against the model's encoder: its "
+                       f"record {CACHE_RECORD} is {state}. Make sure the model's encoder wrote it.")
+        return
+    if record["encoder_weights"] != _encoder_identity(model, processor)["encoder_weights"]:
+        raise ValueError(f"The feature cache {os.fspath(folder)!r} was written by another audio encoder than the "
+                         "model's (its weights differ). Cache the dataset with this model (mint cache-features) or "
+                         "evaluate from the audio.")
+
+
 def _existing_cache(output_dir: str, identity: dict, dataset: Dataset, overwrite: bool) -> bool:
     """
     Whether `output_dir` already holds this cache (same rows, encoder and dtype; with `overwrite`, also stored as
@@ -492,6 +519,7 @@ __all__ = [
     "SHARD_COMPLETE_MARKER",
     "SKIPPED_CLIPS_FILE",
     "cache_audio_features",
+    "check_feature_cache",
     "feature_cache_gb_per_hour",
     "feature_cache_shards_dir",
     "merge_feature_cache",

@@ -18,14 +18,69 @@ from processing_mint import MintProcessor
 
 def pad_audio_features(rows: list[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Pads cached `(frames, hidden)` features to `(batch, max_frames, hidden)` with their frame mask."""
-    tensors = [torch.as_tensor(np.asarray(r, dtype=np.float32)) for r in rows]
-    longest = max(t.shape[0] for t in tensors)
-    features = torch.zeros(len(tensors), longest, tensors[0].shape[1])
-    mask = torch.zeros(len(tensors), longest, dtype=torch.long)
-    for i, t in enumerate(tensors):
-        features[i, : t.shape[0]] = t
-        mask[i, : t.shape[0]] = 1
-    return features, mask
+    # Padded in numpy: rows read from Arrow are read-only arrays, which torch would warn about wrapping.
+    arrays = [np.asarray(r, dtype=np.float32) for r in rows]
+    widths = [a.shape[-1] if a.ndim == 2 else None for a in arrays]
+    other = [i for i, w in enumerate(widths) if w != widths[0]]
+    if other:
+        raise ValueError(f"Cached features of batch item(s) {other[:10]} have {widths[other[0]]} features per frame "
+                         f"where item 0 has {widths[0]}: the rows of one batch come from one encoder's cache.")
+    longest = max(a.shape[0] for a in arrays)
+    features = np.zeros((len(arrays), longest, arrays[0].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(arrays), longest), dtype=np.int64)
+    for i, a in enumerate(arrays):
+        features[i, : a.shape[0]] = a
+        mask[i, : a.shape[0]] = 1
+    return torch.from_numpy(features), torch.from_numpy(mask)
+
+
+def as_features(values: Any, width: int | None = None) -> np.ndarray:
+    """
+    One clip's cached encoder features (a row of the feature cache's `audio_encoder_features`: lists, nested or not,
+    an array or a tensor) as a float32 `(frames, features)` array, with `width` features per frame where given. A
+    `ValueError` says why they are not: text, not a 2-D array of numbers, no frames or no features, another width, or
+    values that are NaN or infinite in float32.
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu().numpy()
+    array = np.asarray(values)
+    if array.dtype == object:  # a row of lists read as arrays of arrays
+        try:
+            array = np.asarray(array.tolist())
+        except ValueError:
+            raise ValueError("not a 2-D array (frames, features): its rows differ in length") from None
+    if array.dtype.kind in "US":
+        shown = repr(array.item()) if array.ndim == 0 else f"an array of text of shape {array.shape}"
+        raise ValueError(f"expected cached encoder features (frames, features), got text ({shown}): the column holds "
+                         "paths or text, not the feature cache's features")
+    if array.size == 0 and array.ndim <= 2:
+        missing = "no features per frame" if array.ndim == 2 and array.shape[0] else "no frames"
+        raise ValueError(f"{missing} (shape {array.shape}): a clip the cache could not encode")
+    if array.ndim != 2 or array.dtype.kind not in "iuf":
+        kind = f"{array.ndim}-D" if array.dtype.kind in "iuf" else f"of {array.dtype}"
+        raise ValueError(f"expected a 2-D array of numbers (frames, features), got an array {kind} of shape "
+                         f"{array.shape}")
+    if width is not None and array.shape[1] != width:
+        raise ValueError(f"{array.shape[1]} features per frame, where the model reads {width}: features of another "
+                         "encoder or other encoder layers")
+    with np.errstate(over="ignore"):
+        array = array.astype(np.float32, copy=False)
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        frame, dimension = (int(i) for i in bad[0])
+        raise ValueError(f"{len(bad)} non-finite value{'s' * (len(bad) > 1)} in float32 (the first "
+                         f"{array[frame, dimension]} at frame {frame}, dimension {dimension})")
+    return array
+
+
+def cached_features_problem(values: Any, width: int | None = None) -> str | None:
+    """Why `values` are not one clip's cached encoder features (of `width` features per frame; [`as_features`]), else
+    None."""
+    try:
+        as_features(values, width)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def group_id(value: Any) -> int:
@@ -142,4 +197,4 @@ class MintDataCollator:
         return rows, torch.tensor(index, dtype=torch.long)
 
 
-__all__ = ["MintDataCollator", "clip_id", "group_id", "pad_audio_features"]
+__all__ = ["MintDataCollator", "as_features", "cached_features_problem", "clip_id", "group_id", "pad_audio_features"]

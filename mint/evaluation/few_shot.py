@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
+from audio_encoder_mint import ENCODER_FEATURES_KEY
 from mint.data.examples import check_columns, check_positive_int, undecoded_audio
 from mint.data.outputs import few
 from mint.evaluation.classification import (candidate_labels, classification_targets, labelled_rows,
                                             single_label_accuracy)
 from mint.evaluation.embeddings import embedded_batches
-from mint.evaluation.leakage import leakage_report
+from mint.evaluation.leakage import leakage_report, shared_cached_clips
 from mint.evaluation.reading import ClipReader
 from pipelines_mint import HYPOTHESIS_TEMPLATE_SET, check_label_templates, template_text_embeddings
 from processing_mint import check_candidate_labels
@@ -144,12 +145,17 @@ def evaluate_few_shot(model, processor, dataset: Dataset, support: Dataset, shot
     except ValueError as error:
         raise ValueError(f"The support set: {error}") from None
     chosen = support_rows(support_targets, candidates, shots, seed)
-    shared = leakage_report([support.select(chosen)], dataset, audio_column)
-    if shared["num_overlapping"]:
-        rows = [example["eval_index"] for example in shared["examples"]]
-        raise ValueError(f"{shared['num_overlapping']} clips of the evaluated dataset (rows {rows[:10]}) are also "
-                         "support clips (same file id or bytes): a few-shot result must not see its test clips; "
-                         "take the support set from another split.")
+    if audio_column == ENCODER_FEATURES_KEY:
+        rows, how = shared_cached_clips(support.select(chosen), dataset, audio_column), "equal cached features"
+        count = len(rows)
+    else:
+        shared = leakage_report([support.select(chosen)], dataset, audio_column)
+        rows, how = [example["eval_index"] for example in shared["examples"]], "same file id or bytes"
+        count = shared["num_overlapping"]
+    if count:
+        raise ValueError(f"{count} clips of the evaluated dataset (rows {rows[:10]}) are also support clips "
+                         f"({how}): a few-shot result must not see its test clips; take the support set from another "
+                         "split.")
 
     text_embeds = template_text_embeddings(model, processor, candidates, templates)
     scale = 1 / model.temperature()

@@ -1,6 +1,6 @@
 # Copyright 2026 The MINT package authors. Licensed under the Apache License, Version 2.0.
 """Reading an evaluation dataset: its clips in batches through the processor (under its long-audio policy, refused
-clips named or skipped) and its reference captions."""
+clips named or skipped), or their cached encoder features, and its reference captions."""
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +11,9 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
+from audio_encoder_mint import ENCODER_FEATURES_KEY
 from audio_io_mint import audio_path
+from mint.data.collator import as_features, cached_features_problem, pad_audio_features
 from mint.data.examples import check_columns, check_flag, check_positive_int, describe_clip, load_clips
 from processing_mint import collected_crop_notices
 
@@ -59,6 +61,12 @@ class ClipReader:
     warning per evaluation, from [`record`], with the count), or cut into windows that the tasks pool into one result
     per clip. A clip the processor refuses (an undecodable file, a clip shorter than the encoder's minimum) is an error
     naming its dataset row and file or, with `skip_invalid`, is left out and listed in `skipped`.
+
+    With `audio_column="audio_encoder_features"` the clips are the frozen encoder's cached features, one `(frames,
+    features)` row per clip as [`cache_audio_features`] writes them: the encoder does not run, so a model sharing the
+    cache's encoder scores the same as from the audio, and evaluating several models costs one encoder pass. The cache
+    applied the long-audio policy when it was written, so `long_audio_policy` is refused; a row that is not such an
+    array, has no frames or holds NaN is refused (or skipped) as a clip the processor refuses.
     """
 
     processor: Any
@@ -74,42 +82,69 @@ class ClipReader:
         check_flag("skip_invalid", self.skip_invalid)
         check_flag("progress", self.progress)
         check_positive_int("batch_size", self.batch_size, "clips per forward pass")
+        if self.cached and self.long_audio_policy is not None:
+            raise ValueError(f"long_audio_policy={self.long_audio_policy!r} applies to audio; the clips of column "
+                             f"{ENCODER_FEATURES_KEY!r} are cached encoder features, cut to the encoder's window when "
+                             "they were cached. Leave long_audio_policy unset, or evaluate from the audio.")
+
+    @property
+    def cached(self) -> bool:
+        """Whether the clips are cached encoder features rather than audio."""
+        return self.audio_column == ENCODER_FEATURES_KEY
 
     def batches(self, model, dataset: Dataset, description: str, prompt: str | None = None,
                 rows: Sequence[int] | None = None) -> Iterator[AudioBatch]:
         """The clips of `dataset` (those of `rows` only, default all; named by their rows in `dataset`), with `prompt`
         as each clip's text, as inputs on the model's device."""
         device = model_device(model)
+        width = model.config.audio_feature_size if self.cached else None
         positions = range(len(dataset)) if rows is None else list(rows)
         subset = dataset if rows is None else dataset.select(positions)
+        if self.cached:  # feature rows as arrays, not nested lists
+            subset = subset.with_format("numpy", columns=[self.audio_column], output_all_columns=True)
         for start, batch in _batches(subset, self.batch_size, self.progress, description):
             clips = list(batch[self.audio_column])
             rows = [positions[i] for i in range(start, start + len(clips))]
             try:
-                inputs = self._process(clips, prompt)
+                inputs = self._process(clips, prompt, width)
             except (ValueError, TypeError):
-                clips, rows = self._valid_clips(clips, rows)
+                clips, rows = self._valid_clips(clips, rows, width)
                 if len(clips) == len(batch[self.audio_column]):  # no clip alone is refused: the batch's error stands
                     raise
                 if not rows:
                     continue
-                inputs = self._process(clips, prompt)
+                inputs = self._process(clips, prompt, width)
             clip_index = inputs.get("clip_index")
             clip_index = torch.arange(len(rows)) if clip_index is None else clip_index.long()
             yield AudioBatch(rows, inputs_on(inputs, device), clip_index.to(device))
 
-    def _process(self, clips: list, prompt: str | None):
-        """The processor's inputs for `clips`; its crop notices are counted instead of logged one by one."""
+    def _process(self, clips: list, prompt: str | None, width: int | None = None):
+        """The processor's inputs for `clips`; its crop notices are counted instead of logged one by one. Cached
+        features (of `width` features per frame, the model's) are padded into `audio_encoder_features` and
+        `audio_attention_mask` beside the prompt's tokens."""
+        if self.cached:
+            arrays = []
+            for position, clip in enumerate(clips):
+                try:
+                    arrays.append(as_features(clip, width))
+                except ValueError as error:
+                    raise ValueError(f"audio clip {position}: {error}.") from None
+            inputs = self.processor(text=[prompt] * len(clips)) if prompt is not None else {}
+            features, mask = pad_audio_features(arrays)
+            return {**inputs, ENCODER_FEATURES_KEY: features, "audio_attention_mask": mask}
         with collected_crop_notices() as notices:
             inputs = self.processor(audio=clips, text=None if prompt is None else [prompt] * len(clips),
                                     long_audio_policy=self.long_audio_policy)
         self.num_cropped += len(notices)
         return inputs
 
-    def _valid_clips(self, clips: list, rows: list[int]) -> tuple[list, list[int]]:
+    def _valid_clips(self, clips: list, rows: list[int], width: int | None = None) -> tuple[list, list[int]]:
         """The clips the processor accepts, with their rows. A refused clip raises an error naming its row and file,
         or, with `skip_invalid`, is left out and recorded."""
-        _, reasons = load_clips(self.processor, clips)
+        if self.cached:
+            reasons = [f"{problem}." if (problem := cached_features_problem(clip, width)) else "" for clip in clips]
+        else:
+            _, reasons = load_clips(self.processor, clips)
         for clip, row, reason in zip(clips, rows, reasons):
             if reason and not self.skip_invalid:
                 raise ValueError(f"{describe_clip(row, clip)}: {reason} Pass skip_invalid=True (mint eval "

@@ -17,6 +17,7 @@ from transformers.utils import logging
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
 from audio_io_mint import audio_path, clip_error_reason
+from mint.data.collator import cached_features_problem
 
 
 logger = logging.get_logger(__name__)
@@ -154,16 +155,8 @@ class CheckedCollator:
     def _feature_problem(example: dict[str, Any]) -> str | None:
         if ENCODER_FEATURES_KEY not in example:
             return None
-        values = np.asarray(example[ENCODER_FEATURES_KEY])
-        if values.dtype.kind != "f":
-            return None
-        bad = np.argwhere(~np.isfinite(values))
-        if not len(bad):
-            return None
-        first = tuple(int(i) for i in bad[0])
-        at = f"frame {first[0]}, dimension {first[1]}" if len(first) == 2 else f"index {first}"
-        return (f"column '{ENCODER_FEATURES_KEY}': {len(bad)} non-finite value{'s' * (len(bad) > 1)} (the first "
-                f"{values[first]} at {at}); rebuild the feature cache")
+        problem = cached_features_problem(example[ENCODER_FEATURES_KEY])
+        return None if problem is None else f"column '{ENCODER_FEATURES_KEY}': {problem}; rebuild the feature cache"
 
     def _audio_problem(self, example: dict[str, Any]) -> str | None:
         try:
