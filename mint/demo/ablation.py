@@ -35,6 +35,7 @@ from mint.demo.run import (
     check_threads,
     deterministic,
     embedding_results,
+    held_out_features,
     prepare,
     retrieval_in_pool,
     train_stage1,
@@ -102,6 +103,7 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
     with deterministic(threads):
         # Every run starts from the model the demo assembles with its default seed, whichever seeds are asked for.
         corpus, folder, processor, cached = prepare(output, progress, DEFAULT_SEED, cross_attention_frequency)
+        test = None  # the held-out split's cached features, from the first run's frozen encoder
         for seed in seeds:
             for name in names:
                 run_dir = os.path.join(output, ABLATION_FOLDER, f"{name}-seed-{seed}")
@@ -117,9 +119,11 @@ def run_ablation(output: str = "mint-demo", seeds: Sequence[int] = (0,), stage1_
                     with open(os.path.join(run_dir, RUN_SETTINGS), "w") as f:
                         json.dump(settings, f)
                 model = MintForPreTraining.from_pretrained(run_dir).eval()
+                if test is None:
+                    test = held_out_features(model, processor, corpus["test"], output, progress)
                 with torch.no_grad():
-                    retrieval, _, _ = retrieval_in_pool(model, processor, corpus["test"], POOL_SIZE, seed)
-                    zero_shot = embedding_results(model, processor, corpus["test"], progress)
+                    retrieval, _, _ = retrieval_in_pool(model, processor, test, POOL_SIZE, seed)
+                    zero_shot = embedding_results(model, processor, test, progress)
                 scores = {task: zero_shot[task]["accuracy"] for task in TASKS}
                 scores["mean zero-shot"] = float(np.mean([scores[task] for task in TASKS]))
                 fonts = zero_shot["instrument family"]["by_soundfont"] or {}

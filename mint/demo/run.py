@@ -55,6 +55,7 @@ from mint.demo.settings import (
     PROBE_FILE,
     STAGE2_SEEDS_FOLDER,
     TASKS,
+    TEST_FEATURES_FOLDER,
     WINDOW_SECONDS,
 )
 from mint.demo.whisper import whisper_encoder_dir
@@ -65,6 +66,8 @@ from mint.evaluation.classification import (
     evaluate_classification,
     single_label_accuracy,
 )
+from mint.evaluation.embeddings import embedded_batches, text_embeddings
+from mint.evaluation.reading import ClipReader
 from mint.evaluation.retrieval import caption_queries, retrieval_metrics
 from mint.hub import assemble_mint, eval_results_from_json, save_for_hub, small_t5_config, word_level_tokenizer
 from mint.training.alm import alm_pair_accuracy
@@ -72,7 +75,6 @@ from mint.training.recipe import MintRecipe
 from mint.training.trainer import train
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from processing_mint import MintProcessor
-
 
 NUM_QUERY_TOKENS = 8
 # The seed of the assembled model's new parts and of stage 1 (`mint demo --seed`); `mint ablate` assembles with it.
@@ -139,9 +141,14 @@ def deterministic(threads: int | None = None) -> Iterator[None]:
     Deterministic kernels (`torch.use_deterministic_algorithms`) and, with `threads`, that many CPU threads, restored
     on exit. On one machine the same seed and thread count then give the same model: a CPU matmul's sums run in an
     order that depends on the number of threads, and a from-scratch LLM turns such rounding into other weights.
+    Deterministic mode also fills every new tensor's memory with NaN before it is written, a check for kernels that
+    read memory they did not write; no kernel the demo runs does (a training run gives the same losses with and
+    without it, tested), and the fills cost about 5 % of a demo step, so they are off inside.
     """
-    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
+                torch.utils.deterministic.fill_uninitialized_memory)
     torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
@@ -149,6 +156,7 @@ def deterministic(threads: int | None = None) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous[0])
         torch.set_num_threads(previous[1])
+        torch.utils.deterministic.fill_uninitialized_memory = previous[2]
 
 
 def assemble(output: str, corpus, seed: int = DEFAULT_SEED,
@@ -198,6 +206,23 @@ def prepare(output: str, progress: bool = True, seed: int = DEFAULT_SEED,
     cached = cache_audio_features(encoder_model, processor, corpus["train"], os.path.join(output, "features-train"),
                                   batch_size=32, progress=progress, overwrite=True)
     return corpus, folder, processor, cached
+
+
+def held_out_features(model, processor, test: Dataset, output: str, progress: bool = True) -> Dataset:
+    """
+    The held-out split `test` with the frozen encoder's features of `model` cached in place of its audio
+    (`output/features-test`, kept while the split and the encoder are the same), which the demo's evaluations read
+    ([`clips_column`]): the encoder runs once over the held-out clips instead of once per evaluation pass, and the
+    scores are those from the audio.
+    """
+    return cache_audio_features(model, processor, test, os.path.join(output, TEST_FEATURES_FOLDER), batch_size=32,
+                                progress=progress, overwrite=True)
+
+
+def clips_column(dataset: Dataset) -> str:
+    """The column the demo's evaluations read a split's clips from: its cached encoder features where it holds them
+    ([`held_out_features`]), else its audio."""
+    return ENCODER_FEATURES_KEY if ENCODER_FEATURES_KEY in dataset.column_names else "audio"
 
 
 def stage1_pairs(cached: Dataset, epochs: float, seed: int) -> tuple[Dataset, float]:
@@ -281,16 +306,11 @@ def retrieval_in_pool(model, processor, test, pool_size, seed):
     relevant. Returns the metrics, the `(queries, clips)` similarities and the pool.
     """
     pool = test.shuffle(seed=seed).select(range(min(pool_size, len(test))))
-    device = next(model.parameters()).device
-    audio = []
-    for start in range(0, len(pool), 16):
-        inputs = processor(audio=pool["audio"][start : start + 16])
-        audio.append(model.get_audio_features(**{k: v.to(device) for k, v in inputs.items()}).pooler_output)
+    reader = ClipReader(processor, clips_column(pool), batch_size=16, progress=False)
+    audio = torch.cat([embeddings for _, embeddings in embedded_batches(model, pool, reader)])
     captions, relevant = caption_queries([[c] for c in pool["caption"]])
-    tokens = processor(text=captions, return_llm_inputs=False)
-    text = model.get_text_features(tokens["qformer_input_ids"].to(device),
-                                   tokens["qformer_attention_mask"].to(device)).pooler_output
-    similarity = model.audio_text_similarity(torch.cat(audio), text).t().float().cpu().numpy()
+    text = text_embeddings(model, processor, captions)
+    similarity = model.audio_text_similarity(audio, text).t().float().cpu().numpy()
     return retrieval_metrics(similarity, relevant), similarity, pool
 
 
@@ -316,7 +336,8 @@ def embedding_results(stage1_model, processor, test, progress: bool = True) -> d
     results = {}
     for name, (column, _) in TASKS.items():
         subset = test.filter(lambda v: v is not None, input_columns=column)
-        result = evaluate_classification(stage1_model, processor, subset, column, mode="embedding", progress=progress)
+        result = evaluate_classification(stage1_model, processor, subset, column, mode="embedding", progress=progress,
+                                         audio_column=clips_column(subset))
         results[name] = {"accuracy": result["accuracy"], "chance": result["chance"], "clips": result["num_clips"],
                          "by_soundfont": _by_soundfont(subset, column, result["predictions"])}
     return results
@@ -333,7 +354,7 @@ def ranking_results(stage2_model, processor, test, progress: bool = True) -> dic
     for name, (column, prompt) in TASKS.items():
         subset = test.filter(lambda v: v is not None, input_columns=column)
         summed = evaluate_classification(stage2_model, processor, subset, column, prompt=prompt, progress=progress,
-                                         return_scores=True)
+                                         return_scores=True, audio_column=clips_column(subset))
         scores, candidates = summed.pop("scores"), summed.pop("candidates")
         # In float32, as `score_candidates(length_normalize=True)` divides, so that the two rank ties alike.
         tokens = processor.tokenize_candidates(candidates)["candidate_attention_mask"].sum(-1).numpy()
@@ -352,7 +373,9 @@ def alm_results(stage1_model, processor, test) -> dict[str, float] | None:
     """
     if "alm" not in stage1_model.config.stage1_objectives:
         return None
-    pairs = test.select_columns(["audio", "caption"]).add_column(GROUP_COLUMN, test["caption"])
+    # Unformatted: `add_column` cannot write a numpy-formatted feature column read through an index (a selection).
+    pairs = test.with_format(None).select_columns([clips_column(test), "caption"]).add_column(GROUP_COLUMN,
+                                                                                           test["caption"])
     return alm_pair_accuracy(stage1_model, pairs, MintDataCollator(processor, stage=1, group_column=GROUP_COLUMN))
 
 
@@ -401,7 +424,8 @@ def classification_results(stage1_model, stage2_model, processor, test, progress
 def caption_results(stage2_model, processor, test, progress: bool = True) -> dict:
     """The stage-2 model's captions of the held-out clips scored against the corpus's captions (the full result)."""
     return evaluate_captioning(stage2_model, processor, test, ["caption"], prompt=CAPTION_PROMPT, num_beams=3,
-                               max_new_tokens=20, progress=progress, allow_empty=True)
+                               max_new_tokens=20, progress=progress, allow_empty=True,
+                               audio_column=clips_column(test))
 
 
 CAPTION_METRICS = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
@@ -614,8 +638,8 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
                 json.dump(stage1_logs, f)
         timing["stage1_s"] = time.time() - started - sum(timing.values())
 
-        test = corpus["test"]
         model1 = MintForPreTraining.from_pretrained(stage1_dir).eval()
+        test = held_out_features(model1, processor, corpus["test"], output, progress)
         results: dict = {"corpus": {k: len(v) for k, v in corpus.items()}, "stage2_seeds": seeds,
                          "held_out_soundfont": CorpusSettings().held_out_soundfont, "threads": torch.get_num_threads(),
                          # What the saved models trained with (a stage 1 kept by reuse_stage1 keeps its own).

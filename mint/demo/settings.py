@@ -39,10 +39,13 @@ HUB_FOLDER = "hub"
 # Where the demo's stage 2 of each further seed (`--stage2-seeds`) is trained: `stage2-seeds/seed-N`.
 STAGE2_SEEDS_FOLDER = "stage2-seeds"
 ABLATION_FOLDER = "ablation"
+# The held-out split's cached encoder features, which the demo's evaluations read.
+TEST_FEATURES_FOLDER = "features-test"
 RESULTS_FILE = "results.json"
 PROBE_FILE = "encoder_probe.json"
 # What the demo and its encoder probe write into their output folder: a folder holding anything else is not the demo's.
 DEMO_ENTRIES = frozenset({RESULTS_FILE, PROBE_FILE, "results.md", "encoder_probe.md", "demo_plots.png",
                           "stage1_logs.json", "corpus", "assembled", "features-train", "features-train.shards",
-                          "stage1", "stage2", "whisper-tiny-en-encoder", HUB_FOLDER, STAGE2_SEEDS_FOLDER,
-                          ABLATION_FOLDER, "ablation.json", "ablation.md"})
+                          TEST_FEATURES_FOLDER, f"{TEST_FEATURES_FOLDER}.shards", "stage1", "stage2",
+                          "whisper-tiny-en-encoder", HUB_FOLDER, STAGE2_SEEDS_FOLDER, ABLATION_FOLDER, "ablation.json",
+                          "ablation.md"})

@@ -151,10 +151,40 @@ def test_stage_2_twice_with_one_seed_and_thread_count_gives_the_same_weights(tmp
 
 
 def test_deterministic_restores_the_settings_it_changes():
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     threads, enabled = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     with run.deterministic(threads=1):
         assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
+        assert torch.utils.deterministic.fill_uninitialized_memory is False
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, enabled)
+    assert torch.utils.deterministic.fill_uninitialized_memory is fill
+    with pytest.raises(RuntimeError, match="inside"), run.deterministic(threads=1):
+        raise RuntimeError("inside")
+    assert torch.utils.deterministic.fill_uninitialized_memory is fill
+
+
+def test_training_without_filling_new_memory_gives_the_same_weights(tmp_path):
+    """`deterministic` leaves out deterministic mode's NaN fill of new tensors: no kernel of a training step reads
+    memory it did not write, so both stages' weights are the same with and without the fill."""
+    from safetensors.torch import load_file
+
+    from mint.data.examples import to_caption_pairs, to_mint_examples
+    from mint.training.trainer import train
+    from tests.utils.training import make_audio_dataset, make_mint_folder, recipe
+
+    folder = make_mint_folder(tmp_path / "stage1")
+    audio = make_audio_dataset(tmp_path)
+    data = {1: to_caption_pairs(audio), 2: to_mint_examples(audio, "WavCaps", caption_column="caption")}
+    for stage in (1, 2):
+        weights = []
+        for fill in (True, False):
+            with run.deterministic(threads=1):
+                torch.utils.deterministic.fill_uninitialized_memory = fill
+                train(recipe(folder, tmp_path / f"{stage}-{fill}", stage=stage, max_steps=3, **run.FAST_TRAINING),
+                      data[stage])
+            weights.append(load_file(tmp_path / f"{stage}-{fill}" / "model.safetensors"))
+        assert weights[0].keys() == weights[1].keys()
+        assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0]), stage
 
 
 def test_the_ablation_table_gives_each_objective_set_mean_and_std():
@@ -501,6 +531,7 @@ def test_the_demos_stage_2_dropout_left_unset_is_the_demos_setting(monkeypatch, 
     monkeypatch.setattr(run, "prepare", lambda *args: ({"test": []}, "assembled", None, None))
     monkeypatch.setattr(run, "train_stage1", lambda *args, **kwargs: [])
     monkeypatch.setattr(run, "MintForPreTraining", SimpleNamespace(from_pretrained=lambda folder: stage1))
+    monkeypatch.setattr(run, "held_out_features", lambda model, processor, test, *args: test)
     monkeypatch.setattr(run, "retrieval_in_pool", lambda *args: (None, None, None))
     monkeypatch.setattr(run, "embedding_results", lambda *args: {})
     monkeypatch.setattr(run, "alm_results", lambda *args: None)
@@ -564,6 +595,13 @@ def test_alm_results_score_the_held_out_clips_with_their_labels_as_groups(tmp_pa
                                         zip(test["audio"], test["caption"])],
                                 MintDataCollator(tiny.processor(), stage=1, group_column="labels"))
     assert scored == by_hand and scored["alm_pairs"] == 12 and scored["alm_rows_left_out"] == 0
+    # From the held-out split's feature cache, as the demo evaluates, whole or a shuffled selection of it: the same.
+    cached = run.held_out_features(model, tiny.processor(), test, str(tmp_path / "demo"), progress=False)
+    assert run.clips_column(cached) == "audio_encoder_features" and run.clips_column(test) == "audio"
+    assert run.alm_results(model, tiny.processor(), cached) == scored
+    order = [4, 1, 5, 0, 3]
+    assert (run.alm_results(model, tiny.processor(), cached.select(order))
+            == run.alm_results(model, tiny.processor(), test.select(order)))
 
 
 def test_prepare_assembles_with_its_seed_and_cross_attention_frequency(monkeypatch, tmp_path):
