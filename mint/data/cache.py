@@ -45,6 +45,8 @@ CACHE_RECORD = "mint_feature_cache.json"
 # The dtypes the cache is written in: the encoder's float features, at full or half precision.
 CACHE_DTYPES = ("float16", "float32")
 SKIPPED_CLIPS_FILE = "skipped_clips.json"
+# The record's plain copy of the settings the features depend on besides the encoder's weights (`check_feature_cache`).
+FEATURE_SETTINGS = "feature_settings"
 # A shard's columns while it is written; merging drops them (and the skipped rows).
 _SKIP_REASON = "mint_skip_reason"
 _CROPPED_SECONDS = "mint_cropped_seconds"
@@ -94,7 +96,17 @@ def _encoder_identity(model, processor: MintProcessor) -> dict[str, str]:
         weights.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
         weights.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return {"encoder_config": hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest(),
-            "encoder_weights": weights.hexdigest()}
+            "encoder_weights": weights.hexdigest(), FEATURE_SETTINGS: _feature_settings(model, processor)}
+
+
+def _feature_settings(model, processor: MintProcessor) -> dict[str, Any]:
+    """What the cached features depend on besides the encoder's weights, in a form a save and reload keep: the
+    encoder layers Bridge-Net reads and the processor's audio settings."""
+    extractor = processor.feature_extractor
+    layers = model.config.audio_feature_layers
+    return {"audio_feature_layers": list(layers) if isinstance(layers, (list, tuple)) else layers,
+            "max_audio_seconds": processor.max_audio_seconds, "sampling_rate": extractor.sampling_rate,
+            "feature_size": extractor.feature_size, "do_normalize": getattr(extractor, "do_normalize", None)}
 
 
 def _rows_hash(rows: Dataset) -> str:
@@ -165,10 +177,12 @@ def _differences(record: dict, expected: dict) -> list[str]:
 def check_feature_cache(folder: str | os.PathLike, model, processor: MintProcessor) -> None:
     """
     Checks the feature cache in `folder` before `model` is evaluated on it. Refuses it where its record says that an
-    encoder of other weights than `model`'s wrote it: its features would be read as this encoder's. Only the weights
-    are compared: the record's hash of the encoder's configuration also covers settings that a save and reload
-    rewrite without changing a feature, and the model refuses features of another width (other encoder layers)
-    itself. A folder without a readable record (not a merged cache of [`cache_audio_features`], or a subset saved
+    encoder of other weights than `model`'s wrote it, or that it read other encoder layers or cached with other
+    audio settings of `processor` (`feature_settings`: the layers, `max_audio_seconds`, the sampling rate, the
+    feature size, normalisation): its features would be read as this encoder's. The record's hash of the encoder's
+    configuration is not compared: it also covers settings that a save and reload rewrite without changing a
+    feature. A record without `feature_settings` (an earlier version's) is checked by the weights alone, with a
+    warning. A folder without a readable record (not a merged cache of [`cache_audio_features`], or a subset saved
     again) cannot be checked, and clips the cache left out (its `skipped_clips.json`) are not in it to evaluate: a
     warning says each.
     """
@@ -183,10 +197,22 @@ def check_feature_cache(folder: str | os.PathLike, model, processor: MintProcess
         logger.warning(f"The feature cache {os.fspath(folder)!r} was not checked against the model's encoder: its "
                        f"record {CACHE_RECORD} is {state}. Make sure the model's encoder wrote it.")
         return
-    if record["encoder_weights"] != _encoder_identity(model, processor)["encoder_weights"]:
+    identity = _encoder_identity(model, processor)
+    if record["encoder_weights"] != identity["encoder_weights"]:
         raise ValueError(f"The feature cache {os.fspath(folder)!r} was written by another audio encoder than the "
                          "model's (its weights differ). Cache the dataset with this model (mint cache-features) or "
                          "evaluate from the audio.")
+    cached = record.get(FEATURE_SETTINGS)
+    if not isinstance(cached, dict):
+        logger.warning(f"The feature cache {os.fspath(folder)!r} records no {FEATURE_SETTINGS} (an earlier version "
+                       "wrote it): the encoder layers and audio settings it was cached with were not checked.")
+        return
+    differ = [f"{key} {cached.get(key)!r} (the model's: {value!r})" for key, value in identity[FEATURE_SETTINGS].items()
+              if cached.get(key) != value]
+    if differ:
+        raise ValueError(f"The feature cache {os.fspath(folder)!r} was written with other settings than the model's: "
+                         f"{'; '.join(differ)}. Cache the dataset with this model and processor (mint cache-features) "
+                         "or evaluate from the audio.")
 
 
 def _existing_cache(output_dir: str, identity: dict, dataset: Dataset, overwrite: bool) -> bool:
@@ -494,7 +520,8 @@ def merge_feature_cache(
                              f"row {skipped[0]['row']} ({skipped[0]['path']!r}): {skipped[0]['reason']}")
         left_out = {clip["row"] for clip in skipped}
         merged = merged.select([row for row in range(merged.num_rows) if row not in left_out])
-    cache_record = {"format": _RECORD_FORMAT, **{key: records[0][key] for key in _IDENTITY}, "num_shards": total,
+    cache_record = {"format": _RECORD_FORMAT, **{key: records[0][key] for key in _IDENTITY},
+                    **{key: records[0][key] for key in (FEATURE_SETTINGS,) if key in records[0]}, "num_shards": total,
                     "rows": [record["rows"] for record in records], "cached_rows": merged.num_rows,
                     "skipped": len(skipped), "cropped": sum(record["cropped"] for record in records)}
 

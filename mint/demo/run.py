@@ -79,8 +79,8 @@ from processing_mint import MintProcessor
 NUM_QUERY_TOKENS = 8
 # The seed of the assembled model's new parts and of stage 1 (`mint demo --seed`); `mint ablate` assembles with it.
 DEFAULT_SEED = 0
-# Stage 1 takes 8.3 min and each stage-2 seed 8.8 min on 2 cores (README); reading two encoder layers costs ~15 % more
-# per step than one.
+# Stage 1 takes about 8 min and each stage-2 seed 9-10 min on 2 cores (README); reading two encoder layers costs ~15 %
+# more per step than one.
 STAGE1_EPOCHS = 3
 # A third stage-2 epoch pays (README; docs/demo.md, "A third epoch pays"): whole demo runs from the same stage 1, over
 # stage-2 seeds 0, 1 and 2, instrument family 35.1 +- 6.7 -> 41.5 +- 2.6 and event type 90.7 +- 5.7 -> 96.3 +- 3.2.
@@ -145,13 +145,14 @@ def deterministic(threads: int | None = None) -> Iterator[None]:
     read memory they did not write; no kernel the demo runs does (a training run gives the same losses with and
     without it, tested), and the fills cost about 5 % of a demo step, so they are off inside.
     """
+    check_threads(threads)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
                 torch.utils.deterministic.fill_uninitialized_memory)
-    torch.use_deterministic_algorithms(True)
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    if threads is not None:
-        torch.set_num_threads(int(threads))
     try:
+        torch.use_deterministic_algorithms(True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        if threads is not None:
+            torch.set_num_threads(int(threads))
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0])

@@ -146,7 +146,8 @@ def evaluate_few_shot(model, processor, dataset: Dataset, support: Dataset, shot
         raise ValueError(f"The support set: {error}") from None
     chosen = support_rows(support_targets, candidates, shots, seed)
     if audio_column == ENCODER_FEATURES_KEY:
-        rows, how = shared_cached_clips(support.select(chosen), dataset, audio_column), "equal cached features"
+        rows = shared_cached_clips(support.select(chosen), dataset, model.config.audio_feature_size, audio_column)
+        how = "equal cached features"
         count = len(rows)
     else:
         shared = leakage_report([support.select(chosen)], dataset, audio_column)

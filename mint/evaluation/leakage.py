@@ -68,38 +68,38 @@ def _check_leakage_columns(dataset: Dataset, audio_column: str, id_column: str |
 FEATURE_MATCH_TOLERANCE = 1e-2
 
 
-def _feature_means(dataset: Dataset, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's cached features averaged over its frames, float64 `(rows, features)`, and its frame count (-1 for a
-    row that is not features, which matches nothing)."""
+def _feature_means(dataset: Dataset, column: str, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's cached features averaged over its frames, float64 `(rows, width)`, and its frame count (-1 for a
+    row that is not features of `width`, which matches nothing)."""
     rows = dataset.with_format("numpy", columns=[column])
     means, frames = [], []
     for start in range(0, len(rows), 256):
         for values in rows[start : start + 256][column]:
             try:
-                array = as_features(values)
+                array = as_features(values, width)
             except ValueError:
                 means.append(None)
                 frames.append(-1)
                 continue
             means.append(array.mean(axis=0, dtype=np.float64))
             frames.append(array.shape[0])
-    width = next((m.shape[0] for m in means if m is not None), 0)
-    return np.stack([np.full(width, np.nan) if m is None else m for m in means] or [np.zeros(0)]), np.array(frames)
+    return np.stack([np.full(width, np.nan) if m is None else m for m in means]), np.array(frames)
 
 
-def shared_cached_clips(reference: Dataset, dataset: Dataset, column: str = ENCODER_FEATURES_KEY) -> list[int]:
+def shared_cached_clips(reference: Dataset, dataset: Dataset, width: int,
+                        column: str = ENCODER_FEATURES_KEY) -> list[int]:
     """
-    The rows of `dataset` whose cached encoder features (`column`) are those of a row of `reference`: as many frames,
-    and mean features over the frames within `FEATURE_MATCH_TOLERANCE` of the larger magnitude. Cached features carry
-    no file name and their bytes depend on the batch a clip was cached in and on the cache's dtype, so clips are
-    matched by value; meant for a small `reference` (a few-shot support set): the cost is rows x rows x features.
+    The rows of `dataset` whose cached encoder features (`column`, `width` features per frame: the model's) are those
+    of a row of `reference`: as many frames, and mean features over the frames within `FEATURE_MATCH_TOLERANCE` of the
+    larger magnitude (at least 1). Cached features carry no file name and their bytes depend on the batch a clip was
+    cached in and on the cache's dtype, so clips are matched by value; rows that are not features of `width` match
+    nothing (evaluation names or skips them). Meant for a small `reference` (a few-shot support set): the cost is
+    rows x reference rows x width.
     """
     if not len(reference) or not len(dataset):
         return []
-    ref_means, ref_frames = _feature_means(reference, column)
-    means, frames = _feature_means(dataset, column)
-    if ref_means.shape[1] != means.shape[1]:
-        return []
+    ref_means, ref_frames = _feature_means(reference, column, width)
+    means, frames = _feature_means(dataset, column, width)
     shared = []
     for start in range(0, len(means), 256):
         block, block_frames = means[start : start + 256], frames[start : start + 256]

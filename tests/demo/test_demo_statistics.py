@@ -161,6 +161,10 @@ def test_deterministic_restores_the_settings_it_changes():
     with pytest.raises(RuntimeError, match="inside"), run.deterministic(threads=1):
         raise RuntimeError("inside")
     assert torch.utils.deterministic.fill_uninitialized_memory is fill
+    with pytest.raises(ValueError, match="threads must be a positive integer"), run.deterministic(threads=0):
+        pass
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, enabled)
+    assert torch.utils.deterministic.fill_uninitialized_memory is fill
 
 
 def test_training_without_filling_new_memory_gives_the_same_weights(tmp_path):

@@ -271,3 +271,36 @@ def test_a_cache_without_its_record_or_with_left_out_clips_is_evaluated_with_a_w
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "was not checked against the model's encoder" in text and "unreadable" in text
     assert "1 clips of the dataset were left out" in text
+
+
+def test_a_cache_of_the_same_weights_but_other_layers_or_settings_is_refused(tmp_path, audio, models):
+    """Same encoder weights, another layer read (the same width) or another crop: other features, refused by name."""
+    import json
+
+    from mint.data.cache import CACHE_RECORD, FEATURE_SETTINGS, check_feature_cache
+
+    cache_audio_features(models[0], tiny.processor(), audio, str(tmp_path / "cache"), progress=False)
+    other_layer = MintForPreTraining(tiny.mint_config(audio_feature_layer=0)).eval()
+    other_layer.load_state_dict(models[0].state_dict())
+    with pytest.raises(ValueError, match=r"other settings than the model's: audio_feature_layers \[-1\] "
+                                         r"\(the model's: \[0\]\)"):
+        check_feature_cache(tmp_path / "cache", other_layer, tiny.processor())
+    with pytest.raises(ValueError, match=r"max_audio_seconds"):
+        check_feature_cache(tmp_path / "cache", models[0], tiny.processor(max_audio_seconds=0.5))
+    # A record of an earlier version, without the settings: checked by the weights alone, with a warning.
+    record = json.loads((tmp_path / "cache" / CACHE_RECORD).read_text())
+    del record[FEATURE_SETTINGS]
+    (tmp_path / "cache" / CACHE_RECORD).write_text(json.dumps(record))
+    check_feature_cache(tmp_path / "cache", other_layer, tiny.processor())
+
+
+def test_few_shot_skips_a_cached_row_of_another_width(models, cached):
+    rows = [np.asarray(r).tolist() for r in cached[0].with_format("numpy")[ENCODER_FEATURES_KEY]]
+    data = Dataset.from_dict({ENCODER_FEATURES_KEY: [rows[0], np.ones((3, 31)).tolist(), rows[1]],
+                              "label": ["dog", "cat", "cat"]})
+    kwargs = dict(shots=1, candidates=["dog", "cat"], progress=False, audio_column=ENCODER_FEATURES_KEY)
+    with pytest.raises(ValueError, match=r"2 clips of the evaluated dataset \(rows \[0, 2\]\)"):
+        evaluate_few_shot(models[0], tiny.processor(), data, cached[0].select([0, 1]), **kwargs)
+    support = cached[0].select([3, 4]).map(lambda row, i: {"label": ["dog", "cat"][i]}, with_indices=True)
+    result = evaluate_few_shot(models[0], tiny.processor(), data, support, skip_invalid=True, **kwargs)
+    assert result["num_clips"] == 2 and [s["row"] for s in result["skipped"]] == [1]
