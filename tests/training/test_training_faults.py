@@ -55,8 +55,8 @@ def test_a_nan_in_a_cached_feature_stops_training_naming_the_row(poisoned_cache,
                                                                  objectives):
     # Before: every trainable weight became NaN and the run saved them (or, with ALM, crashed in negative mining).
     with pytest.raises(ValueError, match=r"Invalid training example: row 1 of the train_dataset given to train\(\), "
-                                         r"column 'audio_encoder_features': 1 non-finite value \(the first nan at "
-                                         r"frame 3, dimension 5\).*set skip_invalid_examples"):
+                                         r"column 'audio_encoder_features': 1 non-finite value in float32 \(the first "
+                                         r"nan at frame 3, dimension 5\).*set skip_invalid_examples"):
         train(recipe(mint_folder, tmp_path, stage=stage, stage1_objectives=objectives),
               examples_for(stage, poisoned_cache))
     assert not (tmp_path / "model.safetensors").exists()
