@@ -100,6 +100,11 @@ class MintTrainer(Trainer):
         if unknown:
             raise ValueError(f"learning_rates names {sorted(unknown)}, which are not parts of the model; "
                              f"its parts are {sorted(parts)}.")
+        # A part at rate 0 never changes (AdamW scales its weight decay by the rate too): it is frozen, so that no
+        # gradient is computed for it (a stage 2 with a fixed Bridge-Net then skips the Q-Former's backward pass).
+        for name, parameter in _unwrapped(self.model).named_parameters():
+            if self.learning_rates.get(_part(name, self.learning_rates)) == 0:
+                parameter.requires_grad_(False)
 
     def create_optimizer(self, model=None):
         created = self.optimizer is None  # the Trainer returns an optimizer it already has unchanged
