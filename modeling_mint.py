@@ -40,13 +40,11 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLMPredictionHead, BertOnlyMLMHead
 from transformers.models.instructblip.modeling_instructblip import (
     InstructBlipQFormerEmbeddings,
     InstructBlipQFormerModel,
     InstructBlipQFormerMultiHeadAttention,
-    eager_attention_forward,
 )
 from transformers.utils import PROCESSOR_NAME, ModelOutput, TransformersKwargs, logging
 
@@ -165,12 +163,19 @@ class MintForConditionalGenerationOutput(ModelOutput):
 
 class MintQFormerCrossAttention(InstructBlipQFormerMultiHeadAttention):
     """
-    The Q-Former's cross-attention from the queries to the audio: transformers' InstructBLIP attention, where several
-    query rows may read one audio row. Given `audio_index` `(batch,)`, `encoder_hidden_states` `(num_audio,
-    audio_length, encoder_hidden_size)` holds each audio once, query row i reads row `audio_index[i]`, and the keys and
-    values are computed once per audio row, not once per query row (ALM's pairs repeat the batch's clips, section
-    2.2). `encoder_attention_mask` is over the audio rows, as transformers prepares it from the audio's padding mask.
-    Without `audio_index` it is transformers' attention.
+    The Q-Former's cross-attention from the queries to the audio: transformers' InstructBLIP attention (the same
+    weights and outputs), computed with each head's key and value projections folded into the queries. A head's score
+    of frame x is `q . (W_k x + b_k) = (W_k^T q) . x + q . b_k`, and its output `sum_j p_j (W_v x_j + b_v) = W_v (sum_j
+    p_j x_j) + (sum_j p_j) b_v`: the few queries are projected into the audio's feature space instead of every audio
+    frame into the heads' space, which costs `num_queries * (1 / audio_length + 1 / head_size)` of the projections'
+    multiply-adds (the demo's 8 queries over 80 frames: a fifth; 32 over 500: about 0.56). The attention backend
+    (`attn_implementation`) sets the self-attention's kernel only; `output_attentions` gives these weights `(batch,
+    heads, queries, audio_length)` as the eager kernel does.
+
+    Given `audio_index` `(batch,)`, `encoder_hidden_states` `(num_audio, audio_length, encoder_hidden_size)` holds
+    each audio once and query row i reads row `audio_index[i]` (ALM's pairs repeat the batch's clips, section 2.2).
+    `encoder_attention_mask` is over the audio rows, as transformers prepares it from the audio's padding mask
+    (boolean, True where a frame may be read, or additive).
     """
 
     def forward(
@@ -181,23 +186,33 @@ class MintQFormerCrossAttention(InstructBlipQFormerMultiHeadAttention):
         encoder_attention_mask: torch.Tensor | None = None,
         audio_index: torch.LongTensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if audio_index is None:
-            return super().forward(hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
-                                   **kwargs)
-        # transformers' forward, with the keys and values of each audio row gathered for the query rows reading it
-        query = self.query(hidden_states).view(*hidden_states.shape[:-1], -1, self.attention_head_size).transpose(1, 2)
-        kv_shape = (*encoder_hidden_states.shape[:-1], -1, self.attention_head_size)
-        key = self.key(encoder_hidden_states).view(kv_shape).transpose(1, 2)[audio_index]
-        value = self.value(encoder_hidden_states).view(kv_shape).transpose(1, 2)[audio_index]
-        if encoder_attention_mask is not None and encoder_attention_mask.shape[0] == encoder_hidden_states.shape[0]:
-            encoder_attention_mask = encoder_attention_mask[audio_index]
-        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
-                                                                    eager_attention_forward)
-        output, weights = attention_interface(self, query, key, value, encoder_attention_mask,
-                                              dropout=self.attention_dropout if self.training else 0.0,
-                                              scaling=self.scaling, **kwargs)
-        return output.reshape(*output.shape[:2], -1).contiguous(), weights
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if encoder_hidden_states is None:
+            raise ValueError("MintQFormerCrossAttention reads the audio: encoder_hidden_states is required.")
+        batch, num_queries = hidden_states.shape[:2]
+        heads, head_size = self.num_attention_heads, self.attention_head_size
+        audio = encoder_hidden_states if audio_index is None else encoder_hidden_states[audio_index]
+        mask = encoder_attention_mask
+        if audio_index is not None and mask is not None and mask.shape[0] == encoder_hidden_states.shape[0]:
+            mask = mask[audio_index]
+        query = self.query(hidden_states).view(batch, num_queries, heads, head_size).transpose(1, 2)
+        key_weight = self.key.weight.view(heads, head_size, -1)
+        audio_queries = torch.einsum("bhqd,hde->bhqe", query, key_weight).reshape(batch, heads * num_queries, -1)
+        scores = torch.bmm(audio_queries, audio.transpose(1, 2).to(audio_queries.dtype))
+        key_bias = torch.einsum("bhqd,hd->bhq", query, self.key.bias.view(heads, head_size))
+        scores = (scores.view(batch, heads, num_queries, -1) + key_bias[..., None]) * self.scaling
+        if mask is not None and mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        elif mask is not None:
+            scores = scores + mask
+        weights = nn.functional.softmax(scores, dim=-1)
+        weights = nn.functional.dropout(weights, p=self.attention_dropout, training=self.training)
+        context = torch.bmm(weights.reshape(batch, heads * num_queries, -1).to(audio.dtype), audio)
+        context = context.view(batch, heads, num_queries, -1)
+        output = torch.einsum("bhqe,hde->bqhd", context, self.value.weight.view(heads, head_size, -1))
+        # The value bias enters each output weighted by its attention weights' sum: 1, or other under dropout.
+        output = output + weights.sum(-1).transpose(1, 2)[..., None] * self.value.bias.view(heads, head_size)
+        return output.reshape(batch, num_queries, -1), weights
 
 
 class MintQFormerModel(InstructBlipQFormerModel):

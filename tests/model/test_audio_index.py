@@ -1,9 +1,13 @@
-"""Query rows that share audio rows (`audio_index`): the Q-Former's cross-attention computes each audio row's keys and
-values once, with the outputs and gradients of the rows written out; ALM passes each clip once."""
+"""The Q-Former's cross-attention: transformers' InstructBLIP attention computed with the key and value projections
+folded into the queries (the same outputs, weights and gradients), and query rows that share audio rows
+(`audio_index`), with the outputs and gradients of the rows written out; ALM passes each clip once."""
 
 import pytest
 import torch
-from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
+from transformers.models.instructblip.modeling_instructblip import (
+    InstructBlipQFormerModel,
+    InstructBlipQFormerMultiHeadAttention,
+)
 
 from modeling_mint import MintForPreTraining, MintQFormerCrossAttention, MintQFormerModel
 from objectives_mint import alm_loss
@@ -62,6 +66,61 @@ def test_indexed_audio_equals_the_rows_written_out(attn_implementation):
     assert indexed_grads.keys() == written_grads.keys() and any("crossattention" in k for k in indexed_grads)
     for name, grad in written_grads.items():
         assert torch.allclose(indexed_grads[name], grad, atol=1e-5), name
+
+
+def _cross_attention_pair():
+    """transformers' InstructBLIP cross-attention (eager kernel) and MINT's with the same weights, drawn large so
+    that a missing term shows (a bias of 0.02 would hide one)."""
+    config = tiny.qformer_config(encoder_hidden_size=20)
+    config.attention_probs_dropout_prob = 0.3
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    theirs = InstructBlipQFormerMultiHeadAttention(config, is_cross_attention=True)
+    for parameter in theirs.parameters():
+        torch.nn.init.normal_(parameter)
+    ours = InstructBlipQFormerMultiHeadAttention(config, is_cross_attention=True)
+    ours.load_state_dict(theirs.state_dict())
+    ours.__class__ = MintQFormerCrossAttention
+    return theirs, ours
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "boolean", "additive"])
+@pytest.mark.parametrize("training", [False, True])
+def test_cross_attention_equals_instructblips(mask_kind, training):
+    """Outputs, attention weights and every gradient (the key bias's, which cannot change a softmax, included) equal
+    transformers' attention; in training the dropout of the weights too (one draw of the same shape)."""
+    theirs, ours = _cross_attention_pair()
+    torch.manual_seed(2)
+    queries, audio = torch.randn(3, 5, theirs.config.hidden_size), torch.randn(3, 7, 20)
+    keep = torch.ones(3, 7, dtype=torch.bool)
+    keep[1, 4:] = False
+    masks = {"none": (None, None), "boolean": (keep[:, None, None], keep[:, None, None]),
+             "additive": ((~keep[:, None, None]) * torch.finfo(torch.float32).min,) * 2}
+    results = []
+    for module, mask in zip((theirs, ours), masks[mask_kind]):
+        module.train(training)
+        module.zero_grad()
+        if mask is not None and mask.dtype == torch.bool and module is theirs:
+            mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)  # eager's form
+        torch.manual_seed(3)
+        output, weights = module(queries, encoder_hidden_states=audio, encoder_attention_mask=mask)
+        (output * torch.linspace(-1, 1, output.numel()).view_as(output)).sum().backward()
+        results.append((output.detach(), weights.detach(), {n: p.grad.clone() for n, p in module.named_parameters()}))
+    (theirs_out, theirs_weights, theirs_grads), (out, weights, grads) = results
+    assert out.shape == (3, 5, theirs.config.hidden_size) and weights.shape == (3, 4, 5, 7)
+    assert torch.allclose(out, theirs_out, rtol=1e-4, atol=1e-4 * theirs_out.abs().max())
+    assert torch.allclose(weights, theirs_weights, atol=1e-5)
+    if mask_kind != "none":
+        assert weights[1, ..., 4:].abs().max() == 0  # clip 1's padding is never read
+    assert (weights.sum(-1) - 1).abs().max() > 0.1 if training else torch.allclose(weights.sum(-1), torch.ones(1))
+    for name, grad in theirs_grads.items():
+        assert torch.allclose(grads[name], grad, rtol=1e-3, atol=1e-4 * grad.abs().max() + 1e-3), name
+
+
+def test_cross_attention_needs_the_audio():
+    _, ours = _cross_attention_pair()
+    with pytest.raises(ValueError, match="encoder_hidden_states is required"):
+        ours(torch.randn(1, 2, ours.config.hidden_size))
 
 
 def test_padding_of_each_audio_row_is_hidden_from_the_rows_reading_it():

@@ -74,8 +74,11 @@ def test_training_step_parts_add_up(model_benchmark, key):
 def test_same_parts_count_the_same_flops_and_levers_keep_the_loss(model_benchmark):
     results = model_benchmark[0]
     base, mint, cached = (results[k]["parts_tflop"] for k in ("baseline_train", "mint_train", "mint_train_cached"))
-    for part in ("encoder", "qformer_forward", "llm_forward", "llm_backward"):  # the same stock parts, same inputs
+    for part in ("encoder", "llm_forward", "llm_backward"):  # the same stock parts, same inputs
         assert mint[part] == pytest.approx(base[part], rel=1e-9), part
+    # MINT's cross-attention folds its key and value projections into the queries: fewer multiply-adds for the
+    # same outputs (tests/model/test_audio_index.py)
+    assert mint["qformer_forward"] < base["qformer_forward"]
     assert cached["llm_forward"] == mint["llm_forward"]
     grouped = results["mint_train_cached+length_groups"]
     assert grouped["parts_tflop"]["llm_forward"] < 0.95 * cached["llm_forward"]  # padding kept out of the LLM
