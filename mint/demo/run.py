@@ -658,7 +658,9 @@ def run_demo(output: str = "mint-demo", seed: int = DEFAULT_SEED, stage1_epochs:
         timing["stage2_s"], rankings, captions, runs, published = 0.0, [], [], [], None
         for index, stage2_seed in enumerate(seeds):
             clock = time.time()
-            examples = concatenate_datasets(stage2_examples(cached)).shuffle(seed=stage2_seed)
+            # In the order they were made: the Trainer draws each epoch's order from the seed. (A shuffled dataset
+            # would be rewritten whole, features and all, when the Trainer numbers its rows.)
+            examples = concatenate_datasets(stage2_examples(cached))
             recipe = stage2_recipe(stage1_dir, stage2_dir(output, stage2_seed, index == 0), stage2_epochs,
                                    stage2_seed, bridge_learning_rate, stage2_dropout)
             runs.append((recipe, train(recipe, examples).state.log_history))
