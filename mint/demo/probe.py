@@ -20,7 +20,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from audio_encoder_mint import audio_frame_mask
 from mint.demo.corpus import build_corpus
 from mint.demo.report import claim_demo_folder, write_results
-from mint.demo.settings import PROBE_FILE, RESULTS_FILE, TASKS
+from mint.demo.settings import PROBE_DEMO_FEATURES, PROBE_FILE, RESULTS_FILE, TASKS
 from mint.demo.whisper import whisper_encoder_dir
 
 
@@ -72,7 +72,7 @@ def layer_combinations(num_states: int) -> dict[str, tuple[tuple[int, ...], str]
     combinations = {f"hidden state {i}": ((i,), "concatenated") for i in range(num_states)}
     combinations.update({f"hidden states 0+{i}, concatenated": ((0, i), "concatenated") for i in range(1, last)})
     if last > 0:
-        combinations["hidden states 0 and -1 (the demo's)"] = ((0, last), "concatenated")
+        combinations[PROBE_DEMO_FEATURES] = ((0, last), "concatenated")
     if num_states > 2:
         combinations["all hidden states, averaged"] = (tuple(range(num_states)), "averaged")
         combinations["all hidden states, concatenated"] = (tuple(range(num_states)), "concatenated")

@@ -9,7 +9,7 @@ import shutil
 
 from mint.data.examples import is_integer
 from mint.data.outputs import few
-from mint.demo.settings import DEMO_ENTRIES, POOL_SIZE, PROBE_FILE, RESULTS_FILE, TASKS
+from mint.demo.settings import DEMO_ENTRIES, POOL_SIZE, PROBE_DEMO_FEATURES, PROBE_FILE, RESULTS_FILE, TASKS
 
 
 def claim_demo_folder(output: str | os.PathLike, overwrite: bool = False) -> None:
@@ -36,23 +36,29 @@ def encoder_probe_bounds(output: str) -> dict[str, dict] | None:
     """
     Each label type's held-out accuracy of the encoder probe that the demo or `mint demo --probe-encoder` wrote into
     `output` (`{"accuracy", "features"}`): of the features the probe chose on its validation split where it recorded
-    them (`bounds`), else the best over the feature sets it probed; None where it has not run there.
+    them (`bounds`), else the best over the feature sets it probed; with `"demo_features"`, the accuracy on the
+    features the demo's Bridge-Net reads (`PROBE_DEMO_FEATURES`), where the probe scored them. None where the probe
+    has not run there.
     """
     path = os.path.join(output, PROBE_FILE)
     if not os.path.isfile(path):
         return None
     with open(path) as f:
         written = json.load(f)
-    if "bounds" in written:
-        return {name: {key: bound[key] for key in ("accuracy", "features")}
-                for name, bound in written["bounds"].items()}
     accuracy = written["accuracy"]
-    bounds = {}
-    for name in TASKS:
-        of_task = {features: by_task[name] for features, by_task in accuracy.items() if name in by_task}
-        if of_task:
-            best = max(of_task, key=of_task.get)
-            bounds[name] = {"accuracy": of_task[best], "features": best}
+    if "bounds" in written:
+        bounds = {name: {key: bound[key] for key in ("accuracy", "features")}
+                  for name, bound in written["bounds"].items()}
+    else:
+        bounds = {}
+        for name in TASKS:
+            of_task = {features: by_task[name] for features, by_task in accuracy.items() if name in by_task}
+            if of_task:
+                best = max(of_task, key=of_task.get)
+                bounds[name] = {"accuracy": of_task[best], "features": best}
+    for name, bound in bounds.items():
+        if name in accuracy.get(PROBE_DEMO_FEATURES, {}):
+            bound["demo_features"] = accuracy[PROBE_DEMO_FEATURES][name]
     return bounds
 
 
@@ -89,17 +95,23 @@ def results_table(results: dict) -> str:
     over = f", mean ± std over {seeds} seeds" if seeds > 1 else ""
     columns = ["Held-out task", f"Vocabulary ranking, summed (stage 2{over})",
                f"Vocabulary ranking, length-normalised (stage 2{over})", "Embedding zero-shot (stage 1)"]
+    # The probe on the features Bridge-Net reads, where the probe scored them (earlier probes did not name them)
+    same = bool(probe) and any("demo_features" in bound for bound in probe.values())
+    if same:
+        columns += ["Encoder probe, the features MINT reads (supervised)"]
     if probe:
-        columns += ["Encoder probe, best features (supervised)", "Probe minus summed ranking (points)"]
+        columns += ["Encoder probe, best features (supervised)",
+                    "Probe minus summed ranking (points" + (": MINT's features / best)" if same else ")")]
     columns += ["Chance", "Clips"]
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for name, c in results["classification"].items():
         cells = [_accuracy(c, "vocabulary_ranking", seeds), _accuracy(c, "vocabulary_ranking_length_normalised", seeds),
                  f"{100 * c['embedding_zero_shot']:.1f}"]
         if probe:  # a probe written before a label type was added has no bound for it
-            bound = probe.get(name, {}).get("accuracy")
-            cells += ["n/a", "n/a"] if bound is None else [f"{100 * bound:.1f}",
-                                                          f"{100 * (bound - c['vocabulary_ranking']):+.1f}"]
+            bounds = [probe.get(name, {}).get(key) for key in (("demo_features",) if same else ()) + ("accuracy",)]
+            cells += ["n/a" if bound is None else f"{100 * bound:.1f}" for bound in bounds]
+            cells.append(" / ".join("n/a" if bound is None else f"{100 * (bound - c['vocabulary_ranking']):+.1f}"
+                                    for bound in bounds))
         cells.append(f"{100 * c['chance']:.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {c['clips']} |")
     lines += soundfont_table(results)

@@ -43,6 +43,8 @@ ABLATION_FOLDER = "ablation"
 TEST_FEATURES_FOLDER = "features-test"
 RESULTS_FILE = "results.json"
 PROBE_FILE = "encoder_probe.json"
+# The encoder probe's name for the features the demo's Bridge-Net reads (Whisper's hidden states 0 and -1).
+PROBE_DEMO_FEATURES = "hidden states 0 and -1 (the demo's)"
 # What the demo and its encoder probe write into their output folder: a folder holding anything else is not the demo's.
 DEMO_ENTRIES = frozenset({RESULTS_FILE, PROBE_FILE, "results.md", "encoder_probe.md", "demo_plots.png",
                           "stage1_logs.json", "corpus", "assembled", "features-train", "features-train.shards",

@@ -16,7 +16,7 @@ from torch.nn.attention import SDPBackend
 
 import mint.cli
 from mint.demo import ablation, report, run
-from mint.demo.settings import HUB_FOLDER, TASKS
+from mint.demo.settings import HUB_FOLDER, PROBE_DEMO_FEATURES, TASKS
 from modeling_mint import MintForConditionalGeneration
 from tests.utils import tiny
 
@@ -621,6 +621,25 @@ def test_prepare_assembles_with_its_seed_and_cross_attention_frequency(monkeypat
     run.prepare(str(tmp_path))
     run.prepare(str(tmp_path), seed=5, cross_attention_frequency=2)
     assert calls == [(run.DEFAULT_SEED, run.CROSS_ATTENTION_FREQUENCY), (5, 2)] and run.CROSS_ATTENTION_FREQUENCY == 1
+
+
+def test_the_table_puts_the_probe_on_the_features_mint_reads_beside_the_best(tmp_path):
+    """The goal's comparison is with the probe on the features Bridge-Net reads (`PROBE_DEMO_FEATURES`); the bound
+    chosen on validation may read others."""
+    bounds = {name: {"accuracy": 0.9, "features": "all hidden states, concatenated"} for name in TASKS}
+    accuracy = {PROBE_DEMO_FEATURES: {name: 0.75 for name in TASKS if name != "spoken word"},
+                "hidden state 0": dict.fromkeys(TASKS, 0.5)}
+    (tmp_path / "encoder_probe.json").write_text(json.dumps({"accuracy": accuracy, "bounds": bounds}))
+    written = report.encoder_probe_bounds(str(tmp_path))
+    assert written["loudness"] == {"accuracy": 0.9, "features": "all hidden states, concatenated",
+                                   "demo_features": 0.75}
+    assert "demo_features" not in written["spoken word"]
+    lines = report.results_table({**results(1), "encoder_probe": written}).splitlines()
+    assert lines[0].endswith("| Encoder probe, the features MINT reads (supervised) | Encoder probe, best features "
+                             "(supervised) | Probe minus summed ranking (points: MINT's features / best) | Chance | "
+                             "Clips |")
+    assert lines[2] == "| instrument family | 60.0 | 50.0 | 40.0 | 75.0 | 90.0 | +15.0 / +30.0 | 12.5 | 200 |"
+    assert lines[3] == "| spoken word | 60.0 | 50.0 | 40.0 | n/a | 90.0 | n/a / +30.0 | 12.5 | 200 |"
 
 
 def test_a_probe_without_a_label_type_leaves_its_cells_empty(tmp_path):
