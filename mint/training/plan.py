@@ -28,7 +28,7 @@ from mint.data.cache import CACHE_DTYPES, feature_cache_gb_per_hour
 from mint.data.examples import mix_datasets, undecoded_audio
 from mint.data.splits import load_split
 from mint.training.lora import add_lora
-from mint.training.recipe import MintRecipe, load_recipe, per_device_batch_size, recipe_problems
+from mint.training.recipe import MintRecipe, learning_rate_of, load_recipe, per_device_batch_size, recipe_problems
 from mint.training.train_data import check_dataset
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 
@@ -253,13 +253,14 @@ def _optimizer_state_bytes(optim: str, trainable: list[tuple[torch.nn.Parameter,
 
 
 def parameter_memory(config: MintConfig, stage: int, lora: dict[str, Any] | None = None,
-                     optim: str = "adamw_torch", from_scratch: bool = False) -> MemoryPlan:
+                     optim: str = "adamw_torch", from_scratch: bool = False,
+                     learning_rates: dict[str, float] | None = None) -> MemoryPlan:
     """
     Builds the stage's model on the `meta` device (no weights allocated) with the recipe's LoRA, and counts its
     parameters as `from_pretrained` loads them: in the config's `dtype` (float32 when unset), the modules the model
     keeps in float32 (`_keep_in_fp32_modules_strict`: Bridge-Net) and LoRA adapters in float32; everything in float32
-    for a model built `from_scratch`. Gradients take the size of the trainable parameters; the optimizer's states
-    follow `OPTIMIZER_STATES`.
+    for a model built `from_scratch`. Gradients take the size of the trainable parameters, which leave out the parts
+    `learning_rates` set to 0 (frozen while training); the optimizer's states follow `OPTIMIZER_STATES`.
     """
     model_class = MintForPreTraining if stage == 1 else MintForConditionalGeneration
     with torch.device("meta"):
@@ -275,7 +276,7 @@ def parameter_memory(config: MintConfig, stage: int, lora: dict[str, Any] | None
         key = str(own).removeprefix("torch.")
         by_dtype[key] = by_dtype.get(key, 0) + parameter.numel()
         parameter_bytes += parameter.numel() * own.itemsize
-        if parameter.requires_grad:
+        if parameter.requires_grad and learning_rate_of(name, learning_rates or {}) != 0:
             trainable.append((parameter, own))
         else:
             frozen += parameter.numel()
@@ -349,7 +350,8 @@ def plan_recipe(
                                                   recipe.num_train_epochs, recipe.max_steps, drop_last)
     return RecipePlan(name, recipe.stage, model_folder, plans, per_template, total, num_processes, accumulation,
                       per_device, recipe.batch_size, per_epoch, recipe.num_train_epochs, steps, recipe.warmup_steps,
-                      parameter_memory(config, recipe.stage, recipe.lora, recipe.optim, recipe.from_scratch),
+                      parameter_memory(config, recipe.stage, recipe.lora, recipe.optim, recipe.from_scratch,
+                                       recipe.learning_rates),
                       cache_dtype, per_hour)
 
 

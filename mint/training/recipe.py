@@ -475,6 +475,25 @@ def check_recipe(recipe: MintRecipe, num_processes: int = 1, datasets: bool = Tr
         raise ValueError("The recipe cannot train:\n- " + "\n- ".join(problems))
 
 
+# A part of `learning_rates` beyond the model's top-level parts: the Q-Former's cross-attention layers, randomly
+# initialised where the rest of the Q-Former comes from BERT (section 2.1).
+CROSS_ATTENTION_PART, CROSS_ATTENTION_KEY = "cross_attention", ".crossattention."
+
+
+def learning_rate_part(name: str, learning_rates: dict[str, float]) -> str:
+    """The `learning_rates` part of the parameter `name`: its top-level part, or `"cross_attention"` where that is
+    given a rate and the parameter belongs to a cross-attention layer."""
+    if CROSS_ATTENTION_PART in learning_rates and CROSS_ATTENTION_KEY in name:
+        return CROSS_ATTENTION_PART
+    return name.split(".")[0]
+
+
+def learning_rate_of(name: str, learning_rates: dict[str, float]) -> float | None:
+    """The rate `learning_rates` gives the parameter `name` (None: the base rate); a part at 0 is frozen."""
+    return learning_rates.get(learning_rate_part(name, learning_rates))
+
+
 __all__ = ["DATASET_ENTRY_KEYS", "FP16_UNSAFE_LLMS", "LORA_KEYS", "MintRecipe", "check_llm_precision", "check_recipe",
-           "config_overrides", "dataset_list_problems", "default_recipe", "load_recipe", "model_folder_config",
+           "config_overrides", "dataset_list_problems", "default_recipe", "learning_rate_of", "learning_rate_part",
+           "load_recipe", "model_folder_config",
            "per_device_batch_size", "recipe_problems"]

@@ -30,8 +30,10 @@ from mint.training.checkpoints import (CompleteCheckpointCallback, TimeBudgetCal
 from mint.training.collator import ROW_COLUMN, CheckedBatch, CheckedCollator, number_rows
 from mint.training.lora import (add_lora, load_lora_bare_parameters, lora_base_folders, save_lora_bare_parameters,
                                 save_lora_run)
-from mint.training.recipe import (RECIPE_TRAINING_ARGUMENTS, MintRecipe, check_recipe, config_overrides,
-                                  model_folder_config, per_device_batch_size)
+from mint.training.recipe import (CROSS_ATTENTION_KEY, CROSS_ATTENTION_PART, RECIPE_TRAINING_ARGUMENTS, MintRecipe,
+                                  check_recipe, config_overrides, learning_rate_of, learning_rate_part,
+                                  model_folder_config,
+                                  per_device_batch_size)
 from mint.training.sampling import ClipGroupedSampler, clip_groups
 from mint.training.speed import autocast_bridge, compile_regions, length_grouped_loss
 from mint.training.train_data import build_train_dataset
@@ -45,9 +47,6 @@ logger = logging.get_logger(__name__)
 OBJECTIVE_LOSSES = ("loss_alc", "loss_alm", "loss_atg")
 # Logged beside the losses: the mean number of rows per batch (and process) that had no ALM negative.
 ALM_ROWS_WITHOUT_NEGATIVE = "alm_rows_without_negative"
-# A part of `learning_rates` beyond the model's top-level parts: the Q-Former's cross-attention layers, randomly
-# initialised where the rest of the Q-Former comes from BERT (section 2.1).
-CROSS_ATTENTION_PART, CROSS_ATTENTION_KEY = "cross_attention", ".crossattention."
 
 
 def _describe(examples: list[str] | None) -> str:
@@ -100,17 +99,31 @@ class MintTrainer(Trainer):
         if unknown:
             raise ValueError(f"learning_rates names {sorted(unknown)}, which are not parts of the model; "
                              f"its parts are {sorted(parts)}.")
-        # A part at rate 0 never changes (AdamW scales its weight decay by the rate too): it is frozen, so that no
-        # gradient is computed for it (a stage 2 with a fixed Bridge-Net then skips the Q-Former's backward pass).
-        for name, parameter in _unwrapped(self.model).named_parameters():
-            if self.learning_rates.get(_part(name, self.learning_rates)) == 0:
-                parameter.requires_grad_(False)
+        # A part at rate 0 never changes (AdamW scales its weight decay by the rate too): it is frozen while this
+        # trainer trains, so that no gradient is computed for it (a stage 2 with a fixed Bridge-Net then skips the
+        # Q-Former's backward pass); `train` unfreezes it afterwards.
+        self._frozen_by_rate = [p for name, p in _unwrapped(self.model).named_parameters()
+                                if p.requires_grad and learning_rate_of(name, self.learning_rates) == 0]
+        if self._frozen_by_rate and not any(p.requires_grad for p in self.model.parameters()
+                                            if all(p is not q for q in self._frozen_by_rate)):
+            raise ValueError(f"learning_rates {self.learning_rates} set every trainable part of the model to 0: "
+                             "nothing would train. Give at least one part a positive rate.")
+
+    def train(self, *args, **kwargs):
+        for parameter in self._frozen_by_rate:
+            parameter.requires_grad_(False)
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            for parameter in self._frozen_by_rate:
+                parameter.requires_grad_(True)
 
     def create_optimizer(self, model=None):
         created = self.optimizer is None  # the Trainer returns an optimizer it already has unchanged
         optimizer = super().create_optimizer(model)
         if self.learning_rates and created:
-            part_of = {id(p): _part(name, self.learning_rates) for name, p in _unwrapped(self.model).named_parameters()}
+            part_of = {id(p): learning_rate_part(name, self.learning_rates)
+                       for name, p in _unwrapped(self.model).named_parameters()}
             groups = []
             for group in optimizer.param_groups:
                 by_rate: dict[float, list] = {}
@@ -270,14 +283,6 @@ class MintTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def _part(name: str, learning_rates: dict[str, float]) -> str:
-    """The `learning_rates` part of the parameter `name`: its top-level part, or `"cross_attention"` where that is
-    given a rate and the parameter belongs to a cross-attention layer."""
-    if CROSS_ATTENTION_PART in learning_rates and CROSS_ATTENTION_KEY in name:
-        return CROSS_ATTENTION_PART
-    return name.split(".")[0]
-
-
 # The config attributes that set a Q-Former's or LLM's dropout probabilities, by the names transformers' models use
 # (BERT, T5, OPT/BART, Llama/Qwen, GPT-2, GPT-Neo, Starcoder2, MPT, Bloom); `set_dropout` sets those a config has.
 DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout_rate", "dropout",
@@ -307,7 +312,9 @@ def set_dropout(config: MintConfig, probability: float, stage: int) -> None:
 def model_settings(recipe: MintRecipe) -> dict[str, Any]:
     """What the recipe sets of its model's config ([`config_overrides`] and `dropout`): a run resumes only with the
     same."""
-    return {**config_overrides(recipe), **({"dropout": recipe.dropout} if recipe.dropout is not None else {})}
+    frozen = sorted(part for part, rate in (recipe.learning_rates or {}).items() if rate == 0)
+    return {**config_overrides(recipe), **({"dropout": recipe.dropout} if recipe.dropout is not None else {}),
+            **({"learning_rates of 0 (frozen parts)": frozen} if frozen else {})}
 
 
 def load_model(recipe: MintRecipe) -> MintPreTrainedModel:

@@ -255,3 +255,15 @@ def test_paper_stage2_recipe_plans_on_prepared_fixture_releases(tmp_path, mint_f
     assert plan.per_device_batch_size == 8 and plan.steps_per_epoch == math.ceil(plan.mixture_examples / 64)
     assert sum(plan.examples_per_template.values()) == sum(d.examples for d in plan.datasets)
     assert abs(sum(d.share for d in plan.datasets) - 1) < 1e-9
+
+
+def test_parts_at_rate_0_are_planned_as_frozen():
+    """A part `learning_rates` sets to 0 trains without gradients or optimizer state: the plan counts it frozen."""
+    config = tiny.mint_config()
+    plain = parameter_memory(config, 2)
+    fixed = parameter_memory(config, 2, learning_rates={"qformer": 0.0, "query_tokens": 0.0})
+    model = MintForConditionalGeneration(config)
+    bridge = sum(p.numel() for p in [model.query_tokens, *model.qformer.parameters()])
+    assert plain.trainable_parameters - fixed.trainable_parameters == bridge > 0
+    assert fixed.frozen_parameters - plain.frozen_parameters == bridge
+    assert fixed.gradient_bytes < plain.gradient_bytes

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset, concatenate_datasets, load_from_disk
+from transformers import TrainerCallback, TrainingArguments
 
 from mint.data.cache import cache_audio_features
 from mint.data.collator import MintDataCollator
@@ -333,6 +334,17 @@ def test_stage2_examples_from_the_feature_cache_give_the_same_loss(audio_dataset
     assert loss_cached.item() == pytest.approx(loss_live.item(), abs=1e-5)
 
 
+class FrozenRecorder(TrainerCallback):
+    """Per optimizer step: whether the Q-Former and the queries were frozen and got no gradient."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        parts = [model.query_tokens, *model.qformer.parameters()]
+        self.steps.append(not any(p.requires_grad or p.grad is not None for p in parts))
+
+
 def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
     """`learning_rates={"qformer": 0}` keeps the Q-Former fixed (frozen: no gradient is computed for it) while the
     projection and the LLM train; the logs give the base rate and each part's as the schedule scales them."""
@@ -342,14 +354,15 @@ def test_per_part_learning_rates(audio_dataset, mint_folder, tmp_path):
     start.save_pretrained(tmp_path / "start")
     tiny.processor().save_pretrained(tmp_path / "start")
     start = MintForConditionalGeneration.from_pretrained(tmp_path / "start")
-    recorder = LossRecorder()
+    recorder, frozen = LossRecorder(), FrozenRecorder()
     trainer = train(recipe(str(tmp_path / "start"), tmp_path / "s2", stage=2, max_steps=2,
                            learning_rates={"qformer": 0.0, "query_tokens": 0.0, "language_projection": 5e-4}),
-                    to_mint_examples(audio_dataset, "NSynth"), callbacks=[recorder])
+                    to_mint_examples(audio_dataset, "NSynth"), callbacks=[recorder, frozen])
     rates = sorted({group["initial_lr"] for group in trainer.optimizer.param_groups})
     assert rates == [5e-4, 1e-3]  # the parts at rate 0 are frozen: no gradient, no optimizer state
-    assert not any(p.requires_grad or p.grad is not None
-                   for p in [trainer.model.query_tokens, *trainer.model.qformer.parameters()])
+    assert frozen.steps == [True, True]  # while training, no gradient reached the Q-Former or the queries
+    # and afterwards the model is as it was: a later trainer with a rate for the Q-Former trains it
+    assert all(p.requires_grad for p in [trainer.model.query_tokens, *trainer.model.qformer.parameters()])
     # The logged rate is the recipe's base rate under the linear schedule, not the first parameter group's (0 here).
     assert [log["learning_rate"] for log in recorder.logs] == pytest.approx([1e-3, 5e-4])
     assert [log["learning_rate_qformer"] for log in recorder.logs] == [0.0, 0.0]
@@ -428,3 +441,34 @@ def test_a_shuffled_mixture_from_the_feature_cache_is_numbered_and_keeps_its_num
         features = numbered[row]["audio_encoder_features"]
         assert isinstance(features, np.ndarray) and features.ndim == 2
         np.testing.assert_array_equal(features, shuffled[row]["audio_encoder_features"])
+
+
+def test_a_trainer_freezing_parts_at_rate_0_leaves_the_model_as_it_found_it(tmp_path):
+    """The freeze lasts while that trainer trains: a later trainer giving the Q-Former a rate trains it."""
+    model = MintForPreTraining(tiny.mint_config())
+    args = dict(report_to=[], use_cpu=True)
+    MintTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "a"), **args),
+                learning_rates={"qformer": 0.0})
+    second = MintTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "b"), **args),
+                         learning_rates={"qformer": 1e-4})
+    optimized = {id(p) for group in second.create_optimizer().param_groups for p in group["params"]}
+    assert all(id(p) in optimized for p in model.qformer.parameters())
+
+
+def test_learning_rates_that_leave_nothing_to_train_are_refused(audio_dataset, mint_folder, tmp_path):
+    model = load_model(recipe(mint_folder, tmp_path / "probe"))
+    parts = sorted({name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad})
+    with pytest.raises(ValueError, match="every trainable part of the model to 0: nothing would train"):
+        train(recipe(mint_folder, tmp_path / "run", max_steps=1, learning_rates=dict.fromkeys(parts, 0.0)),
+              to_caption_pairs(audio_dataset))
+
+
+def test_a_run_resumes_only_with_the_parts_it_froze(audio_dataset, mint_folder, tmp_path):
+    """A run with the Q-Former at rate 0 (no optimizer state for it) resumed with a rate for it is refused by name."""
+    pairs = to_caption_pairs(audio_dataset)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe(mint_folder, tmp_path, max_steps=3, save_steps=1, learning_rates={"qformer": 0.0}), pairs,
+              callbacks=[CrashAt(2)])
+    with pytest.raises(ValueError, match=r"learning_rates of 0 \(frozen parts\)': \['qformer'\]"):
+        train(recipe(mint_folder, tmp_path, max_steps=3, save_steps=1, resume=True,
+                     learning_rates={"qformer": 1e-4}), pairs)
