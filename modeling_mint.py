@@ -161,6 +161,20 @@ class MintForConditionalGenerationOutput(ModelOutput):
     language_model_outputs: ModelOutput | None = None
 
 
+def _check_cross_attention_mask(mask: torch.Tensor, num_audio: int, indexed: bool) -> None:
+    """The cross-attention's prepared mask: 4D over the audio rows (`(num_audio or 1, 1, queries or 1, audio_length)`),
+    boolean (True = may read) or additive floats; an integer mask would be added to the scores, a 2D one broadcast
+    along the wrong axes."""
+    if mask.dim() != 4 or not (mask.dtype == torch.bool or mask.is_floating_point()):
+        raise ValueError(f"encoder_attention_mask must be a prepared 4D mask (num_audio, 1, queries or 1, "
+                         f"audio_length), boolean or additive float, got a {mask.dim()}D {mask.dtype} tensor of shape "
+                         f"{tuple(mask.shape)}; the Q-Former prepares it from the audio's 2D padding mask.")
+    if mask.shape[0] not in (1, num_audio):
+        rows = "audio rows (audio_index reads them)" if indexed else "query rows"
+        raise ValueError(f"encoder_attention_mask holds {mask.shape[0]} rows for {num_audio} {rows}: give one row per "
+                         "audio row.")
+
+
 class MintQFormerCrossAttention(InstructBlipQFormerMultiHeadAttention):
     """
     The Q-Former's cross-attention from the queries to the audio: transformers' InstructBLIP attention (the same
@@ -174,8 +188,10 @@ class MintQFormerCrossAttention(InstructBlipQFormerMultiHeadAttention):
 
     Given `audio_index` `(batch,)`, `encoder_hidden_states` `(num_audio, audio_length, encoder_hidden_size)` holds
     each audio once and query row i reads row `audio_index[i]` (ALM's pairs repeat the batch's clips, section 2.2).
-    `encoder_attention_mask` is over the audio rows, as transformers prepares it from the audio's padding mask
-    (boolean, True where a frame may be read, or additive).
+    `encoder_attention_mask` is over the audio rows, `(num_audio, 1, queries or 1, audio_length)`, as transformers
+    prepares it from the audio's padding mask (boolean, True where a frame may be read, or additive). Under bf16
+    autocast a head's score sums `encoder_hidden_size` rounded products where transformers' sums `head_size`, so its
+    attention weights carry a few times transformers' rounding (the demo's training losses agree to the third digit).
     """
 
     def forward(
@@ -193,8 +209,10 @@ class MintQFormerCrossAttention(InstructBlipQFormerMultiHeadAttention):
         heads, head_size = self.num_attention_heads, self.attention_head_size
         audio = encoder_hidden_states if audio_index is None else encoder_hidden_states[audio_index]
         mask = encoder_attention_mask
-        if audio_index is not None and mask is not None and mask.shape[0] == encoder_hidden_states.shape[0]:
-            mask = mask[audio_index]
+        if mask is not None:
+            _check_cross_attention_mask(mask, encoder_hidden_states.shape[0], audio_index is not None)
+            if audio_index is not None and mask.shape[0] > 1:
+                mask = mask[audio_index]
         query = self.query(hidden_states).view(batch, num_queries, heads, head_size).transpose(1, 2)
         key_weight = self.key.weight.view(heads, head_size, -1)
         audio_queries = torch.einsum("bhqd,hde->bhqe", query, key_weight).reshape(batch, heads * num_queries, -1)
@@ -573,9 +591,9 @@ class MintPreTrainedModel(BaseFolderLoadingMixin, PreTrainedModel):
                 caption for ALM/ATG in stage 1).
             attention_mask: `(batch, text_length)` text padding mask (queries are always attended), or a boolean
                 `(batch, 1, L, L)` pattern over `[queries; text]` with `L = num_query_tokens + text_length`.
-            audio_index `(batch,)`, *optional*: the audio row each query row reads. The cross-attention's keys and
-                values are then computed once per audio row ([`MintQFormerCrossAttention`]): the same output as
-                passing `audio_hidden_states[audio_index]`, for less compute where rows repeat.
+            audio_index `(batch,)`, *optional*: the audio row each query row reads ([`MintQFormerCrossAttention`]):
+                the same output as passing `audio_hidden_states[audio_index]`, with each clip passed (and its
+                padding mask checked) once where rows repeat.
 
         Returns:
             The Q-Former output; its first `num_query_tokens` positions are the query outputs.
@@ -934,8 +952,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                 Q-Former's vocabulary.
             audio_index `(batch,)`, *optional*: where examples share their audio (several instructions on one
                 clip), the audio row each example reads; the audio then holds each clip once, `(num_audio, ...)`,
-                and the cross-attention's keys and values are computed once per clip
-                ([`MintPreTrainedModel.query_forward`]). The collator's `audio_id_column` builds it.
+                and the frozen encoder runs once per clip ([`MintPreTrainedModel.query_forward`]). The collator's
+                `audio_id_column` builds it.
             **audio ([`MintAudioKwargs`]): `input_values` / `input_features` (under the encoder's input name) or
                 cached `audio_encoder_features`, and `audio_attention_mask` (see [`MintPreTrainedModel.encode_audio`]).
 

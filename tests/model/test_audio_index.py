@@ -117,6 +117,23 @@ def test_cross_attention_equals_instructblips(mask_kind, training):
         assert torch.allclose(grads[name], grad, rtol=1e-3, atol=1e-4 * grad.abs().max() + 1e-3), name
 
 
+@pytest.mark.parametrize("mask, audio_index, words", [
+    (torch.ones(3, 7, dtype=torch.bool), None, ["4D mask", "2D", "(3, 7)"]),
+    (torch.ones(3, 1, 1, 7, dtype=torch.long), None, ["boolean or additive float", "torch.int64"]),
+    (torch.ones(2, 1, 1, 7, dtype=torch.bool), None, ["2 rows for 3 query rows"]),
+    (torch.ones(2, 1, 1, 7, dtype=torch.bool), torch.tensor([0, 2, 1]), ["2 rows for 3 audio rows", "audio_index"]),
+])
+def test_a_cross_attention_mask_of_another_form_is_refused(mask, audio_index, words):
+    """A 2D mask would broadcast along the query axis, an integer one be added to the scores: refused, as are masks
+    of other rows than the audio's."""
+    _, ours = _cross_attention_pair()
+    with pytest.raises(ValueError) as error:
+        ours(torch.randn(3, 5, ours.config.hidden_size), encoder_hidden_states=torch.randn(3, 7, 20),
+             encoder_attention_mask=mask, audio_index=audio_index)
+    for word in words:
+        assert word in str(error.value)
+
+
 def test_cross_attention_needs_the_audio():
     _, ours = _cross_attention_pair()
     with pytest.raises(ValueError, match="encoder_hidden_states is required"):
