@@ -93,3 +93,31 @@ def test_data_path_benchmark_tiny(tmp_path):
     assert results["clips_per_s_one_core"] > 0 and results["cores_for_target"] >= 1
     assert set(results["dataloader_clips_per_s"]) == {"0", "1"}
     assert "needs about" in stdout
+
+
+def test_cross_attention_benchmark_tiny(tmp_path):
+    """Both attentions time the same step: the same batches give the same loss, within bf16 autocast's rounding."""
+    results, stdout = run("benchmark_cross_attention.py", tmp_path)
+    assert set(results["median_step_s"]) == {"instructblip", "mint"}
+    assert all(len(times) == 1 and times[0] > 0 for times in results["median_step_s"].values())
+    losses = results["last_loss"]
+    assert abs(losses["mint"] - losses["instructblip"]) <= 2e-3 * abs(losses["instructblip"])
+    assert "mint cross-attention: stage-2 step" in stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "2"], ["--steps must be at least 3"]),
+    (["--frames", "0"], ["--frames must be at least 1"]),
+    (["--batch", "0"], ["--batch must be at least 1"]),
+    (["--threads", "0"], ["--threads must be at least 1"]),
+    (["--rounds", "0"], ["--rounds must be at least 1"]),
+    (["--model", "no-such-folder"], ["--model 'no-such-folder' is not a MINT folder"]),
+    (["--model", "x", "--tiny"], ["give --model FOLDER or --tiny"]),
+])
+def test_cross_attention_benchmark_refuses_bad_arguments(args, words):
+    script = [sys.executable, os.path.join(ROOT, "benchmarks", "benchmark_cross_attention.py"),
+              *(args if "--model" in args else ["--tiny", *args])]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    for word in words:
+        assert word in result.stderr
