@@ -4,6 +4,7 @@ Markdown table `results.md` (with the encoder probe's best accuracies where the 
 `demo_plots.png`."""
 
 import json
+import numbers
 import os
 import shutil
 
@@ -45,7 +46,13 @@ def encoder_probe_bounds(output: str) -> dict[str, dict] | None:
         return None
     with open(path) as f:
         written = json.load(f)
-    accuracy = written["accuracy"]
+    accuracy = written.get("accuracy", {}) if isinstance(written, dict) else None
+    if not isinstance(accuracy, dict) or not all(isinstance(by_task, dict) for by_task in accuracy.values()):
+        raise ValueError(f"{path!r} is not an encoder probe's file: its 'accuracy' must map each feature set to "
+                         "{label type: accuracy}; rerun `mint demo --probe-encoder`.")
+    for features, by_task in accuracy.items():
+        for name, value in by_task.items():
+            _check_accuracy(path, f"{features}, {name}", value)
     if "bounds" in written:
         bounds = {name: {key: bound[key] for key in ("accuracy", "features")}
                   for name, bound in written["bounds"].items()}
@@ -59,7 +66,14 @@ def encoder_probe_bounds(output: str) -> dict[str, dict] | None:
     for name, bound in bounds.items():
         if name in accuracy.get(PROBE_DEMO_FEATURES, {}):
             bound["demo_features"] = accuracy[PROBE_DEMO_FEATURES][name]
+        _check_accuracy(path, name, bound["accuracy"])
     return bounds
+
+
+def _check_accuracy(path: str, what: str, value) -> None:
+    if not (isinstance(value, numbers.Real) and 0 <= value <= 1):
+        raise ValueError(f"{path!r} gives {what!r} the accuracy {value!r}: an accuracy is a number from 0 to 1; rerun "
+                         "`mint demo --probe-encoder`.")
 
 
 def write_results(output: str, results: dict) -> str:

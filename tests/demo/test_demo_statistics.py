@@ -642,6 +642,29 @@ def test_the_table_puts_the_probe_on_the_features_mint_reads_beside_the_best(tmp
     assert lines[3] == "| spoken word | 60.0 | 50.0 | 40.0 | n/a | 90.0 | n/a / +30.0 | 12.5 | 200 |"
 
 
+@pytest.mark.parametrize("written, words", [
+    ({"accuracy": ["hidden state 0"]}, ["not an encoder probe's file", "'accuracy'"]),
+    ({"accuracy": {PROBE_DEMO_FEATURES: "instrument family, loudness"}}, ["not an encoder probe's file"]),
+    ([1, 2], ["not an encoder probe's file"]),
+    ({"accuracy": {PROBE_DEMO_FEATURES: {"loudness": "0.75"}, "hidden state 0": {"loudness": 0.5}}},
+     ["loudness", "'0.75'", "a number from 0 to 1"]),
+    ({"accuracy": {"hidden state 0": {"loudness": float("nan")}}}, ["loudness", "nan", "a number from 0 to 1"]),
+    ({"accuracy": {"hidden state 0": {"loudness": 75.0}}}, ["75.0", "a number from 0 to 1"]),
+])
+def test_a_malformed_probe_file_is_named(tmp_path, written, words):
+    (tmp_path / "encoder_probe.json").write_text(json.dumps(written))
+    with pytest.raises(ValueError) as error:
+        report.encoder_probe_bounds(str(tmp_path))
+    for word in [*words, "encoder_probe.json"]:
+        assert word in str(error.value)
+
+
+def test_a_probe_file_with_bounds_alone_still_reads(tmp_path):
+    bounds = {"loudness": {"accuracy": 0.9, "features": "hidden state 0"}}
+    (tmp_path / "encoder_probe.json").write_text(json.dumps({"bounds": bounds}))
+    assert report.encoder_probe_bounds(str(tmp_path)) == bounds
+
+
 def test_a_probe_without_a_label_type_leaves_its_cells_empty(tmp_path):
     bounds = {name: {"accuracy": 0.9, "features": "hidden state 1"} for name in TASKS if name != "spoken word"}
     lines = report.results_table({**results(1), "encoder_probe": bounds}).splitlines()
