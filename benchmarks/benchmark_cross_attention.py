@@ -27,7 +27,7 @@ from transformers.models.instructblip.modeling_instructblip import InstructBlipQ
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark_mint import package_model, sizes, write_results  # noqa: E402  (this folder is on the path as a script)
 from audio_encoder_mint import ENCODER_FEATURES_KEY  # noqa: E402
-from mint.demo.run import ATTENTION_BACKEND, deterministic  # noqa: E402
+from mint.demo.run import ATTENTION_BACKEND, MAX_THREADS, deterministic  # noqa: E402
 from mint.training.speed import CACHED_FEATURES_MASK, autocast_bridge  # noqa: E402
 from modeling_mint import MintForConditionalGeneration, MintQFormerCrossAttention  # noqa: E402
 
@@ -99,6 +99,8 @@ def main() -> None:
     for name in ("batch", "frames", "text_tokens", "label_tokens", "rounds", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.threads > MAX_THREADS:
+        parser.error(f"--threads must be at most {MAX_THREADS}, got {args.threads}")
     if args.steps < 3:
         parser.error(f"--steps must be at least 3 (the first two are untimed), got {args.steps}")
     if args.model is not None and not os.path.isfile(os.path.join(args.model, "config.json")):

@@ -478,9 +478,11 @@ def stage2_dir(output: str, seed: int, first: bool) -> str:
     return os.path.join(output, "stage2") if first else os.path.join(output, STAGE2_SEEDS_FOLDER, f"seed-{seed}")
 
 
-# `transformers.set_seed` (numpy's generator) takes seeds below 2**32; `torch.set_num_threads` a C int.
+# `transformers.set_seed` (numpy's generator) takes seeds below 2**32. `torch.set_num_threads` takes a C int but
+# crashes the process far below that (100,000 threads segfault a matmul with torch 2.13; 4,096 run): 1,024 is more
+# than any CPU the demo runs on.
 MAX_SEED = 2**32 - 1
-MAX_THREADS = 2**31 - 1
+MAX_THREADS = 1024
 
 
 def _is_real(value) -> bool:
