@@ -12,6 +12,7 @@ import torch
 from datasets import Array2D, Dataset, Features, Value
 
 from audio_encoder_mint import ENCODER_FEATURES_KEY
+from mint.data.templates import INSTRUCTION_TEMPLATES
 from modeling_mint import MintForConditionalGeneration, MintForPreTraining
 from tests.utils import ROOT, tiny
 
@@ -21,6 +22,16 @@ import benchmark_demo_budget  # noqa: E402
 
 
 INSTRUMENTS, WORDS = 30, 12  # clips
+
+
+@pytest.fixture(autouse=True)
+def templates_left_as_found():
+    """The budget reads the demo's stage-2 examples, which register the demo's instruction templates in the package's
+    registry: they are removed after each test, as other tests read the registry."""
+    saved = dict(INSTRUCTION_TEMPLATES)
+    yield
+    INSTRUCTION_TEMPLATES.clear()
+    INSTRUCTION_TEMPLATES.update(saved)
 
 
 @pytest.fixture(scope="module")
