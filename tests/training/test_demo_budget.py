@@ -110,6 +110,10 @@ def test_the_budget_is_the_hand_computation():
 @pytest.mark.parametrize("args, words", [
     ([], ["the following arguments are required: --demo"]),
     (["--demo", "{demo}", "--steps", "2"], ["--steps must be at least 3"]),
+    (["--demo", "{demo}", "--steps", "-5"], ["--steps must be at least 3"]),
+    (["--demo", "{demo}", "--stage2-seeds", "-1"], ["--stage2-seeds must be in [1, 100]"]),
+    (["--demo", "{demo}", "--matmul-seconds", "-1"], ["--matmul-seconds must be in (0, 60]"]),
+    (["--demo", "{demo}", "--matmul-seconds", "1e9"], ["--matmul-seconds must be in (0, 60]"]),
     (["--demo", "{demo}", "--stage2-seeds", "0"], ["--stage2-seeds must be in [1, 100]"]),
     (["--demo", "{demo}", "--stage2-seeds", "1" + "0" * 400], ["--stage2-seeds must be in [1, 100]"]),
     (["--demo", "{demo}", "--threads", "0"], ["--threads must be in [1, 1024]"]),
